@@ -1,0 +1,1 @@
+"""The KetaOps Streamlit dashboard: query layer, metrics, pages."""

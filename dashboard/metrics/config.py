@@ -1,0 +1,47 @@
+"""Configurable thresholds of metrics.md, in one place.
+
+Defaults are the spec's; a deployment overrides them in ``ketaops.toml``
+(``[metrics]`` table) next to the database or at ``$KETAOPS_CONFIG``.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class MetricConfig:
+    # vital-sign excursion thresholds (metrics.md "Safety")
+    bp_sys_max: int = 180
+    bp_dia_max: int = 110
+    hr_max: int = 130
+    spo2_min: int = 92
+    # protocol range for administered iv sessions
+    protocol_dose_min: float = 0.4
+    protocol_dose_max: float = 1.0
+    protocol_duration_min: int = 30
+    protocol_duration_max: int = 120
+    # small-cell suppression: figures from fewer than k evaluable patients are hidden; 0 disables
+    suppression_k: int = 11
+    # days without new data before a clinic counts as stale
+    stale_days: int = 3
+    # SPC: periods used to fix the control limits
+    spc_baseline_periods: int = 12
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> MetricConfig:
+    """Defaults, overridden by the ``[metrics]`` table of a TOML file if one exists."""
+    candidate = path or os.environ.get("KETAOPS_CONFIG") or "ketaops.toml"
+    p = Path(candidate)
+    if not p.is_file():
+        return MetricConfig()
+    with p.open("rb") as fh:
+        raw = tomllib.load(fh).get("metrics", {})
+    known = {f.name for f in fields(MetricConfig)}
+    unknown = set(raw) - known
+    if unknown:
+        raise ValueError(f"{p}: unknown [metrics] settings: {', '.join(sorted(unknown))}")
+    return replace(MetricConfig(), **raw)

@@ -1,0 +1,88 @@
+"""The viewer's filters and clinic scope, turned into parameterised SQL.
+
+Every query function takes a ``Filters``. ``clinic_ids`` is the resolved
+scope (what the viewer may see ∩ what they picked) and is always applied, so
+access control can be enforced here and nowhere else. No value is ever
+formatted into SQL: fragments use ``?`` placeholders and return their params.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, timedelta
+
+
+@dataclass(frozen=True)
+class Filters:
+    start: date
+    end: date  # inclusive
+    clinic_ids: tuple[str, ...]  # resolved scope; empty means "no clinic visible"
+    regions: tuple[str, ...] = ()  # empty = all
+    conditions: tuple[str, ...] = ()
+    routes: tuple[str, ...] = ()
+    modalities: tuple[str, ...] = ()
+
+    def previous_period(self) -> Filters:
+        """The equal-length period just before this one (for KPI deltas)."""
+        days = (self.end - self.start).days + 1
+        return _replace(self, start=self.start - timedelta(days=days), end=self.start - timedelta(days=1))
+
+    def with_clinics(self, clinic_ids: tuple[str, ...]) -> Filters:
+        return _replace(self, clinic_ids=tuple(clinic_ids))
+
+
+def _replace(f: Filters, **kw: object) -> Filters:
+    from dataclasses import replace
+
+    return replace(f, **kw)
+
+
+Fragment = tuple[str, list[object]]
+
+
+def _in(column: str, values: tuple[str, ...]) -> Fragment:
+    """``column IN (?, ?, …)``; an empty tuple matches nothing."""
+    if not values:
+        return "FALSE", []
+    return f"{column} IN ({', '.join('?' for _ in values)})", list(values)
+
+
+def _and(parts: list[Fragment]) -> Fragment:
+    sql = " AND ".join(f"({p[0]})" for p in parts) or "TRUE"
+    params: list[object] = [v for p in parts for v in p[1]]
+    return sql, params
+
+
+def clinic_where(f: Filters, clinic_col: str, region_col: str | None = None) -> Fragment:
+    """Clinic scope and region filter. ``region_col`` names a joined clinics.region."""
+    parts = [_in(clinic_col, f.clinic_ids)]
+    if f.regions and region_col:
+        parts.append(_in(region_col, f.regions))
+    return _and(parts)
+
+
+def period_where(f: Filters, ts_col: str) -> Fragment:
+    """Closed date range on a timestamp's clinic-local date."""
+    return f"CAST({ts_col} AS DATE) BETWEEN ? AND ?", [f.start, f.end]
+
+
+def dimension_where(
+    f: Filters,
+    *,
+    condition_col: str | None = None,
+    route_col: str | None = None,
+    modality_col: str | None = None,
+) -> Fragment:
+    """Condition / route / modality filters, for the columns a query has joined in."""
+    parts: list[Fragment] = []
+    if f.conditions and condition_col:
+        parts.append(_in(condition_col, f.conditions))
+    if f.routes and route_col:
+        parts.append(_in(route_col, f.routes))
+    if f.modalities and modality_col:
+        parts.append(_in(modality_col, f.modalities))
+    return _and(parts)
+
+
+def combine(*fragments: Fragment) -> Fragment:
+    return _and(list(fragments))

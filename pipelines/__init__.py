@@ -1,0 +1,1 @@
+"""Exports → validate → load → publish: the KetaOps data pipeline."""

@@ -1,0 +1,94 @@
+"""``ketaops`` command line: demo-data, refresh, status, metrics, serve.
+
+Each subcommand lives in its own module; this file only parses arguments so
+``ketaops --help`` stays fast and a bad argument never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from datetime import date
+from pathlib import Path
+
+DEFAULT_EXPORTS = Path("data/exports")
+DEFAULT_DB = Path("data/ketaops.duckdb")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ketaops", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    demo = sub.add_parser("demo-data", help="write realistic synthetic clinic exports")
+    demo.add_argument("--out", type=Path, default=DEFAULT_EXPORTS)
+    demo.add_argument("--clinics", type=int, default=12)
+    demo.add_argument("--years", type=float, default=2.0)
+    demo.add_argument("--end", type=_date, default=None, help="last data date (default: today)")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    demo.add_argument("--dirty", action="store_true", help="add bad input of every kind the validator handles")
+
+    refresh = sub.add_parser("refresh", help="validate exports and publish the database")
+    refresh.add_argument("--exports", type=Path, default=DEFAULT_EXPORTS)
+    refresh.add_argument("--db", type=Path, default=DEFAULT_DB)
+    refresh.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running refresh")
+
+    status = sub.add_parser("status", help="last runs and per-clinic freshness; non-zero when stale")
+    status.add_argument("--db", type=Path, default=DEFAULT_DB)
+    status.add_argument("--stale-days", type=int, default=3)
+
+    metrics = sub.add_parser("metrics", help="print metrics.md's machine-readable figures")
+    metrics.add_argument("--db", type=Path, default=DEFAULT_DB)
+    metrics.add_argument("--start", type=_date, default=None)
+    metrics.add_argument("--end", type=_date, default=None)
+    metrics.add_argument("--clinic", action="append", default=None, dest="clinics")
+    metrics.add_argument("--format", choices=("json", "csv"), default="json")
+
+    serve = sub.add_parser("serve", help="start the dashboard")
+    serve.add_argument("--db", type=Path, default=DEFAULT_DB)
+    serve.add_argument("--port", type=int, default=8501)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "demo-data":
+        from pipelines.demo.cli import run as run_demo
+
+        return run_demo(args)
+    if args.command == "refresh":
+        from pipelines.refresh import cli_refresh
+
+        return cli_refresh(args)
+    if args.command == "status":
+        from pipelines.status import cli_status
+
+        return cli_status(args)
+    if args.command == "metrics":
+        from dashboard.metrics.report import cli_metrics
+
+        return cli_metrics(args)
+    if args.command == "serve":
+        return _serve(args)
+    raise AssertionError(args.command)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    import os
+    import subprocess
+
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    return subprocess.call(cmd, env=env)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

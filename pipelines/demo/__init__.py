@@ -1,0 +1,1 @@
+"""Synthetic, realistic clinic exports for demos, tests and benchmarks."""
