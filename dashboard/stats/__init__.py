@@ -1,0 +1,1 @@
+"""Pure statistics for the dashboard: no Streamlit, no SQL, scipy for distributions."""
