@@ -38,6 +38,7 @@ class Column:
     default: str | int | float | bool | None = None
     references: str | None = None  # table whose key this column must match
     doc: str = ""
+    exclusive_minimum: bool = False  # minimum itself is out of range (dose_mg: 0 < x)
 
     @property
     def duckdb_type(self) -> str:
@@ -193,7 +194,15 @@ SESSIONS = Table(
         Column("phase", "enum", "always", enum=PHASES),
         Column("route", "enum", "never", enum=ROUTES, default="iv"),
         Column("modality", "enum", "never", enum=MODALITIES, default="infusion"),
-        Column("dose_mg", "float", "administered", 0, 1000, doc="total mg given; 0 < x ≤ 1000"),
+        Column(
+            "dose_mg",
+            "float",
+            "administered",
+            0,
+            1000,
+            doc="total mg given; 0 < x ≤ 1000",
+            exclusive_minimum=True,
+        ),
         Column("weight_kg", "float", "administered_iv_im", 25, 350),
         Column("duration_min", "int", "administered", 1, 600, doc="minutes of administration"),
         Column("recovery_min", "int", "never", 0, 600, doc="end of administration to discharge"),
@@ -280,10 +289,19 @@ REASONS: dict[str, str] = {
     "wrong_delimiter": "file is not comma-separated",
     "missing_column": "a required column is absent from the file",
     "unreadable_file": "file cannot be read as UTF-8 CSV or Parquet",
+    "duplicate_column": "two columns of the file name the same contract column",
     "identifier_column": "file has a column named like a direct identifier; nothing of it was kept",
 }
 FILE_LEVEL_REASONS = frozenset(
-    {"empty_file", "no_header", "wrong_delimiter", "missing_column", "unreadable_file", "identifier_column"}
+    {
+        "empty_file",
+        "no_header",
+        "wrong_delimiter",
+        "missing_column",
+        "unreadable_file",
+        "duplicate_column",
+        "identifier_column",
+    }
 )
 
 # --- De-identification guard ------------------------------------------------------------
@@ -332,7 +350,7 @@ IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
 # Free-text patterns replaced by ``[redacted:<kind>]`` in ``description``.
 REDACTION_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
-    "ssn": r"\b\d{3}-\d{2}-\d{4}\b",
+    "ssn": r"\b\d{3}[- ]\d{2}[- ]\d{4}\b",
     "phone": r"(?:\+?\d{1,2}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b",
 }
 FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {"adverse_events": ("description",)}
