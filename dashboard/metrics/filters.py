@@ -86,3 +86,26 @@ def dimension_where(
 
 def combine(*fragments: Fragment) -> Fragment:
     return _and(list(fragments))
+
+
+def scoped_sessions(f: Filters, *, period: bool = True) -> Fragment:
+    """``SELECT s.*, c.region, c.clinic_name FROM sessions …`` restricted by every filter.
+
+    One place decides which sessions a viewer's filters select: clinic scope,
+    region (the session's clinic), condition (the patient's primary condition),
+    route, modality and, unless ``period=False``, the period on ``scheduled_at``.
+    Patients are joined only when a condition filter needs them (10M-row scans).
+    """
+    joins = "JOIN clinics c ON c.clinic_id = s.clinic_id"
+    if f.conditions:
+        joins += " JOIN patients p ON p.patient_key = s.patient_key"
+    parts = [
+        clinic_where(f, "s.clinic_id", "c.region"),
+        dimension_where(
+            f, condition_col="p.primary_condition", route_col="s.route", modality_col="s.modality"
+        ),
+    ]
+    if period:
+        parts.append(period_where(f, "s.scheduled_at"))
+    where, params = _and(parts)
+    return f"SELECT s.*, c.region, c.clinic_name FROM sessions s {joins} WHERE {where}", params

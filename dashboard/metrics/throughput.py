@@ -1,0 +1,504 @@
+"""Throughput metrics of metrics.md: sessions, no-shows, utilisation, new starts, induction.
+
+Every function aggregates inside DuckDB (the large network has 10M sessions) and
+returns a small Polars frame or a dict of plain Python values. Definitions and
+the choices metrics.md leaves open are documented in ``docs/metrics.md``
+("Throughput").
+"""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import (
+    Filters,
+    Fragment,
+    clinic_where,
+    dimension_where,
+    period_where,
+    scoped_sessions,
+)
+from dashboard.stats.spc import p_chart
+from pipelines.contract import ADMINISTERED_STATUSES, CLINICS
+
+Grain = Literal["day", "week", "month"]
+GRAINS: tuple[str, ...] = ("day", "week", "month")
+
+INDUCTION_WINDOW_DAYS = 42  # metrics.md: induction completion window and maturity rule
+INDUCTION_TARGET_SESSIONS = 6
+FUNNEL_STAGES: tuple[tuple[str, int], ...] = (("started", 1), ("≥3 infusions", 3), ("≥6 infusions", 6))
+DEFAULT_HOURS_PER_DAY = float(CLINICS.by_name["hours_per_day"].default)  # type: ignore[arg-type]
+
+
+def _sql_literals(values: tuple[str, ...]) -> str:
+    """Contract constants (never user input) as a SQL list; asserted to be plain words."""
+    assert all(v.replace("_", "").isalnum() for v in values), values
+    return ", ".join(f"'{v}'" for v in values)
+
+
+ADMINISTERED = f"status IN ({_sql_literals(ADMINISTERED_STATUSES)})"
+
+_COUNTS = f"""
+    count(*) AS scheduled_sessions,
+    count(*) FILTER (WHERE {ADMINISTERED}) AS administered_sessions,
+    count(*) FILTER (WHERE status = 'no_show') AS no_shows,
+    count(*) FILTER (WHERE status = 'cancelled') AS cancellations,
+    count(DISTINCT patient_key) FILTER (WHERE {ADMINISTERED}) AS active_patients,
+    coalesce(sum(duration_min + coalesce(recovery_min, 0)) FILTER (WHERE {ADMINISTERED}), 0)
+        AS chair_minutes_used"""
+
+
+def _grain(grain: str) -> str:
+    if grain not in GRAINS:
+        raise ValueError(f"grain must be one of {GRAINS}, not {grain!r}")
+    return grain
+
+
+def _rate(num: float | int | None, den: float | int | None) -> float | None:
+    return float(num) / float(den) if num is not None and den else None
+
+
+def _rate_expr(num: str, den: str) -> pl.Expr:
+    return pl.when(pl.col(den) > 0).then(pl.col(num) / pl.col(den)).otherwise(None)
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object] | None = None) -> tuple[Any, ...]:
+    """The single row of an aggregate query, fully fetched (DuckDB 2 results stream)."""
+    rows = con.execute(sql, params or []).fetchall()
+    assert len(rows) == 1, sql
+    return rows[0]
+
+
+def data_last_date(con: duckdb.DuckDBPyConnection) -> date | None:
+    """The data's last date: the newest ``scheduled_at`` date in the whole database.
+
+    Network-wide and unfiltered, so the induction maturity rule does not move
+    with the viewer's filters. None for a database without sessions.
+    """
+    return _one(con, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")[0]
+
+
+# --- capacity ---------------------------------------------------------------------------
+
+
+def _capacity_sql(f: Filters) -> Fragment:
+    """Per clinic in scope: open Mon–Sat days in the period and chair-minutes available."""
+    where, params = clinic_where(f, "c.clinic_id", "c.region")
+    sql = f"""
+        SELECT clinic_id, clinic_name, region, chairs, hours_per_day, open_days,
+               chairs * hours_per_day * 60 * open_days AS chair_minutes_available
+        FROM (
+            SELECT c.clinic_id, any_value(c.clinic_name) AS clinic_name, any_value(c.region) AS region,
+                   any_value(c.chairs) AS chairs,
+                   CAST(coalesce(any_value(c.hours_per_day), ?) AS DOUBLE) AS hours_per_day,
+                   count(d.day) AS open_days
+            FROM clinics c
+            LEFT JOIN (
+                SELECT CAST(g AS DATE) AS day
+                FROM generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) t(g)
+                WHERE isodow(g) < 7
+            ) d ON d.day >= c.opened_on AND (c.closed_on IS NULL OR d.day <= c.closed_on)
+            WHERE {where}
+            GROUP BY c.clinic_id)"""
+    return sql, [DEFAULT_HOURS_PER_DAY, f.start, f.end, *params]
+
+
+# --- new starts -------------------------------------------------------------------------
+
+
+def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
+    """Patients' first administered session network-wide, filtered like a session.
+
+    The first session is found over all clinics; it then counts for the clinic,
+    region, route and modality of that session and the patient's condition.
+    Ties on ``scheduled_at`` are broken by ``session_id``.
+    """
+    order = "(scheduled_at, session_id)"
+    joins = "JOIN clinics c ON c.clinic_id = fs.clinic_id"
+    if f.conditions:
+        joins += " JOIN patients p ON p.patient_key = fs.patient_key"
+    parts: list[Fragment] = [
+        clinic_where(f, "fs.clinic_id", "c.region"),
+        dimension_where(
+            f, condition_col="p.primary_condition", route_col="fs.route", modality_col="fs.modality"
+        ),
+    ]
+    if period:
+        parts.append(period_where(f, "fs.first_at"))
+    where = " AND ".join(f"({p[0]})" for p in parts)
+    params = [v for p in parts for v in p[1]]
+    sql = f"""
+        SELECT fs.patient_key, fs.first_at, CAST(fs.first_at AS DATE) AS first_date,
+               fs.clinic_id, c.clinic_name, c.region
+        FROM (
+            SELECT patient_key, min(scheduled_at) AS first_at,
+                   arg_min(clinic_id, {order}) AS clinic_id,
+                   arg_min(route, {order}) AS route,
+                   arg_min(modality, {order}) AS modality
+            FROM sessions WHERE {ADMINISTERED}
+            GROUP BY patient_key
+        ) fs {joins}
+        WHERE {where}"""
+    return sql, params
+
+
+# --- summary and per clinic -------------------------------------------------------------
+
+
+def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+    """Network (scope) figures: counts, rates and chair utilisation of the clinics in scope."""
+    scoped, sp = scoped_sessions(f)
+    firsts, fp = _first_sessions_sql(f)
+    capacity, cp = _capacity_sql(f)
+    counts = con.sql(
+        f"""
+        SELECT * FROM (SELECT {_COUNTS} FROM ({scoped}) s)
+        CROSS JOIN (SELECT count(*) AS new_starts FROM ({firsts}))
+        CROSS JOIN (SELECT coalesce(sum(chair_minutes_available), 0) AS available FROM ({capacity}))""",
+        params=[*sp, *fp, *cp],
+    ).pl()
+    c: dict[str, Any] = counts.row(0, named=True)
+    return {
+        "scheduled_sessions": int(c["scheduled_sessions"]),
+        "administered_sessions": int(c["administered_sessions"]),
+        "no_shows": int(c["no_shows"]),
+        "cancellations": int(c["cancellations"]),
+        "no_show_rate": _rate(c["no_shows"], c["scheduled_sessions"]),
+        "cancellation_rate": _rate(c["cancellations"], c["scheduled_sessions"]),
+        "active_patients": int(c["active_patients"]),
+        "new_starts": int(c["new_starts"]),
+        "chair_minutes_used": float(c["chair_minutes_used"]),
+        "chair_minutes_available": float(c["available"]),
+        "chair_utilisation": _rate(c["chair_minutes_used"], c["available"]),
+    }
+
+
+def throughput_by_clinic(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
+    """One row per clinic in scope (also those without sessions), ordered by clinic_id."""
+    scoped, sp = scoped_sessions(f)
+    firsts, fp = _first_sessions_sql(f)
+    capacity, cp = _capacity_sql(f)
+    df = con.sql(
+        f"""
+        WITH counts AS (SELECT clinic_id, {_COUNTS} FROM ({scoped}) s GROUP BY clinic_id),
+             starts AS (SELECT clinic_id, count(*) AS new_starts FROM ({firsts}) GROUP BY clinic_id),
+             cap AS ({capacity})
+        SELECT cap.clinic_id, cap.clinic_name, cap.region, cap.chairs, cap.hours_per_day, cap.open_days,
+               coalesce(counts.scheduled_sessions, 0) AS scheduled_sessions,
+               coalesce(counts.administered_sessions, 0) AS administered_sessions,
+               coalesce(counts.no_shows, 0) AS no_shows,
+               coalesce(counts.cancellations, 0) AS cancellations,
+               coalesce(counts.active_patients, 0) AS active_patients,
+               coalesce(starts.new_starts, 0) AS new_starts,
+               CAST(coalesce(counts.chair_minutes_used, 0) AS DOUBLE) AS chair_minutes_used,
+               CAST(cap.chair_minutes_available AS DOUBLE) AS chair_minutes_available
+        FROM cap LEFT JOIN counts USING (clinic_id) LEFT JOIN starts USING (clinic_id)
+        ORDER BY cap.clinic_id""",
+        params=[*sp, *fp, *cp],
+    ).pl()
+    return df.with_columns(
+        no_show_rate=_rate_expr("no_shows", "scheduled_sessions"),
+        cancellation_rate=_rate_expr("cancellations", "scheduled_sessions"),
+        chair_utilisation=_rate_expr("chair_minutes_used", "chair_minutes_available"),
+    )
+
+
+def chair_utilisation_by_clinic(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Chair utilisation per clinic with its arithmetic (for the bar chart and its tooltip)."""
+    return throughput_by_clinic(con, f, MetricConfig()).select(
+        "clinic_id",
+        "clinic_name",
+        "region",
+        "chairs",
+        "hours_per_day",
+        "open_days",
+        "administered_sessions",
+        "chair_minutes_used",
+        "chair_minutes_available",
+        "chair_utilisation",
+    )
+
+
+# --- over time --------------------------------------------------------------------------
+
+
+def _buckets_sql(f: Filters, grain: str) -> Fragment:
+    g = _grain(grain)
+    sql = f"""
+        SELECT DISTINCT CAST(date_trunc('{g}', d) AS DATE) AS period_start
+        FROM generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) t(d)"""
+    return sql, [f.start, f.end]
+
+
+def _groups_sql(f: Filters, by: str | None) -> tuple[str, str, Fragment]:
+    """(group expression over a session row, label expression, SELECT of the groups to show)."""
+    where, params = clinic_where(f, "c.clinic_id", "c.region")
+    overlaps = "c.opened_on <= CAST(? AS DATE) AND (c.closed_on IS NULL OR c.closed_on >= CAST(? AS DATE))"
+    source = f"FROM clinics c WHERE {where} AND {overlaps}"
+    if by == "clinic":
+        sql = f"SELECT DISTINCT c.clinic_id AS grp, c.clinic_name AS label {source}"
+        return "s.clinic_id", "s.clinic_name", (sql, [*params, f.end, f.start])
+    if by == "region":
+        sql = f"SELECT DISTINCT c.region AS grp, c.region AS label {source}"
+        return "s.region", "s.region", (sql, [*params, f.end, f.start])
+    if by is None:
+        label = "'All clinics in scope'"
+        return "'network'", label, (f"SELECT 'network' AS grp, {label} AS label", [])
+    raise ValueError(f"by must be 'clinic', 'region' or None, not {by!r}")
+
+
+def sessions_over_time(
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    grain: Grain = "week",
+    by: Literal["clinic", "region"] | None = None,
+) -> pl.DataFrame:
+    """Session counts per period bucket and group, zero-filled.
+
+    Columns: period_start (first day of the day/ISO week/month; the first and
+    last buckets may be cut by the period), group, label, scheduled_sessions,
+    administered_sessions, no_shows, cancellations, no_show_rate, cancellation_rate.
+    """
+    g = _grain(grain)
+    scoped, sp = scoped_sessions(f)
+    buckets, bp = _buckets_sql(f, g)
+    gexpr, lexpr, (groups, gp) = _groups_sql(f, by)
+    df = con.sql(
+        f"""
+        WITH agg AS (
+            SELECT CAST(date_trunc('{g}', s.scheduled_at) AS DATE) AS period_start,
+                   {gexpr} AS grp, any_value({lexpr}) AS label, {_COUNTS}
+            FROM ({scoped}) s GROUP BY 1, 2),
+        grps AS (SELECT grp, label FROM ({groups}) UNION SELECT grp, label FROM agg)
+        SELECT b.period_start, grps.grp AS "group", grps.label,
+               coalesce(agg.scheduled_sessions, 0) AS scheduled_sessions,
+               coalesce(agg.administered_sessions, 0) AS administered_sessions,
+               coalesce(agg.no_shows, 0) AS no_shows,
+               coalesce(agg.cancellations, 0) AS cancellations
+        FROM ({buckets}) b CROSS JOIN grps
+        LEFT JOIN agg ON agg.period_start = b.period_start AND agg.grp = grps.grp
+        ORDER BY b.period_start, grps.grp""",
+        params=[*sp, *gp, *bp],
+    ).pl()
+    return df.with_columns(
+        no_show_rate=_rate_expr("no_shows", "scheduled_sessions"),
+        cancellation_rate=_rate_expr("cancellations", "scheduled_sessions"),
+    )
+
+
+def new_starts_over_time(con: duckdb.DuckDBPyConnection, f: Filters, grain: Grain = "week") -> pl.DataFrame:
+    """New starts per period bucket (period_start, new_starts), zero-filled."""
+    g = _grain(grain)
+    firsts, fp = _first_sessions_sql(f)
+    buckets, bp = _buckets_sql(f, g)
+    return con.sql(
+        f"""
+        WITH agg AS (
+            SELECT CAST(date_trunc('{g}', first_at) AS DATE) AS period_start, count(*) AS new_starts
+            FROM ({firsts}) GROUP BY 1)
+        SELECT b.period_start, coalesce(agg.new_starts, 0) AS new_starts
+        FROM ({buckets}) b LEFT JOIN agg USING (period_start)
+        ORDER BY b.period_start""",
+        params=[*fp, *bp],
+    ).pl()
+
+
+def no_show_counts(con: duckdb.DuckDBPyConnection, f: Filters, grain: Grain = "week") -> pl.DataFrame:
+    """Scheduled sessions and no-shows per bucket with at least one scheduled session (p-chart input)."""
+    return (
+        sessions_over_time(con, f, grain)
+        .filter(pl.col("scheduled_sessions") > 0)
+        .select("period_start", "scheduled_sessions", "no_shows", "no_show_rate")
+    )
+
+
+# --- load heatmap -----------------------------------------------------------------------
+
+
+def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Average chairs in use per weekday × hour-of-day slot (full 7 × 24 grid).
+
+    Each administered session occupies a chair from ``scheduled_at`` for
+    duration + recovery minutes; its chair-minutes are split over the clock hours
+    it overlaps. avg_chairs_in_use = chair-minutes in the slot ÷ (60 × number of
+    such weekdays in the period), summed over the clinics in scope.
+    avg_sessions_started is the same average for session starts.
+    chairs_in_scope sums the chairs of clinics in scope open at some point of the period.
+    """
+    scoped, sp = scoped_sessions(f)
+    capacity, cp = _capacity_sql(f)
+    return con.sql(
+        f"""
+        WITH occ AS (
+            SELECT scheduled_at AS t0,
+                   scheduled_at + to_minutes(CAST(duration_min + coalesce(recovery_min, 0) AS BIGINT)) AS t1
+            FROM ({scoped}) s WHERE {ADMINISTERED} AND duration_min IS NOT NULL),
+        slots AS (
+            SELECT t0, t1, date_trunc('hour', t0) + to_hours(k) AS slot
+            FROM (SELECT t0, t1, unnest(range(0, CAST(ceil(
+                      date_diff('minute', date_trunc('hour', t0), t1) / 60.0) AS BIGINT))) AS k FROM occ)),
+        agg AS (
+            SELECT isodow(slot) AS weekday, hour(slot) AS hour,
+                   sum(date_diff('second', greatest(t0, slot), least(t1, slot + INTERVAL 1 HOUR))) / 60.0
+                       AS chair_minutes,
+                   count(*) FILTER (WHERE slot = date_trunc('hour', t0)) AS sessions_started
+            FROM slots GROUP BY 1, 2),
+        days AS (
+            SELECT isodow(d) AS weekday, count(*) AS n_days
+            FROM generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) t(d) GROUP BY 1),
+        chairs AS (SELECT coalesce(sum(chairs) FILTER (WHERE open_days > 0), 0) AS n FROM ({capacity}))
+        SELECT w.weekday, dayname(DATE '2024-01-07' + CAST(w.weekday AS INTEGER)) AS weekday_name, h.hour,
+               coalesce(agg.chair_minutes, 0) / (60.0 * days.n_days) AS avg_chairs_in_use,
+               coalesce(agg.sessions_started, 0) / days.n_days AS avg_sessions_started,
+               chairs.n AS chairs_in_scope,
+               CASE WHEN chairs.n > 0
+                    THEN coalesce(agg.chair_minutes, 0) / (60.0 * days.n_days) / chairs.n
+               END AS share_of_chairs
+        FROM range(1, 8) w(weekday) CROSS JOIN range(0, 24) h(hour) CROSS JOIN chairs
+        JOIN days ON days.weekday = w.weekday
+        LEFT JOIN agg ON agg.weekday = w.weekday AND agg.hour = h.hour
+        ORDER BY w.weekday, h.hour""",
+        params=[*sp, f.start, f.end, *cp],
+    ).pl()
+
+
+# --- induction --------------------------------------------------------------------------
+
+
+def _induction_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """Mature new starts and how many reached 3 and 6 induction sessions within the window."""
+    last = data_last_date(con)
+    cutoff = last - timedelta(days=INDUCTION_WINDOW_DAYS) if last else None
+    firsts, fp = _first_sessions_sql(f)
+    row = _one(
+        con,
+        f"""
+        WITH cohort AS (SELECT * FROM ({firsts}) WHERE first_date <= CAST(? AS DATE)),
+        n AS (
+            SELECT c.patient_key, count(s.session_id) AS induction_sessions
+            FROM cohort c LEFT JOIN sessions s
+              ON s.patient_key = c.patient_key AND s.{ADMINISTERED} AND s.phase = 'induction'
+             AND s.scheduled_at >= c.first_at
+             AND date_diff('day', c.first_date, CAST(s.scheduled_at AS DATE)) <= ?
+            GROUP BY c.patient_key)
+        SELECT count(*) AS started,
+               count(*) FILTER (WHERE induction_sessions >= 3) AS reached_3,
+               count(*) FILTER (WHERE induction_sessions >= 6) AS reached_6
+        FROM n""",
+        [*fp, cutoff, INDUCTION_WINDOW_DAYS],
+    )
+    counts = dict(zip((1, 3, 6), row, strict=True))
+    return {"data_last_date": last, "maturity_cutoff": cutoff, "counts": counts}
+
+
+def induction_completion(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """Share of mature new starts with ≥ 6 administered induction sessions within 42 days.
+
+    Keys: eligible_patients (new starts in the period whose first session is on or
+    before maturity_cutoff = data_last_date − 42 days), completed_patients,
+    completion_rate (None when nobody is eligible), data_last_date, maturity_cutoff.
+    """
+    res = _induction_counts(con, f)
+    eligible, completed = int(res["counts"][1]), int(res["counts"][INDUCTION_TARGET_SESSIONS])
+    return {
+        "eligible_patients": eligible,
+        "completed_patients": completed,
+        "completion_rate": _rate(completed, eligible),
+        "data_last_date": res["data_last_date"],
+        "maturity_cutoff": res["maturity_cutoff"],
+    }
+
+
+def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Mature new starts → ≥ 3 → ≥ 6 induction sessions within 42 days (same cohort as completion)."""
+    counts = _induction_counts(con, f)["counts"]
+    started = int(counts[1])
+    return pl.DataFrame(
+        {
+            "stage": [name for name, _ in FUNNEL_STAGES],
+            "min_sessions": [n for _, n in FUNNEL_STAGES],
+            "patients": [int(counts[n]) for _, n in FUNNEL_STAGES],
+        },
+        schema={"stage": pl.String, "min_sessions": pl.Int64, "patients": pl.Int64},
+    ).with_columns(share_of_started=(pl.col("patients") / started) if started else pl.lit(None, pl.Float64))
+
+
+# --- maintenance and mix ----------------------------------------------------------------
+
+
+def _maintenance_gaps_sql(f: Filters) -> Fragment:
+    """Days between a patient's consecutive administered maintenance sessions, within the filters.
+
+    The gap belongs to the period of its later session; the earlier one may lie
+    before the period.
+    """
+    scoped, sp = scoped_sessions(f, period=False)
+    sql = f"""
+        SELECT patient_key, gap_days FROM (
+            SELECT patient_key, scheduled_at,
+                   date_diff('day', CAST(lag(scheduled_at) OVER w AS DATE), CAST(scheduled_at AS DATE))
+                       AS gap_days
+            FROM ({scoped}) s
+            WHERE {ADMINISTERED} AND phase = 'maintenance' AND CAST(scheduled_at AS DATE) <= CAST(? AS DATE)
+            WINDOW w AS (PARTITION BY patient_key ORDER BY scheduled_at, session_id))
+        WHERE gap_days IS NOT NULL AND CAST(scheduled_at AS DATE) >= CAST(? AS DATE)"""
+    return sql, [*sp, f.end, f.start]
+
+
+def maintenance_cadence(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Distribution of days between consecutive maintenance sessions: (gap_days, intervals)."""
+    gaps, gp = _maintenance_gaps_sql(f)
+    return con.sql(
+        f"SELECT gap_days, count(*) AS intervals FROM ({gaps}) GROUP BY 1 ORDER BY 1", params=gp
+    ).pl()
+
+
+def maintenance_cadence_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """intervals, patients, median/p25/p75 days between maintenance sessions (None when no interval)."""
+    gaps, gp = _maintenance_gaps_sql(f)
+    row = _one(
+        con,
+        f"""SELECT count(*), count(DISTINCT patient_key), quantile_cont(gap_days, 0.5),
+                   quantile_cont(gap_days, 0.25), quantile_cont(gap_days, 0.75) FROM ({gaps})""",
+        gp,
+    )
+    return {
+        "intervals": int(row[0]),
+        "patients": int(row[1]),
+        "median_days": row[2],
+        "p25_days": row[3],
+        "p75_days": row[4],
+    }
+
+
+def route_modality_mix(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Administered sessions by route × modality with their share of all administered sessions."""
+    scoped, sp = scoped_sessions(f)
+    return con.sql(
+        f"""
+        SELECT route, modality, count(*) AS administered_sessions,
+               count(*) / sum(count(*)) OVER () AS share
+        FROM ({scoped}) s WHERE {ADMINISTERED}
+        GROUP BY 1, 2 ORDER BY administered_sessions DESC, route, modality""",
+        params=sp,
+    ).pl()
+
+
+def no_show_pchart(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+) -> pl.DataFrame:
+    """p-chart of the no-show rate per week or month (metrics.md "Over time").
+
+    One point per bucket with at least one scheduled session; limits from the first
+    ``cfg.spc_baseline_periods`` points; a lower rate is better. Columns are those of
+    ``dashboard.stats.spc.p_chart`` (period, count, n, value, centre, limits, signals).
+    """
+    counts = no_show_counts(con, f, grain).select(
+        period="period_start", count="no_shows", n="scheduled_sessions"
+    )
+    return p_chart(counts, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)

@@ -1,0 +1,390 @@
+"""Throughput metrics against figures worked out by hand on tiny fixtures.
+
+Every expected value is derived in a comment from the rows below, never by
+calling the code under test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+
+from dashboard.metrics import throughput as tp
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import Filters
+
+CFG = MetricConfig()
+ADMIN = ("completed", "stopped_early")
+
+
+def sess(
+    sid: str,
+    patient: str,
+    clinic: str,
+    at: str,
+    status: str = "completed",
+    phase: str = "induction",
+    route: str = "iv",
+    modality: str = "infusion",
+    duration: int | None = 40,
+    recovery: int | None = 50,
+) -> dict[str, Any]:
+    administered = status in ADMIN
+    return {
+        "session_id": sid,
+        "patient_key": patient,
+        "clinic_id": clinic,
+        "scheduled_at": datetime.fromisoformat(at),
+        "status": status,
+        "phase": phase,
+        "route": route,
+        "modality": modality,
+        "dose_mg": 35.0 if administered else None,
+        "weight_kg": 70.0 if administered else None,
+        "duration_min": duration if administered else None,
+        "recovery_min": recovery if administered else None,
+    }
+
+
+def clinic(cid: str, region: str, chairs: int, hours: float | None, opened: str, closed: str | None = None):
+    return {
+        "clinic_id": cid,
+        "clinic_name": f"Clinic {cid}",
+        "region": region,
+        "opened_on": date.fromisoformat(opened),
+        "closed_on": date.fromisoformat(closed) if closed else None,
+        "chairs": chairs,
+        "hours_per_day": hours,
+    }
+
+
+def patient(key: str, condition: str, home: str = "A") -> dict[str, Any]:
+    return {
+        "patient_key": key,
+        "home_clinic_id": home,
+        "sex": "F",
+        "age_band": "35-44",
+        "primary_condition": condition,
+        "enrolled_on": date(2025, 1, 1),
+    }
+
+
+# Period: Mon 2026-03-02 .. Sun 2026-03-15 (two full weeks, 12 Monday–Saturday days).
+START, END = date(2026, 3, 2), date(2026, 3, 15)
+CLINICS = [
+    clinic("A", "North", 2, 8.0, "2026-01-01"),  # open all 12 days
+    clinic("B", "South", 1, None, "2026-03-04"),  # opens Wed 4th: 4 + 6 = 10 days; hours null -> 10
+    clinic("C", "South", 3, 10.0, "2025-01-01", "2026-03-05"),  # closes Thu 5th (inclusive): 4 days
+]
+PATIENTS = [
+    patient("P1", "depression"),
+    patient("P2", "anxiety"),
+    patient("P3", "anxiety"),
+    patient("P4", "depression", "B"),
+    patient("P5", "ptsd", "B"),
+    patient("P6", "depression", "C"),
+]
+SESSIONS = [
+    # clinic A, in the period
+    sess("a1", "P1", "A", "2026-03-02 09:00"),  # 40 + 50 = 90 chair-minutes
+    sess("a2", "P1", "A", "2026-03-04 09:00"),  # 90
+    sess("a3", "P2", "A", "2026-03-03 10:00", "stopped_early", duration=20, recovery=None),  # 20
+    sess("a4", "P2", "A", "2026-03-05 10:00", "no_show"),
+    sess("a5", "P3", "A", "2026-03-06 11:00", "cancelled"),
+    sess(
+        "a6", "P3", "A", "2026-03-09 11:00", phase="maintenance", route="im", duration=30, recovery=30
+    ),  # 60
+    sess("a7", "P2", "A", "2026-03-08 10:00", duration=30, recovery=0),  # a Sunday: 30, counted
+    # clinic B
+    sess("b1", "P4", "B", "2026-03-10 14:00", route="intranasal", duration=60, recovery=120),  # 180
+    sess("b2", "P5", "B", "2026-03-11 14:00", "no_show"),
+    # clinic C
+    sess("c1", "P6", "C", "2026-03-03 09:00", modality="kap", duration=45, recovery=45),  # 90
+    # outside the period
+    sess("x1", "P3", "A", "2026-02-20 09:00"),  # P3's first session: P3 is no new start
+    sess("x2", "P1", "A", "2026-03-16 09:00"),  # the Monday after the period
+    sess("x3", "P6", "C", "2026-01-10 09:00"),  # P6's first session
+]
+
+
+@pytest.fixture
+def con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+    path = make_db({"clinics": CLINICS, "patients": PATIENTS, "sessions": SESSIONS})
+    c = duckdb.connect(str(path), read_only=True)
+    yield c
+    c.close()
+
+
+def filters(**kw: Any) -> Filters:
+    return Filters(start=START, end=END, clinic_ids=kw.pop("clinic_ids", ("A", "B", "C")), **kw)
+
+
+def test_network_summary(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(), CFG)
+    # in period: A a1..a7 (7), B b1, b2 (2), C c1 (1) = 10 scheduled
+    assert s["scheduled_sessions"] == 10
+    # administered: a1 a2 a3 a6 a7 b1 c1 = 7 (a3 stopped early counts)
+    assert s["administered_sessions"] == 7
+    assert s["no_show_rate"] == pytest.approx(2 / 10)  # a4, b2
+    assert s["cancellation_rate"] == pytest.approx(1 / 10)  # a5
+    # patients with an administered session in the period: P1 P2 P3 P4 P6
+    assert s["active_patients"] == 5
+    # first administered session in the period: P1 (a1), P2 (a3), P4 (b1); P3/P6 started earlier, P5 never
+    assert s["new_starts"] == 3
+    # used: 90+90+20+60+30 (A) + 180 (B) + 90 (C) = 560
+    # available: A 2 chairs × 8 h × 60 × 12 days = 11520; B 1 × 10 × 60 × 10 = 6000; C 3 × 10 × 60 × 4 = 7200
+    assert s["chair_minutes_used"] == 560
+    assert s["chair_minutes_available"] == 11520 + 6000 + 7200
+    assert s["chair_utilisation"] == pytest.approx(560 / 24720)
+
+
+def test_by_clinic(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.throughput_by_clinic(con, filters(), CFG)
+    rows = {r["clinic_id"]: r for r in df.iter_rows(named=True)}
+    assert list(rows) == ["A", "B", "C"]
+    a, b, c = rows["A"], rows["B"], rows["C"]
+    assert (a["scheduled_sessions"], a["administered_sessions"], a["no_shows"], a["cancellations"]) == (
+        7,
+        5,
+        1,
+        1,
+    )
+    assert a["no_show_rate"] == pytest.approx(1 / 7)
+    assert a["open_days"] == 12 and a["chair_utilisation"] == pytest.approx(290 / (2 * 8 * 60 * 12))
+    assert (a["active_patients"], a["new_starts"]) == (3, 2)  # P1 P2 P3 active; P1 P2 new
+    assert b["hours_per_day"] == 10.0 and b["open_days"] == 10  # null hours -> default 10
+    assert b["chair_utilisation"] == pytest.approx(180 / (1 * 10 * 60 * 10))
+    assert (b["scheduled_sessions"], b["no_show_rate"], b["new_starts"]) == (2, 0.5, 1)
+    assert c["open_days"] == 4 and c["chair_utilisation"] == pytest.approx(90 / (3 * 10 * 60 * 4))
+    assert c["new_starts"] == 0
+
+
+def test_clinic_not_open_in_period_has_no_utilisation(con: duckdb.DuckDBPyConnection) -> None:
+    # C closed on 2026-03-05: in a later period it has 0 open days and no utilisation (not a division by 0)
+    f = Filters(date(2026, 3, 9), date(2026, 3, 14), ("C",))
+    row = tp.throughput_by_clinic(con, f, CFG).row(0, named=True)
+    assert row["open_days"] == 0 and row["chair_utilisation"] is None
+    assert tp.throughput_summary(con, f, CFG)["chair_utilisation"] is None
+
+
+def test_clinic_scope_narrows(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(clinic_ids=("A",)), CFG)
+    assert (s["scheduled_sessions"], s["administered_sessions"], s["new_starts"], s["active_patients"]) == (
+        7,
+        5,
+        2,
+        3,
+    )
+    assert s["chair_utilisation"] == pytest.approx(290 / 11520)
+    empty = tp.throughput_summary(con, filters(clinic_ids=()), CFG)
+    assert empty["scheduled_sessions"] == 0 and empty["no_show_rate"] is None
+
+
+def test_region_filter(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(regions=("South",)), CFG)
+    # B + C: b1 b2 c1 scheduled, b1 c1 administered, P4 new; (180 + 90) / (6000 + 7200)
+    assert (s["scheduled_sessions"], s["administered_sessions"], s["new_starts"]) == (3, 2, 1)
+    assert s["chair_utilisation"] == pytest.approx(270 / 13200)
+    assert tp.throughput_by_clinic(con, filters(regions=("South",)), CFG)["clinic_id"].to_list() == ["B", "C"]
+
+
+def test_condition_filter(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(conditions=("depression",)), CFG)
+    # P1 P4 P6: a1 a2 b1 c1, all administered; P1 P4 new; P1 P4 P6 active
+    assert (s["scheduled_sessions"], s["administered_sessions"], s["no_show_rate"]) == (4, 4, 0.0)
+    assert (s["new_starts"], s["active_patients"]) == (2, 3)
+
+
+def test_route_filter(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(routes=("iv",)), CFG)
+    # iv: a1 a2 a3 a4 a5 a7 b2 c1 = 8; administered a1 a2 a3 a7 c1 = 5
+    # new starts whose first session was iv: P1, P2 (P4's first, b1, was intranasal)
+    assert (s["scheduled_sessions"], s["administered_sessions"], s["new_starts"]) == (8, 5, 2)
+    assert s["no_show_rate"] == pytest.approx(2 / 8)
+
+
+def test_sessions_over_time_by_region(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.sessions_over_time(con, filters(), "week", by="region")
+    got = {
+        (r["period_start"], r["group"]): (r["scheduled_sessions"], r["administered_sessions"], r["no_shows"])
+        for r in df.iter_rows(named=True)
+    }
+    assert got == {
+        # week of Mon 2 March: North a1 a2 a3 a4 a5 a7 (a7 is Sunday 8th); South c1
+        (date(2026, 3, 2), "North"): (6, 4, 1),
+        (date(2026, 3, 2), "South"): (1, 1, 0),
+        # week of Mon 9 March: North a6; South b1 b2
+        (date(2026, 3, 9), "North"): (1, 1, 0),
+        (date(2026, 3, 9), "South"): (2, 1, 1),
+    }
+
+
+def test_sessions_over_time_zero_fills_clinics(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.sessions_over_time(con, filters(), "week", by="clinic")
+    c_week2 = df.filter(group="C", period_start=date(2026, 3, 9)).row(0, named=True)
+    assert c_week2["scheduled_sessions"] == 0 and c_week2["no_show_rate"] is None
+    assert df.height == 2 * 3  # 2 weeks × 3 clinics
+    month = tp.sessions_over_time(con, filters(), "month")
+    assert month.select("period_start", "group", "scheduled_sessions").rows() == [
+        (date(2026, 3, 1), "network", 10)
+    ]
+    with pytest.raises(ValueError):
+        tp.sessions_over_time(con, filters(), "year")  # type: ignore[arg-type]
+
+
+def test_new_starts_over_time(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.new_starts_over_time(con, filters(), "week")
+    # P1 (2 March) and P2 (3 March) in week 1; P4 (10 March) in week 2
+    assert df.rows() == [(date(2026, 3, 2), 2), (date(2026, 3, 9), 1)]
+
+
+def test_weekday_hour_load(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.weekday_hour_load(con, filters(clinic_ids=("A",)))
+    assert df.height == 7 * 24
+    cell = {(r["weekday"], r["hour"]): r for r in df.iter_rows(named=True)}
+    # each weekday occurs twice in the period. Monday: a1 09:00–10:30, a6 11:00–12:00
+    assert cell[(1, 9)]["avg_chairs_in_use"] == pytest.approx(60 / (60 * 2))
+    assert cell[(1, 10)]["avg_chairs_in_use"] == pytest.approx(30 / (60 * 2))
+    assert cell[(1, 11)]["avg_chairs_in_use"] == pytest.approx(60 / (60 * 2))
+    assert cell[(1, 9)]["avg_sessions_started"] == pytest.approx(1 / 2)
+    assert cell[(1, 10)]["avg_sessions_started"] == 0
+    assert cell[(1, 9)]["share_of_chairs"] == pytest.approx(0.5 / 2)  # clinic A has 2 chairs
+    # Tuesday: a3 10:00–10:20 (stopped early, no recovery); Sunday: a7 10:00–10:30
+    assert cell[(2, 10)]["avg_chairs_in_use"] == pytest.approx(20 / 120)
+    assert cell[(7, 10)]["avg_chairs_in_use"] == pytest.approx(30 / 120)
+    assert cell[(7, 10)]["weekday_name"] == "Sunday" and cell[(1, 0)]["weekday_name"] == "Monday"
+    assert cell[(4, 10)]["avg_chairs_in_use"] == 0  # a4 was a no-show
+
+
+def test_route_modality_mix(con: duckdb.DuckDBPyConnection) -> None:
+    df = tp.route_modality_mix(con, filters())
+    got = {
+        (r["route"], r["modality"]): (r["administered_sessions"], r["share"])
+        for r in df.iter_rows(named=True)
+    }
+    # administered: iv/infusion a1 a2 a3 a7; im a6; intranasal b1; iv/kap c1 (7 in all)
+    assert got == {
+        ("iv", "infusion"): (4, pytest.approx(4 / 7)),
+        ("im", "infusion"): (1, pytest.approx(1 / 7)),
+        ("intranasal", "infusion"): (1, pytest.approx(1 / 7)),
+        ("iv", "kap"): (1, pytest.approx(1 / 7)),
+    }
+
+
+# --- induction: data last date 2026-06-30, maturity cutoff 2026-06-30 − 42 days = 2026-05-19 -------------
+
+LAST = "2026-06-30"
+
+
+def series(patient: str, clinic: str, days: list[str], prefix: str = "", **kw: Any) -> list[dict[str, Any]]:
+    """Administered sessions of one patient at 10:00 on each day (ids ``<prefix or patient>-<i>``)."""
+    return [sess(f"{prefix or patient}-{i}", patient, clinic, f"{d} 10:00", **kw) for i, d in enumerate(days)]
+
+
+INDUCTION_SESSIONS = [
+    # Q1: first on 19 May, exactly 42 days before 30 June -> eligible; 6 sessions by 1 June -> completed
+    *series("Q1", "A", ["2026-05-19", "2026-05-21", "2026-05-23", "2026-05-26", "2026-05-28", "2026-06-01"]),
+    # Q2: first on 20 May, 41 days before the last date -> not yet eligible despite 6 sessions
+    *series("Q2", "A", ["2026-05-20", "2026-05-21", "2026-05-22", "2026-05-23", "2026-05-25", "2026-05-26"]),
+    # Q3: first 1 May; 6th session on 13 June = day 43 -> only 5 within 42 days: reached 3, not 6
+    *series("Q3", "A", ["2026-05-01", "2026-05-04", "2026-05-06", "2026-05-08", "2026-05-11", "2026-06-13"]),
+    # Q4: first 2 May at A, the rest at B; 6th on 13 June = day 42 -> completed (counted network-wide)
+    *series("Q4", "A", ["2026-05-02"]),
+    *series(
+        "Q4", "B", prefix="Q4b", days=["2026-05-04", "2026-05-06", "2026-05-08", "2026-05-11", "2026-06-13"]
+    ),
+    sess("Q4-ns", "Q4", "B", "2026-05-05 10:00", "no_show"),  # not administered
+    # Q5: 2 administered induction sessions, one cancelled, one maintenance -> started only
+    *series("Q5", "A", ["2026-05-03", "2026-05-05"]),
+    sess("Q5-c", "Q5", "A", "2026-05-07 10:00", "cancelled"),
+    sess("Q5-m", "Q5", "A", "2026-05-09 10:00", phase="maintenance"),
+    # Q6: first session in April, before the period -> not in the cohort
+    *series("Q6", "A", ["2026-04-20", "2026-05-02", "2026-05-04"]),
+    # Q7: 3 administered induction sessions (one stopped early) -> reached 3
+    *series("Q7", "B", ["2026-05-05", "2026-05-07"]),
+    sess("Q7-s", "Q7", "B", "2026-05-09 10:00", "stopped_early"),
+    # Z: the data's last date
+    sess("Z-0", "Z", "A", f"{LAST} 10:00"),
+]
+
+
+@pytest.fixture
+def icon(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+    keys = sorted({s["patient_key"] for s in INDUCTION_SESSIONS})
+    path = make_db(
+        {
+            "clinics": CLINICS[:2],
+            "patients": [patient(k, "depression") for k in keys],
+            "sessions": INDUCTION_SESSIONS,
+        }
+    )
+    c = duckdb.connect(str(path), read_only=True)
+    yield c
+    c.close()
+
+
+MAY = Filters(date(2026, 5, 1), date(2026, 5, 31), ("A", "B"))
+
+
+def test_data_last_date(icon: duckdb.DuckDBPyConnection) -> None:
+    assert tp.data_last_date(icon) == date(2026, 6, 30)
+
+
+def test_induction_completion_maturity_rule(icon: duckdb.DuckDBPyConnection) -> None:
+    res = tp.induction_completion(icon, MAY)
+    # eligible: Q1 (exactly 42 days), Q3, Q4, Q5, Q7; not Q2 (41 days) nor Q6 (April); completed Q1, Q4
+    assert res["eligible_patients"] == 5
+    assert res["completed_patients"] == 2
+    assert res["completion_rate"] == pytest.approx(2 / 5)
+    assert res["maturity_cutoff"] == date(2026, 5, 19)
+
+
+def test_induction_funnel(icon: duckdb.DuckDBPyConnection) -> None:
+    df = tp.induction_funnel(icon, MAY)
+    # started 5; ≥3: Q1 Q3 Q4 Q7; ≥6: Q1 Q4
+    assert df.select("min_sessions", "patients").rows() == [(1, 5), (3, 4), (6, 2)]
+    assert df["share_of_started"].to_list() == pytest.approx([1.0, 4 / 5, 2 / 5])
+
+
+def test_induction_scope_uses_first_session_clinic(icon: duckdb.DuckDBPyConnection) -> None:
+    # Q4 started at A: in A's cohort (still completed with B's sessions), not in B's
+    a = tp.induction_completion(icon, MAY.with_clinics(("A",)))
+    assert (a["eligible_patients"], a["completed_patients"]) == (4, 2)  # Q1 Q3 Q4 Q5
+    b = tp.induction_completion(icon, MAY.with_clinics(("B",)))
+    assert (b["eligible_patients"], b["completed_patients"], b["completion_rate"]) == (1, 0, 0.0)  # Q7
+
+
+def test_induction_empty_cohort(icon: duckdb.DuckDBPyConnection) -> None:
+    june = Filters(date(2026, 6, 1), date(2026, 6, 30), ("A", "B"))  # Z starts on the last date: immature
+    res = tp.induction_completion(icon, june)
+    assert res["eligible_patients"] == 0 and res["completion_rate"] is None
+    assert tp.induction_funnel(icon, june)["share_of_started"].to_list() == [None, None, None]
+
+
+# --- maintenance cadence --------------------------------------------------------------------
+
+
+def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
+    rows = [
+        *series("M1", "A", ["2026-02-20", "2026-03-06", "2026-03-27"], phase="maintenance"),  # gaps 14, 21
+        sess("M1-ns", "M1", "A", "2026-03-13 10:00", "no_show", phase="maintenance"),  # ignored
+        *series("M2", "A", ["2026-03-01", "2026-03-08"], phase="maintenance"),  # gap 7
+        sess("M2-i", "M2", "A", "2026-03-04 10:00"),  # an induction session in between: ignored
+        *series("M3", "B", ["2026-03-02", "2026-03-30"], phase="maintenance"),  # gap 28, clinic B
+    ]
+    path = make_db({"clinics": CLINICS[:2], "patients": [patient("M1", "ocd")], "sessions": rows})
+    with duckdb.connect(str(path), read_only=True) as c:
+        f = Filters(date(2026, 3, 1), date(2026, 3, 31), ("A",))
+        # the 14-day gap counts although its earlier session (20 Feb) precedes the period
+        assert tp.maintenance_cadence(c, f).rows() == [(7, 1), (14, 1), (21, 1)]
+        summary = tp.maintenance_cadence_summary(c, f)
+        # median of 7, 14, 21 = 14; linear quartiles: 10.5 and 17.5
+        assert (summary["intervals"], summary["patients"], summary["median_days"]) == (3, 2, 14)
+        assert (summary["p25_days"], summary["p75_days"]) == (10.5, 17.5)
+        later = Filters(date(2026, 3, 7), date(2026, 3, 31), ("A", "B"))
+        assert tp.maintenance_cadence(c, later).rows() == [(7, 1), (21, 1), (28, 1)]
