@@ -1,0 +1,86 @@
+"""Confidence intervals for the rates and means the dashboard shows.
+
+Pure functions on plain numbers; quantiles always come from scipy. Where an
+interval is undefined (no denominator, fewer than two values) the bounds are
+``nan`` rather than an exception, so an empty filter scope renders as "—"
+instead of crashing a page.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+from scipy import stats
+
+Interval = tuple[float, float]
+NAN = float("nan")
+
+
+def _z(alpha: float) -> float:
+    return float(stats.norm.ppf(1 - alpha / 2))
+
+
+def wilson(x: int, n: int, alpha: float = 0.05) -> Interval:
+    """Wilson score interval for a proportion x/n (Newcombe 1998, method 3).
+
+    Chosen over the Wald interval because it stays inside [0, 1] and keeps
+    its coverage for small n and proportions near 0 or 1.
+    """
+    if n <= 0:
+        return NAN, NAN
+    if not 0 <= x <= n:
+        raise ValueError(f"need 0 <= x <= n, got x={x}, n={n}")
+    z = _z(alpha)
+    p = x / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def clopper_pearson(x: int, n: int, alpha: float = 0.05) -> Interval:
+    """Exact (Clopper–Pearson) binomial interval from beta quantiles."""
+    if n <= 0:
+        return NAN, NAN
+    if not 0 <= x <= n:
+        raise ValueError(f"need 0 <= x <= n, got x={x}, n={n}")
+    low = 0.0 if x == 0 else float(stats.beta.ppf(alpha / 2, x, n - x + 1))
+    high = 1.0 if x == n else float(stats.beta.ppf(1 - alpha / 2, x + 1, n - x))
+    return low, high
+
+
+def garwood_poisson(k: int, alpha: float = 0.05) -> Interval:
+    """Exact (Garwood) interval for the mean of a Poisson count k.
+
+    lower = χ²(α/2, 2k)/2 (0 when k = 0), upper = χ²(1−α/2, 2k+2)/2, as
+    metrics.md defines the AE-rate interval. Divide by the exposure (and
+    multiply by 100) to get a rate interval.
+    """
+    if k < 0:
+        raise ValueError(f"count must be >= 0, got {k}")
+    low = 0.0 if k == 0 else float(stats.chi2.ppf(alpha / 2, 2 * k) / 2)
+    high = float(stats.chi2.ppf(1 - alpha / 2, 2 * k + 2) / 2)
+    return low, high
+
+
+def poisson_rate_ci(k: int, exposure: float, per: float = 1.0, alpha: float = 0.05) -> Interval:
+    """Garwood interval of k events over ``exposure`` units, scaled ``per`` units (nan if no exposure)."""
+    if exposure <= 0:
+        return NAN, NAN
+    low, high = garwood_poisson(k, alpha)
+    return per * low / exposure, per * high / exposure
+
+
+def t_mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, float, float]:
+    """(mean, lower, upper) with a Student-t interval; bounds nan for fewer than two values."""
+    xs = [float(v) for v in values]
+    n = len(xs)
+    if n == 0:
+        return NAN, NAN, NAN
+    mean = math.fsum(xs) / n
+    if n < 2:
+        return mean, NAN, NAN
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in xs) / (n - 1))
+    half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)
+    return mean, mean - half, mean + half
