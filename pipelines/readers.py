@@ -1,0 +1,342 @@
+"""Read one export file (CSV or Parquet) into a frame of raw text.
+
+The reader knows nothing of the contract's rules: it turns bytes into one
+``String`` column per kept column plus ``_row_number`` (1-based data row: the
+n-th line after the header) and ``_malformed`` (why a CSV line could not be
+split into the header's fields, else null). Validation happens on that frame.
+
+Speed matters (about 10M session rows per refresh), so the CSV fast path never
+loops in Python: Polars reads the file as lines and splits unquoted lines with
+``str.splitn``; lines holding quotes are counted with a regex and parsed by
+Polars' CSV reader. Only a file with a multi-line field or bad quoting goes
+through Python's ``csv`` module, line by line, so one broken line is rejected
+and the rest of the file is still read.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass
+
+import polars as pl
+
+BOM = b"\xef\xbb\xbf"
+ROW = "_row_number"
+MALFORMED = "_malformed"
+# A multi-line quoted field may span at most this many lines before the
+# opening line is taken to be broken (stops one stray quote eating the file).
+MAX_RECORD_LINES = 1000
+_NON_BLANK = re.compile(rb"\S")
+_QUOTED_SECTION = r'"(?:[^"]|"")*"'
+_MAGIC = {
+    b"PK\x03\x04": "a ZIP archive (an Excel .xlsx workbook?); export the sheet as CSV",
+    b"\xd0\xcf\x11\xe0": "an old Excel/OLE document; export the sheet as CSV",
+    b"\x1f\x8b": "gzip-compressed; decompress it first",
+}
+
+
+class FileRejected(Exception):
+    """The whole file is rejected with a contract reason code (never carries a data value)."""
+
+    def __init__(self, reason: str, message: str, column: str | None = None, rows: int = 0) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.column = column
+        self.rows = rows
+
+
+@dataclass(frozen=True)
+class CsvHeader:
+    names: list[str]  # header fields as written, surrounding blanks removed
+    line: str  # the header line itself (for delimiter sniffing)
+    body: bytes  # everything after the header line
+
+
+def file_format(data: bytes, rel_path: str) -> str:
+    """'csv' or 'parquet'; rejects empty and obviously binary files."""
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    if not _NON_BLANK.search(data):
+        raise FileRejected("empty_file", f"{rel_path}: the file is empty (no bytes or only blanks)")
+    if data.startswith(b"PAR1") or rel_path.lower().endswith((".parquet", ".pq")):
+        return "parquet"
+    for magic, what in _MAGIC.items():
+        if data.startswith(magic):
+            raise FileRejected("unreadable_file", f"{rel_path}: the file is {what}")
+    if b"\x00" in data:
+        raise FileRejected("unreadable_file", f"{rel_path}: the file holds binary data (NUL bytes), not text")
+    return "csv"
+
+
+def csv_header(data: bytes, rel_path: str) -> CsvHeader:
+    """The first non-blank line, parsed as CSV; the rest of the bytes is the body."""
+    if data.startswith(BOM):
+        data = data[len(BOM) :]
+    pos = 0
+    while True:
+        end = data.find(b"\n", pos)
+        raw = data[pos:] if end < 0 else data[pos:end]
+        if raw.strip() or end < 0:
+            break
+        pos = end + 1
+    try:
+        line = raw.decode("utf-8").removesuffix("\r")
+    except UnicodeDecodeError:
+        raise FileRejected("unreadable_file", f"{rel_path}: the file is not UTF-8 text") from None
+    try:
+        names = next(csv.reader([line], strict=True))
+    except (csv.Error, StopIteration):
+        raise FileRejected(
+            "no_header", f"{rel_path}: the first line cannot be read as a row of column names"
+        ) from None
+    body = b"" if end < 0 else data[end + 1 :]
+    return CsvHeader([n.strip() for n in names], line, body)
+
+
+def split_fields(line: str, delimiter: str) -> list[str]:
+    """Fields of one line with ``delimiter`` (lenient: for sniffing only)."""
+    return next(csv.reader([line], delimiter=delimiter), [])
+
+
+def count_rows(body: bytes) -> int:
+    """Non-blank lines of a body: the row count reported for a rejected file."""
+    if not body:
+        return 0
+    return sum(1 for line in body.split(b"\n") if line.strip())
+
+
+def csv_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) -> pl.DataFrame:
+    """Raw text of the kept columns (position → canonical name), one row per data line."""
+    if not _NON_BLANK.search(body):
+        return _empty(keep)
+    try:
+        lines = pl.read_csv(
+            body,
+            has_header=False,
+            separator="\x00",  # no NUL in a text file (checked): every line is one field
+            quote_char=None,
+            schema={"line": pl.String},
+            row_index_name=ROW,
+            row_index_offset=1,
+            raise_if_empty=False,
+        )
+    except pl.exceptions.ComputeError:
+        raise FileRejected("unreadable_file", f"{rel_path}: the file is not UTF-8 text") from None
+    lines = lines.with_columns(pl.col(ROW).cast(pl.Int64)).filter(pl.col("line").is_not_null())
+    if b"\r" in body:
+        lines = lines.with_columns(pl.col("line").str.strip_suffix("\r"))
+    if b'"' not in body:
+        return _split_unquoted(lines, n_fields, keep)
+    quoted_mask = pl.col("line").str.contains('"', literal=True)
+    quoted = lines.filter(quoted_mask)
+    odd = quoted.select((pl.col("line").str.count_matches('"', literal=True) % 2 == 1).any()).item()
+    if odd:
+        return _python_rows(body, n_fields, keep, rel_path)
+    try:
+        parsed = _parse_quoted(quoted, n_fields, keep)
+    except pl.exceptions.PolarsError:
+        return _python_rows(body, n_fields, keep, rel_path)
+    plain = _split_unquoted(lines.filter(~quoted_mask), n_fields, keep)
+    return pl.concat([plain, parsed]).sort(ROW)
+
+
+def _empty(keep: dict[int, str]) -> pl.DataFrame:
+    schema = {name: pl.String for name in keep.values()} | {ROW: pl.Int64, MALFORMED: pl.String}
+    return pl.DataFrame(schema=schema)
+
+
+def _field_count_problem(count: pl.Expr, n_fields: int) -> pl.Expr:
+    return (
+        pl.when(count != n_fields)
+        .then(pl.format("the line has {} fields, the header has {}", count, pl.lit(n_fields)))
+        .otherwise(None)
+    )
+
+
+def _split_unquoted(lines: pl.DataFrame, n_fields: int, keep: dict[int, str]) -> pl.DataFrame:
+    """Split quote-free lines on commas; a line of only blanks is no row."""
+    names = [f"f{i}" for i in range(n_fields + 1)]
+    parts = lines.with_columns(
+        pl.col("line").str.splitn(",", n_fields + 1).struct.rename_fields(names).alias("_parts")
+    ).unnest("_parts")
+    short = pl.col(f"f{n_fields - 1}").is_null()
+    long = pl.col(f"f{n_fields}").is_not_null()
+    blank = pl.col("f0").str.strip_chars() == ""
+    parts = parts.filter(~(short & blank) if n_fields > 1 else ~blank).with_columns(
+        (short | long).alias("_bad")
+    )
+    if parts.select(pl.col("_bad").any()).item():
+        count = pl.col("line").str.count_matches(",", literal=True) + 1
+        problem = pl.when("_bad").then(_field_count_problem(count, n_fields))
+    else:
+        problem = pl.lit(None, pl.String)
+    return parts.select(
+        *[pl.col(f"f{i}").alias(name) for i, name in keep.items()], ROW, problem.alias(MALFORMED)
+    )
+
+
+def _parse_quoted(quoted: pl.DataFrame, n_fields: int, keep: dict[int, str]) -> pl.DataFrame:
+    """Lines holding balanced quotes: count fields outside quotes, parse the good ones with Polars."""
+    counted = quoted.with_columns(
+        (pl.col("line").str.replace_all(_QUOTED_SECTION, "").str.count_matches(",", literal=True) + 1).alias(
+            "_n"
+        )
+    )
+    good = counted.filter(pl.col("_n") == n_fields)
+    bad = counted.filter(pl.col("_n") != n_fields)
+    frames = []
+    if good.height:
+        text = good.select(
+            pl.concat_str(pl.col(ROW).cast(pl.String), pl.lit(","), "line").str.join("\n")
+        ).item()
+        schema = {ROW: pl.Int64} | {f"f{i}": pl.String for i in range(n_fields)}
+        parsed = pl.read_csv(
+            text.encode(), has_header=False, schema=schema, empty_string_is_null=False, raise_if_empty=False
+        )
+        if parsed.height != good.height:
+            raise pl.exceptions.ComputeError("quoted lines did not parse one to one")
+        frames.append(
+            parsed.select(
+                *[pl.col(f"f{i}").alias(n) for i, n in keep.items()],
+                ROW,
+                pl.lit(None, pl.String).alias(MALFORMED),
+            )
+        )
+    if bad.height:
+        rows = [
+            (row, _lenient_fields(line), f"the line has {n} fields, the header has {n_fields}")
+            for row, line, n in bad.select(ROW, "line", "_n").iter_rows()
+        ]
+        frames.append(_frame_from_fields(rows, keep))
+    return pl.concat(frames) if frames else _empty(keep)
+
+
+def _lenient_fields(record: str) -> list[str]:
+    return next(csv.reader(io.StringIO(record)), [])
+
+
+def _parse_record(record: str, n_fields: int) -> tuple[list[str], str | None]:
+    try:
+        rows = list(csv.reader(io.StringIO(record, newline=""), strict=True))
+    except csv.Error:
+        return _lenient_fields(record), "bad quoting (an unbalanced or stray quote)"
+    if len(rows) != 1:
+        return _lenient_fields(record), "bad quoting (a quoted field spans lines wrongly)"
+    if len(rows[0]) != n_fields:
+        return rows[0], f"the line has {len(rows[0])} fields, the header has {n_fields}"
+    return rows[0], None
+
+
+def _python_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) -> pl.DataFrame:
+    """Slow path for files Polars cannot split: find record boundaries and broken lines in Python."""
+    try:
+        lines = body.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise FileRejected("unreadable_file", f"{rel_path}: the file is not UTF-8 text") from None
+    good: list[tuple[int, str, list[str]]] = []
+    bad: list[tuple[int, list[str], str]] = []
+    i = 0
+    while i < len(lines):
+        line = lines[i].removesuffix("\r")
+        if not line.strip():
+            i += 1
+            continue
+        record, last = line, i
+        quotes = line.count('"')
+        while quotes % 2 and last + 1 < len(lines) and last - i < MAX_RECORD_LINES:
+            last += 1
+            nxt = lines[last].removesuffix("\r")
+            record += "\n" + nxt
+            quotes += nxt.count('"')
+        if quotes % 2:  # never closes: the opening line alone is broken
+            record, last = line, i
+        fields, problem = _parse_record(record, n_fields)
+        if problem and last > i:  # a multi-line reading fails: blame the first line only
+            record, last = line, i
+            fields, problem = _parse_record(line, n_fields)
+        if problem:
+            bad.append((i + 1, fields, problem))
+        else:
+            good.append((i + 1, record, fields))
+        i = last + 1
+    frames = [_good_records(good, n_fields, keep)] if good else []
+    if bad:
+        frames.append(_frame_from_fields(bad, keep))
+    return pl.concat(frames).sort(ROW) if frames else _empty(keep)
+
+
+def _good_records(
+    good: list[tuple[int, str, list[str]]], n_fields: int, keep: dict[int, str]
+) -> pl.DataFrame:
+    """Records already checked by Python are parsed again by Polars, column-wise."""
+    text = "\n".join(f"{row},{record}" for row, record, _ in good)
+    schema = {ROW: pl.Int64} | {f"f{i}": pl.String for i in range(n_fields)}
+    try:
+        parsed = pl.read_csv(
+            text.encode(), has_header=False, schema=schema, empty_string_is_null=False, raise_if_empty=False
+        )
+        if parsed.height != len(good):
+            raise pl.exceptions.ComputeError("records did not parse one to one")
+        return parsed.select(
+            *[pl.col(f"f{i}").alias(n) for i, n in keep.items()],
+            ROW,
+            pl.lit(None, pl.String).alias(MALFORMED),
+        )
+    except pl.exceptions.PolarsError:
+        return _frame_from_fields([(row, fields, None) for row, _, fields in good], keep)
+
+
+def _frame_from_fields(rows: list[tuple[int, list[str], str | None]], keep: dict[int, str]) -> pl.DataFrame:
+    data: dict[str, list] = {name: [] for name in keep.values()} | {ROW: [], MALFORMED: []}
+    for row, fields, problem in rows:
+        for i, name in keep.items():
+            data[name].append(fields[i] if i < len(fields) else None)
+        data[ROW].append(row)
+        data[MALFORMED].append(problem)
+    schema = {name: pl.String for name in keep.values()} | {ROW: pl.Int64, MALFORMED: pl.String}
+    return pl.DataFrame(data, schema=schema)
+
+
+def parquet_frame(data: bytes, rel_path: str) -> pl.DataFrame:
+    try:
+        return pl.read_parquet(io.BytesIO(data))
+    except Exception:
+        raise FileRejected(
+            "unreadable_file", f"{rel_path}: the file is not a readable Parquet file"
+        ) from None
+
+
+def parquet_text(frame: pl.DataFrame, keep: dict[str, str], rel_path: str) -> pl.DataFrame:
+    """Kept Parquet columns (file name → canonical name) as text, so both formats validate alike."""
+    exprs = []
+    for source, name in keep.items():
+        dtype = frame.schema[source]
+        col = pl.col(source)
+        if dtype == pl.Date:
+            expr = col.dt.to_string("%Y-%m-%d")
+        elif isinstance(dtype, pl.Datetime):
+            if dtype.time_zone is not None:
+                col = col.dt.replace_time_zone(None)
+            expr = col.dt.to_string("%Y-%m-%dT%H:%M:%S")
+        elif (
+            dtype.is_numeric()
+            or dtype in (pl.String, pl.Boolean, pl.Categorical, pl.Null)
+            or isinstance(dtype, pl.Enum)
+        ):
+            expr = col.cast(pl.String)
+        else:
+            raise FileRejected(
+                "unreadable_file",
+                f"{rel_path}: column {source!r} has Parquet type {dtype}, which the contract cannot read",
+                column=name,
+                rows=frame.height,
+            )
+        exprs.append(expr.alias(name))
+    return frame.select(
+        *exprs,
+        pl.int_range(1, pl.len() + 1, dtype=pl.Int64).alias(ROW),
+        pl.lit(None, pl.String).alias(MALFORMED),
+    )

@@ -1,0 +1,540 @@
+"""Validate one export file against the contract: typed accepted rows, one reject per bad row.
+
+Every rule is a vectorised Polars expression over the whole file (no per-row
+Python). A row's reject names its *first* failing rule in ``RULE_ORDER``;
+the message says how many other problems the row has. ``validate_file`` never
+raises for bad data: an unexpected error becomes an ``unreadable_file`` reject.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import polars as pl
+
+from pipelines import readers
+from pipelines.contract import (
+    ADMINISTERED_STATUSES,
+    FREE_TEXT_COLUMNS,
+    INSTRUMENTS,
+    MAX_DOSE_MG_PER_KG,
+    REASONS,
+    Column,
+    Table,
+    is_identifier_column,
+    normalise_column_name,
+    table_for_file,
+)
+from pipelines.readers import MALFORMED, ROW, FileRejected
+from pipelines.redact import redact_columns
+
+log = logging.getLogger(__name__)
+
+REJECT_SCHEMA: dict[str, pl.DataType] = {
+    "row_number": pl.Int64(),
+    "reason": pl.String(),
+    "column_name": pl.String(),
+    "value": pl.String(),
+    "raw_record": pl.String(),
+    "message": pl.String(),
+}
+POLARS_TYPES: dict[str, pl.DataType] = {
+    "text": pl.String(),
+    "enum": pl.String(),
+    "int": pl.Int32(),
+    "float": pl.Float64(),
+    "date": pl.Date(),
+    "timestamp": pl.Datetime("us"),
+    "bool": pl.Boolean(),
+}
+# Row rules in the order a row's reported reason is chosen (first failing wins).
+RULE_ORDER: tuple[str, ...] = (
+    "malformed_line",
+    "duplicate_key",
+    "unparsable",
+    "invalid_enum",
+    "missing_required",
+    "out_of_range",
+    "closed_before_opened",
+    "dose_per_kg_too_high",
+    "grade_not_serious",
+)
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+TYPE_WORDS = {
+    "int": "a whole number",
+    "float": "a number",
+    "date": "a YYYY-MM-DD date",
+    "timestamp": "a YYYY-MM-DDTHH:MM[:SS] timestamp",
+    "bool": "a boolean (true/false, 1/0, yes/no)",
+}
+DELIMITERS = {";": "semicolon", "\t": "tab", "|": "pipe"}
+
+
+@dataclass
+class FileResult:
+    rel_path: str
+    table: str | None
+    content_hash: str
+    rows_read: int
+    duplicates_collapsed: int
+    accepted: pl.DataFrame
+    rejects: pl.DataFrame
+    redactions: int
+    unknown_columns: list[str] = field(default_factory=list)
+    file_error: str | None = None
+    rows_rejected: int = 0
+
+
+@dataclass(frozen=True)
+class Check:
+    """One rule on one column: ``fails`` is True on the rows that break it."""
+
+    reason: str
+    column: str | None
+    fails: pl.Expr
+    detail: str
+    value: pl.Expr | None = None  # offending value as text; default: the column's raw text
+
+
+def accepted_schema(table: Table) -> dict[str, pl.DataType]:
+    """Columns of ``FileResult.accepted``: contract order, row-level derived, then ``_row_number``."""
+    schema = {c.name: POLARS_TYPES[c.kind] for c in table.columns}
+    if table.name == "sessions":
+        schema["dose_mg_per_kg"] = pl.Float64()
+    schema[ROW] = pl.Int64()
+    return schema
+
+
+def empty_rejects() -> pl.DataFrame:
+    return pl.DataFrame(schema=REJECT_SCHEMA)
+
+
+def validate_file(path: Path, rel_path: str) -> FileResult:
+    """Read and validate one export file; never raises for bad data."""
+    table = table_for_file(rel_path)
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        return _file_reject(
+            rel_path, table, "", FileRejected("unreadable_file", f"{rel_path}: {exc.strerror}")
+        )
+    content_hash = hashlib.sha256(data).hexdigest()
+    if table is None:
+        return FileResult(rel_path, None, content_hash, 0, 0, pl.DataFrame(), empty_rejects(), 0)
+    try:
+        return _validate(data, rel_path, table, content_hash)
+    except FileRejected as rejected:
+        return _file_reject(rel_path, table, content_hash, rejected)
+    except Exception as exc:  # a bug or a library surprise must not stop the refresh
+        log.exception("unexpected error validating %s", rel_path)
+        message = (
+            f"{rel_path}: unexpected error while reading the file ({type(exc).__name__}); "
+            "nothing of it was loaded"
+        )
+        return _file_reject(rel_path, table, content_hash, FileRejected("unreadable_file", message))
+
+
+def _file_reject(rel_path: str, table: Table | None, content_hash: str, rejected: FileRejected) -> FileResult:
+    rejects = pl.DataFrame(
+        {
+            "row_number": [None],
+            "reason": [rejected.reason],
+            "column_name": [rejected.column],
+            "value": [None],
+            "raw_record": [None],
+            "message": [rejected.message],
+        },
+        schema=REJECT_SCHEMA,
+    )
+    accepted = pl.DataFrame(schema=accepted_schema(table)) if table else pl.DataFrame()
+    return FileResult(
+        rel_path=rel_path,
+        table=table.name if table else None,
+        content_hash=content_hash,
+        rows_read=rejected.rows,
+        duplicates_collapsed=0,
+        accepted=accepted,
+        rejects=rejects,
+        redactions=0,
+        unknown_columns=[],
+        file_error=rejected.reason,
+        rows_rejected=rejected.rows,
+    )
+
+
+# --- reading and column matching -------------------------------------------------------
+
+
+def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> FileResult:
+    fmt = readers.file_format(data, rel_path)
+    if fmt == "parquet":
+        frame = readers.parquet_frame(data, rel_path)
+        names = frame.columns
+        keep, unknown = _match_columns(names, table, rel_path, frame.height)
+        raw = readers.parquet_text(frame, {names[i]: name for i, name in keep.items()}, rel_path)
+    else:
+        header = readers.csv_header(data, rel_path)
+
+        def count() -> int:
+            return readers.count_rows(header.body)
+
+        _check_delimiter(header, table, rel_path, count)
+        keep, unknown = _match_columns(header.names, table, rel_path, None, count)
+        raw = readers.csv_rows(header.body, len(header.names), keep, rel_path)
+    return _validate_rows(raw, table, rel_path, content_hash, unknown)
+
+
+def _check_delimiter(header: readers.CsvHeader, table: Table, rel_path: str, count) -> None:
+    """A header whose columns only appear when split on ';', tab or '|' is the wrong delimiter."""
+    known = set(table.by_name)
+    matched = sum(normalise_column_name(n) in known for n in header.names)
+    for delimiter, word in DELIMITERS.items():
+        if delimiter not in header.line:
+            continue
+        names = readers.split_fields(header.line, delimiter)
+        if sum(normalise_column_name(n) in known for n in names) > max(matched, 1):
+            raise FileRejected(
+                "wrong_delimiter",
+                f"{rel_path}: the file is {word}-separated; the contract requires commas",
+                rows=count(),
+            )
+    if matched == 0 and not any(is_identifier_column(n, table) for n in header.names):
+        rows = count() + 1  # the first line is data too
+        raise FileRejected(
+            "no_header",
+            f"{rel_path}: the first line is not a header naming {table.name} columns "
+            f"(expected e.g. {', '.join(table.column_names[:3])})",
+            rows=rows,
+        )
+
+
+def _match_columns(
+    names: list[str], table: Table, rel_path: str, n_rows: int | None, count=None
+) -> tuple[dict[int, str], list[str]]:
+    """Map file columns to canonical names (case-insensitive, blanks ignored); reject bad headers."""
+
+    def rows() -> int:
+        return n_rows if n_rows is not None else count()
+
+    for name in names:
+        if is_identifier_column(name, table):
+            raise FileRejected(
+                "identifier_column",
+                f"{rel_path}: column {name.strip()!r} looks like a direct patient identifier; "
+                "the whole file was rejected and nothing of it was kept",
+                column=name.strip(),
+                rows=rows(),
+            )
+    keep: dict[int, str] = {}
+    seen: dict[str, str] = {}
+    unknown: list[str] = []
+    for i, name in enumerate(names):
+        canonical = normalise_column_name(name)
+        if canonical not in table.by_name:
+            unknown.append(name.strip() or f"(unnamed column {i + 1})")
+            continue
+        if canonical in seen:
+            raise FileRejected(
+                "duplicate_column",
+                f"{rel_path}: columns {seen[canonical]!r} and {name.strip()!r} both name {canonical}",
+                column=canonical,
+                rows=rows(),
+            )
+        seen[canonical] = name.strip()
+        keep[i] = canonical
+    missing = [c.name for c in table.columns if c.required == "always" and c.name not in seen]
+    if missing:
+        raise FileRejected(
+            "missing_column",
+            f"{rel_path}: required column{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"missing from the header",
+            column=missing[0],
+            rows=rows(),
+        )
+    return keep, unknown
+
+
+# --- typing ---------------------------------------------------------------------------------
+
+
+def _clean(name: str) -> str:
+    return f"_s_{name}"
+
+
+def _typed(name: str) -> str:
+    return f"_v_{name}"
+
+
+def _parse(column: Column) -> pl.Expr:
+    """Typed value from the trimmed text; null where the text does not fit the kind."""
+    s = pl.col(_clean(column.name))
+    if column.kind == "text":
+        return s
+    if column.kind == "enum":
+        assert column.enum is not None
+        return s.str.to_lowercase().replace_strict(
+            {v.lower(): v for v in column.enum}, default=None, return_dtype=pl.String
+        )
+    if column.kind == "bool":
+        return s.str.to_lowercase().replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
+    if column.kind == "float":
+        f = s.cast(pl.Float64, strict=False)
+        return pl.when(f.is_finite()).then(f)
+    if column.kind == "int":
+        f = s.cast(pl.Float64, strict=False)
+        return pl.when(f.is_finite() & (f == f.floor())).then(f)
+    if column.kind == "date":
+        return pl.when(s.str.len_bytes() == 10).then(s.str.to_date("%Y-%m-%d", strict=False))
+    if column.kind == "timestamp":
+        t = s.str.replace(" ", "T", literal=True)
+        t = pl.when(t.str.len_bytes() == 16).then(t + ":00").when(t.str.len_bytes() == 19).then(t)
+        return t.str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False)
+    raise AssertionError(column.kind)
+
+
+def _with_default(column: Column) -> pl.Expr:
+    typed = pl.col(_typed(column.name))
+    if column.default is None:
+        return typed
+    return typed.fill_null(pl.lit(column.default))
+
+
+# --- rules -----------------------------------------------------------------------------------
+
+
+def _administered() -> pl.Expr:
+    return pl.col(_typed("status")).is_in(list(ADMINISTERED_STATUSES))
+
+
+def _iv_im() -> pl.Expr:
+    return pl.col(_typed("route")).is_in(["iv", "im"])
+
+
+def _dose_per_kg() -> pl.Expr:
+    return pl.when(_iv_im()).then(pl.col(_typed("dose_mg")) / pl.col(_typed("weight_kg")))
+
+
+def _limits_text(column: Column) -> str:
+    low = f"{column.minimum:g} < x" if column.exclusive_minimum else f"{column.minimum:g} ≤ x"
+    return f"outside the hard limits {low} ≤ {column.maximum:g}"
+
+
+def _checks(table: Table, present: set[str]) -> list[Check]:
+    checks: list[Check] = [
+        Check("malformed_line", None, pl.col(MALFORMED).is_not_null(), "malformed line"),
+        Check(
+            "duplicate_key",
+            table.key,
+            pl.col("_dup_key"),
+            f"other rows of this file have the same {table.key} but different values",
+        ),
+    ]
+    typed_columns = [c for c in table.columns if c.name in present]
+    for c in typed_columns:
+        if c.kind in TYPE_WORDS:
+            fails = pl.col(_clean(c.name)).is_not_null() & pl.col(_typed(c.name)).is_null()
+            checks.append(Check("unparsable", c.name, fails, f"cannot be read as {TYPE_WORDS[c.kind]}"))
+    for c in typed_columns:
+        if c.kind == "enum":
+            assert c.enum is not None
+            fails = pl.col(_clean(c.name)).is_not_null() & pl.col(_typed(c.name)).is_null()
+            checks.append(Check("invalid_enum", c.name, fails, f"is not one of {', '.join(c.enum)}"))
+    for c in table.columns:
+        empty = pl.col(_typed(c.name)).is_null()
+        if c.required == "always":
+            checks.append(Check("missing_required", c.name, empty, "a required value is empty"))
+        elif c.required == "administered":
+            checks.append(
+                Check(
+                    "missing_required",
+                    c.name,
+                    empty & _administered(),
+                    "required for administered (completed or stopped_early) sessions",
+                )
+            )
+        elif c.required == "administered_iv_im":
+            checks.append(
+                Check(
+                    "missing_required",
+                    c.name,
+                    empty & _administered() & _iv_im(),
+                    "required for administered iv/im sessions",
+                )
+            )
+    for c in typed_columns:
+        if c.minimum is None and c.maximum is None:
+            continue
+        v = pl.col(_typed(c.name))
+        low = (v <= c.minimum) if c.exclusive_minimum else (v < c.minimum)
+        checks.append(Check("out_of_range", c.name, low | (v > c.maximum), _limits_text(c)))
+    checks += _table_rules(table, present)
+    return checks
+
+
+def _table_rules(table: Table, present: set[str]) -> list[Check]:
+    """The cross-column rules ``contract.Table.rules`` documents."""
+    if table.name == "clinics" and "closed_on" in present:
+        fails = pl.col(_typed("closed_on")) < pl.col(_typed("opened_on"))
+        return [Check("closed_before_opened", "closed_on", fails, "closed_on is before opened_on")]
+    if table.name == "assessments":
+        instrument = pl.col(_typed("instrument"))
+        low = instrument.replace_strict({k: v[0] for k, v in INSTRUMENTS.items()}, default=None)
+        high = instrument.replace_strict({k: v[1] for k, v in INSTRUMENTS.items()}, default=None)
+        score = pl.col(_typed("score"))
+        fails = (score < low) | (score > high)
+        return [Check("out_of_range", "score", fails, "outside the instrument's score range")]
+    if table.name == "sessions" and {"dose_mg", "weight_kg"} <= present:
+        ratio = _dose_per_kg()
+        return [
+            Check(
+                "dose_per_kg_too_high",
+                "dose_mg_per_kg",
+                ratio > MAX_DOSE_MG_PER_KG,
+                f"dose_mg ÷ weight_kg is above {MAX_DOSE_MG_PER_KG:g} mg/kg",
+                value=ratio.round(3).cast(pl.String),
+            )
+        ]
+    if table.name == "adverse_events":
+        fails = (pl.col(_typed("severity_grade")) >= 4) & ~pl.col(_typed("serious"))
+        return [Check("grade_not_serious", "serious", fails, "severity grade 4–5 must be marked serious")]
+    return []
+
+
+# --- duplicates ------------------------------------------------------------------------------
+
+
+def _mark_duplicates(frame: pl.DataFrame, table: Table, present: Iterable[str]) -> tuple[pl.DataFrame, int]:
+    """Collapse identical rows sharing a key; flag every row of a key whose rows differ."""
+    key = pl.col(_clean(table.key))
+    candidate = key.is_not_null() & pl.col(MALFORMED).is_null()
+    frame = frame.with_columns((key.is_duplicated() & candidate).alias("_dup_key"))
+    if not frame.select(pl.col("_dup_key").any()).item():
+        return frame, 0
+    signature = pl.struct([_clean(c) for c in present])
+    dups = frame.filter("_dup_key").with_columns(
+        (signature.n_unique().over(key) > 1).alias("_differ"),
+        signature.is_first_distinct().alias("_first"),
+    )
+    collapse = dups.filter(~pl.col("_differ") & ~pl.col("_first")).select(ROW)
+    differ = dups.filter("_differ").select(ROW, pl.lit(True).alias("_differ"))
+    frame = (
+        frame.join(collapse, on=ROW, how="anti")
+        .join(differ, on=ROW, how="left")
+        .with_columns(pl.col("_differ").fill_null(False).alias("_dup_key"))
+        .drop("_differ")
+        .sort(ROW)
+    )
+    return frame, collapse.height
+
+
+# --- the row pipeline ------------------------------------------------------------------------
+
+
+def _validate_rows(
+    raw: pl.DataFrame, table: Table, rel_path: str, content_hash: str, unknown: list[str]
+) -> FileResult:
+    rows_read = raw.height
+    present = {c.name for c in table.columns if c.name in raw.columns}
+    free_text = [c for c in FREE_TEXT_COLUMNS.get(table.name, ()) if c in present]
+    raw, redactions = redact_columns(raw, free_text)
+    absent = [pl.lit(None, pl.String).alias(_clean(c.name)) for c in table.columns if c.name not in present]
+    stripped = [pl.col(name).str.strip_chars() for name in sorted(present)]
+    frame = raw.with_columns(
+        *[
+            pl.when(s != "").then(s).alias(_clean(name))
+            for s, name in zip(stripped, sorted(present), strict=True)
+        ],
+        *absent,
+    )
+    frame, collapsed = _mark_duplicates(frame, table, sorted(present))
+    frame = frame.with_columns(*[_parse(c).alias(_typed(c.name)) for c in table.columns])
+    frame = frame.with_columns(
+        *[_with_default(c).alias(_typed(c.name)) for c in table.columns if c.default is not None]
+    )
+    checks = _checks(table, present)
+    fails = [c.fails.fill_null(False) for c in checks]
+    frame = frame.with_columns(pl.any_horizontal(fails).alias("_bad"))
+    good = frame.filter(~pl.col("_bad"))
+    bad = frame.filter("_bad")
+    accepted = _accepted(good, table)
+    rejects, extra = _rejects(bad, table, present, checks, rel_path)
+    return FileResult(
+        rel_path=rel_path,
+        table=table.name,
+        content_hash=content_hash,
+        rows_read=rows_read,
+        duplicates_collapsed=collapsed,
+        accepted=accepted,
+        rejects=rejects,
+        redactions=redactions + extra,
+        unknown_columns=unknown,
+        file_error=None,
+        rows_rejected=rejects.height,
+    )
+
+
+def _accepted(good: pl.DataFrame, table: Table) -> pl.DataFrame:
+    schema = accepted_schema(table)
+    exprs = [pl.col(_typed(c.name)).cast(schema[c.name]).alias(c.name) for c in table.columns]
+    if "dose_mg_per_kg" in schema:
+        exprs.append(_dose_per_kg().cast(pl.Float64).alias("dose_mg_per_kg"))
+    return good.select(*exprs, pl.col(ROW))
+
+
+def _rejects(
+    bad: pl.DataFrame, table: Table, present: set[str], checks: list[Check], rel_path: str
+) -> tuple[pl.DataFrame, int]:
+    """One reject per bad row, for its first failing check; identifiers redacted everywhere."""
+    if bad.height == 0:
+        return empty_rejects(), 0
+    raw_columns = [c.name for c in table.columns if c.name in present]
+    other = [c for c in raw_columns if c not in FREE_TEXT_COLUMNS.get(table.name, ())]
+    bad, extra = redact_columns(bad, other)
+    fails = [c.fails.fill_null(False) for c in checks]
+
+    def first(values: list[pl.Expr]) -> pl.Expr:
+        expr = pl.when(fails[0]).then(values[0])
+        for f, v in zip(fails[1:], values[1:], strict=True):
+            expr = expr.when(f).then(v)
+        return expr
+
+    reason = first([pl.lit(c.reason) for c in checks])
+    column = first([pl.lit(c.column, pl.String) for c in checks])
+    values = [
+        c.value
+        if c.value is not None
+        else (pl.col(c.column) if c.column in present else pl.lit(None, pl.String))
+        for c in checks
+    ]
+    value = first([v.cast(pl.String) for v in values])
+    detail = first([pl.lit(c.detail) for c in checks])
+    more = pl.sum_horizontal([f.cast(pl.Int32) for f in fails]) - 1
+    record = pl.struct(raw_columns).struct.json_encode() if raw_columns else pl.lit(None, pl.String)
+    where = pl.concat_str(
+        pl.lit(f"{rel_path} row "),
+        pl.col(ROW).cast(pl.String),
+        pl.when(column.is_not_null()).then(pl.lit(", column ") + column).otherwise(pl.lit("")),
+        pl.lit(": "),
+    )
+    malformed = reason == "malformed_line"
+    message = pl.concat_str(
+        where,
+        pl.when(malformed).then(pl.lit("malformed line: ") + pl.col(MALFORMED)).otherwise(detail),
+        pl.when((more > 0) & ~malformed)
+        .then(pl.format(" (and {} more problem(s) in this row)", more))
+        .otherwise(pl.lit("")),
+    )
+    rejects = bad.select(
+        pl.col(ROW).alias("row_number"),
+        reason.alias("reason"),
+        column.alias("column_name"),
+        pl.when(malformed).then(None).otherwise(value).alias("value"),
+        record.alias("raw_record"),
+        message.alias("message"),
+    )
+    assert set(rejects["reason"].unique()) <= set(REASONS)
+    return rejects.cast(REJECT_SCHEMA), extra
