@@ -37,8 +37,22 @@ def db_version(path: Path | None = None) -> str | None:
 
 @contextmanager
 def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
-    """A read-only connection, closed on exit so the next publish is seen."""
-    con = duckdb.connect(str(path or db_path()), read_only=True)
+    """A read-only connection, closed on exit so the next publish is seen.
+
+    The file is ATTACHed read-only to a private in-memory database rather than
+    opened with ``duckdb.connect(path)``: DuckDB reuses an open instance per
+    path within a process, so under concurrent Streamlit sessions a "new"
+    connection could keep serving the replaced file (and a cache keyed on the
+    new ``db_version`` would then hold old data). A fresh instance always opens
+    the file currently at the path.
+    """
+    con = duckdb.connect(":memory:")
+    try:
+        con.execute("ATTACH ? AS published (READ_ONLY)", [str(path or db_path())]).fetchall()
+        con.execute("USE published").fetchall()
+    except BaseException:
+        con.close()
+        raise
     try:
         yield con
     finally:

@@ -1,0 +1,123 @@
+"""Atomic publish: build a copy of the database, then ``os.replace`` it over the published path.
+
+DuckDB allows one read-write process *or* many read-only ones per file. Readers
+(the dashboard, analysts' SQL clients) therefore never share a file with the
+writer: the refresh copies the published file to ``<db>.building-<run id>`` in
+the same directory, changes only that copy, checkpoints and closes it, fsyncs
+it, and renames it over the published path. A reader opens either the whole
+old file or the whole new one; a failed or killed build leaves the published
+file untouched and only a ``.building-*`` leftover, removed by the next run
+(which holds the lock, so every leftover is stale).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import duckdb
+
+BUILD_MARK = ".building-"
+
+
+def build_path(db: Path, run_id: str) -> Path:
+    return db.with_name(f"{db.name}{BUILD_MARK}{run_id}")
+
+
+def leftover_builds(db: Path) -> list[Path]:
+    """Build files, their WALs and DuckDB spill folders left by earlier runs."""
+    return sorted(db.parent.glob(f"{db.name}{BUILD_MARK}*"))
+
+
+def remove_leftovers(db: Path) -> list[Path]:
+    """Delete every leftover build; call only while holding the refresh lock."""
+    removed = leftover_builds(db)
+    for path in removed:
+        _remove(path)
+    return removed
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path, ignore_errors=True)
+    else:
+        path.unlink(missing_ok=True)
+
+
+def _fsync_path(path: Path, directory: bool = False) -> None:
+    fd = os.open(path, os.O_RDONLY | (os.O_DIRECTORY if directory else 0))
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+@contextmanager
+def building_copy(db: Path, run_id: str) -> Iterator[Path]:
+    """A private copy of the published database (or no file yet, for a first run).
+
+    The copy is removed, with its WAL and spill folder, if the block raises;
+    otherwise the caller must ``publish`` it.
+    """
+    build = build_path(db, run_id)
+    try:
+        if db.exists():
+            shutil.copyfile(db, build)  # copy_file_range/sendfile: ~1 s per GB from page cache
+            shutil.copymode(db, build)
+        yield build
+    except BaseException:
+        for path in build.parent.glob(f"{build.name}*"):  # the file, its .wal and .tmp spill folder
+            _remove(path)
+        raise
+
+
+def finish(con: duckdb.DuckDBPyConnection) -> None:
+    """Fold the WAL into the file and close, so the file alone is the database."""
+    con.execute("CHECKPOINT").fetchall()
+    con.close()
+
+
+def publish(build: Path, db: Path) -> None:
+    """Make ``build`` the published database in one atomic rename (durable across a crash)."""
+    wal = build.with_name(build.name + ".wal")
+    if wal.exists():
+        raise RuntimeError(f"{wal} still exists: the build was not checkpointed and closed")
+    _fsync_path(build)
+    os.replace(build, db)
+    _fsync_path(db.parent, directory=True)
+
+
+# --- Failed runs ------------------------------------------------------------------------
+# A failed run must leave the published file byte-for-byte as it was, so its
+# ``refresh_runs`` record goes to a small JSON-lines file beside it instead.
+# ``ketaops status`` reads both; the next successful refresh moves the records
+# into ``refresh_runs`` and deletes the file.
+
+
+def failed_runs_path(db: Path) -> Path:
+    return db.with_name(db.name + ".failed-runs.jsonl")
+
+
+def append_failed_run(db: Path, record: dict[str, object]) -> None:
+    with failed_runs_path(db).open("a", encoding="utf-8") as fh:
+        fh.write(json.dumps(record, default=str) + "\n")
+        fh.flush()
+        os.fsync(fh.fileno())
+
+
+def read_failed_runs(db: Path) -> list[dict[str, object]]:
+    """Records of failed runs not yet folded into the database (a torn last line is ignored)."""
+    path = failed_runs_path(db)
+    if not path.exists():
+        return []
+    records = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return records

@@ -1,0 +1,149 @@
+"""``ketaops status``: last refresh runs and each clinic's freshness, as an exit code a monitor can alert on.
+
+Exit code (docs/operations.md): 0 all well; otherwise bit flags —
+4 the last run failed, 8 an open clinic's newest data is older than
+``--stale-days`` (12 = both); 66 no readable database and no run recorded.
+"""
+
+from __future__ import annotations
+
+import argparse
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+
+from dashboard.db import connect
+from pipelines.progress import logfmt
+from pipelines.publish import read_failed_runs
+
+EXIT_OK = 0
+EXIT_LAST_RUN_FAILED = 4
+EXIT_STALE = 8
+EXIT_NO_DATABASE = 66
+
+
+@dataclass
+class ClinicFreshness:
+    clinic_id: str
+    clinic_name: str | None
+    closed_on: date | None
+    newest_data_date: date | None
+    last_file_at: datetime | None
+    last_file: str | None
+    stale: bool
+
+
+@dataclass
+class StatusReport:
+    runs: list[dict[str, object]] = field(default_factory=list)  # newest first
+    clinics: list[ClinicFreshness] = field(default_factory=list)
+    error: str | None = None
+
+    @property
+    def last_run_failed(self) -> bool:
+        return bool(self.runs) and self.runs[0]["status"] != "succeeded"
+
+    @property
+    def stale(self) -> list[ClinicFreshness]:
+        return [c for c in self.clinics if c.stale]
+
+    @property
+    def exit_code(self) -> int:
+        if self.error and not self.runs:
+            return EXIT_NO_DATABASE
+        return (EXIT_LAST_RUN_FAILED if self.last_run_failed else 0) | (EXIT_STALE if self.stale else 0)
+
+
+_RUN_COLUMNS = ["run_id", "started_at", "finished_at", "status", "files_read", "files_skipped",
+                "rows_loaded", "rows_rejected", "redactions", "message"]  # fmt: skip
+
+
+def _as_datetime(value: object) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value
+    return datetime.fromisoformat(str(value))
+
+
+def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> StatusReport:
+    """Runs (published + failed ones recorded beside the file) and clinic freshness on ``today``."""
+    report = StatusReport()
+    records = [dict(r) for r in read_failed_runs(db)]
+    try:
+        with connect(db) as con:
+            rows = con.execute(
+                f"SELECT {', '.join(_RUN_COLUMNS)} FROM refresh_runs ORDER BY started_at DESC LIMIT ?", [runs]
+            ).fetchall()
+            records += [dict(zip(_RUN_COLUMNS, r, strict=True)) for r in rows]
+            report.clinics = _freshness(con, stale_days, today)
+    except (duckdb.Error, OSError) as exc:
+        report.error = f"cannot read the database {db}: {str(exc).splitlines()[0]}"
+    for r in records:
+        r["started_at"] = _as_datetime(r["started_at"])
+        r["finished_at"] = _as_datetime(r["finished_at"])
+    unique = {r["run_id"]: r for r in records}  # a failure may be in both places
+    report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
+    return report
+
+
+def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
+    """An open clinic (not closed on ``today``) is stale when its newest data is older than ``stale_days``.
+
+    A clinic with no data at all is stale once it has been open longer than ``stale_days``.
+    """
+    rows = con.execute(
+        "SELECT c.clinic_id, c.clinic_name, c.closed_on, f.newest_data_date, f.last_file_at, f.last_file, "
+        "  (c.closed_on IS NULL OR c.closed_on > ?::DATE) "
+        "  AND coalesce(f.newest_data_date, c.opened_on) < ?::DATE - ?::INTEGER AS stale "
+        "FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id) ORDER BY c.clinic_id",
+        [today, today, stale_days],
+    ).fetchall()
+    return [ClinicFreshness(*r) for r in rows]
+
+
+def render(report: StatusReport, stale_days: int, today: date) -> str:
+    lines = []
+    if report.error:
+        lines.append(report.error)
+    lines.append("Last refresh runs (newest first, UTC):")
+    if not report.runs:
+        lines.append("  none recorded")
+    for r in report.runs:
+        started = r["started_at"].strftime("%Y-%m-%d %H:%M:%S") if r["started_at"] else "?"
+        lines.append(
+            f"  {started}  {r['status']:<9}  files read {r['files_read'] or 0}, "
+            f"skipped {r['files_skipped'] or 0}; "
+            f"rows loaded {r['rows_loaded'] or 0}, rejected {r['rows_rejected'] or 0}; "
+            f"redactions {r['redactions'] or 0}  [{r['run_id']}]"
+        )
+        if r["status"] != "succeeded" and r.get("message"):
+            lines.append(f"      {r['message']}")
+    if report.clinics:
+        lines.append(
+            f"Clinic freshness on {today} (stale: open and newest data older than {stale_days} days):"
+        )
+        for c in report.clinics:
+            age = f"{(today - c.newest_data_date).days} d ago" if c.newest_data_date else "no data"
+            state = "STALE" if c.stale else ("closed" if c.closed_on and c.closed_on <= today else "ok")
+            arrived = c.last_file_at.strftime("%Y-%m-%d %H:%M") if c.last_file_at else "-"
+            lines.append(
+                f"  {state:<6} {c.clinic_id:<12} newest data {c.newest_data_date or '-'} ({age}); "
+                f"last file {arrived} {c.last_file or ''}".rstrip()
+            )
+    fields: dict[str, object] = {
+        "last_run": report.runs[0]["status"] if report.runs else None,
+        "last_run_id": report.runs[0]["run_id"] if report.runs else None,
+        "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "exit_code": report.exit_code,
+    }
+    level = "info" if report.exit_code == EXIT_OK else "error"
+    lines.append(logfmt("status", level, "status", **fields))
+    return "\n".join(lines)
+
+
+def cli_status(args: argparse.Namespace) -> int:
+    today = date.today()
+    report = check_status(Path(args.db), args.stale_days, today)
+    print(render(report, args.stale_days, today), flush=True)
+    return report.exit_code

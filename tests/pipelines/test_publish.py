@@ -1,0 +1,107 @@
+"""Atomic publish: builds are private copies; only a complete, checkpointed file replaces the published."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import publish
+
+
+def _db(path: Path, value: int) -> Path:
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE t AS SELECT ? AS x", [value]).fetchall()
+    con.close()
+    return path
+
+
+def _value(path: Path) -> int:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return con.execute("SELECT x FROM t").fetchone()[0]
+    finally:
+        con.close()
+
+
+def test_build_changes_only_the_copy_until_published(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    with publish.building_copy(db, "run1") as build:
+        assert build.parent == db.parent and build.name == "k.duckdb.building-run1"
+        con = duckdb.connect(str(build))
+        con.execute("UPDATE t SET x = 2").fetchall()
+        publish.finish(con)
+        assert _value(db) == 1  # readers still see the old file
+        publish.publish(build, db)
+    assert _value(db) == 2
+    assert publish.leftover_builds(db) == []
+
+
+def test_failed_build_is_removed_and_published_file_untouched(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    before = db.read_bytes()
+    with pytest.raises(RuntimeError, match="boom"), publish.building_copy(db, "run1") as build:
+        con = duckdb.connect(str(build))
+        con.execute("UPDATE t SET x = 2").fetchall()  # leaves a WAL beside the build
+        con.close()
+        raise RuntimeError("boom")
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb"]
+
+
+def test_publish_refuses_a_build_whose_wal_was_not_checkpointed(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    build = _db(tmp_path / "k.duckdb.building-x", 2)
+    (tmp_path / "k.duckdb.building-x.wal").write_bytes(b"not folded in")
+    with pytest.raises(RuntimeError, match="checkpoint"):
+        publish.publish(build, db)
+    assert _value(db) == 1
+
+
+def test_first_build_starts_from_no_file(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    with publish.building_copy(db, "r") as build:
+        assert not build.exists()
+        _db(build, 5)
+        publish.publish(build, db)
+    assert _value(db) == 5
+
+
+def test_leftovers_of_killed_runs_are_removed_but_nothing_else(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    (tmp_path / "k.duckdb.building-a").write_bytes(b"x")
+    (tmp_path / "k.duckdb.building-a.wal").write_bytes(b"x")
+    (tmp_path / "k.duckdb.building-b.tmp").mkdir()
+    (tmp_path / "k.duckdb.building-b.tmp" / "spill").write_bytes(b"x")
+    (tmp_path / "other.duckdb.building-c").write_bytes(b"keep: another database's build")
+    removed = publish.remove_leftovers(db)
+    assert len(removed) == 3
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb", "other.duckdb.building-c"]
+
+
+def test_failed_runs_side_file_round_trip_ignores_a_torn_line(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    publish.append_failed_run(db, {"run_id": "r1", "status": "failed"})
+    publish.append_failed_run(db, {"run_id": "r2", "status": "failed"})
+    with publish.failed_runs_path(db).open("a") as fh:
+        fh.write('{"run_id": "r3", "sta')  # killed mid-write
+    assert [r["run_id"] for r in publish.read_failed_runs(db)] == ["r1", "r2"]
+    assert not db.exists()  # recording a failure never creates or touches the database
+
+
+def test_reader_connection_sees_a_new_publish_while_an_old_one_is_still_open(tmp_path: Path) -> None:
+    """dashboard.db.connect must not reuse the process's cached instance of the replaced file."""
+    from dashboard.db import connect
+
+    db = _db(tmp_path / "k.duckdb", 1)
+    with connect(db) as old:
+        assert old.execute("SELECT x FROM t").fetchone() == (1,)
+        with publish.building_copy(db, "r") as build:
+            con = duckdb.connect(str(build))
+            con.execute("UPDATE t SET x = 2").fetchall()
+            publish.finish(con)
+            publish.publish(build, db)
+        with connect(db) as new:
+            assert new.execute("SELECT x FROM t").fetchone() == (2,)
+        assert old.execute("SELECT x FROM t").fetchone() == (1,)  # a running query finishes on its file
