@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -259,26 +258,68 @@ def _match_columns(
 
 
 # --- typing ---------------------------------------------------------------------------------
+# Two passes keep the common case cheap: a fast parse of the text exactly as sent
+# (canonical spelling, no padding); only rows where it fails, or whose text is
+# padded with blanks, are parsed again after trimming and case folding.
 
-
-def _clean(name: str) -> str:
-    return f"_s_{name}"
+BOOLEANS_AS_SENT = BOOLEANS | {k.upper(): v for k, v in BOOLEANS.items()} | {"True": True, "False": False}
 
 
 def _typed(name: str) -> str:
     return f"_v_{name}"
 
 
-def _parse(column: Column) -> pl.Expr:
-    """Typed value from the trimmed text; null where the text does not fit the kind."""
-    s = pl.col(_clean(column.name))
+def _given(name: str) -> pl.Expr:
+    return pl.col(name).is_not_null() & (pl.col(name) != "")
+
+
+def _timestamp(s: pl.Expr) -> pl.Expr:
+    n = s.str.len_bytes()
+    short = s.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M", strict=False, exact=True, cache=False)
+    full = s.str.strptime(pl.Datetime("us"), "%Y-%m-%dT%H:%M:%S", strict=False, exact=True, cache=False)
+    return pl.when(n == 16).then(short).when(n == 19).then(full)
+
+
+def _fast(column: Column) -> pl.Expr:
+    """Typed value of text sent exactly as the contract spells it; null otherwise."""
+    s = pl.col(column.name)
+    if column.kind == "text":
+        return pl.when(s != "").then(s)
+    if column.kind == "enum":
+        assert column.enum is not None
+        return s.cast(pl.Enum(list(column.enum)), strict=False).cast(pl.String)
+    if column.kind == "bool":
+        return s.replace_strict(BOOLEANS_AS_SENT, default=None, return_dtype=pl.Boolean)
+    if column.kind == "float":
+        f = s.cast(pl.Float64, strict=False)
+        return pl.when(f.is_finite()).then(f)
+    if column.kind == "int":
+        return s.cast(pl.Int64, strict=False)
+    if column.kind == "date":
+        parsed = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False, exact=True, cache=False)
+        return pl.when(s.str.len_bytes() == 10).then(parsed)
+    if column.kind == "timestamp":
+        return _timestamp(s)
+    raise AssertionError(column.kind)
+
+
+def _needs_second_look(column: Column) -> pl.Expr:
+    s = pl.col(column.name)
+    if column.kind == "text":
+        return s.str.starts_with(" ") | s.str.ends_with(" ") | s.str.starts_with("\t") | s.str.ends_with("\t")
+    return _given(column.name) & pl.col(_typed(column.name)).is_null()
+
+
+def _lenient(column: Column) -> pl.Expr:
+    """Typed value after trimming blanks and folding case (run on the few rows that need it)."""
+    s = pl.col(column.name).str.strip_chars()
+    s = pl.when(s != "").then(s)
     if column.kind == "text":
         return s
     if column.kind == "enum":
         assert column.enum is not None
-        return s.str.to_lowercase().replace_strict(
-            {v.lower(): v for v in column.enum}, default=None, return_dtype=pl.String
-        )
+        lower = {v.lower(): v for v in column.enum}
+        return s.str.to_lowercase().replace_strict(lower, default=None, return_dtype=pl.String)
     if column.kind == "bool":
         return s.str.to_lowercase().replace_strict(BOOLEANS, default=None, return_dtype=pl.Boolean)
     if column.kind == "float":
@@ -286,21 +327,54 @@ def _parse(column: Column) -> pl.Expr:
         return pl.when(f.is_finite()).then(f)
     if column.kind == "int":
         f = s.cast(pl.Float64, strict=False)
-        return pl.when(f.is_finite() & (f == f.floor())).then(f)
+        return pl.when(f.is_finite() & (f == f.floor()) & (f.abs() < 2**62)).then(f.cast(pl.Int64))
     if column.kind == "date":
-        return pl.when(s.str.len_bytes() == 10).then(s.str.to_date("%Y-%m-%d", strict=False))
+        parsed = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False, exact=True, cache=False)
+        return pl.when(s.str.len_bytes() == 10).then(parsed)
     if column.kind == "timestamp":
-        t = s.str.replace(" ", "T", literal=True)
-        t = pl.when(t.str.len_bytes() == 16).then(t + ":00").when(t.str.len_bytes() == 19).then(t)
-        return t.str.to_datetime("%Y-%m-%dT%H:%M:%S", time_unit="us", strict=False)
+        return _timestamp(s.str.replace(" ", "T", literal=True))
     raise AssertionError(column.kind)
 
 
-def _with_default(column: Column) -> pl.Expr:
-    typed = pl.col(_typed(column.name))
-    if column.default is None:
-        return typed
-    return typed.fill_null(pl.lit(column.default))
+def _typed_frame(frame: pl.DataFrame, table: Table, present: set[str]) -> pl.DataFrame:
+    """Add ``_v_<column>`` typed columns (defaults applied) for every contract column."""
+    columns = [c for c in table.columns if c.name in present]
+    frame = frame.with_columns(
+        *[_fast(c).alias(_typed(c.name)) for c in columns],
+        *[
+            pl.lit(None, POLARS_TYPES[c.kind]).alias(_typed(c.name))
+            for c in table.columns
+            if c.name not in present
+        ],
+    )
+    if columns:
+        frame = frame.with_columns(
+            pl.any_horizontal([_needs_second_look(c) for c in columns]).alias("_again")
+        )
+        if frame.select(pl.col("_again").any()).item():
+            again = frame.filter("_again").with_columns(
+                # a value of only blanks is an empty value
+                *[
+                    pl.when(pl.col(c.name).str.strip_chars() != "").then(pl.col(c.name)).alias(c.name)
+                    for c in columns
+                ]
+            )
+            again = again.with_columns(*[_lenient(c).alias(_typed(c.name)) for c in columns])
+            frame = pl.concat([frame.filter(~pl.col("_again")), again]).sort(ROW)
+        frame = frame.drop("_again")
+    defaults = [c for c in table.columns if c.default is not None]
+    # the default fills an empty value only: an unreadable one stays null and is rejected
+    return frame.with_columns(
+        *[
+            pl.when(_given(c.name))
+            .then(pl.col(_typed(c.name)))
+            .otherwise(pl.lit(c.default))
+            .alias(_typed(c.name))
+            if c.name in present
+            else pl.lit(c.default).alias(_typed(c.name))
+            for c in defaults
+        ]
+    )
 
 
 # --- rules -----------------------------------------------------------------------------------
@@ -336,15 +410,18 @@ def _checks(table: Table, present: set[str]) -> list[Check]:
     typed_columns = [c for c in table.columns if c.name in present]
     for c in typed_columns:
         if c.kind in TYPE_WORDS:
-            fails = pl.col(_clean(c.name)).is_not_null() & pl.col(_typed(c.name)).is_null()
+            fails = _given(c.name) & pl.col(_typed(c.name)).is_null()
             checks.append(Check("unparsable", c.name, fails, f"cannot be read as {TYPE_WORDS[c.kind]}"))
     for c in typed_columns:
         if c.kind == "enum":
             assert c.enum is not None
-            fails = pl.col(_clean(c.name)).is_not_null() & pl.col(_typed(c.name)).is_null()
+            fails = _given(c.name) & pl.col(_typed(c.name)).is_null()
             checks.append(Check("invalid_enum", c.name, fails, f"is not one of {', '.join(c.enum)}"))
     for c in table.columns:
+        # empty, not merely unreadable (that row already fails `unparsable`/`invalid_enum`)
         empty = pl.col(_typed(c.name)).is_null()
+        if c.name in present:
+            empty = empty & ~_given(c.name)
         if c.required == "always":
             checks.append(Check("missing_required", c.name, empty, "a required value is empty"))
         elif c.required == "administered":
@@ -407,14 +484,17 @@ def _table_rules(table: Table, present: set[str]) -> list[Check]:
 # --- duplicates ------------------------------------------------------------------------------
 
 
-def _mark_duplicates(frame: pl.DataFrame, table: Table, present: Iterable[str]) -> tuple[pl.DataFrame, int]:
-    """Collapse identical rows sharing a key; flag every row of a key whose rows differ."""
-    key = pl.col(_clean(table.key))
+def _mark_duplicates(frame: pl.DataFrame, table: Table, present: list[str]) -> tuple[pl.DataFrame, int]:
+    """Collapse rows identical in every contract column; flag every row of a key whose rows differ."""
+    key = pl.col(_typed(table.key))
     candidate = key.is_not_null() & pl.col(MALFORMED).is_null()
+    distinct, keyed = frame.select(
+        key.filter(candidate).hash().n_unique().alias("d"), candidate.sum().alias("k")
+    ).row(0)
+    if distinct == keyed:  # a hash collision only sends us down the exact path below
+        return frame.with_columns(pl.lit(False).alias("_dup_key")), 0
     frame = frame.with_columns((key.is_duplicated() & candidate).alias("_dup_key"))
-    if not frame.select(pl.col("_dup_key").any()).item():
-        return frame, 0
-    signature = pl.struct([_clean(c) for c in present])
+    signature = pl.struct(present)
     dups = frame.filter("_dup_key").with_columns(
         (signature.n_unique().over(key) > 1).alias("_differ"),
         signature.is_first_distinct().alias("_first"),
@@ -441,20 +521,8 @@ def _validate_rows(
     present = {c.name for c in table.columns if c.name in raw.columns}
     free_text = [c for c in FREE_TEXT_COLUMNS.get(table.name, ()) if c in present]
     raw, redactions = redact_columns(raw, free_text)
-    absent = [pl.lit(None, pl.String).alias(_clean(c.name)) for c in table.columns if c.name not in present]
-    stripped = [pl.col(name).str.strip_chars() for name in sorted(present)]
-    frame = raw.with_columns(
-        *[
-            pl.when(s != "").then(s).alias(_clean(name))
-            for s, name in zip(stripped, sorted(present), strict=True)
-        ],
-        *absent,
-    )
-    frame, collapsed = _mark_duplicates(frame, table, sorted(present))
-    frame = frame.with_columns(*[_parse(c).alias(_typed(c.name)) for c in table.columns])
-    frame = frame.with_columns(
-        *[_with_default(c).alias(_typed(c.name)) for c in table.columns if c.default is not None]
-    )
+    frame = _typed_frame(raw, table, present)
+    frame, collapsed = _mark_duplicates(frame, table, [c.name for c in table.columns if c.name in present])
     checks = _checks(table, present)
     fails = [c.fails.fill_null(False) for c in checks]
     frame = frame.with_columns(pl.any_horizontal(fails).alias("_bad"))
@@ -511,6 +579,7 @@ def _rejects(
         for c in checks
     ]
     value = first([v.cast(pl.String) for v in values])
+    value = pl.when(value != "").then(value)
     detail = first([pl.lit(c.detail) for c in checks])
     more = pl.sum_horizontal([f.cast(pl.Int32) for f in fails]) - 1
     record = pl.struct(raw_columns).struct.json_encode() if raw_columns else pl.lit(None, pl.String)
