@@ -33,7 +33,7 @@ import polars as pl
 
 from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters, clinic_where, combine, dimension_where, period_where
-from dashboard.stats.funnel import funnel
+from dashboard.stats.funnel import funnel, funnel_curve
 from dashboard.stats.intervals import t_mean_ci, wilson
 from dashboard.stats.survival import kaplan_meier
 from pipelines.contract import (
@@ -713,8 +713,10 @@ def clinic_comparison(
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Clinics' response rates for one (condition, instrument) with Wilson CIs and binomial funnel limits.
 
-    Returns (per-clinic frame, network dict). Suppressed clinics keep their
-    name with every figure null. The funnel target θ0 is the network rate.
+    Returns (per-clinic frame, network dict with evaluable, responders,
+    response_rate, suppressed and ``curve``: funnel lines on the rate scale or
+    None). Suppressed clinics keep their name with every figure null. The
+    funnel target θ0 is the network rate; limits are per clinic on the rate scale.
     """
     cohort = load_cohort(con, f)
     patients = patient_outcomes(cohort, load_scores(con, f))
@@ -766,6 +768,11 @@ def comparison_from(
         )
     for r in rows.filter(pl.col("suppressed") | (pl.col("evaluable") == 0)).iter_rows(named=True):
         out.append({"clinic_id": r["clinic_id"], "clinic_name": r["clinic_name"], "suppressed": True})
+    # smooth funnel lines (rate scale) for the chart, up to a little past the largest clinic
+    n_max = max((r["evaluable"] for r in out if r.get("evaluable")), default=0)
+    network["curve"] = (
+        funnel_curve(theta0, n_max * 1.15, "binomial") if theta0 is not None and n_max else None
+    )
     return pl.DataFrame(out, schema=COMPARISON_SCHEMA), network
 
 
