@@ -31,9 +31,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--clinics", type=int, default=12)
     demo.add_argument("--years", type=float, default=2.0)
     demo.add_argument("--end", type=_date, default=None, help="last data date (default: today)")
+    demo.add_argument(
+        "--start",
+        type=_date,
+        default=None,
+        help="first data date (default: end − years); fix it for incremental drops",
+    )
     demo.add_argument("--seed", type=int, default=7)
     demo.add_argument("--format", choices=("csv", "parquet"), default="csv")
-    demo.add_argument("--dirty", action="store_true", help="add bad input of every kind the validator handles")
+    demo.add_argument(
+        "--dirty", action="store_true", help="add bad input of every kind the validator handles"
+    )
 
     refresh = sub.add_parser("refresh", help="validate exports and publish the database")
     refresh.add_argument("--exports", type=Path, default=DEFAULT_EXPORTS)
