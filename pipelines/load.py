@@ -1,0 +1,325 @@
+"""Load validated files into the database being built: FKs, corrections, derived columns, bookkeeping.
+
+Only changed rows are touched, so an incremental refresh costs in proportion to
+what arrived, not to the size of the database: each file's accepted rows are
+staged in a temp table; per table, rows whose foreign keys match nothing in the
+database (this batch included, since tables load in ``contract.TABLES`` order)
+become ``unknown_fk`` rejects; the last version of each key wins (files in the
+order given, i.e. lexicographic by path); the keys are deleted from the table
+and re-inserted; ``session_number`` is recomputed only for patients whose
+sessions changed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+import duckdb
+import polars as pl
+
+from pipelines.contract import ADMINISTERED_STATUSES, TABLES, Table, schema_ddl
+
+STAGE = "_stage"
+FLUSH_ROWS = 200_000  # stage rows in DuckDB in batches: one insert per file costs ~10 ms each
+
+
+class ValidatedFile(Protocol):
+    """The fields of ``pipelines.validate.FileResult`` the loader reads."""
+
+    rel_path: str
+    table: str | None
+    content_hash: str
+    rows_read: int
+    duplicates_collapsed: int
+    accepted: pl.DataFrame
+    rejects: pl.DataFrame
+    redactions: int
+    unknown_columns: list[str]
+    file_error: str | None
+    rows_rejected: int
+
+
+@dataclass
+class FileLoad:
+    """One ``source_files`` row in the making."""
+
+    rel_path: str
+    table: str | None
+    content_hash: str
+    seen_at: datetime
+    file_mtime: datetime | None
+    rows_read: int | None = None
+    rows_loaded: int | None = None
+    rows_rejected: int | None = None
+    duplicates_collapsed: int | None = None
+    redactions: int = 0
+    unknown_columns: list[str] = field(default_factory=list)
+    file_error: str | None = None
+    status: str = "ignored"
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in schema_ddl():
+        con.execute(ddl).fetchall()
+
+
+def latest_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime | None]]:
+    """path → (content hash, mtime) of the last version of each file already processed."""
+    rows = con.execute(
+        "SELECT path, content_hash, file_mtime FROM source_files "
+        "QUALIFY row_number() OVER (PARTITION BY path ORDER BY seen_at DESC, run_id DESC) = 1"
+    ).fetchall()
+    return {path: (digest, mtime) for path, digest, mtime in rows}
+
+
+def touch_mtime(con: duckdb.DuckDBPyConnection, path: str, content_hash: str, mtime: datetime) -> None:
+    """Remember a new mtime for an unchanged file so the next run skips it without hashing."""
+    con.execute(
+        "UPDATE source_files SET file_mtime = ? WHERE path = ? AND content_hash = ?",
+        [mtime, path, content_hash],
+    ).fetchall()
+
+
+def _staged_columns(table: Table) -> list[str]:
+    """Published columns that come from the validator (session_number is derived here)."""
+    return [name for name, _ in table.published_columns if name != "session_number"]
+
+
+def _clinic_column(table: Table) -> str:
+    if table.name == "clinics":
+        return table.key
+    return next(col for col, target in table.foreign_keys.items() if target == "clinics")
+
+
+class TableLoader:
+    """Stages a table's files one at a time, then applies them in one pass."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, table: Table, run_id: str) -> None:
+        self.con, self.table, self.run_id = con, table, run_id
+        self.files: list[FileLoad] = []
+        self._accepted: list[pl.DataFrame] = []
+        self._rejects: list[pl.DataFrame] = []
+        self._buffered = 0
+        cols = ", ".join(f"{n} {t}" for n, t in table.published_columns if n != "session_number")
+        con.execute(f"DROP TABLE IF EXISTS {STAGE}").fetchall()
+        con.execute(f"CREATE TEMP TABLE {STAGE} ({cols}, _row_number BIGINT, _file_idx INTEGER)").fetchall()
+
+    def stage(self, load: FileLoad, result: ValidatedFile) -> None:
+        """Keep the file's accepted rows for ``apply`` and record its validation rejects now."""
+        idx = len(self.files)
+        self.files.append(load)
+        load.rows_read = result.rows_read
+        load.rows_rejected = result.rows_rejected
+        load.duplicates_collapsed = result.duplicates_collapsed
+        load.redactions = result.redactions
+        load.unknown_columns = list(result.unknown_columns)
+        load.file_error = result.file_error
+        if result.rejects.height:
+            self._rejects.append(result.rejects.with_columns(pl.lit(load.rel_path).alias("_source_file")))
+            self._buffered += result.rejects.height
+        if result.accepted.height:
+            cols = [*_staged_columns(self.table), "_row_number"]
+            self._accepted.append(
+                result.accepted.select(cols).with_columns(pl.lit(idx, dtype=pl.Int32).alias("_file_idx"))
+            )
+            self._buffered += result.accepted.height
+        if self._buffered >= FLUSH_ROWS:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._rejects:
+            rejects = pl.concat(self._rejects, how="vertical_relaxed", rechunk=True)
+            self.con.register("_rejects", rejects)
+            self.con.execute(
+                "INSERT INTO rejected_rows SELECT ?, ?, _source_file, row_number, reason, column_name, "
+                "value, raw_record, message FROM _rejects",
+                [self.run_id, self.table.name],
+            ).fetchall()
+            self.con.unregister("_rejects")
+        if self._accepted:
+            accepted = pl.concat(self._accepted, how="diagonal_relaxed", rechunk=True)
+            self.con.register("_accepted", accepted)
+            self.con.execute(f"INSERT INTO {STAGE} BY NAME SELECT * FROM _accepted").fetchall()
+            self.con.unregister("_accepted")
+        self._accepted, self._rejects, self._buffered = [], [], 0
+
+    def apply(self) -> None:
+        """FK check, last version of each key wins, replace those keys in the table."""
+        con, table = self.con, self.table
+        self._flush()
+        files_frame = pl.DataFrame(
+            {
+                "_file_idx": range(len(self.files)),
+                "path": [f.rel_path for f in self.files],
+                "seen_at": [f.seen_at for f in self.files],
+            },
+            schema={"_file_idx": pl.Int32, "path": pl.String, "seen_at": pl.Datetime("us")},
+        )
+        con.register("_files_frame", files_frame)
+        con.execute("CREATE OR REPLACE TEMP TABLE _files AS SELECT * FROM _files_frame").fetchall()
+        con.unregister("_files_frame")
+        self._reject_unknown_fks()
+        accepted = dict(con.execute(f"SELECT _file_idx, count(*) FROM {STAGE} GROUP BY ALL").fetchall())
+        for i, load in enumerate(self.files):
+            load.rows_loaded = accepted.get(i, 0)
+            load.status = _status(load)
+        if table.name != "clinics":  # the clinic register is not a sign of a clinic's activity
+            self._record_clinics_touched()
+        key = table.key
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _final AS SELECT * FROM {STAGE} "
+            f"QUALIFY row_number() OVER (PARTITION BY {key} ORDER BY _file_idx DESC, _row_number DESC) = 1"
+        ).fetchall()
+        # One scan of the (large) table finds the rows being replaced; deleting by rowid is then cheap.
+        owner = ", patient_key" if table.name == "sessions" else ""
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _old AS SELECT rowid AS _rid{owner} FROM {table.name} "
+            f"WHERE {key} IN (SELECT {key} FROM _final)"
+        ).fetchall()
+        con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
+        cols = ", ".join(_staged_columns(table))
+        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final").fetchall()
+        if table.name == "sessions":
+            # old owners too: a correction may move a session to another patient
+            con.execute(
+                "CREATE OR REPLACE TEMP TABLE _patients AS "
+                "SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
+            ).fetchall()
+            renumber_sessions(con)
+        for temp in (STAGE, "_final", "_old", "_files"):
+            con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
+
+    def _reject_unknown_fks(self) -> None:
+        con, table = self.con, self.table
+        fks = list(table.foreign_keys.items())
+        if not fks:
+            return
+        joins, whens = [], []
+        for i, (col, target) in enumerate(fks):
+            target_key = next(t.key for t in TABLES if t.name == target)
+            joins.append(f"LEFT JOIN {target} f{i} ON f{i}.{target_key} = s.{col}")
+            whens.append(f"WHEN s.{col} IS NOT NULL AND f{i}.{target_key} IS NULL THEN {i}")
+        case = f"CASE {' '.join(whens)} END"
+        struct = ", ".join(f"{c} := s.{c}" for c in table.column_names)
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _fk_bad AS SELECT s._file_idx, s._row_number, {case} AS fk, "
+            f"to_json(struct_pack({struct}))::VARCHAR AS raw_record, "
+            f"[{', '.join(f's.{c}' for c, _ in fks)}] AS fk_values "
+            f"FROM {STAGE} s {' '.join(joins)} WHERE {case} IS NOT NULL"
+        ).fetchall()
+        con.execute(
+            "INSERT INTO rejected_rows SELECT ?, ?, f.path, b._row_number, 'unknown_fk', "
+            "(?)[b.fk + 1], b.fk_values[b.fk + 1], b.raw_record, "
+            "format('{} row {}: {} ''{}'' does not exist in {}', f.path, b._row_number, "
+            "(?)[b.fk + 1], b.fk_values[b.fk + 1], (?)[b.fk + 1]) "
+            "FROM _fk_bad b JOIN _files f USING (_file_idx) ORDER BY b._file_idx, b._row_number",
+            [self.run_id, table.name, [c for c, _ in fks], [c for c, _ in fks], [t for _, t in fks]],
+        ).fetchall()
+        bad = dict(con.execute("SELECT _file_idx, count(*) FROM _fk_bad GROUP BY ALL").fetchall())
+        for i, load in enumerate(self.files):
+            load.rows_rejected = (load.rows_rejected or 0) + bad.get(i, 0)
+        con.execute(
+            f"DELETE FROM {STAGE} USING _fk_bad b "
+            f"WHERE {STAGE}._file_idx = b._file_idx AND {STAGE}._row_number = b._row_number"
+        ).fetchall()
+        con.execute("DROP TABLE _fk_bad").fetchall()
+
+    def _record_clinics_touched(self) -> None:
+        """Which clinics each file loaded rows for: feeds ``clinic_freshness.last_file_at``."""
+        col = _clinic_column(self.table)
+        self.con.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS _touched (clinic_id VARCHAR, seen_at TIMESTAMP, path VARCHAR)"
+        ).fetchall()
+        self.con.execute(
+            f"INSERT INTO _touched SELECT DISTINCT s.{col}, f.seen_at, f.path "
+            f"FROM {STAGE} s JOIN _files f USING (_file_idx)"
+        ).fetchall()
+
+
+def _status(load: FileLoad) -> str:
+    if load.file_error:
+        return "rejected"
+    return "loaded_with_rejects" if load.rows_rejected else "loaded"
+
+
+def renumber_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute ``session_number`` for the patients in temp table ``_patients``.
+
+    1, 2, … over a patient's administered sessions by ``scheduled_at`` (ties by
+    session_id), null for the others; only rows whose number changes are written.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _renumber AS SELECT _rid, n FROM ("
+        "  SELECT _rid, session_number, CASE WHEN administered THEN row_number() OVER ("
+        "    PARTITION BY patient_key, administered ORDER BY scheduled_at, session_id) END AS n"
+        "  FROM (SELECT rowid AS _rid, session_id, session_number, patient_key, scheduled_at,"
+        "               list_contains(?, status) AS administered"
+        "        FROM sessions WHERE patient_key IN (SELECT patient_key FROM _patients))"
+        ") WHERE session_number IS DISTINCT FROM n",
+        [list(ADMINISTERED_STATUSES)],
+    ).fetchall()
+    con.execute(
+        "UPDATE sessions SET session_number = r.n FROM _renumber r WHERE sessions.rowid = r._rid"
+    ).fetchall()
+    con.execute("DROP TABLE _renumber").fetchall()
+    con.execute("DROP TABLE _patients").fetchall()
+
+
+def record_files(con: duckdb.DuckDBPyConnection, run_id: str, files: list[FileLoad]) -> None:
+    if not files:
+        return
+    counts = ("rows_read", "rows_loaded", "rows_rejected", "duplicates_collapsed")
+    frame = pl.DataFrame(
+        {
+            "path": [f.rel_path for f in files],
+            "content_hash": [f.content_hash for f in files],
+            "table_name": [f.table for f in files],
+            **{c: [getattr(f, c) for f in files] for c in counts},
+            "unknown_columns": [",".join(f.unknown_columns) or None for f in files],
+            "status": [f.status for f in files],
+            "run_id": [run_id] * len(files),
+            "seen_at": [f.seen_at for f in files],
+            "file_mtime": [f.file_mtime for f in files],
+        },
+        schema_overrides={
+            "table_name": pl.String,
+            "unknown_columns": pl.String,
+            "seen_at": pl.Datetime("us"),
+            "file_mtime": pl.Datetime("us"),
+            **dict.fromkeys(counts, pl.Int64),
+        },
+    )
+    con.register("_source_files_frame", frame)
+    con.execute("INSERT INTO source_files BY NAME SELECT * FROM _source_files_frame").fetchall()
+    con.unregister("_source_files_frame")
+
+
+def update_freshness(con: duckdb.DuckDBPyConnection) -> None:
+    """Newest event date per clinic (cheap aggregate over all rows) and its last file (incremental)."""
+    events = [
+        (t.name, next(c.name for c in t.columns if c.kind == "timestamp"))
+        for t in TABLES
+        if "clinic_id" in t.by_name and t.name != "clinics"
+    ]
+    newest = " UNION ALL ".join(
+        f"SELECT clinic_id, max({col})::DATE AS d FROM {name} GROUP BY ALL" for name, col in events
+    )
+    con.execute(
+        "CREATE TEMP TABLE IF NOT EXISTS _touched (clinic_id VARCHAR, seen_at TIMESTAMP, path VARCHAR)"
+    ).fetchall()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _fresh AS "
+        f"WITH newest AS (SELECT clinic_id, max(d) AS d FROM ({newest}) GROUP BY ALL), "
+        "latest AS (SELECT clinic_id, max(seen_at) AS at, arg_max(path, (seen_at, path)) AS path "
+        "           FROM _touched GROUP BY ALL) "
+        "SELECT c.clinic_id, n.d, coalesce(l.at, f.last_file_at), "
+        "       CASE WHEN l.clinic_id IS NULL THEN f.last_file ELSE l.path END "
+        "FROM clinics c LEFT JOIN newest n USING (clinic_id) LEFT JOIN latest l USING (clinic_id) "
+        "LEFT JOIN clinic_freshness f USING (clinic_id)"
+    ).fetchall()
+    con.execute("DELETE FROM clinic_freshness").fetchall()
+    con.execute("INSERT INTO clinic_freshness SELECT * FROM _fresh ORDER BY clinic_id").fetchall()
+    con.execute("DROP TABLE _fresh").fetchall()
+    con.execute("DROP TABLE _touched").fetchall()

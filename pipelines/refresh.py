@@ -1,0 +1,338 @@
+"""``ketaops refresh``: validate new export files, load them into a copy of the database, publish it.
+
+Order of work (docs/operations.md explains the why):
+lock → remove leftovers of killed runs → copy the published file → skip files
+already loaded unchanged → validate and load table by table (``contract.TABLES``
+order, files by path) → bookkeeping → checkpoint → atomic rename.
+A failure anywhere leaves the published file as it was; the failed run is
+recorded beside it (``publish.append_failed_run``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import signal
+import sys
+import time
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+
+from pipelines import publish
+from pipelines.contract import TABLES, table_for_file
+from pipelines.load import (
+    FileLoad,
+    TableLoader,
+    ensure_schema,
+    latest_files,
+    record_files,
+    touch_mtime,
+    update_freshness,
+)
+from pipelines.lock import LockBusy, refresh_lock
+from pipelines.progress import log, logfmt, progress_bar
+
+# Exit codes (sysexits.h names), documented in docs/operations.md.
+EXIT_OK = 0
+EXIT_NO_EXPORTS = 66  # EX_NOINPUT: the exports folder does not exist
+EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, failure recorded
+EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
+EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
+
+PAUSE_ENV = "KETAOPS_TEST_PAUSE_AT"  # test hook: sleep at a named stage so a kill lands there
+PAUSE_STAGES = ("locked", "copied", "mid_load", "before_publish")
+
+
+class FatalError(Exception):
+    """A precondition failed before any work: one line, one exit code, no run recorded."""
+
+    def __init__(self, exit_code: int, message: str) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    status: str  # succeeded | failed
+    started_at: datetime
+    finished_at: datetime
+    files_read: int = 0
+    files_skipped: int = 0
+    files_ignored: int = 0
+    files_rejected: int = 0
+    rows_read: int = 0
+    rows_loaded: int = 0
+    rows_rejected: int = 0
+    duplicates_collapsed: int = 0
+    redactions: int = 0
+    message: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return (self.finished_at - self.started_at).total_seconds()
+
+
+def _now() -> datetime:
+    """UTC, naive: how every timestamp of the bookkeeping tables is stored."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def _pause(stage: str) -> None:
+    if os.environ.get(PAUSE_ENV) == stage:
+        print(f"paused at {stage}", file=sys.stderr, flush=True)
+        time.sleep(float(os.environ.get("KETAOPS_TEST_PAUSE_SECONDS", "60")))
+
+
+def discover(exports: Path) -> list[tuple[str, Path]]:
+    """Every regular file under ``exports`` as (relative '/' path, path), by path.
+
+    Names starting with a dot (files or folders) are skipped: uploads in
+    progress (rsync, scp) and OS litter, never exports.
+    """
+    found = []
+    for root, dirs, names in os.walk(exports):
+        dirs[:] = [d for d in dirs if not d.startswith(".")]
+        for name in names:
+            if name.startswith("."):
+                continue
+            path = Path(root) / name
+            if path.is_file():
+                found.append((path.relative_to(exports).as_posix(), path))
+    return sorted(found)
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _mtime(path: Path) -> datetime:
+    return datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, UTC).replace(tzinfo=None)
+
+
+def _check_paths(exports: Path, db: Path) -> None:
+    if not exports.is_dir():
+        raise FatalError(EXIT_NO_EXPORTS, f"exports folder not found: {exports}")
+    try:
+        db.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise FatalError(EXIT_CANT_WRITE, f"cannot create the database folder {db.parent}: {exc}") from exc
+    if db.is_dir():
+        raise FatalError(EXIT_CANT_WRITE, f"database path is a folder: {db}")
+    if not os.access(db.parent, os.W_OK | os.X_OK):
+        raise FatalError(EXIT_CANT_WRITE, f"database folder is not writable: {db.parent}")
+
+
+def refresh(exports: Path, db: Path, wait: float = 0.0, progress: bool = False) -> RunSummary:
+    """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock)."""
+    _check_paths(exports, db)
+    try:
+        lock = refresh_lock(db, wait)
+        info = lock.__enter__()
+    except LockBusy as exc:
+        raise FatalError(EXIT_LOCKED, str(exc)) from exc
+    except OSError as exc:
+        raise FatalError(EXIT_CANT_WRITE, f"cannot create the lock file next to {db}: {exc}") from exc
+    try:
+        _pause("locked")
+        notes = []
+        if info.stale_holder:
+            notes.append(f"cleared stale lock ({info.stale_holder})")
+            log("refresh", "warning", "stale_lock_cleared", holder=info.stale_holder)
+        removed = publish.remove_leftovers(db)
+        if removed:
+            notes.append(f"removed {len(removed)} leftover build file(s)")
+            log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
+        started = _now()
+        run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
+        summary = RunSummary(run_id, "succeeded", started, started)
+        try:
+            _build_and_publish(exports, db, summary, notes, progress)
+        except Exception as exc:  # any failure is a failed run, never a half publish
+            summary.status = "failed"
+            summary.finished_at = _now()
+            summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+            try:
+                publish.append_failed_run(db, _run_record(summary))
+            except OSError as side_exc:
+                summary.message += f" (could not record the failure: {side_exc})"
+        return summary
+    finally:
+        lock.__exit__(None, None, None)
+
+
+def _run_record(s: RunSummary) -> dict[str, object]:
+    return {
+        "run_id": s.run_id,
+        "started_at": s.started_at.isoformat(),
+        "finished_at": s.finished_at.isoformat(),
+        "status": s.status,
+        "files_read": s.files_read,
+        "files_skipped": s.files_skipped,
+        "rows_loaded": s.rows_loaded,
+        "rows_rejected": s.rows_rejected,
+        "redactions": s.redactions,
+        "message": s.message,
+    }
+
+
+def _build_and_publish(
+    exports: Path, db: Path, summary: RunSummary, notes: list[str], progress: bool
+) -> None:
+    from pipelines.validate import validate_file  # the heavy import only when there is work
+
+    pending_failures = publish.read_failed_runs(db)
+    with publish.building_copy(db, summary.run_id) as build:
+        _pause("copied")
+        con = duckdb.connect(str(build))
+        try:
+            ensure_schema(con)
+            for rec in pending_failures:
+                con.execute(
+                    "INSERT OR IGNORE INTO refresh_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [rec.get(k) for k in _RUN_COLUMNS],
+                ).fetchall()
+            known = latest_files(con)
+            by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
+            paths: dict[str, Path] = {}
+            ignored: list[FileLoad] = []
+            for rel, path in discover(exports):
+                try:
+                    mtime = _mtime(path)
+                except FileNotFoundError:  # removed since the walk
+                    continue
+                previous = known.get(rel)
+                if previous and previous[1] == mtime:
+                    summary.files_skipped += 1  # same path and mtime: not even hashed
+                    continue
+                try:
+                    digest = file_sha256(path)
+                except OSError:  # the validator reports it as an unreadable file
+                    digest = "unreadable"
+                if previous and previous[0] == digest:
+                    summary.files_skipped += 1
+                    touch_mtime(con, rel, digest, mtime)
+                    continue
+                table = table_for_file(rel)
+                load = FileLoad(rel, table.name if table else None, digest, _now(), mtime)
+                if table is None:
+                    ignored.append(load)
+                else:
+                    by_table[table.name].append(load)
+                    paths[rel] = path
+            summary.files_ignored = len(ignored)
+            bar = progress_bar(len(paths), "refresh", progress)
+            loaded: list[FileLoad] = []
+            try:
+                for table in TABLES:
+                    files = by_table[table.name]
+                    if not files:
+                        continue
+                    loader = TableLoader(con, table, summary.run_id)
+                    for load in files:
+                        bar.set_postfix_str(load.rel_path[-40:])
+                        load.seen_at = _now()
+                        result = validate_file(paths[load.rel_path], load.rel_path)
+                        load.content_hash = result.content_hash  # what was actually read
+                        loader.stage(load, result)
+                        bar.update(1)
+                        if result.file_error:
+                            log(
+                                "refresh",
+                                "warning",
+                                "file_rejected",
+                                file=load.rel_path,
+                                reason=result.file_error,
+                            )
+                    loader.apply()
+                    loaded.extend(loader.files)
+                    _pause("mid_load")
+            finally:
+                bar.close()
+            record_files(con, summary.run_id, loaded + ignored)
+            update_freshness(con)
+            _summarise(summary, loaded, notes)
+            summary.finished_at = _now()
+            con.execute(
+                "INSERT INTO refresh_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [_run_record(summary)[k] for k in _RUN_COLUMNS],
+            ).fetchall()
+            publish.finish(con)
+        finally:
+            con.close()
+        _pause("before_publish")
+        publish.publish(build, db)
+    publish.failed_runs_path(db).unlink(missing_ok=True)  # now recorded in refresh_runs
+
+
+_RUN_COLUMNS = (
+    "run_id",
+    "started_at",
+    "finished_at",
+    "status",
+    "files_read",
+    "files_skipped",
+    "rows_loaded",
+    "rows_rejected",
+    "redactions",
+    "message",
+)
+
+
+def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) -> None:
+    summary.files_read = len(loaded)
+    summary.files_rejected = sum(f.status == "rejected" for f in loaded)
+    summary.rows_read = sum(f.rows_read or 0 for f in loaded)
+    summary.rows_loaded = sum(f.rows_loaded or 0 for f in loaded)
+    summary.rows_rejected = sum(f.rows_rejected or 0 for f in loaded)
+    summary.duplicates_collapsed = sum(f.duplicates_collapsed or 0 for f in loaded)
+    summary.redactions = sum(f.redactions for f in loaded)
+    parts = [
+        f"{summary.files_read} files read, {summary.files_skipped} skipped unchanged, "
+        f"{summary.files_ignored} ignored (no table)"
+    ]
+    if summary.files_rejected:
+        rejected = [f"{f.rel_path} ({f.file_error})" for f in loaded if f.status == "rejected"]
+        parts.append(f"rejected whole: {', '.join(rejected[:5])}" + (" …" if len(rejected) > 5 else ""))
+    summary.message = "; ".join(parts + notes)
+
+
+def summary_line(s: RunSummary) -> str:
+    fields = {k: v for k, v in asdict(s).items() if k not in ("started_at", "finished_at", "message")}
+    return logfmt(
+        "refresh",
+        "info" if s.status == "succeeded" else "error",
+        "run_finished",
+        **fields,
+        seconds=round(s.seconds, 2),
+    )
+
+
+def cli_refresh(args: argparse.Namespace) -> int:
+    # systemd stops a unit with SIGTERM: unwind so the build copy is removed and the lock released.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(128 + signal.SIGTERM))
+    try:
+        summary = refresh(Path(args.exports), Path(args.db), wait=args.wait, progress=True)
+    except FatalError as exc:
+        log("refresh", "error", "fatal", exit_code=exc.exit_code, message=str(exc))
+        return exc.exit_code
+    if summary.status != "succeeded":
+        log(
+            "refresh",
+            "error",
+            "run_failed",
+            run_id=summary.run_id,
+            exit_code=EXIT_FAILED,
+            message=summary.message,
+        )
+        return EXIT_FAILED
+    print(summary_line(summary), flush=True)
+    return EXIT_OK

@@ -1,0 +1,299 @@
+"""The load step through real refreshes of small hand-written export folders.
+
+Expected counts are worked out by hand in the comments, never read back from the loader.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines.contract import TABLES
+from pipelines.refresh import refresh
+
+CLINICS = "clinic_id,clinic_name,region,opened_on,chairs"
+PATIENTS = "patient_key,home_clinic_id,sex,age_band,primary_condition,enrolled_on"
+SESSIONS = "session_id,patient_key,clinic_id,scheduled_at,status,phase,dose_mg,weight_kg,duration_min"
+ASSESSMENTS = "assessment_id,patient_key,clinic_id,instrument,score,assessed_at,session_id"
+AES = "ae_id,patient_key,clinic_id,session_id,onset_at,category,severity_grade,serious,action_taken"
+
+
+def write(exports: Path, rel: str, header: str, *rows: str) -> Path:
+    path = exports / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+    return path
+
+
+def rows(db: Path, sql: str, params: list[object] | None = None) -> list[tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        return con.execute(sql, params or []).fetchall()
+    finally:
+        con.close()
+
+
+def checksums(db: Path, tables: list[str]) -> dict[str, tuple]:
+    """Order-independent content fingerprint of each table: row count and md5 of the sorted rows."""
+    sql = "SELECT count(*), md5(coalesce(string_agg(r::VARCHAR, chr(10) ORDER BY r::VARCHAR), '')) FROM {} r"
+    return {t: rows(db, sql.format(t))[0] for t in tables}
+
+
+DATA_TABLES = [t.name for t in TABLES]
+
+
+def sess(sid: str, patient: str, clinic: str, at: str, status: str = "completed") -> str:
+    dose = "35,70,40" if status in ("completed", "stopped_early") else ",,"
+    return f"{sid},{patient},{clinic},{at},{status},induction,{dose}"
+
+
+@pytest.fixture
+def dirty(tmp_path: Path) -> Path:
+    """A small folder with one of most kinds of trouble; counts per file are in the comments."""
+    ex = tmp_path / "exports"
+    # 3 read: C1, C2 loaded; C3 has 99 chairs (out_of_range)
+    write(
+        ex,
+        "clinics.csv",
+        CLINICS,
+        "C1,North,N,2025-01-01,4",
+        "C2,South,S,2025-01-01,3",
+        "C3,Bad,S,2025-01-01,99",
+    )
+    # 5 read: P1 twice identical (1 collapsed), P2 loaded, P3 → C3 which was rejected (unknown_fk), P4 sex Q
+    write(
+        ex,
+        "CLN-1/patients.csv",
+        PATIENTS,
+        "P1,C1,F,25-34,depression,2025-02-01",
+        "P1,C1,F,25-34,depression,2025-02-01",
+        "P2,C2,M,35-44,ptsd,2025-02-01",
+        "P3,C3,M,35-44,ptsd,2025-02-01",
+        "P4,C1,Q,35-44,ptsd,2025-02-01",
+    )
+    # 4 read: S1, S3 loaded; S2's patient P3 was rejected (unknown_fk); one line with an extra field
+    write(
+        ex,
+        "CLN-1/sessions_2025-03-01.csv",
+        SESSIONS,
+        sess("S1", "P1", "C1", "2025-03-01T09:00"),
+        sess("S2", "P3", "C1", "2025-03-01T10:00"),
+        sess("S3", "P2", "C1", "2025-03-01T11:00", "no_show"),
+        sess("S4", "P1", "C1", "2025-03-01T12:00") + ",extra",
+    )
+    # 2 read: AE1 loaded; AE2 names session S99 that does not exist (unknown_fk)
+    write(
+        ex,
+        "CLN-2/adverse_events.csv",
+        AES,
+        "AE1,P2,C2,S3,2025-03-01T11:30,headache,1,false,none",
+        "AE2,P1,C1,S99,2025-03-01T11:30,nausea_vomiting,1,no,monitored",
+    )
+    (ex / "CLN-2" / "README.txt").write_text("not an export\n")
+    (ex / ".sessions_partial.csv.tmp").write_text("upload in progress\n")
+    return ex
+
+
+def test_every_input_row_is_loaded_rejected_or_collapsed(dirty: Path, tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    summary = refresh(dirty, db)
+    assert summary.status == "succeeded", summary.message
+    files = rows(
+        db,
+        "SELECT path, rows_read, rows_loaded, rows_rejected, duplicates_collapsed, status FROM source_files "
+        "WHERE table_name IS NOT NULL ORDER BY path",
+    )
+    assert files == [
+        ("CLN-1/patients.csv", 5, 2, 2, 1, "loaded_with_rejects"),
+        ("CLN-1/sessions_2025-03-01.csv", 4, 2, 2, 0, "loaded_with_rejects"),
+        ("CLN-2/adverse_events.csv", 2, 1, 1, 0, "loaded_with_rejects"),
+        ("clinics.csv", 3, 2, 1, 0, "loaded_with_rejects"),
+    ]
+    per_file = dict(rows(db, "SELECT source_file, count(*) FROM rejected_rows GROUP BY ALL"))
+    for path, read, loaded, rejected, collapsed, _ in files:
+        assert read == loaded + rejected + collapsed
+        assert per_file[path] == rejected  # one rejected_rows row per rejected input row
+    counts = {t: rows(db, f"SELECT count(*) FROM {t}")[0][0] for t in DATA_TABLES}
+    assert counts == {"clinics": 2, "patients": 2, "sessions": 2, "assessments": 0, "adverse_events": 1}
+    fk = rows(
+        db,
+        "SELECT source_file, row_number, column_name, value FROM rejected_rows "
+        "WHERE reason = 'unknown_fk' ORDER BY ALL",
+    )
+    assert fk == [
+        ("CLN-1/patients.csv", 4, "home_clinic_id", "C3"),
+        ("CLN-1/sessions_2025-03-01.csv", 2, "patient_key", "P3"),
+        ("CLN-2/adverse_events.csv", 2, "session_id", "S99"),
+    ]
+    # the README is seen and reported, the hidden upload-in-progress file is not
+    assert rows(db, "SELECT path, status FROM source_files WHERE table_name IS NULL") == [
+        ("CLN-2/README.txt", "ignored")
+    ]
+    assert (summary.files_read, summary.files_ignored, summary.rows_loaded, summary.rows_rejected) == (
+        4,
+        1,
+        7,
+        6,
+    )
+    run = rows(db, "SELECT status, files_read, files_skipped, rows_loaded, rows_rejected FROM refresh_runs")
+    assert run == [("succeeded", 4, 0, 7, 6)]
+
+
+def test_second_refresh_changes_no_table_and_reads_no_file(dirty: Path, tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    refresh(dirty, db)
+    keep = [*DATA_TABLES, "rejected_rows", "clinic_freshness", "source_files"]
+    before = checksums(db, keep)
+    second = refresh(dirty, db)
+    assert (second.status, second.files_read, second.files_skipped) == ("succeeded", 0, 5)
+    assert checksums(db, keep) == before
+    assert rows(db, "SELECT count(*) FROM refresh_runs")[0][0] == 2
+
+
+def test_unchanged_content_with_a_new_mtime_is_skipped_and_new_content_is_read(
+    dirty: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "k.duckdb"
+    refresh(dirty, db)
+    clinics = dirty / "clinics.csv"
+    os.utime(clinics, (1_000_000_000, 1_000_000_000))  # touched, same bytes
+    again = refresh(dirty, db)
+    assert (again.files_read, again.files_skipped) == (0, 5)
+    clinics.write_text(clinics.read_text().replace("North", "North-East"))
+    changed = refresh(dirty, db)
+    assert (changed.files_read, changed.files_skipped) == (1, 4)
+    assert rows(db, "SELECT clinic_name FROM clinics WHERE clinic_id = 'C1'") == [("North-East",)]
+    # its rejected row (C3) is reported again by the run that re-read the file, not duplicated by the others
+    assert rows(
+        db, "SELECT count(DISTINCT run_id), count(*) FROM rejected_rows WHERE table_name = 'clinics'"
+    ) == [(2, 2)]
+
+
+def test_later_file_replaces_a_record_within_and_across_runs(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    # same run: sessions_b sorts after sessions_a, so its version of S1 wins
+    write(ex, "sessions_b.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00", "no_show"))
+    write(
+        ex,
+        "sessions_a.csv",
+        SESSIONS,
+        sess("S1", "P1", "C1", "2025-03-01T09:00"),
+        sess("S2", "P1", "C1", "2025-03-02T09:00"),
+    )
+    refresh(ex, db)
+    assert rows(db, "SELECT session_id, status FROM sessions ORDER BY 1") == [
+        ("S1", "no_show"),
+        ("S2", "completed"),
+    ]
+    # next run: a correction arrives and replaces S2; nothing is ever deleted
+    write(ex, "sessions_c.csv", SESSIONS, sess("S2", "P1", "C1", "2025-03-02T09:00", "stopped_early"))
+    refresh(ex, db)
+    assert rows(db, "SELECT session_id, status FROM sessions ORDER BY 1") == [
+        ("S1", "no_show"),
+        ("S2", "stopped_early"),
+    ]
+
+
+def test_session_number_counts_administered_sessions_network_wide(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4", "C2,South,S,2025-01-01,3")
+    write(
+        ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01", "P2,C1,M,25-34,ptsd,2025-02-01"
+    )
+    write(
+        ex,
+        "C1/sessions_1.csv",
+        SESSIONS,
+        sess("A", "P1", "C1", "2025-03-03T09:00"),
+        sess("B", "P1", "C1", "2025-03-01T09:00", "cancelled"),
+        sess("C", "P1", "C1", "2025-03-05T09:00", "stopped_early"),
+        sess("Z", "P2", "C1", "2025-03-01T09:00"),
+    )
+    write(
+        ex, "C2/sessions_1.csv", SESSIONS, sess("D", "P1", "C2", "2025-03-04T09:00")
+    )  # other clinic, same patient
+    refresh(ex, db)
+    # P1 administered by time: A (03-03) 1, D (03-04, C2) 2, C (03-05) 3; B cancelled → null. P2: Z 1.
+    numbers = "SELECT session_id, session_number FROM sessions ORDER BY 1"
+    assert rows(db, numbers) == [("A", 1), ("B", None), ("C", 3), ("D", 2), ("Z", 1)]
+    # a later run: an earlier session arrives and A is corrected to no_show
+    write(
+        ex,
+        "C1/sessions_2.csv",
+        SESSIONS,
+        sess("E", "P1", "C1", "2025-03-02T09:00"),
+        sess("A", "P1", "C1", "2025-03-03T09:00", "no_show"),
+    )
+    refresh(ex, db)
+    # P1 now: E (03-02) 1, D 2, C 3; A no_show → null; P2 untouched
+    assert rows(db, numbers) == [("A", None), ("B", None), ("C", 3), ("D", 2), ("E", 1), ("Z", 1)]
+
+
+def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients_1.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    refresh(ex, db)
+    # next run: the patient is known from the database, the session from this same batch
+    write(ex, "sessions_1.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
+    write(
+        ex,
+        "assessments_1.csv",
+        ASSESSMENTS,
+        "A1,P1,C1,phq9,12,2025-03-01T08:50,S1",
+        "A2,P1,C1,phq9,10,2025-03-08T08:50,",
+        "A3,P1,C2,phq9,10,2025-03-08T08:50,",
+        "A4,P9,C1,phq9,10,2025-03-08T08:50,S1",
+    )
+    summary = refresh(ex, db)
+    assert rows(db, "SELECT assessment_id FROM assessments ORDER BY 1") == [("A1",), ("A2",)]
+    assert rows(
+        db, "SELECT row_number, column_name, value FROM rejected_rows WHERE reason = 'unknown_fk' ORDER BY 1"
+    ) == [(3, "clinic_id", "C2"), (4, "patient_key", "P9")]
+    message = rows(db, "SELECT message FROM rejected_rows WHERE row_number = 4")[0][0]
+    assert "assessments_1.csv" in message and "row 4" in message and "P9" in message
+    assert (summary.rows_loaded, summary.rows_rejected) == (3, 2)  # S1 + A1, A2; A3, A4
+
+
+def test_whole_file_reject_loads_nothing_and_is_not_read_again(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients_x.csv", PATIENTS + ",date_of_birth", "P1,C1,F,25-34,depression,2025-02-01,1980-04-02")
+    summary = refresh(ex, db)
+    assert summary.files_rejected == 1 and "patients_x.csv" in summary.message
+    assert rows(db, "SELECT count(*) FROM patients")[0][0] == 0
+    assert rows(db, "SELECT reason, row_number, value, raw_record FROM rejected_rows") == [
+        ("identifier_column", None, None, None)
+    ]
+    assert rows(db, "SELECT status, rows_loaded FROM source_files WHERE path = 'patients_x.csv'") == [
+        ("rejected", 0)
+    ]
+    assert refresh(ex, db).files_read == 0
+
+
+def test_clinic_freshness_newest_event_and_last_file(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4", "C2,South,S,2025-01-01,3")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "C1/sessions.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
+    write(ex, "C1/assessments.csv", ASSESSMENTS, "A1,P1,C1,phq9,12,2025-03-04T08:50,")
+    write(ex, "C1/adverse_events.csv", AES, "AE1,P1,C1,S1,2025-03-02T11:30,headache,1,false,none")
+    refresh(ex, db)
+    fresh = "SELECT clinic_id, newest_data_date::VARCHAR, last_file FROM clinic_freshness ORDER BY 1"
+    # newest event over sessions (03-01), assessments (03-04), AEs (03-02) = 03-04; adverse_events is the
+    # last file read for C1 (tables load in contract order); C2 has no data and no file
+    assert rows(db, fresh) == [("C1", "2025-03-04", "C1/adverse_events.csv"), ("C2", None, None)]
+    write(ex, "C1/sessions_2.csv", SESSIONS, sess("S2", "P1", "C1", "2025-03-09T09:00"))
+    refresh(ex, db)
+    assert rows(db, fresh) == [("C1", "2025-03-09", "C1/sessions_2.csv"), ("C2", None, None)]
+    arrived = rows(
+        db,
+        "SELECT f.last_file_at = s.seen_at FROM clinic_freshness f "
+        "JOIN source_files s ON s.path = f.last_file WHERE f.clinic_id = 'C1'",
+    )
+    assert arrived == [(True,)]
