@@ -120,9 +120,10 @@ def funnel_limits(
     for p, name in LIMITS:
         if tau2 > 0:
             z = float(stats.norm.ppf(p))
-            rate = theta0 + z * np.sqrt(_within_sd(kind, theta0, n) ** 2 + tau2)
-            upper_cap = np.inf if kind == "poisson" else 1.0
-            limit = np.clip(rate, 0.0, upper_cap) * n
+            with np.errstate(invalid="ignore"):  # n = 0 rows become nan, then null
+                rate = theta0 + z * np.sqrt(_within_sd(kind, theta0, n) ** 2 + tau2)
+                upper_cap = np.inf if kind == "poisson" else 1.0
+                limit = np.clip(rate, 0.0, upper_cap) * n
         elif kind == "poisson":
             limit = poisson_limit(theta0 * n, p)
         else:

@@ -1,0 +1,633 @@
+"""Safety metrics of metrics.md: AE rates, funnel, u-chart, excursions, deviations, line list.
+
+One implementation of each figure, aggregated in DuckDB with parameterised SQL.
+Which records a filter selects (documented in ``docs/metrics.md`` "Safety"):
+
+- sessions: ``filters.scoped_sessions`` (clinic scope + region of the session's
+  clinic, patient's primary condition, route, modality, ``scheduled_at`` date);
+- AEs: the AE's own clinic (scope + region), the AE patient's primary condition,
+  ``onset_at`` date; route/modality through the AE's session, so AEs without a
+  session drop out while a route or modality filter is set.
+
+Rates per 100 administered sessions carry Garwood 95% CIs; counts of patients or
+sessions that are proportions carry Wilson 95% CIs. An empty denominator gives
+``None`` (dicts) or null (frames), never an exception.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import (
+    Filters,
+    Fragment,
+    clinic_where,
+    combine,
+    dimension_where,
+    period_where,
+    scoped_sessions,
+)
+from dashboard.stats import funnel as funnel_stats
+from dashboard.stats import spc
+from dashboard.stats.intervals import poisson_rate_ci, wilson
+from pipelines.contract import ACTIONS, ADMINISTERED_STATUSES, AE_CATEGORIES, AE_OUTCOMES
+
+PER = 100.0
+Grain = Literal["week", "month"]
+
+# Dose bands in mg/kg, half-open [lower, upper): label, upper edge (None = no upper edge).
+DOSE_BANDS: tuple[tuple[str, float | None], ...] = (
+    ("<0.50", 0.5),
+    ("0.50-<0.75", 0.75),
+    ("0.75-<1.00", 1.0),
+    (">=1.00", None),
+)
+DOSE_NOT_WEIGHT_BASED = "not weight-based"  # intranasal sessions have no mg/kg dose
+SESSION_BANDS = ("1-3", "4+")  # administered session number: first three vs later
+NOT_ADMINISTERED = "not administered"  # an AE linked to a session with no session number
+NO_SESSION = "no session"  # an AE recorded without a session
+
+AE_DIMENSIONS = ("category", "severity_grade", "serious", "action_taken")
+SESSION_DIMENSIONS = ("clinic", "region", "condition", "route", "modality", "dose_band", "session_number")
+DIMENSIONS = SESSION_DIMENSIONS + AE_DIMENSIONS
+
+
+@dataclass(frozen=True)
+class AeFilters:
+    """Line-list filters that belong to the AE (the period and scope come from ``Filters``)."""
+
+    categories: tuple[str, ...] = ()
+    severity_grades: tuple[int, ...] = ()
+    serious: bool | None = None
+    actions: tuple[str, ...] = ()
+    outcomes: tuple[str, ...] = ()  # "unknown" also matches an AE with no outcome recorded
+    dose_bands: tuple[str, ...] = ()
+    session_bands: tuple[str, ...] = ()  # SESSION_BANDS, NOT_ADMINISTERED or NO_SESSION
+    search: str = ""  # case-insensitive substring of the (redacted) description
+
+
+# --- SQL building blocks -----------------------------------------------------------------------
+
+
+def _placeholders(values: tuple[object, ...]) -> str:
+    return ", ".join("?" for _ in values)
+
+
+def _in(column: str, values: tuple[object, ...]) -> Fragment:
+    return f"{column} IN ({_placeholders(values)})", list(values)
+
+
+def _dose_band(col: str) -> Fragment:
+    """CASE expression naming the dose band of ``col`` (mg/kg)."""
+    sql, params = f"CASE WHEN {col} IS NULL THEN ?", [DOSE_NOT_WEIGHT_BASED]
+    for label, upper in DOSE_BANDS:
+        if upper is None:
+            sql += " ELSE ? END"
+        else:
+            sql += f" WHEN {col} < ? THEN ?"
+            params.append(upper)
+        params.append(label)
+    return sql, params
+
+
+def _session_band(col: str) -> Fragment:
+    return (
+        f"CASE WHEN {col} IS NULL THEN ? WHEN {col} <= 3 THEN ? ELSE ? END",
+        [NOT_ADMINISTERED, *SESSION_BANDS],
+    )
+
+
+def _administered_sessions(f: Filters, *, with_condition: bool = False) -> Fragment:
+    """Administered sessions the filters select, with region and clinic_name (and the condition)."""
+    scoped, params = scoped_sessions(f)
+    status, sp = _in("status", ADMINISTERED_STATUSES)
+    if not with_condition:
+        return f"SELECT * FROM ({scoped}) x WHERE {status}", params + sp
+    return (
+        f"SELECT x.*, p.primary_condition FROM ({scoped}) x "
+        f"JOIN patients p ON p.patient_key = x.patient_key WHERE {status}",
+        params + sp,
+    )
+
+
+def _aes(f: Filters, *, period: bool = True) -> Fragment:
+    """AEs the filters select, joined with their clinic, patient and (optional) session."""
+    parts = [
+        clinic_where(f, "a.clinic_id", "c.region"),
+        dimension_where(
+            f, condition_col="p.primary_condition", route_col="s.route", modality_col="s.modality"
+        ),
+    ]
+    if period:
+        parts.append(period_where(f, "a.onset_at"))
+    where, params = combine(*parts)
+    dose_sql, dose_params = _dose_band("s.dose_mg_per_kg")
+    band_sql, band_params = _session_band("s.session_number")
+    sql = f"""
+        SELECT a.*, c.clinic_name, c.region, p.primary_condition,
+               s.scheduled_at, s.status, s.phase, s.route, s.modality, s.dose_mg, s.weight_kg,
+               s.dose_mg_per_kg, s.duration_min, s.recovery_min, s.session_number,
+               s.bp_sys_pre, s.bp_sys_max, s.bp_dia_pre, s.bp_dia_max, s.hr_pre, s.hr_max, s.spo2_min,
+               CASE WHEN s.session_id IS NULL THEN ? ELSE {dose_sql} END AS dose_band,
+               CASE WHEN s.session_id IS NULL THEN ? ELSE {band_sql} END AS session_band
+        FROM adverse_events a
+        JOIN clinics c ON c.clinic_id = a.clinic_id
+        JOIN patients p ON p.patient_key = a.patient_key
+        LEFT JOIN sessions s ON s.session_id = a.session_id
+        WHERE {where}"""
+    return sql, [NO_SESSION, *dose_params, NO_SESSION, *band_params, *params]
+
+
+def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:
+    rows = con.execute(sql, params).fetchall()  # fetch all: DuckDB 2 results stream
+    return rows[0]
+
+
+def _rate(k: int, n: int) -> dict[str, float | None]:
+    if n <= 0:
+        return {"ae_per_100": None, "ci_low": None, "ci_high": None}
+    low, high = poisson_rate_ci(k, n, per=PER)
+    return {"ae_per_100": PER * k / n, "ci_low": low, "ci_high": high}
+
+
+def _with_rates(frame: pl.DataFrame, count: str, exposure: str, prefix: str = "ae") -> pl.DataFrame:
+    """Add ``<prefix>_per_100`` with Garwood CIs (``ci_low``, ``ci_high``) row by row."""
+    rates = [_rate(k, n) for k, n in zip(frame[count].to_list(), frame[exposure].to_list(), strict=True)]
+    return frame.with_columns(
+        pl.Series(f"{prefix}_per_100", [r["ae_per_100"] for r in rates], dtype=pl.Float64),
+        pl.Series("ci_low", [r["ci_low"] for r in rates], dtype=pl.Float64),
+        pl.Series("ci_high", [r["ci_high"] for r in rates], dtype=pl.Float64),
+    )
+
+
+# --- AE rate -------------------------------------------------------------------------------------
+
+
+def ae_rate(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig | None = None) -> dict[str, Any]:
+    """AEs per 100 administered sessions in scope, with a Garwood 95% CI, and the serious count."""
+    sessions_sql, sp = _administered_sessions(f)
+    (n,) = _one(con, f"SELECT count(*) FROM ({sessions_sql})", sp)
+    aes_sql, ap = _aes(f)
+    k, serious = _one(con, f"SELECT count(*), count(*) FILTER (WHERE serious) FROM ({aes_sql})", ap)
+    return {"ae_count": k, "serious_ae_count": serious, "administered_sessions": n, **_rate(k, n)}
+
+
+def _levels(dimension: str) -> tuple[str, str] | None:
+    """SQL for the level of a dimension on the session side and on the AE side."""
+    return {
+        "clinic": ("clinic_id", "clinic_id"),
+        "region": ("region", "region"),
+        "condition": ("primary_condition", "primary_condition"),
+        "route": ("route", "coalesce(route, ?)"),
+        "modality": ("modality", "coalesce(modality, ?)"),
+        "category": ("", "category"),
+        "severity_grade": ("", "CAST(severity_grade AS VARCHAR)"),
+        "serious": ("", "CASE WHEN serious THEN 'serious' ELSE 'not serious' END"),
+        "action_taken": ("", "action_taken"),
+    }.get(dimension)
+
+
+def ae_rate_by(
+    con: duckdb.DuckDBPyConnection, f: Filters, dimension: str, cfg: MetricConfig | None = None
+) -> pl.DataFrame:
+    """AEs per 100 administered sessions by one dimension, with Garwood 95% CIs.
+
+    For an AE attribute (category, severity_grade, serious, action_taken) the
+    denominator is every administered session in scope; for a session attribute
+    (clinic, region, condition, route, modality, dose_band, session_number) it is
+    the administered sessions of that stratum, and AEs without a session form a
+    ``no session`` row with no rate. Columns: level, label, ae_count,
+    serious_ae_count, administered_sessions, ae_per_100, ci_low, ci_high.
+    """
+    if dimension not in DIMENSIONS:
+        raise ValueError(f"dimension must be one of {DIMENSIONS}, not {dimension!r}")
+    sessions_sql, sp = _administered_sessions(f, with_condition=dimension == "condition")
+    aes_sql, ap = _aes(f)
+    if dimension in AE_DIMENSIONS:
+        (n,) = _one(con, f"SELECT count(*) FROM ({sessions_sql})", sp)
+        ae_level = _levels(dimension)[1]  # type: ignore[index]
+        counts = con.sql(
+            f"SELECT {ae_level} AS level, count(*) AS ae_count, count(*) FILTER (WHERE serious) "
+            f"AS serious_ae_count FROM ({aes_sql}) GROUP BY 1",
+            params=ap,
+        ).pl()
+        every = _ae_dimension_levels(dimension)
+        frame = (
+            pl.DataFrame({"level": every}, schema={"level": pl.String})
+            .join(counts, on="level", how="full", coalesce=True)
+            .with_columns(
+                pl.col("ae_count", "serious_ae_count").fill_null(0), administered_sessions=pl.lit(n)
+            )
+        )
+    else:
+        if dimension == "dose_band":
+            s_level, s_params = _dose_band("dose_mg_per_kg")
+            a_level, a_params = "dose_band", []
+        elif dimension == "session_number":
+            s_level, s_params = _session_band("session_number")
+            a_level, a_params = "session_band", []
+        else:
+            s_level, a_level = _levels(dimension)  # type: ignore[misc]
+            s_params, a_params = [], [NO_SESSION] if "?" in a_level else []
+        sessions = con.sql(
+            f"SELECT {s_level} AS level, count(*) AS administered_sessions FROM ({sessions_sql}) GROUP BY 1",
+            params=s_params + sp,
+        ).pl()
+        counts = con.sql(
+            f"SELECT {a_level} AS level, count(*) AS ae_count, count(*) FILTER (WHERE serious) "
+            f"AS serious_ae_count FROM ({aes_sql}) GROUP BY 1",
+            params=a_params + ap,
+        ).pl()
+        frame = sessions.join(counts, on="level", how="full", coalesce=True)
+        if dimension == "clinic":
+            frame = _scoped_clinics(con, f).join(frame, left_on="clinic_id", right_on="level", how="left")
+            frame = frame.rename({"clinic_id": "level"})
+        frame = frame.with_columns(
+            pl.col("ae_count", "serious_ae_count", "administered_sessions").fill_null(0)
+        )
+    frame = frame.with_columns(pl.col("ae_count", "serious_ae_count", "administered_sessions").cast(pl.Int64))
+    if "clinic_name" in frame.columns:
+        frame = frame.with_columns(label=pl.col("clinic_name")).drop("clinic_name", "region")
+    else:
+        frame = frame.with_columns(label=pl.col("level"))
+    frame = _with_rates(frame.sort("level", nulls_last=True), "ae_count", "administered_sessions")
+    return frame.select(
+        "level",
+        "label",
+        "ae_count",
+        "serious_ae_count",
+        "administered_sessions",
+        "ae_per_100",
+        "ci_low",
+        "ci_high",
+    )
+
+
+def _ae_dimension_levels(dimension: str) -> list[str]:
+    """Every level an AE attribute can take (from the contract), so zero rows are shown too."""
+    return {
+        "category": list(AE_CATEGORIES),
+        "severity_grade": [str(g) for g in range(1, 6)],
+        "serious": ["serious", "not serious"],
+        "action_taken": list(ACTIONS),
+    }[dimension]
+
+
+def _scoped_clinics(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    where, params = clinic_where(f, "clinic_id", "region")
+    return con.sql(
+        f"SELECT clinic_id, clinic_name, region FROM clinics WHERE {where} ORDER BY clinic_id", params=params
+    ).pl()
+
+
+def patients_with_ae(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig | None = None
+) -> dict[str, Any]:
+    """Active patients with ≥ 1 AE in the period ÷ active patients, with a Wilson 95% CI.
+
+    The numerator counts only active patients (an AE whose patient had no
+    administered session in scope in the period is left out), so it is a proportion.
+    """
+    sessions_sql, sp = _administered_sessions(f)
+    aes_sql, ap = _aes(f)
+    active, with_ae = _one(
+        con,
+        f"""SELECT count(*), count(*) FILTER (WHERE patient_key IN (SELECT patient_key FROM ({aes_sql})))
+            FROM (SELECT DISTINCT patient_key FROM ({sessions_sql}))""",
+        ap + sp,
+    )
+    low, high = wilson(with_ae, active) if active else (None, None)
+    return {
+        "patients_with_ae": with_ae,
+        "active_patients": active,
+        "share": with_ae / active if active else None,
+        "ci_low": low,
+        "ci_high": high,
+    }
+
+
+# --- Funnel and u-chart --------------------------------------------------------------------------
+
+
+def funnel(
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    overdispersion: bool = False,
+    cfg: MetricConfig | None = None,
+) -> pl.DataFrame:
+    """Clinics against the network AE rate (Spiegelhalter 2005 funnel, Poisson).
+
+    θ0 = AEs ÷ administered sessions over every clinic in scope. Limits are on the
+    y-axis scale (AEs per 100 sessions); ``expected`` is a count. A clinic with no
+    administered sessions has null rate, limits and flag. Constant columns
+    ``target_per_100``, ``tau2`` and ``overdispersion`` say what was drawn.
+    """
+    by_clinic = ae_rate_by(con, f, "clinic").select(
+        clinic_id="level",
+        clinic_name="label",
+        administered_sessions="administered_sessions",
+        ae_count="ae_count",
+        ae_per_100="ae_per_100",
+    )
+    n = by_clinic["administered_sessions"].to_numpy()
+    k = by_clinic["ae_count"].to_numpy()
+    total_n = int(n.sum())
+    theta0 = float(k.sum() / total_n) if total_n else 0.0  # = ae_rate(...)["ae_per_100"] / 100
+    limits, theta0, tau2 = funnel_stats.funnel(k, n, theta0=theta0, overdispersed=overdispersion)
+    scaled = limits.select(
+        "expected",
+        *[(pl.col(c) / pl.col("n") * PER).alias(c) for c in ("lower95", "upper95", "lower998", "upper998")],
+        "flag",
+    )
+    region = _scoped_clinics(con, f).select("clinic_id", "region")
+    return (
+        pl.concat([by_clinic, scaled], how="horizontal")
+        .join(region, on="clinic_id", how="left")
+        .with_columns(
+            target_per_100=pl.lit(theta0 * PER),
+            tau2=pl.lit(tau2),
+            overdispersion=pl.lit(overdispersion),
+        )
+        .select(
+            "clinic_id",
+            "clinic_name",
+            "region",
+            "administered_sessions",
+            "ae_count",
+            "ae_per_100",
+            "expected",
+            "lower95",
+            "upper95",
+            "lower998",
+            "upper998",
+            "flag",
+            "target_per_100",
+            "tau2",
+            "overdispersion",
+        )
+    )
+
+
+def funnel_curve(frame: pl.DataFrame, points: int = 200) -> pl.DataFrame:
+    """Smooth funnel lines (per 100) for a ``funnel`` frame: n, target, lower/upper 95 and 99.8."""
+    if frame.is_empty():
+        return funnel_stats.funnel_curve(0.0, 0)
+    n_max = float(frame["administered_sessions"].max() or 0) * 1.05
+    return funnel_stats.funnel_curve(
+        frame["target_per_100"][0] / PER, n_max, tau2=frame["tau2"][0], points=points, scale=PER
+    )
+
+
+def u_chart(
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "month",
+    clinic_id: str | None = None,
+) -> pl.DataFrame:
+    """u-chart of AEs per 100 administered sessions per week (Monday) or month.
+
+    The network (every clinic in scope) or one clinic of the scope. Periods with
+    no administered sessions have no rate and are left out (``stats.spc``).
+    Columns: those of ``stats.spc.u_chart``; ``period`` is the period's first day.
+    """
+    if grain not in ("week", "month"):
+        raise ValueError(f"grain must be 'week' or 'month', not {grain!r}")
+    if clinic_id is not None:
+        f = f.with_clinics((clinic_id,) if clinic_id in f.clinic_ids else ())
+    sessions_sql, sp = _administered_sessions(f)
+    aes_sql, ap = _aes(f)
+    data = con.sql(
+        f"""
+        WITH n AS (SELECT CAST(date_trunc(?, scheduled_at) AS DATE) AS period, count(*) AS n
+                   FROM ({sessions_sql}) GROUP BY 1),
+             k AS (SELECT CAST(date_trunc(?, onset_at) AS DATE) AS period, count(*) AS count
+                   FROM ({aes_sql}) GROUP BY 1)
+        SELECT n.period, coalesce(k.count, 0) AS count, n.n FROM n LEFT JOIN k USING (period)
+        ORDER BY n.period""",
+        params=[grain, *sp, grain, *ap],
+    ).pl()
+    return spc.u_chart(data, baseline_periods=cfg.spc_baseline_periods, scale=PER, higher_is_better=False)
+
+
+# --- Vital-sign excursions and protocol deviations ---------------------------------------------
+
+
+def _excursion(cfg: MetricConfig) -> Fragment:
+    return (
+        "(bp_sys_max >= ? OR bp_dia_max >= ? OR hr_max >= ? OR spo2_min < ?)",
+        [cfg.bp_sys_max, cfg.bp_dia_max, cfg.hr_max, cfg.spo2_min],
+    )
+
+
+def excursion_rate(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+    """Administered sessions with a vital-sign excursion per 100 administered sessions (Wilson 95% CI)."""
+    sessions_sql, sp = _administered_sessions(f)
+    exc, ep = _excursion(cfg)
+    n, k, without = _one(
+        con,
+        f"""SELECT count(*), count(*) FILTER (WHERE {exc}),
+                   count(*) FILTER (WHERE {exc} AND NOT EXISTS
+                       (SELECT 1 FROM adverse_events a WHERE a.session_id = x.session_id))
+            FROM ({sessions_sql}) x""",
+        ep + ep + sp,
+    )
+    low, high = wilson(k, n) if n else (None, None)
+    return {
+        "excursion_sessions": k,
+        "excursions_without_ae": without,
+        "administered_sessions": n,
+        "excursions_per_100": PER * k / n if n else None,
+        "ci_low": PER * low if low is not None else None,
+        "ci_high": PER * high if high is not None else None,
+    }
+
+
+def excursions(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, without_ae_only: bool = False
+) -> pl.DataFrame:
+    """Every excursion session in scope: vitals, which thresholds it crossed, AEs linked to it.
+
+    ``ae_count`` counts every AE recorded for the session, whatever its onset date.
+    """
+    sessions_sql, sp = _administered_sessions(f)
+    exc, ep = _excursion(cfg)
+    having = "WHERE ae_count = 0" if without_ae_only else ""
+    return con.sql(
+        f"""
+        SELECT * FROM (
+            SELECT x.session_id, x.scheduled_at, x.clinic_id, x.clinic_name, x.region, x.patient_key,
+                   x.route, x.modality, x.dose_mg, x.dose_mg_per_kg, x.duration_min, x.session_number,
+                   x.bp_sys_max, x.bp_dia_max, x.hr_max, x.spo2_min,
+                   coalesce(x.bp_sys_max >= ?, false) AS high_bp_sys,
+                   coalesce(x.bp_dia_max >= ?, false) AS high_bp_dia,
+                   coalesce(x.hr_max >= ?, false) AS high_hr,
+                   coalesce(x.spo2_min < ?, false) AS low_spo2,
+                   (SELECT count(*) FROM adverse_events a WHERE a.session_id = x.session_id) AS ae_count
+            FROM ({sessions_sql}) x WHERE {exc})
+        {having}
+        ORDER BY scheduled_at DESC, session_id""",
+        params=ep + sp + ep,
+    ).pl()
+
+
+def excursions_without_ae(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
+    """Excursion sessions with no AE recorded for that session_id: the under-reporting review list."""
+    return excursions(con, f, cfg, without_ae_only=True)
+
+
+def protocol_deviations(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
+    """Administered iv sessions with dose per kg or duration outside the configured protocol.
+
+    Bounds are inclusive (a dose of exactly the maximum is in protocol). A null
+    value is not a deviation. ``dose_deviation`` / ``duration_deviation`` say which.
+    """
+    sessions_sql, sp = _administered_sessions(f)
+    lo, hi = cfg.protocol_dose_min, cfg.protocol_dose_max
+    dmin, dmax = cfg.protocol_duration_min, cfg.protocol_duration_max
+    return con.sql(
+        f"""
+        SELECT * FROM (
+            SELECT session_id, scheduled_at, clinic_id, clinic_name, region, patient_key, phase,
+                   dose_mg, weight_kg, dose_mg_per_kg, duration_min, session_number,
+                   coalesce(dose_mg_per_kg < ? OR dose_mg_per_kg > ?, false) AS dose_deviation,
+                   coalesce(duration_min < ? OR duration_min > ?, false) AS duration_deviation
+            FROM ({sessions_sql}) x WHERE route = 'iv')
+        WHERE dose_deviation OR duration_deviation
+        ORDER BY scheduled_at DESC, session_id""",
+        params=[lo, hi, dmin, dmax, *sp],
+    ).pl()
+
+
+def protocol_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+    """Counts of protocol deviations among administered iv sessions in scope."""
+    deviations = protocol_deviations(con, f, cfg)
+    sessions_sql, sp = _administered_sessions(f)
+    (iv,) = _one(con, f"SELECT count(*) FROM ({sessions_sql}) x WHERE route = 'iv'", sp)
+    return {
+        "deviations": deviations.height,
+        "dose_deviations": int(deviations["dose_deviation"].sum()),
+        "duration_deviations": int(deviations["duration_deviation"].sum()),
+        "iv_sessions": iv,
+    }
+
+
+# --- Serious events, line list, patient drill-down ---------------------------------------------
+
+LINE_LIST_COLUMNS = (
+    "ae_id",
+    "onset_at",
+    "clinic_id",
+    "clinic_name",
+    "region",
+    "patient_key",
+    "primary_condition",
+    "category",
+    "severity_grade",
+    "serious",
+    "action_taken",
+    "outcome",
+    "description",
+    "session_id",
+    "scheduled_at",
+    "status",
+    "phase",
+    "route",
+    "modality",
+    "dose_mg",
+    "weight_kg",
+    "dose_mg_per_kg",
+    "dose_band",
+    "duration_min",
+    "session_number",
+    "session_band",
+    "bp_sys_max",
+    "bp_dia_max",
+    "hr_max",
+    "spo2_min",
+)
+
+
+def serious_events(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig | None = None
+) -> pl.DataFrame:
+    """Every serious AE in scope with its clinic, category, grade, action and outcome."""
+    return line_list(con, f, AeFilters(serious=True))
+
+
+def _ae_filter_where(ae: AeFilters) -> Fragment:
+    parts: list[Fragment] = []
+    if ae.categories:
+        parts.append(_in("category", ae.categories))
+    if ae.severity_grades:
+        parts.append(_in("severity_grade", tuple(int(g) for g in ae.severity_grades)))
+    if ae.serious is not None:
+        parts.append(("serious = ?", [ae.serious]))
+    if ae.actions:
+        parts.append(_in("action_taken", ae.actions))
+    if ae.outcomes:
+        parts.append(_in("coalesce(outcome, 'unknown')", ae.outcomes))
+    if ae.dose_bands:
+        parts.append(_in("dose_band", ae.dose_bands))
+    if ae.session_bands:
+        parts.append(_in("session_band", ae.session_bands))
+    if ae.search.strip():
+        escaped = ae.search.strip().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        parts.append(("description ILIKE ? ESCAPE '\\'", [f"%{escaped}%"]))
+    return combine(*parts)
+
+
+def line_list(
+    con: duckdb.DuckDBPyConnection, f: Filters, ae_filters: AeFilters | None = None
+) -> pl.DataFrame:
+    """Every AE in scope with its session, patient condition and clinic, newest first."""
+    aes_sql, ap = _aes(f)
+    where, wp = _ae_filter_where(ae_filters or AeFilters())
+    return con.sql(
+        f"SELECT {', '.join(LINE_LIST_COLUMNS)} FROM ({aes_sql}) WHERE {where} ORDER BY onset_at DESC, ae_id",
+        params=ap + wp,
+    ).pl()
+
+
+def patient_history(con: duckdb.DuckDBPyConnection, f: Filters, patient_key: str) -> dict[str, pl.DataFrame]:
+    """The same pseudonymous patient's sessions and AEs, at clinics in the viewer's scope, any date.
+
+    Only the clinic scope applies (it is access control); period and other
+    filters do not, so the reviewer sees the event in the patient's whole course.
+    """
+    where_s, ps = clinic_where(f, "s.clinic_id")
+    where_a, pa = clinic_where(f, "a.clinic_id")
+    sessions = con.sql(
+        f"""SELECT s.session_id, s.scheduled_at, s.clinic_id, s.status, s.phase, s.route, s.modality,
+                   s.dose_mg, s.dose_mg_per_kg, s.duration_min, s.session_number,
+                   s.bp_sys_max, s.bp_dia_max, s.hr_max, s.spo2_min,
+                   (SELECT count(*) FROM adverse_events a WHERE a.session_id = s.session_id) AS ae_count
+            FROM sessions s WHERE s.patient_key = ? AND {where_s}
+            ORDER BY s.scheduled_at, s.session_id""",
+        params=[patient_key, *ps],
+    ).pl()
+    aes = con.sql(
+        f"""SELECT a.ae_id, a.onset_at, a.clinic_id, a.session_id, a.category, a.severity_grade, a.serious,
+                   a.action_taken, a.outcome, a.description
+            FROM adverse_events a WHERE a.patient_key = ? AND {where_a}
+            ORDER BY a.onset_at, a.ae_id""",
+        params=[patient_key, *pa],
+    ).pl()
+    return {"sessions": sessions, "adverse_events": aes}
+
+
+def ae_filter_options() -> dict[str, tuple[str, ...]]:
+    """Allowed values of each line-list filter, for pickers (from the contract and the bands above)."""
+    return {
+        "categories": AE_CATEGORIES,
+        "severity_grades": tuple(str(g) for g in range(1, 6)),
+        "actions": ACTIONS,
+        "outcomes": AE_OUTCOMES,
+        "dose_bands": (*(label for label, _ in DOSE_BANDS), DOSE_NOT_WEIGHT_BASED, NO_SESSION),
+        "session_bands": (*SESSION_BANDS, NOT_ADMINISTERED, NO_SESSION),
+    }
