@@ -19,8 +19,6 @@ from dashboard.metrics.filters import (
     Filters,
     Fragment,
     clinic_where,
-    dimension_where,
-    period_where,
     scoped_sessions,
 )
 from dashboard.stats.spc import p_chart
@@ -31,6 +29,7 @@ GRAINS: tuple[str, ...] = ("day", "week", "month")
 
 INDUCTION_WINDOW_DAYS = 42  # metrics.md: induction completion window and maturity rule
 INDUCTION_TARGET_SESSIONS = 6
+MAX_CADENCE_GAP_DAYS = 365  # longer gaps between maintenance sessions are a restart
 FUNNEL_STAGES: tuple[tuple[str, int], ...] = (("started", 1), ("≥3 infusions", 3), ("≥6 infusions", 6))
 DEFAULT_HOURS_PER_DAY = float(CLINICS.by_name["hours_per_day"].default)  # type: ignore[arg-type]
 
@@ -48,7 +47,7 @@ _COUNTS = f"""
     count(*) FILTER (WHERE {ADMINISTERED}) AS administered_sessions,
     count(*) FILTER (WHERE status = 'no_show') AS no_shows,
     count(*) FILTER (WHERE status = 'cancelled') AS cancellations,
-    count(DISTINCT patient_key) FILTER (WHERE {ADMINISTERED}) AS active_patients,
+    count(*) FILTER (WHERE session_number = 1 AND {ADMINISTERED}) AS new_starts,
     coalesce(sum(duration_min + coalesce(recovery_min, 0)) FILTER (WHERE {ADMINISTERED}), 0)
         AS chair_minutes_used"""
 
@@ -112,39 +111,20 @@ def _capacity_sql(f: Filters) -> Fragment:
 
 
 def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
-    """Patients' first administered session network-wide, filtered like a session.
+    """Patients' first administered session network-wide (``session_number`` = 1), filtered.
 
-    The first session is found over all clinics; it then counts for the clinic,
-    region, route and modality of that session and the patient's condition.
-    Ties on ``scheduled_at`` are broken by ``session_id``.
+    ``session_number`` is derived on load over all of a patient's administered
+    sessions in every clinic, so the first session is found network-wide; it then
+    counts for the clinic, region, route and modality of that session and the
+    patient's condition. Columns: patient_key, first_at, first_date, clinic_id,
+    clinic_name, region.
     """
-    order = "(scheduled_at, session_id)"
-    joins = "JOIN clinics c ON c.clinic_id = fs.clinic_id"
-    if f.conditions:
-        joins += " JOIN patients p ON p.patient_key = fs.patient_key"
-    parts: list[Fragment] = [
-        clinic_where(f, "fs.clinic_id", "c.region"),
-        dimension_where(
-            f, condition_col="p.primary_condition", route_col="fs.route", modality_col="fs.modality"
-        ),
-    ]
-    if period:
-        parts.append(period_where(f, "fs.first_at"))
-    where = " AND ".join(f"({p[0]})" for p in parts)
-    params = [v for p in parts for v in p[1]]
+    scoped, sp = scoped_sessions(f, period=period)
     sql = f"""
-        SELECT fs.patient_key, fs.first_at, CAST(fs.first_at AS DATE) AS first_date,
-               fs.clinic_id, c.clinic_name, c.region
-        FROM (
-            SELECT patient_key, min(scheduled_at) AS first_at,
-                   arg_min(clinic_id, {order}) AS clinic_id,
-                   arg_min(route, {order}) AS route,
-                   arg_min(modality, {order}) AS modality
-            FROM sessions WHERE {ADMINISTERED}
-            GROUP BY patient_key
-        ) fs {joins}
-        WHERE {where}"""
-    return sql, params
+        SELECT patient_key, scheduled_at AS first_at, CAST(scheduled_at AS DATE) AS first_date,
+               clinic_id, clinic_name, region
+        FROM ({scoped}) s WHERE session_number = 1 AND {ADMINISTERED}"""
+    return sql, sp
 
 
 # --- summary and per clinic -------------------------------------------------------------
@@ -153,14 +133,14 @@ def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
 def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
     """Network (scope) figures: counts, rates and chair utilisation of the clinics in scope."""
     scoped, sp = scoped_sessions(f)
-    firsts, fp = _first_sessions_sql(f)
     capacity, cp = _capacity_sql(f)
     counts = con.sql(
         f"""
-        SELECT * FROM (SELECT {_COUNTS} FROM ({scoped}) s)
-        CROSS JOIN (SELECT count(*) AS new_starts FROM ({firsts}))
+        WITH scoped AS ({scoped})
+        SELECT * FROM (SELECT {_COUNTS} FROM scoped)
+        CROSS JOIN (SELECT count(DISTINCT patient_key) AS active_patients FROM scoped WHERE {ADMINISTERED})
         CROSS JOIN (SELECT coalesce(sum(chair_minutes_available), 0) AS available FROM ({capacity}))""",
-        params=[*sp, *fp, *cp],
+        params=[*sp, *cp],
     ).pl()
     c: dict[str, Any] = counts.row(0, named=True)
     return {
@@ -181,25 +161,27 @@ def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricCo
 def throughput_by_clinic(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
     """One row per clinic in scope (also those without sessions), ordered by clinic_id."""
     scoped, sp = scoped_sessions(f)
-    firsts, fp = _first_sessions_sql(f)
     capacity, cp = _capacity_sql(f)
     df = con.sql(
         f"""
-        WITH counts AS (SELECT clinic_id, {_COUNTS} FROM ({scoped}) s GROUP BY clinic_id),
-             starts AS (SELECT clinic_id, count(*) AS new_starts FROM ({firsts}) GROUP BY clinic_id),
+        WITH scoped AS ({scoped}),
+             counts AS (SELECT clinic_id, {_COUNTS} FROM scoped GROUP BY clinic_id),
+             active AS (
+                SELECT clinic_id, count(DISTINCT patient_key) AS active_patients
+                FROM scoped WHERE {ADMINISTERED} GROUP BY clinic_id),
              cap AS ({capacity})
         SELECT cap.clinic_id, cap.clinic_name, cap.region, cap.chairs, cap.hours_per_day, cap.open_days,
                coalesce(counts.scheduled_sessions, 0) AS scheduled_sessions,
                coalesce(counts.administered_sessions, 0) AS administered_sessions,
                coalesce(counts.no_shows, 0) AS no_shows,
                coalesce(counts.cancellations, 0) AS cancellations,
-               coalesce(counts.active_patients, 0) AS active_patients,
-               coalesce(starts.new_starts, 0) AS new_starts,
+               coalesce(active.active_patients, 0) AS active_patients,
+               coalesce(counts.new_starts, 0) AS new_starts,
                CAST(coalesce(counts.chair_minutes_used, 0) AS DOUBLE) AS chair_minutes_used,
                CAST(cap.chair_minutes_available AS DOUBLE) AS chair_minutes_available
-        FROM cap LEFT JOIN counts USING (clinic_id) LEFT JOIN starts USING (clinic_id)
+        FROM cap LEFT JOIN counts USING (clinic_id) LEFT JOIN active USING (clinic_id)
         ORDER BY cap.clinic_id""",
-        params=[*sp, *fp, *cp],
+        params=[*sp, *cp],
     ).pl()
     return df.with_columns(
         no_show_rate=_rate_expr("no_shows", "scheduled_sessions"),
@@ -385,12 +367,14 @@ def _induction_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, A
               ON s.patient_key = c.patient_key AND s.{ADMINISTERED} AND s.phase = 'induction'
              AND s.scheduled_at >= c.first_at
              AND date_diff('day', c.first_date, CAST(s.scheduled_at AS DATE)) <= ?
+             AND s.scheduled_at >= CAST(? AS TIMESTAMP) AND s.scheduled_at < CAST(? AS TIMESTAMP)
             GROUP BY c.patient_key)
         SELECT count(*) AS started,
                count(*) FILTER (WHERE induction_sessions >= 3) AS reached_3,
                count(*) FILTER (WHERE induction_sessions >= 6) AS reached_6
         FROM n""",
-        [*fp, cutoff, INDUCTION_WINDOW_DAYS],
+        # the last two bound the session scan: every counted session lies in this range
+        [*fp, cutoff, INDUCTION_WINDOW_DAYS, f.start, f.end + timedelta(days=INDUCTION_WINDOW_DAYS + 1)],
     )
     counts = dict(zip((1, 3, 6), row, strict=True))
     return {"data_last_date": last, "maturity_cutoff": cutoff, "counts": counts}
@@ -435,7 +419,8 @@ def _maintenance_gaps_sql(f: Filters) -> Fragment:
     """Days between a patient's consecutive administered maintenance sessions, within the filters.
 
     The gap belongs to the period of its later session; the earlier one may lie
-    before the period.
+    before the period. Gaps longer than ``MAX_CADENCE_GAP_DAYS`` are a restart,
+    not a cadence, and are left out (this also bounds the scan).
     """
     scoped, sp = scoped_sessions(f, period=False)
     sql = f"""
@@ -444,10 +429,12 @@ def _maintenance_gaps_sql(f: Filters) -> Fragment:
                    date_diff('day', CAST(lag(scheduled_at) OVER w AS DATE), CAST(scheduled_at AS DATE))
                        AS gap_days
             FROM ({scoped}) s
-            WHERE {ADMINISTERED} AND phase = 'maintenance' AND CAST(scheduled_at AS DATE) <= CAST(? AS DATE)
+            WHERE {ADMINISTERED} AND phase = 'maintenance'
+              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)
             WINDOW w AS (PARTITION BY patient_key ORDER BY scheduled_at, session_id))
-        WHERE gap_days IS NOT NULL AND CAST(scheduled_at AS DATE) >= CAST(? AS DATE)"""
-    return sql, [*sp, f.end, f.start]
+        WHERE gap_days IS NOT NULL AND gap_days <= ? AND scheduled_at >= CAST(? AS TIMESTAMP)"""
+    lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
+    return sql, [*sp, lookback, f.end + timedelta(days=1), MAX_CADENCE_GAP_DAYS, f.start]
 
 
 def maintenance_cadence(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:

@@ -51,6 +51,19 @@ def sess(
     }
 
 
+def numbered(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Set the loader-derived session_number: 1, 2, … over each patient's administered sessions by time."""
+    administered = sorted(
+        (r for r in rows if r["status"] in ADMIN), key=lambda r: (r["patient_key"], r["scheduled_at"])
+    )
+    previous, n = None, 0
+    for r in administered:
+        n = n + 1 if r["patient_key"] == previous else 1
+        previous = r["patient_key"]
+        r["session_number"] = n
+    return rows
+
+
 def clinic(cid: str, region: str, chairs: int, hours: float | None, opened: str, closed: str | None = None):
     return {
         "clinic_id": cid,
@@ -114,7 +127,7 @@ SESSIONS = [
 
 @pytest.fixture
 def con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
-    path = make_db({"clinics": CLINICS, "patients": PATIENTS, "sessions": SESSIONS})
+    path = make_db({"clinics": CLINICS, "patients": PATIENTS, "sessions": numbered(SESSIONS)})
     c = duckdb.connect(str(path), read_only=True)
     yield c
     c.close()
@@ -320,7 +333,7 @@ def icon(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
         {
             "clinics": CLINICS[:2],
             "patients": [patient(k, "depression") for k in keys],
-            "sessions": INDUCTION_SESSIONS,
+            "sessions": numbered(INDUCTION_SESSIONS),
         }
     )
     c = duckdb.connect(str(path), read_only=True)
@@ -376,8 +389,10 @@ def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
         *series("M2", "A", ["2026-03-01", "2026-03-08"], phase="maintenance"),  # gap 7
         sess("M2-i", "M2", "A", "2026-03-04 10:00"),  # an induction session in between: ignored
         *series("M3", "B", ["2026-03-02", "2026-03-30"], phase="maintenance"),  # gap 28, clinic B
+        # M4: 433 days since the previous maintenance session: a restart (> 365 days), not a cadence
+        *series("M4", "A", ["2025-01-01", "2026-03-10"], phase="maintenance"),
     ]
-    path = make_db({"clinics": CLINICS[:2], "patients": [patient("M1", "ocd")], "sessions": rows})
+    path = make_db({"clinics": CLINICS[:2], "patients": [patient("M1", "ocd")], "sessions": numbered(rows)})
     with duckdb.connect(str(path), read_only=True) as c:
         f = Filters(date(2026, 3, 1), date(2026, 3, 31), ("A",))
         # the 14-day gap counts although its earlier session (20 Feb) precedes the period
