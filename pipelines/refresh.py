@@ -43,8 +43,13 @@ EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, f
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
 
-PAUSE_ENV = "KETAOPS_TEST_PAUSE_AT"  # test hook: sleep at a named stage so a kill lands there
-PAUSE_STAGES = ("locked", "copied", "mid_load", "before_publish")
+# Test hooks: sleep (so a kill lands there) or fail at a named stage of a run.
+PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
+    "KETAOPS_TEST_PAUSE_AT",
+    "KETAOPS_TEST_PAUSE_SECONDS",
+    "KETAOPS_TEST_FAIL_AT",
+)
+STAGES = ("locked", "copied", "mid_load", "before_publish")
 
 
 class FatalError(Exception):
@@ -82,10 +87,12 @@ def _now() -> datetime:
     return datetime.now(UTC).replace(tzinfo=None)
 
 
-def _pause(stage: str) -> None:
+def _test_hook(stage: str) -> None:
     if os.environ.get(PAUSE_ENV) == stage:
         print(f"paused at {stage}", file=sys.stderr, flush=True)
-        time.sleep(float(os.environ.get("KETAOPS_TEST_PAUSE_SECONDS", "60")))
+        time.sleep(float(os.environ.get(PAUSE_SECONDS_ENV, "60")))
+    if os.environ.get(FAIL_ENV) == stage:
+        raise RuntimeError(f"failure injected at {stage} by {FAIL_ENV}")
 
 
 def discover(exports: Path) -> list[tuple[str, Path]]:
@@ -142,19 +149,19 @@ def refresh(exports: Path, db: Path, wait: float = 0.0, progress: bool = False) 
     except OSError as exc:
         raise FatalError(EXIT_CANT_WRITE, f"cannot create the lock file next to {db}: {exc}") from exc
     try:
-        _pause("locked")
+        started = _now()
+        run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
+        summary = RunSummary(run_id, "succeeded", started, started)
         notes = []
         if info.stale_holder:
             notes.append(f"cleared stale lock ({info.stale_holder})")
             log("refresh", "warning", "stale_lock_cleared", holder=info.stale_holder)
-        removed = publish.remove_leftovers(db)
-        if removed:
-            notes.append(f"removed {len(removed)} leftover build file(s)")
-            log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
-        started = _now()
-        run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
-        summary = RunSummary(run_id, "succeeded", started, started)
         try:
+            _test_hook("locked")
+            removed = publish.remove_leftovers(db)
+            if removed:
+                notes.append(f"removed {len(removed)} leftover build file(s)")
+                log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
             _build_and_publish(exports, db, summary, notes, progress)
         except Exception as exc:  # any failure is a failed run, never a half publish
             summary.status = "failed"
@@ -191,7 +198,7 @@ def _build_and_publish(
 
     pending_failures = publish.read_failed_runs(db)
     with publish.building_copy(db, summary.run_id) as build:
-        _pause("copied")
+        _test_hook("copied")
         con = duckdb.connect(str(build))
         try:
             ensure_schema(con)
@@ -254,7 +261,7 @@ def _build_and_publish(
                             )
                     loader.apply()
                     loaded.extend(loader.files)
-                    _pause("mid_load")
+                    _test_hook("mid_load")
             finally:
                 bar.close()
             record_files(con, summary.run_id, loaded + ignored)
@@ -268,7 +275,7 @@ def _build_and_publish(
             publish.finish(con)
         finally:
             con.close()
-        _pause("before_publish")
+        _test_hook("before_publish")
         publish.publish(build, db)
     publish.failed_runs_path(db).unlink(missing_ok=True)  # now recorded in refresh_runs
 
@@ -324,6 +331,9 @@ def cli_refresh(args: argparse.Namespace) -> int:
     except FatalError as exc:
         log("refresh", "error", "fatal", exit_code=exc.exit_code, message=str(exc))
         return exc.exit_code
+    except Exception as exc:  # e.g. leftovers not removable: one line, never a traceback
+        log("refresh", "error", "fatal", exit_code=EXIT_FAILED, message=f"{type(exc).__name__}: {exc}")
+        return EXIT_FAILED
     if summary.status != "succeeded":
         log(
             "refresh",

@@ -1,0 +1,232 @@
+"""``ketaops refresh`` as real processes: CLI contract, readers during refreshes, kills, lock, failures."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from pipelines import publish
+from pipelines.lock import lock_path
+from pipelines.refresh import EXIT_CANT_WRITE, EXIT_FAILED, EXIT_LOCKED, EXIT_NO_EXPORTS, STAGES, refresh
+from pipelines.status import EXIT_LAST_RUN_FAILED
+
+pytestmark = pytest.mark.slow
+
+SESSIONS = "session_id,patient_key,clinic_id,scheduled_at,status,phase,dose_mg,weight_kg,duration_min"
+DATA_TABLES = ["clinics", "patients", "sessions", "assessments", "adverse_events"]
+
+
+def write(path: Path, header: str, *rows: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+
+
+def add_day(exports: Path, day: int, n: int = 5) -> None:
+    """n completed sessions of 10 mg each for patient P1 on 2025-03-<day>."""
+    rows = [
+        f"S{day}-{i},P1,C1,2025-03-{day:02d}T{8 + i:02d}:00,completed,induction,10,70,40" for i in range(n)
+    ]
+    write(exports / "C1" / f"sessions_2025-03-{day:02d}.csv", SESSIONS, *rows)
+
+
+@pytest.fixture
+def exports(tmp_path: Path) -> Path:
+    ex = tmp_path / "exports"
+    write(ex / "clinics.csv", "clinic_id,clinic_name,region,opened_on,chairs", "C1,North,N,2025-01-01,4")
+    write(
+        ex / "C1" / "patients.csv",
+        "patient_key,home_clinic_id,sex,age_band,primary_condition,enrolled_on",
+        "P1,C1,F,25-34,depression,2025-02-01",
+    )
+    add_day(ex, 1, n=10)
+    return ex
+
+
+def run_cli(*args: str, env: dict[str, str] | None = None, **kw: object) -> subprocess.Popen[str]:
+    cmd = [sys.executable, "-m", "pipelines.cli", "refresh", *args]
+    return subprocess.Popen(
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **(env or {})},
+        **kw,
+    )
+
+
+def cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    proc = run_cli(*args, env=env)
+    out, err = proc.communicate(timeout=120)
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def checksums(db: Path) -> dict[str, tuple]:
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        sql = "SELECT count(*), md5(coalesce(string_agg(r::VARCHAR, '|' ORDER BY r::VARCHAR), '')) FROM {} r"
+        return {
+            t: con.execute(sql.format(t)).fetchone() for t in [*DATA_TABLES, "refresh_runs", "source_files"]
+        }
+    finally:
+        con.close()
+
+
+def siblings(db: Path) -> list[str]:
+    return sorted(p.name for p in db.parent.iterdir())
+
+
+def test_success_prints_one_parseable_summary_line(exports: Path, tmp_path: Path) -> None:
+    db = tmp_path / "out" / "k.duckdb"  # the folder is created
+    result = cli("--exports", str(exports), "--db", str(db))
+    assert result.returncode == 0, result.stderr
+    (line,) = result.stdout.splitlines()
+    assert " ketaops-refresh INFO run_finished " in line
+    fields = dict(kv.split("=", 1) for kv in line.split()[4:])
+    # 3 files: 1 clinic + 1 patient + 10 sessions loaded, nothing rejected
+    assert (fields["status"], fields["files_read"], fields["rows_loaded"], fields["rows_rejected"]) == (
+        "succeeded",
+        "3",
+        "12",
+        "0",
+    )
+    assert "redactions" in fields and float(fields["seconds"]) > 0
+    assert result.stderr == ""  # no progress bar when stderr is not a terminal
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock"]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "code", "words"),
+    [
+        (
+            lambda tmp: ["--exports", str(tmp / "nope"), "--db", str(tmp / "k.duckdb")],
+            EXIT_NO_EXPORTS,
+            "not found",
+        ),
+        (
+            lambda tmp: ["--exports", str(tmp), "--db", str(tmp / "afile" / "k.duckdb")],
+            EXIT_CANT_WRITE,
+            "afile",
+        ),
+        (lambda tmp: ["--exports", str(tmp), "--db", str(tmp)], EXIT_CANT_WRITE, "is a folder"),
+    ],
+)
+def test_fatal_errors_are_one_line_with_their_own_exit_code(
+    tmp_path: Path, make_args, code: int, words: str
+) -> None:
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    result = cli(*make_args(tmp_path))
+    assert result.returncode == code
+    assert result.stdout == ""
+    (line,) = result.stderr.splitlines()
+    assert "ERROR fatal" in line and words in line and "Traceback" not in line
+
+
+def test_readers_never_fail_and_never_see_half_a_refresh(exports: Path, tmp_path: Path) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    assert refresh(exports, db).status == "succeeded"
+    reader = tmp_path / "reader.py"
+    reader.write_text(
+        "import json, sys, time\n"
+        "from pathlib import Path\n"
+        "from dashboard.db import connect\n"
+        "db, stop = Path(sys.argv[1]), Path(sys.argv[2])\n"
+        "while not stop.exists():\n"
+        "    try:\n"
+        "        with connect(db) as con:\n"
+        "            n, mg = con.execute('SELECT count(*), sum(dose_mg) FROM sessions').fetchone()\n"
+        "            runs = con.execute('SELECT count(*) FROM refresh_runs').fetchone()[0]\n"
+        "        print(json.dumps([n, mg, runs]), flush=True)\n"
+        "    except Exception as exc:\n"
+        "        print(json.dumps(['error', repr(exc)]), flush=True)\n"
+        "    time.sleep(0.01)  # leave the 2-core CI machine to the refresh\n"
+    )
+    stop = tmp_path / "stop"
+    proc = subprocess.Popen(
+        [sys.executable, str(reader), str(db), str(stop)], stdout=subprocess.PIPE, text=True
+    )
+    try:
+        for day in (2, 3, 4):
+            add_day(exports, day)
+            result = cli("--exports", str(exports), "--db", str(db))
+            assert result.returncode == 0, result.stderr
+        time.sleep(0.5)
+    finally:
+        stop.touch()
+        out, _ = proc.communicate(timeout=60)
+    answers = [tuple(json.loads(line)) for line in out.splitlines()]
+    assert answers and not [a for a in answers if a[0] == "error"]
+    # state k (k = 0..3 refreshes after the first): 10 + 5k sessions of 10 mg, k + 1 runs — never a mix
+    published = {(10 + 5 * k, 10.0 * (10 + 5 * k), k + 1) for k in range(4)}
+    assert set(answers) <= published
+    assert answers[-1] == (25, 250.0, 4)
+
+
+@pytest.mark.parametrize("stage", STAGES)
+def test_sigkill_at_any_stage_leaves_the_published_database_as_it_was(
+    exports: Path, tmp_path: Path, stage: str
+) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    refresh(exports, db)
+    before = checksums(db)
+    add_day(exports, 2)
+    proc = run_cli("--exports", str(exports), "--db", str(db), env={"KETAOPS_TEST_PAUSE_AT": stage})
+    assert proc.stderr is not None and proc.stderr.readline().strip() == f"paused at {stage}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.communicate(timeout=30)
+    assert checksums(db) == before  # opens, same content
+    assert f"pid {proc.pid}" in lock_path(db).read_text()  # the killed run's lock is left behind
+    after = refresh(exports, db)
+    assert after.status == "succeeded", after.message
+    assert "stale lock" in after.message
+    assert checksums(db)["sessions"][0] == 15
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock"]  # no build file, WAL or spill folder left
+
+
+def test_two_refreshes_at_once_one_runs_the_other_waits_or_gives_up(exports: Path, tmp_path: Path) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    slow = {"KETAOPS_TEST_PAUSE_AT": "locked", "KETAOPS_TEST_PAUSE_SECONDS": "3"}
+    first = run_cli("--exports", str(exports), "--db", str(db), env=slow)
+    assert first.stderr is not None and first.stderr.readline().strip() == "paused at locked"
+    busy = cli("--exports", str(exports), "--db", str(db))  # --wait 0 (default)
+    assert busy.returncode == EXIT_LOCKED == 75
+    (line,) = busy.stderr.splitlines()
+    assert "another refresh is running" in line and f"pid {first.pid}" in line
+    waiter = cli("--exports", str(exports), "--db", str(db), "--wait", "60")
+    assert waiter.returncode == 0, waiter.stderr
+    assert first.wait(timeout=60) == 0
+    con = duckdb.connect(str(db), read_only=True)
+    runs = con.execute("SELECT status, files_read FROM refresh_runs ORDER BY started_at").fetchall()
+    con.close()
+    assert runs == [("succeeded", 3), ("succeeded", 0)]  # the waiter ran after, finding nothing new
+
+
+def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succeeds(
+    exports: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    refresh(exports, db)
+    before = db.read_bytes()
+    add_day(exports, 2)
+    failed = cli("--exports", str(exports), "--db", str(db), env={"KETAOPS_TEST_FAIL_AT": "mid_load"})
+    assert failed.returncode == EXIT_FAILED
+    (line,) = failed.stderr.splitlines()
+    assert "ERROR run_failed" in line and "failure injected at mid_load" in line
+    assert db.read_bytes() == before  # byte for byte
+    assert siblings(db) == ["k.duckdb", "k.duckdb.failed-runs.jsonl", "k.duckdb.lock"]
+    status_cmd = [sys.executable, "-m", "pipelines.cli", "status", "--db", str(db), "--stale-days", "9999"]
+    status = subprocess.run(status_cmd, capture_output=True, text=True, timeout=60)
+    assert status.returncode == EXIT_LAST_RUN_FAILED, status.stdout
+    assert cli("--exports", str(exports), "--db", str(db)).returncode == 0
+    con = duckdb.connect(str(db), read_only=True)
+    runs = con.execute("SELECT status FROM refresh_runs ORDER BY started_at").fetchall()
+    con.close()
+    assert runs == [("succeeded",), ("failed",), ("succeeded",)]
+    assert not publish.failed_runs_path(db).exists()
