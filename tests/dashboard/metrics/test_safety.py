@@ -20,6 +20,7 @@ serious), S7–S9 (P3 at C2, Dec, numbers 1–3). AEs in the period (6): A1 A2 A
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
@@ -709,3 +710,57 @@ def test_filter_options_cover_the_bands() -> None:
     options = safety.ae_filter_options()
     assert set(options["dose_bands"]) >= {"<0.50", "0.50-<0.75", "0.75-<1.00", ">=1.00", "no session"}
     assert "4+" in options["session_bands"]
+
+
+# --- On the demo database (issue 5): planted signals are found -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    """A small demo network (6 clinics, 1 year) generated and refreshed by the real CLI."""
+    from pipelines.cli import main
+
+    root = tmp_path_factory.mktemp("safety-demo")
+    exports, db = root / "exports", root / "ketaops.duckdb"
+    args = ["--clinics", "6", "--years", "1", "--end", "2026-06-30", "--seed", "7"]
+    assert main(["demo-data", "--out", str(exports), *args]) == 0
+    assert main(["refresh", "--exports", str(exports), "--db", str(db)]) == 0
+    return db, json.loads((exports / "MANIFEST.json").read_text())
+
+
+def _everything(con: duckdb.DuckDBPyConnection) -> Filters:
+    clinic_ids = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+    return Filters(date(2000, 1, 1), date(2100, 1, 1), clinic_ids)
+
+
+@pytest.mark.slow
+def test_demo_outlier_clinic_is_above_998(demo: tuple[Path, dict]) -> None:
+    db, manifest = demo
+    outlier = manifest["signals"]["ae_outlier"]["clinic_id"]
+    with duckdb.connect(str(db), read_only=True) as c:
+        frame = safety.funnel(c, _everything(c))
+    flags = dict(zip(frame["clinic_id"], frame["flag"], strict=True))
+    assert flags[outlier] == "above_998"
+    assert [cid for cid, flag in flags.items() if flag == "above_998"] == [outlier]
+
+
+@pytest.mark.slow
+def test_demo_planted_excursions_without_ae_are_listed(demo: tuple[Path, dict]) -> None:
+    db, manifest = demo
+    planted = set(manifest["signals"]["excursions_without_ae"]["session_ids"])
+    with duckdb.connect(str(db), read_only=True) as c:
+        listed = set(safety.excursions_without_ae(c, _everything(c), MetricConfig())["session_id"])
+    assert planted and planted <= listed
+
+
+@pytest.mark.slow
+def test_demo_serious_panel_equals_direct_sql(demo: tuple[Path, dict]) -> None:
+    db, _ = demo
+    with duckdb.connect(str(db), read_only=True) as c:
+        f = Filters(date(2026, 1, 1), date(2026, 3, 31), _everything(c).clinic_ids)
+        (direct,) = c.execute(
+            "SELECT count(*) FROM adverse_events WHERE serious AND CAST(onset_at AS DATE) "
+            "BETWEEN DATE '2026-01-01' AND DATE '2026-03-31'"
+        ).fetchall()[0]
+        assert safety.serious_events(c, f).height == direct > 0
+        assert safety.ae_rate(c, f)["serious_ae_count"] == direct
