@@ -79,6 +79,8 @@ def make_clinics(spec: DemoSpec) -> list[Clinic]:
         planted = i in roles
         if planted:  # signals need a full baseline period and enough volume
             chairs[i] = max(int(chairs[i]), 5)
+        if roles.get(i) == "ae_outlier":  # small, so it barely moves the network's funnel target
+            chairs[i], hours[i] = 2, 8.0
         opened = (
             start - int(before[i]) if established[i] or planted else start + int(during[i] * spec.span_days)
         )

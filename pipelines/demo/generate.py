@@ -1,7 +1,7 @@
-"""One clinic's full export history, generated month-block by month-block.
+"""One clinic's full export history, generated year by year.
 
-Each calendar month of new patients has its own random stream seeded by
-(seed, clinic, year, month), and a patient's whole course is drawn when they
+Each calendar year of new patients has its own random stream seeded by
+(seed, clinic, year), and a patient's whole course is drawn when they
 enrol. Nothing depends on ``--end`` except the final cut, so a later ``--end``
 only appends records.
 """
@@ -9,6 +9,7 @@ only appends records.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import date
 
 import numpy as np
 import polars as pl
@@ -43,20 +44,10 @@ class ClinicData:
     tables: dict[str, pl.DataFrame]
 
 
-def _months(first_day: int, last_day: int) -> list[tuple[int, int]]:
-    a, b = from_day(first_day), from_day(last_day)
-    return [
-        (y, m)
-        for y in range(a.year, b.year + 1)
-        for m in range(1, 13)
-        if (a.year, a.month) <= (y, m) <= (b.year, b.month)
-    ]
-
-
-def _month_days(y: int, m: int) -> np.ndarray:
-    first = to_day(from_day(0).replace(year=y, month=m, day=1))
-    nxt = to_day(from_day(0).replace(year=y + (m == 12), month=m % 12 + 1, day=1))
-    return np.arange(first, nxt)
+def _year_days(year: int, first_day: int) -> np.ndarray:
+    """Days of a calendar year from ``first_day`` on (a block of new patients)."""
+    lo = max(to_day(date(year, 1, 1)), first_day)
+    return np.arange(lo, to_day(date(year + 1, 1, 1)))
 
 
 def _concat(parts: list[Arrays]) -> Arrays:
@@ -81,16 +72,15 @@ def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Ar
     shift_day = to_day(spec.shift_from)
     P, R, S, A, Q = [], [], [], [], []
     n_p = n_r = 0
-    for y, m in _months(first, to_day(spec.end)):
-        days = _month_days(y, m)
-        days = days[days >= first]
-        rng = np.random.default_rng([spec.seed, clinic.index + 1, y, m])
+    for year in range(from_day(first).year, spec.end.year + 1):
+        days = _year_days(year, first)
+        rng = np.random.default_rng([spec.seed, clinic.index + 1, year])
         pts = draw_patients(rng, clinic, days)
         rows = schedule(rng, clinic, pts, shift_day)
         sess = session_details(rng, clinic, pts, rows)
         ae = adverse_events(rng, clinic, sess, rows["ordinal"], rows["maintenance"])
         asm = assessments(rng, pts, rows, sess)
-        pts["block"] = np.full(pts["seq"].size, (y % 100) * 100 + m)
+        pts["block"] = np.full(pts["seq"].size, year % 100)
         rows["p"] = rows["p"] + n_p
         asm["p"] = asm["p"] + n_p
         ae["row"] = ae["row"] + n_r
@@ -111,8 +101,8 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
     keys = pl.format(
         "P{}-{}-{}",
         pl.lit(f"{clinic.index + 1:04d}"),
-        pl.Series(pts["block"]).cast(pl.String).str.zfill(4),
-        pl.Series(pts["seq"]).cast(pl.String).str.zfill(4),
+        pl.Series(pts["block"]).cast(pl.String).str.zfill(2),
+        pl.Series(pts["seq"]).cast(pl.String).str.zfill(5),
     )
     keys = pl.select(keys).to_series()
     cid = clinic.clinic_id

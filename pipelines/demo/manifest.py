@@ -6,7 +6,6 @@ from dataclasses import dataclass, field
 from datetime import date
 
 import polars as pl
-from scipy.stats import poisson
 
 from pipelines.contract import ADMINISTERED_STATUSES
 from pipelines.demo.clinics import OUTLIER_AE_FACTOR, SHIFT_NO_SHOW_DELTA, Clinic
@@ -68,6 +67,8 @@ def build_manifest(spec: DemoSpec, clinics: list[Clinic], stats: list[ClinicStat
     theta = total_ae / total_admin if total_admin else 0.0
     signals: dict[str, object] = {}
     if o := by_role.get("ae_outlier"):
+        from scipy.stats import poisson  # slow import; only needed here
+
         expected = theta * o.administered
         upper = float(poisson.ppf(0.999, expected)) if expected else 0.0
         signals["ae_outlier"] = {

@@ -28,11 +28,12 @@ P_DOSE_DEVIATION = 0.006  # per tail: iv dose per kg below 0.4 or above 1.0
 P_DURATION_DEVIATION = 0.005  # per tail: iv duration below 30 or above 120 minutes
 EXCURSION = MetricConfig()  # default excursion thresholds of metrics.md
 MONDAY = -3  # 1969-12-29, a Monday: origin of the open-day index
-P_SATURDAY_TO_MONDAY = 0.4  # Saturdays are lighter: some patients prefer the next Monday
+P_SATURDAY_TO_MONDAY = 0.3  # Saturdays are lighter: some patients prefer the next Monday
 
 
-def _no_sunday(days: np.ndarray) -> np.ndarray:
-    return days + (weekday(days) == 6)
+def _lighter_saturday(rng: np.random.Generator, days: np.ndarray) -> np.ndarray:
+    """Move some Saturday sessions to the Monday after (never past the next session: gaps ≥ 2 open days)."""
+    return days + 2 * ((weekday(days) == 5) & (rng.random(days.shape) < P_SATURDAY_TO_MONDAY))
 
 
 def _open_day(days: np.ndarray) -> np.ndarray:
@@ -65,8 +66,7 @@ def schedule(rng: np.random.Generator, clinic: Clinic, pts: Arrays, shift_day: i
     )
     gaps[:, 0] = pts["lag"]
     ind_days = _calendar(_open_day(pts["enrol_day"])[:, None] + np.cumsum(gaps, axis=1))
-    saturday = (weekday(ind_days) == 5) & (rng.random((n, K_IND)) < P_SATURDAY_TO_MONDAY)
-    ind_days = ind_days + 2 * saturday
+    ind_days = _lighter_saturday(rng, ind_days)
     u = rng.random((n, K))
     status = np.empty((n, K), dtype=np.int64)
     status[:, :K_IND] = _statuses(u[:, :K_IND], ind_days, clinic, shift_day)
@@ -85,13 +85,16 @@ def schedule(rng: np.random.Generator, clinic: Clinic, pts: Arrays, shift_day: i
     achieved = done.sum(axis=1)
     last = np.where(done.any(axis=1), K_IND - 1 - np.argmax(done[:, ::-1], axis=1), 0)
     boosters = np.where(pts["maint"] & (achieved >= full - 1), np.minimum(pts["n_boost"], K_MAINT), 0)
+    # Boosters every few weeks (open days: 18–48 ≈ 3–8 weeks); esketamine weekly or fortnightly.
     mgaps = np.where(
         nasal[:, None],
-        rng.choice(np.array([7, 7, 14]), size=(n, K_MAINT)),
-        rng.integers(21, 57, size=(n, K_MAINT)),
+        rng.choice(np.array([6, 6, 12]), size=(n, K_MAINT)),
+        rng.integers(18, 49, size=(n, K_MAINT)),
     )
-    mgaps[:, 0] = np.where(nasal, rng.integers(7, 15, n), rng.integers(14, 43, n))
-    m_days = _no_sunday(ind_days[np.arange(n), last][:, None] + np.cumsum(mgaps, axis=1))
+    mgaps[:, 0] = np.where(nasal, rng.integers(6, 13, n), rng.integers(12, 37, n))
+    last_day = ind_days[np.arange(n), last]
+    m_days = _calendar(_open_day(last_day)[:, None] + np.cumsum(mgaps, axis=1))
+    m_days = _lighter_saturday(rng, m_days)
     status[:, K_IND:] = _statuses(u[:, K_IND:], m_days, clinic, shift_day)
     keep = np.concatenate([keep_ind, np.arange(K_MAINT)[None, :] < boosters[:, None]], axis=1)
     days = np.concatenate([ind_days, m_days], axis=1)

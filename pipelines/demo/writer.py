@@ -22,9 +22,9 @@ POLARS_TYPES: dict[Kind, pl.DataType] = {
 
 
 def typed(table: str, df: pl.DataFrame) -> pl.DataFrame:
-    """Only the contract's columns, in its order, with its types."""
+    """The contract's columns cast to their types (other columns kept)."""
     t = TABLES_BY_NAME[table]
-    return df.select(pl.col(c.name).cast(POLARS_TYPES[c.kind]) for c in t.columns)
+    return df.with_columns(pl.col(c.name).cast(POLARS_TYPES[c.kind]) for c in t.columns)
 
 
 def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> None:
@@ -43,10 +43,11 @@ def write_partitioned(table: str, df: pl.DataFrame, folder: Path, daily_from: da
         .otherwise(pl.col(DATE_COL).dt.strftime("%Y-%m-%d"))
     )
     key = TABLES_BY_NAME[table].key
+    columns = TABLES_BY_NAME[table].column_names
+    df = typed(table, df.sort(DATE_COL, key)).with_columns(part.alias("_part"))
     written = []
-    df = df.with_columns(part.alias("_part"))
     for (label,), chunk in df.partition_by("_part", as_dict=True, maintain_order=True).items():
         path = folder / f"{table}_{label}.{fmt}"
-        write_frame(typed(table, chunk.sort(DATE_COL, key)), path, fmt)
+        write_frame(chunk.select(columns), path, fmt)
         written.append(path)
     return written
