@@ -1,0 +1,174 @@
+"""Data operations figures: refresh history, clinic freshness, rejected rows, "data as of".
+
+For the Data page and the header of every page. A failed refresh leaves the
+published file untouched and records its run in a JSON-lines file beside it
+(``pipelines.publish``), so the run history merges both sources, as
+``ketaops status`` does. The stale rule is the one of ``ketaops status``.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import duckdb
+import polars as pl
+
+from dashboard.metrics.config import MetricConfig
+from pipelines.contract import REASONS
+from pipelines.publish import read_failed_runs
+
+RUN_SCHEMA: dict[str, Any] = {
+    "run_id": pl.String,
+    "started_at": pl.Datetime("us"),
+    "finished_at": pl.Datetime("us"),
+    "status": pl.String,
+    "files_read": pl.Int64,
+    "files_skipped": pl.Int64,
+    "rows_loaded": pl.Int64,
+    "rows_rejected": pl.Int64,
+    "redactions": pl.Int64,
+    "message": pl.String,
+}
+
+
+def published_path(con: duckdb.DuckDBPyConnection) -> Path | None:
+    """The file behind the connection's current database (None for an in-memory one)."""
+    rows = con.execute(
+        "SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
+    ).fetchall()
+    return Path(rows[0][0]) if rows and rows[0][0] else None
+
+
+def _failed_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+    path = published_path(con)
+    records = read_failed_runs(path) if path else []
+
+    def value(record: dict[str, object], key: str) -> object:
+        v = record.get(key)
+        if v is None or RUN_SCHEMA[key] == pl.String:
+            return None if v is None else str(v)
+        if RUN_SCHEMA[key] == pl.Int64:
+            return int(v)  # type: ignore[call-overload]
+        return v if isinstance(v, datetime) else datetime.fromisoformat(str(v))
+
+    return pl.DataFrame({k: [value(r, k) for r in records] for k in RUN_SCHEMA}, schema=RUN_SCHEMA)
+
+
+def refresh_history(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
+    """The newest ``limit`` refresh runs (published and failed ones), newest first, with duration_s."""
+    cols = ", ".join(RUN_SCHEMA)
+    published = con.sql(f"SELECT {cols} FROM refresh_runs").pl().cast(RUN_SCHEMA)  # type: ignore[arg-type]
+    runs = (
+        pl.concat([_failed_runs(con), published])
+        .unique("run_id", keep="last", maintain_order=True)  # a failure folded in later is in both
+        .sort("started_at", descending=True, nulls_last=True)
+        .head(limit)
+    )
+    return runs.with_columns(
+        duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_milliseconds() / 1000.0
+    )
+
+
+def clinic_freshness(
+    con: duckdb.DuckDBPyConnection, today: date, stale_days: int = MetricConfig.stale_days
+) -> pl.DataFrame:
+    """Per clinic: newest data date, last file arrival, days since data and the stale flag.
+
+    A clinic is open on ``today`` unless closed_on ≤ today. An open clinic is
+    stale when its newest data (or, without data, its opening date) is more than
+    ``stale_days`` days before ``today``. Closed clinics are never stale.
+    """
+    return con.sql(
+        """
+        SELECT c.clinic_id, c.clinic_name, c.region, c.opened_on, c.closed_on,
+               (c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE)) AS is_open,
+               f.newest_data_date,
+               date_diff('day', f.newest_data_date, CAST(? AS DATE)) AS days_since_data,
+               f.last_file_at, f.last_file,
+               coalesce((c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE))
+                        AND coalesce(f.newest_data_date, c.opened_on) < CAST(? AS DATE) - CAST(? AS INTEGER),
+                        FALSE) AS stale
+        FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id)
+        ORDER BY stale DESC, c.clinic_id""",
+        params=[today, today, today, today, stale_days],
+    ).pl()
+
+
+def rejected_summary(
+    con: duckdb.DuckDBPyConnection, by: Literal["reason", "file"] = "reason"
+) -> pl.DataFrame:
+    """Rejected input rows grouped by reason code or by source file, largest first.
+
+    by="reason": reason, description, rows, files, tables.
+    by="file": source_file, table_name, rows, reasons, rows_read and rows_loaded
+    (from the file's latest ``source_files`` record; null for files never recorded).
+    """
+    if by == "reason":
+        counts = con.sql(
+            """
+            SELECT reason, count(*) AS rows, count(DISTINCT source_file) AS files,
+                   string_agg(DISTINCT table_name, ', ' ORDER BY table_name) AS tables
+            FROM rejected_rows GROUP BY reason ORDER BY rows DESC, reason"""
+        ).pl()
+        return counts.with_columns(
+            description=pl.col("reason").replace_strict(REASONS, default=None, return_dtype=pl.String)
+        ).select("reason", "description", "rows", "files", "tables")
+    if by == "file":
+        return con.sql(
+            """
+            WITH latest AS (
+                SELECT path, arg_max(rows_read, seen_at) AS rows_read,
+                       arg_max(rows_loaded, seen_at) AS rows_loaded
+                FROM source_files GROUP BY path)
+            SELECT r.source_file, any_value(r.table_name) AS table_name, count(*) AS rows,
+                   string_agg(DISTINCT r.reason, ', ' ORDER BY r.reason) AS reasons,
+                   any_value(l.rows_read) AS rows_read, any_value(l.rows_loaded) AS rows_loaded
+            FROM rejected_rows r LEFT JOIN latest l ON l.path = r.source_file
+            GROUP BY r.source_file ORDER BY rows DESC, r.source_file"""
+        ).pl()
+    raise ValueError(f"by must be 'reason' or 'file', not {by!r}")
+
+
+def rejected_rows(con: duckdb.DuckDBPyConnection, run_id: str | None = None) -> pl.DataFrame:
+    """Every rejected row (of one run, if given) for the CSV download, in file and row order."""
+    where, params = ("WHERE run_id = ?", [run_id]) if run_id is not None else ("", [])
+    return con.sql(
+        f"""
+        SELECT run_id, table_name, source_file, row_number, reason, column_name, value, raw_record, message
+        FROM rejected_rows {where}
+        ORDER BY source_file, row_number NULLS FIRST, reason""",
+        params=params,
+    ).pl()
+
+
+def data_as_of(
+    con: duckdb.DuckDBPyConnection, today: date | None = None, stale_days: int = MetricConfig.stale_days
+) -> dict[str, Any]:
+    """What the header shows: newest data date, last refresh and how many open clinics are stale.
+
+    newest_data_date is the newest clinic_freshness date, or the newest session
+    date when that table is empty. The last refresh is the newest run, failed
+    ones included; last_success_at is the newest succeeded run's finish.
+    """
+    today = today or date.today()
+    row = con.execute(
+        """SELECT coalesce((SELECT max(newest_data_date) FROM clinic_freshness),
+                           (SELECT max(CAST(scheduled_at AS DATE)) FROM sessions))"""
+    ).fetchall()[0]
+    runs = refresh_history(con, limit=1_000)
+    last = runs.row(0, named=True) if runs.height else None
+    succeeded = runs.filter(status="succeeded")
+    fresh = clinic_freshness(con, today, stale_days)
+    stale_ids = fresh.filter("stale")["clinic_id"].sort().to_list()
+    last_success: datetime | None = succeeded["finished_at"][0] if succeeded.height else None
+    return {
+        "newest_data_date": row[0],
+        "last_refresh_at": (last["finished_at"] or last["started_at"]) if last else None,
+        "last_refresh_status": last["status"] if last else None,
+        "last_refresh_message": last["message"] if last else None,
+        "last_success_at": last_success,
+        "stale_clinics": len(stale_ids),
+        "stale_clinic_ids": stale_ids,
+    }
