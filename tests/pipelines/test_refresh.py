@@ -230,3 +230,37 @@ def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succe
     con.close()
     assert runs == [("succeeded",), ("failed",), ("succeeded",)]
     assert not publish.failed_runs_path(db).exists()
+
+
+DEPLOY = Path(__file__).resolve().parents[2] / "deploy"
+
+
+def test_cron_line_runs_a_refresh_under_its_own_flock(exports: Path, tmp_path: Path) -> None:
+    """The cron flock must not be the refresh's own lock file, or every run would report 'busy'."""
+    line = next(x for x in (DEPLOY / "ketaops-refresh.cron").read_text().splitlines() if x.startswith("*/"))
+    command = " ".join(line.split()[6:])  # after the five time fields and the user
+    data = tmp_path / "data"
+    data.mkdir()
+    command = (
+        command.replace("cd /opt/ketaops", f"cd {DEPLOY.parent}")
+        .replace(".venv/bin/ketaops", f"{sys.executable} -m pipelines.cli")
+        .replace("/srv/ketaops/exports", str(exports))
+        .replace("/srv/ketaops/data", str(data))
+        .replace("/var/log/ketaops", str(tmp_path))
+    )
+    result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, (tmp_path / "refresh.log").read_text()
+    assert "run_finished" in (tmp_path / "refresh.log").read_text()
+    assert (data / "ketaops.duckdb").exists()
+
+
+def test_systemd_units_are_a_oneshot_service_and_a_persistent_timer() -> None:
+    from pipelines.cli import build_parser
+
+    service = (DEPLOY / "ketaops-refresh.service").read_text()
+    timer = (DEPLOY / "ketaops-refresh.timer").read_text()
+    assert "Type=oneshot" in service.splitlines() and "Persistent=true" in timer.splitlines()
+    exec_start = next(x for x in service.splitlines() if x.startswith("ExecStart="))
+    args = build_parser().parse_args(exec_start.split()[1:])  # the options exist and parse
+    assert (args.command, args.wait) == ("refresh", 600.0)
+    assert f"SuccessExitStatus={EXIT_LOCKED}" in service.splitlines()
