@@ -1,0 +1,31 @@
+"""The app's pages: one file each in ``dashboard/pages/``; optional pages appear when their file exists."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import NamedTuple
+
+PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+
+
+class PageSpec(NamedTuple):
+    file: str
+    title: str
+    icon: str
+    url_path: str
+
+
+# In menu order. Safety and Outcomes are added by their own owners: creating the file registers the page.
+PAGE_SPECS = (
+    PageSpec("overview.py", "Overview", ":material/dashboard:", "overview"),
+    PageSpec("throughput.py", "Throughput", ":material/event_available:", "throughput"),
+    PageSpec("clinic.py", "Clinic", ":material/local_hospital:", "clinic"),
+    PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
+    PageSpec("outcomes.py", "Outcomes", ":material/trending_up:", "outcomes"),
+    PageSpec("data.py", "Data", ":material/database:", "data"),
+)
+DEFAULT_PAGE = "overview.py"
+
+
+def available_pages(pages_dir: Path = PAGES_DIR) -> list[PageSpec]:
+    return [spec for spec in PAGE_SPECS if (pages_dir / spec.file).is_file()]

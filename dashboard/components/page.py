@@ -1,0 +1,129 @@
+"""What every page starts from: the header banner, the shared filters and the page context.
+
+``app.py`` calls ``setup()`` once per run before the selected page runs; the
+page then calls ``context()`` (and ``require_sessions()`` when it needs
+session data). Keeping this here means pages only lay out figures.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+import streamlit as st
+
+from dashboard import queries
+from dashboard.components import empty
+from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.db import db_path
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import Filters
+
+_CTX = "_ketaops_page_context"
+
+
+@dataclass(frozen=True)
+class PageContext:
+    cfg: MetricConfig
+    as_of: dict[str, Any]  # operations.data_as_of(): newest_data_date, last_refresh_at, …
+    state: FilterState | None  # None when the database has no sessions yet
+
+    @property
+    def filters(self) -> Filters:
+        assert self.state is not None, "call require_sessions() first"
+        return self.state.filters
+
+
+def setup() -> PageContext | None:
+    """Header + sidebar filters for this run; None (after showing why) when there is no database."""
+    st.session_state.pop(_CTX, None)
+    if not queries.database_exists():
+        empty.no_database(db_path())
+        return None
+    cfg = queries.metric_config()
+    as_of = queries.data_as_of(date.today(), cfg.stale_days)
+    freshness_banner(as_of, cfg.stale_days)
+    first, last = queries.first_session_date(), queries.data_last_date()
+    state = None
+    if first is not None and last is not None:
+        state = sidebar_filters(last_date=last, first_date=first)
+        st.sidebar.button("Clear all filters", on_click=empty.clear_filters, key="clear_filters_sidebar")
+    ctx = PageContext(cfg=cfg, as_of=as_of, state=state)
+    st.session_state[_CTX] = ctx
+    return ctx
+
+
+def context() -> PageContext:
+    """The context ``app.py`` set up in this run (pages call this first)."""
+    if _leave_legacy_pages_mode():
+        st.rerun()  # this page ran without app.py: run again through app.py, on the same URL
+    ctx = st.session_state.get(_CTX)
+    if ctx is None:
+        ctx = setup()  # a page script run on its own (e.g. a test of a single page file)
+        if ctx is None:
+            st.stop()
+    return ctx
+
+
+def _leave_legacy_pages_mode() -> bool:
+    """Switch off Streamlit's legacy ``pages/`` folder mode; True if it was on.
+
+    A ``pages/`` folder beside the entry script makes Streamlit start in its
+    legacy multipage mode until ``st.navigation`` runs once in the process, so
+    a deep link (``/throughput``) opened first would run the page without
+    ``app.py`` (no page config, the raw file list as navigation, and a stale
+    context from the session's previous run); AppTest even starts every run in
+    that mode. Clearing the flag and rerunning fixes it (Streamlit 1.67 internals).
+    """
+    from streamlit.runtime.pages_manager import PagesManager
+
+    was_on = bool(PagesManager.uses_pages_directory)
+    PagesManager.uses_pages_directory = False
+    return was_on
+
+
+def require_sessions(ctx: PageContext) -> Filters:
+    """The filters, or stop the page with the right empty state (no sessions at all / none in scope)."""
+    if ctx.state is None:
+        empty.no_sessions()
+        st.stop()
+    if not ctx.state.filters.clinic_ids:
+        empty.no_match()
+        st.stop()
+    return ctx.state.filters
+
+
+def freshness_banner(as_of: dict[str, Any], stale_days: int) -> None:
+    """'Data as of … · last refresh …', and a warning for a failed refresh or stale clinics."""
+    newest = as_of.get("newest_data_date")
+    refreshed = as_of.get("last_refresh_at")
+    status = as_of.get("last_refresh_status")
+    parts = [f"Data as of **{_day(newest)}**" if newest else "No data loaded yet"]
+    parts.append(f"last refresh {_time(refreshed)}" if refreshed else "never refreshed")
+    st.caption(" · ".join(parts), help="Newest date in the loaded data, and when the last refresh ran.")
+    if status == "failed":
+        good = as_of.get("last_success_at")
+        since = f" (from the refresh of {_time(good)})" if good else ""
+        st.warning(
+            f"**The last refresh failed**: {as_of.get('last_refresh_message') or 'no message'}. "
+            f"The figures below are from the last successful one{since}. See the Data page.",
+            icon=":material/sync_problem:",
+        )
+    stale = list(as_of.get("stale_clinic_ids") or [])
+    if stale:
+        names = dict(queries.clinics().select("clinic_id", "clinic_name").iter_rows())
+        who = ", ".join(f"{names.get(c, c)} ({c})" for c in stale)
+        st.warning(
+            f"**Stale data:** no new data for more than {stale_days} days from {who}. "
+            "Their recent figures may be incomplete (see the Data page).",
+            icon=":material/schedule:",
+        )
+
+
+def _day(d: date | datetime) -> str:
+    return f"{d:%d %b %Y}"
+
+
+def _time(t: datetime | str) -> str:
+    return f"{t:%d %b %Y %H:%M}" if isinstance(t, datetime) else str(t)

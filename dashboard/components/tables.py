@@ -1,0 +1,36 @@
+"""Tables and CSV downloads with consistent formatting."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+
+def table(df: pl.DataFrame, *, key: str | None = None, height: int | str = "auto", **config: Any) -> Any:
+    """A read-only table without the index; ``config`` maps column → st.column_config entry."""
+    return st.dataframe(df, hide_index=True, column_config=config or None, key=key, height=height)
+
+
+def csv_download(df: pl.DataFrame, *, label: str, file_name: str, key: str) -> None:
+    """A download button holding exactly the rows of ``df`` (header row included)."""
+    st.download_button(
+        label,
+        data=df.write_csv().encode("utf-8"),
+        file_name=file_name,
+        mime="text/csv",
+        key=key,
+        icon=":material/download:",
+        disabled=df.height == 0,
+        on_click="ignore",
+    )
+
+
+def percent(label: str, help: str | None = None) -> Any:
+    """Column config for a fraction shown as a percentage."""
+    return st.column_config.NumberColumn(label, format="percent", help=help)
+
+
+def number(label: str, fmt: str = "%d", help: str | None = None) -> Any:
+    return st.column_config.NumberColumn(label, format=fmt, help=help)

@@ -1,0 +1,264 @@
+"""Throughput figures, shared by the Throughput page (scope) and the Clinic page (clinic beside network).
+
+Each function fetches its already-aggregated data through ``dashboard.queries``
+and renders one chart; only reshaping for display happens here.
+"""
+
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import polars as pl
+import streamlit as st
+
+from dashboard import queries
+from dashboard.components import charts, empty
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import Filters
+
+GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
+WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+
+
+def _unit(grain: str) -> str:
+    return {"day": "per day", "week": "per week", "month": "per month"}[grain]
+
+
+def sessions_over_time(f: Filters, grain: str, by: str | None, *, key: str, title: str | None = None) -> None:
+    df = queries.sessions_over_time(f, grain, by)
+    if df.is_empty() or df["administered_sessions"].sum() == 0:
+        empty.no_data("administered sessions")
+        return
+    fig = charts.line_chart(
+        df,
+        x="period_start",
+        y="administered_sessions",
+        series="label" if by else None,
+        title=title or f"Administered sessions {_unit(grain)}",
+        x_title=f"{GRAINS[grain]} starting",
+        y_title=f"sessions {_unit(grain)}",
+    )
+    st.plotly_chart(fig, key=key)
+
+
+def weekday_hour_heatmap(f: Filters, *, key: str, title: str = "Chair load by weekday and hour") -> None:
+    df = queries.weekday_hour_load(f)
+    if df.is_empty() or df["avg_chairs_in_use"].sum() == 0:
+        empty.no_data("administered sessions")
+        return
+    busy = df.filter(pl.col("avg_chairs_in_use") > 0)
+    hours = list(range(int(busy["hour"].min()), int(busy["hour"].max()) + 1))
+    days = sorted(busy["weekday"].unique().to_list())
+    grid = df.filter(pl.col("hour").is_in(hours) & pl.col("weekday").is_in(days)).sort("weekday", "hour")
+    z = [grid.filter(pl.col("weekday") == d)["avg_chairs_in_use"].to_list() for d in days]
+    chairs = int(df["chairs_in_scope"].max() or 0)
+    fig = charts.heatmap(
+        z,
+        x=hours,
+        y=[WEEKDAYS[d - 1] for d in days],
+        title=f"{title} (of {chairs} chairs)",
+        x_title="hour of day (clinic-local)",
+        y_title="",
+        value_label="chairs in use (avg)",
+    )
+    st.plotly_chart(fig, key=key)
+
+
+def _highlight_colors(ids: list[str], highlight: str | None) -> list[str] | None:
+    if highlight is None:
+        return None
+    return [charts.ACCENT if i == highlight else "#c3ccd3" for i in ids]
+
+
+def utilisation_by_clinic(
+    f: Filters, cfg: MetricConfig, network: float | None, *, key: str, highlight: str | None = None
+) -> None:
+    df = queries.throughput_by_clinic(f, cfg).filter(pl.col("chair_minutes_available") > 0)
+    if df.is_empty():
+        empty.no_data("open clinics")
+        return
+    df = df.sort("chair_utilisation", descending=True, nulls_last=True)
+    fig = charts.bar_chart(
+        df,
+        x="clinic_name",
+        y="chair_utilisation",
+        title="Chair utilisation by clinic",
+        x_title="chair time used (% of open chair-hours, Mon–Sat)",
+        y_title="",
+        horizontal=True,
+        percent=True,
+        reference=network,
+        reference_label=f"all in scope {network:.0%}" if network is not None else "",
+    )
+    colors = _highlight_colors(df["clinic_id"].to_list(), highlight)
+    if colors:
+        fig.update_traces(marker_color=colors)
+    st.plotly_chart(fig, key=key)
+
+
+def no_show_cancellation_by_clinic(
+    f: Filters, cfg: MetricConfig, *, key: str, highlight: str | None = None
+) -> None:
+    df = queries.throughput_by_clinic(f, cfg).filter(pl.col("scheduled_sessions") > 0)
+    if df.is_empty():
+        empty.no_data("scheduled sessions")
+        return
+    df = df.sort("no_show_rate", descending=True, nulls_last=True)
+    names = df["clinic_name"].to_list()
+    fig = go.Figure()
+    for col, label, color in (
+        ("no_show_rate", "no-show", charts.SPC_COLORS["concern"]),
+        ("cancellation_rate", "cancelled", charts.PALETTE[1]),
+    ):
+        fig.add_trace(
+            go.Bar(
+                y=names,
+                x=df[col].to_list(),
+                orientation="h",
+                name=label,
+                marker_color=color,
+                marker_opacity=[1.0 if highlight in (None, c) else 0.35 for c in df["clinic_id"]],
+                hovertemplate=f"%{{y}}: %{{x:.1%}} {label}<extra></extra>",
+            )
+        )
+    charts.base_layout(
+        fig,
+        "No-show and cancellation rates by clinic",
+        "share of scheduled sessions",
+        "",
+        height=max(charts.HEIGHT, 34 * df.height + 110),
+    )
+    fig.update_layout(barmode="group")
+    fig.update_xaxes(tickformat=".0%")
+    fig.update_yaxes(autorange="reversed", type="category")
+    st.plotly_chart(fig, key=key)
+
+
+def no_show_pchart(f: Filters, cfg: MetricConfig, grain: str, *, key: str, title: str) -> None:
+    df = queries.no_show_pchart(f, cfg, grain)
+    if df.is_empty():
+        empty.no_data("scheduled sessions")
+        return
+    df = df.with_columns(
+        note=pl.when(pl.col("rule").is_not_null())
+        .then(pl.concat_str(pl.lit("special cause: "), pl.col("rule").str.replace_all("_", " ")))
+        .otherwise(pl.lit("common cause"))
+    )
+    fig = charts.spc_chart(
+        df,
+        x="period",
+        value="value",
+        centre="centre",
+        lower="lcl",
+        upper="ucl",
+        signal="category",
+        rule="note",
+        title=title,
+        x_title=f"{GRAINS[grain]} starting",
+        y_title="no-show rate (% of scheduled)",
+    )
+    st.plotly_chart(fig, key=key)
+    baseline = min(cfg.spc_baseline_periods, df.height)
+    trial = " (trial limits: fewer points than the baseline)" if bool(df["trial"].any()) else ""
+    st.caption(
+        f"p-chart: centre and 3σ limits from the first {baseline} {grain}s{trial}. "
+        "Grey = common cause; orange = special cause of concern; blue = improvement."
+    )
+
+
+def new_starts(f: Filters, grain: str, *, key: str, title: str | None = None) -> None:
+    df = queries.new_starts_over_time(f, grain)
+    if df.is_empty() or df["new_starts"].sum() == 0:
+        empty.no_data("new starts")
+        return
+    fig = charts.bar_chart(
+        df,
+        x="period_start",
+        y="new_starts",
+        title=title or f"New starts {_unit(grain)}",
+        x_title=f"{GRAINS[grain]} starting",
+        y_title=f"patients starting treatment {_unit(grain)}",
+    )
+    st.plotly_chart(fig, key=key)
+
+
+def induction(f: Filters, *, key: str, title: str = "Induction funnel") -> None:
+    funnel = queries.induction_funnel(f)
+    done = queries.induction_completion(f)
+    if funnel.is_empty() or int(funnel["patients"][0]) == 0:
+        cutoff = done.get("maturity_cutoff")
+        empty.no_data(f"new starts old enough to judge (first session on or before {cutoff})")
+        return
+    fig = charts.funnel_steps(
+        [
+            f"{s} ({n} within 42 days)" if n > 1 else "started"
+            for s, n in funnel.select("stage", "min_sessions").rows()
+        ],
+        funnel["patients"].to_list(),
+        title=title,
+    )
+    st.plotly_chart(fig, key=key)
+    rate = done.get("completion_rate")
+    st.caption(
+        f"Induction completion: **{rate:.0%}** of {done['eligible_patients']} new starts had ≥ 6 induction "
+        f"sessions within 42 days. Only patients whose first session was on or before "
+        f"{done['maturity_cutoff']} (42 days before the data's last date) count."
+        if rate is not None
+        else "No new start is old enough to judge induction completion yet."
+    )
+
+
+def maintenance(f: Filters, *, key: str, title: str = "Maintenance cadence") -> None:
+    df = queries.maintenance_cadence(f)
+    summary = queries.maintenance_cadence_summary(f)
+    if df.is_empty():
+        empty.no_data("maintenance intervals")
+        return
+    weeks = (
+        df.with_columns(week=(pl.col("gap_days") // 7).clip(0, 16))
+        .group_by("week")
+        .agg(pl.col("intervals").sum())
+        .sort("week")
+        .with_columns(
+            label=pl.when(pl.col("week") >= 16).then(pl.lit("16+")).otherwise(pl.col("week").cast(str))
+        )
+    )
+    fig = charts.bar_chart(
+        weeks,
+        x="label",
+        y="intervals",
+        title=title,
+        x_title="weeks between consecutive maintenance sessions",
+        y_title="intervals",
+    )
+    fig.update_xaxes(type="category")
+    st.plotly_chart(fig, key=key)
+    if summary.get("median_days") is not None:
+        st.caption(
+            f"Median {summary['median_days']:.0f} days between maintenance sessions "
+            f"(IQR {summary['p25_days']:.0f}–{summary['p75_days']:.0f}; {summary['intervals']} intervals, "
+            f"{summary['patients']} patients)."
+        )
+
+
+def route_modality(f: Filters, *, key: str, title: str = "Route and modality mix") -> None:
+    df = queries.route_modality_mix(f)
+    if df.is_empty():
+        empty.no_data("administered sessions")
+        return
+    df = df.with_columns(
+        route_label=pl.col("route").fill_null("unknown").str.to_uppercase(),
+        modality_label=pl.col("modality")
+        .fill_null("unknown")
+        .replace({"kap": "KAP", "infusion": "Infusion"}),
+    )
+    fig = charts.bar_chart(
+        df,
+        x="route_label",
+        y="share",
+        color="modality_label",
+        title=title,
+        x_title="route",
+        y_title="share of administered sessions",
+        percent=True,
+    )
+    st.plotly_chart(fig, key=key)

@@ -1,0 +1,156 @@
+"""Clinic: one clinic's figures beside the network's (layout only). The clinic is in the URL (?clinic=…)."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from dashboard import queries
+from dashboard.components import empty, kpi
+from dashboard.components import throughput_figures as fig
+from dashboard.components.filters import allowed_clinics, clinic_label
+from dashboard.components.page import context, require_sessions
+
+ctx = context()
+f = require_sessions(ctx)
+cfg = ctx.cfg
+names = ctx.state.clinic_names
+options = sorted(names, key=lambda c: names[c])
+# Default: the busiest clinic in scope, so the page opens on a clinic with data.
+busiest = queries.throughput_by_clinic(f, cfg).sort("administered_sessions", descending=True)["clinic_id"]
+chosen = st.sidebar.selectbox(
+    "Clinic",
+    options,
+    index=options.index(busiest[0]) if busiest.len() and busiest[0] in options else 0,
+    format_func=lambda c: clinic_label(c, names.get(c)),
+    key="clinic",
+    bind="query-params",
+    persist_state="session",
+)
+if chosen is None:
+    empty.no_data("clinic to show")
+    st.stop()
+name = names.get(chosen, chosen)
+st.title(name)
+# The clinic alone (its region need not be in the region filter) and the whole network the viewer may see,
+# both with the same period, condition, route and modality.
+cf = replace(f, clinic_ids=(chosen,), regions=())
+nf = replace(f, clinic_ids=allowed_clinics(), regions=())
+clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
+st.caption(
+    f"{ctx.state.period_label} · {clinic_row['region']} region · {clinic_row['chairs']} chairs · "
+    f"compared with all {len(nf.clinic_ids)} clinics of the network"
+)
+
+mine = queries.throughput_summary(cf, cfg)
+if mine["scheduled_sessions"] == 0:
+    fresh = queries.clinic_freshness(date.today(), cfg.stale_days).filter(pl.col("clinic_id") == chosen)
+    empty.clinic_without_sessions(name, fresh["newest_data_date"][0] if fresh.height else None)
+    st.stop()
+network = queries.throughput_summary(nf, cfg)
+kpi.tiles(
+    [
+        kpi.Tile("Administered sessions", mine["administered_sessions"], None, kpi.count, kpi.signed_count),
+        kpi.Tile("Active patients", mine["active_patients"], None, kpi.count, kpi.signed_count),
+        kpi.Tile("New starts", mine["new_starts"], None, kpi.count, kpi.signed_count),
+        kpi.Tile(
+            "No-show rate", mine["no_show_rate"], network["no_show_rate"], kpi.pct, kpi.signed_points, "down"
+        ),
+        kpi.Tile(
+            "Cancellation rate",
+            mine["cancellation_rate"],
+            network["cancellation_rate"],
+            kpi.pct,
+            kpi.signed_points,
+            "down",
+        ),
+        kpi.Tile(
+            "Chair utilisation",
+            mine["chair_utilisation"],
+            network["chair_utilisation"],
+            kpi.pct,
+            kpi.signed_points,
+        ),
+    ],
+    note="arrows show the difference from the network",
+)
+if queries.available("safety", "ae_rate"):
+    ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
+    kpi.tiles(
+        [
+            kpi.Tile("AEs", ae["ae_count"], None, kpi.count, kpi.signed_count),
+            kpi.Tile(
+                "AEs per 100 sessions",
+                ae["ae_per_100"],
+                ae_net["ae_per_100"],
+                kpi.rate,
+                kpi.signed_rate,
+                "down",
+            ),
+            kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
+        ],
+        note="arrows show the difference from the network",
+    )
+
+grain = st.segmented_control(
+    "Time step",
+    list(fig.GRAINS),
+    format_func=fig.GRAINS.__getitem__,
+    default="week",
+    key="grain",
+    bind="query-params",
+    required=True,
+)
+pgrain = "month" if grain == "month" else "week"
+
+
+st.subheader("Sessions")
+left, right = st.columns(2)
+with left:
+    fig.sessions_over_time(cf, grain, None, key="sessions_clinic", title=f"{name}: administered sessions")
+with right:
+    fig.sessions_over_time(nf, grain, None, key="sessions_network", title="Network: administered sessions")
+left, right = st.columns(2)
+with left:
+    fig.weekday_hour_heatmap(cf, key="heatmap_clinic", title=f"{name}: chair load")
+with right:
+    fig.weekday_hour_heatmap(nf, key="heatmap_network", title="Network: chair load")
+left, right = st.columns(2)
+with left:
+    fig.utilisation_by_clinic(nf, cfg, network["chair_utilisation"], key="utilisation", highlight=chosen)
+with right:
+    fig.no_show_cancellation_by_clinic(nf, cfg, key="no_shows", highlight=chosen)
+
+st.subheader("No-shows over time")
+left, right = st.columns(2)
+with left:
+    fig.no_show_pchart(cf, cfg, pgrain, key="pchart_clinic", title=f"{name}: no-show rate per {pgrain}")
+with right:
+    fig.no_show_pchart(nf, cfg, pgrain, key="pchart_network", title=f"Network: no-show rate per {pgrain}")
+
+st.subheader("New patients and induction")
+left, right = st.columns(2)
+with left:
+    fig.new_starts(cf, pgrain, key="starts_clinic", title=f"{name}: new starts per {pgrain}")
+with right:
+    fig.new_starts(nf, pgrain, key="starts_network", title=f"Network: new starts per {pgrain}")
+left, right = st.columns(2)
+with left:
+    fig.induction(cf, key="induction_clinic", title=f"{name}: induction funnel")
+with right:
+    fig.induction(nf, key="induction_network", title="Network: induction funnel")
+
+st.subheader("Maintenance and treatment mix")
+left, right = st.columns(2)
+with left:
+    fig.maintenance(cf, key="maintenance_clinic", title=f"{name}: maintenance cadence")
+with right:
+    fig.maintenance(nf, key="maintenance_network", title="Network: maintenance cadence")
+left, right = st.columns(2)
+with left:
+    fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality")
+with right:
+    fig.route_modality(nf, key="mix_network", title="Network: route and modality")

@@ -1,0 +1,198 @@
+"""Overview: the medical directors' landing page (layout only)."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import polars as pl
+import streamlit as st
+
+from dashboard import queries
+from dashboard.components import charts, empty, kpi, tables
+from dashboard.components.filters import clinic_label
+from dashboard.components.league import league_table, styled
+from dashboard.components.page import context, require_sessions
+
+ctx = context()
+f = require_sessions(ctx)
+cfg = ctx.cfg
+st.title("Network overview")
+st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
+
+now = queries.throughput_summary(f, cfg)
+if now["scheduled_sessions"] == 0:
+    empty.no_match()
+    st.stop()
+before = queries.throughput_summary(f.previous_period(), cfg)
+items = [
+    kpi.Tile(
+        "Administered sessions",
+        now["administered_sessions"],
+        before["administered_sessions"],
+        kpi.count,
+        kpi.signed_count,
+    ),
+    kpi.Tile(
+        "Active patients", now["active_patients"], before["active_patients"], kpi.count, kpi.signed_count
+    ),
+    kpi.Tile("New starts", now["new_starts"], before["new_starts"], kpi.count, kpi.signed_count),
+]
+if queries.available("safety", "ae_rate"):
+    ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
+    items += [
+        kpi.Tile(
+            "AEs per 100 sessions",
+            ae["ae_per_100"],
+            ae_before["ae_per_100"],
+            kpi.rate,
+            kpi.signed_rate,
+            "down",
+            help=f"95% CI {ae['ci_low']:.2f}–{ae['ci_high']:.2f} (exact Poisson)"
+            if ae["ci_low"] is not None
+            else None,
+        ),
+        kpi.Tile(
+            "Serious AEs",
+            ae["serious_ae_count"],
+            ae_before["serious_ae_count"],
+            kpi.count,
+            kpi.signed_count,
+            "down",
+        ),
+    ]
+if queries.available("outcomes", "outcome_summary"):
+    summary = queries.outcome_summary(f, cfg)
+    if not summary.is_empty() and "response" in summary.columns:
+        primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
+        if not primary.is_empty():
+            top = primary.row(0, named=True)
+            old = queries.outcome_summary(f.previous_period(), cfg)
+            old_top = (
+                old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
+                if "response" in old.columns
+                else old.clear()
+            )
+            items.append(
+                kpi.Tile(
+                    f"Response: {top['condition'].replace('_', ' ')}",
+                    None if top.get("response_suppressed") else top["response"],
+                    None
+                    if old_top.is_empty() or old_top["response_suppressed"][0]
+                    else old_top["response"][0],
+                    kpi.pct,
+                    kpi.signed_points,
+                    help=f"Largest condition; {top['instrument']} response at the end of induction. "
+                    "'–' means fewer evaluable patients than the suppression threshold.",
+                )
+            )
+kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
+
+st.subheader("Weekly trends")
+weekly = queries.sessions_over_time(f, "week", None)
+left, right = st.columns(2)
+with left:
+    st.plotly_chart(
+        charts.line_chart(
+            weekly,
+            x="period_start",
+            y="administered_sessions",
+            series=None,
+            title="Administered sessions per week",
+            x_title="week starting",
+            y_title="sessions per week",
+        ),
+        key="trend_sessions",
+    )
+with right:
+    st.plotly_chart(
+        charts.line_chart(
+            weekly.filter(pl.col("scheduled_sessions") > 0),
+            x="period_start",
+            y="no_show_rate",
+            series=None,
+            title="No-show rate per week",
+            x_title="week starting",
+            y_title="no-shows (% of scheduled)",
+            percent=True,
+        ),
+        key="trend_no_show",
+    )
+left, right = st.columns(2)
+with left:
+    starts = queries.new_starts_over_time(f, "week")
+    st.plotly_chart(
+        charts.line_chart(
+            starts,
+            x="period_start",
+            y="new_starts",
+            series=None,
+            title="New starts per week",
+            x_title="week starting",
+            y_title="patients starting per week",
+        ),
+        key="trend_new_starts",
+    )
+with right:
+    if queries.available("safety", "u_chart"):
+        u = queries.ae_u_chart(f, cfg, "week")
+        if u.is_empty():
+            empty.no_data("administered sessions")
+        else:
+            st.plotly_chart(
+                charts.line_chart(
+                    u,
+                    x="period",
+                    y="value",
+                    series=None,
+                    title="AEs per 100 sessions per week",
+                    x_title="week starting",
+                    y_title="AEs per 100 sessions",
+                    y_format=".2f",
+                ),
+                key="trend_ae",
+            )
+
+st.subheader("Clinics")
+st.caption(
+    "Cell colours: green on track · amber look closer · red act. "
+    "Utilisation green 50–85%, red below 30%; no-show green below 8%, red from 15%; "
+    "AE funnel red above the 99.8% limit, amber above 95%; "
+    "newest data red when the clinic's exports are stale. "
+    "**Click a row** to open that clinic."
+)
+league = league_table(f, cfg, date.today())
+event = st.dataframe(
+    styled(
+        league,
+        [
+            "clinic_name",
+            "region",
+            "administered_sessions",
+            "chair_utilisation",
+            "no_show_rate",
+            "ae_per_100",
+            "ae_flag",
+            "newest_data_date",
+        ],
+    ),
+    hide_index=True,
+    key="league",
+    on_select="rerun",
+    selection_mode="single-row",
+    column_config={
+        "clinic_name": "Clinic",
+        "region": "Region",
+        "administered_sessions": tables.number("Sessions", help="Administered sessions in the period"),
+        "chair_utilisation": tables.percent("Utilisation"),
+        "no_show_rate": tables.percent("No-show"),
+        "ae_per_100": tables.number("AEs /100", "%.2f", help="Adverse events per 100 administered sessions"),
+        "ae_flag": st.column_config.TextColumn("AE funnel", help="Position on the Safety page's funnel plot"),
+        "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),
+    },
+)
+rows = event.selection.rows if event is not None else []
+if rows:
+    chosen = league.row(rows[0], named=True)
+    st.switch_page(
+        "pages/clinic.py", query_params={"clinic": clinic_label(chosen["clinic_id"], chosen["clinic_name"])}
+    )

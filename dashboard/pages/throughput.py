@@ -1,0 +1,125 @@
+"""Throughput: are clinics busy, do patients come, do they complete induction (layout only)."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import queries
+from dashboard.components import empty, kpi
+from dashboard.components import throughput_figures as fig
+from dashboard.components.page import context, require_sessions
+
+ctx = context()
+f = require_sessions(ctx)
+cfg = ctx.cfg
+st.title("Throughput")
+st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
+
+summary = queries.throughput_summary(f, cfg)
+if summary["scheduled_sessions"] == 0:
+    empty.no_match()
+    st.stop()
+previous = queries.throughput_summary(f.previous_period(), cfg)
+kpi.tiles(
+    [
+        kpi.Tile(
+            "Scheduled",
+            summary["scheduled_sessions"],
+            previous["scheduled_sessions"],
+            kpi.count,
+            kpi.signed_count,
+        ),
+        kpi.Tile(
+            "Administered",
+            summary["administered_sessions"],
+            previous["administered_sessions"],
+            kpi.count,
+            kpi.signed_count,
+        ),
+        kpi.Tile(
+            "No-show rate",
+            summary["no_show_rate"],
+            previous["no_show_rate"],
+            kpi.pct,
+            kpi.signed_points,
+            "down",
+        ),
+        kpi.Tile(
+            "Cancelled",
+            summary["cancellation_rate"],
+            previous["cancellation_rate"],
+            kpi.pct,
+            kpi.signed_points,
+            "down",
+        ),
+        kpi.Tile(
+            "Utilisation",
+            summary["chair_utilisation"],
+            previous["chair_utilisation"],
+            kpi.pct,
+            kpi.signed_points,
+            help="Chair time used (infusion + recovery) ÷ chairs × open hours × open days (Mon–Sat).",
+        ),
+        kpi.Tile("New starts", summary["new_starts"], previous["new_starts"], kpi.count, kpi.signed_count),
+    ],
+    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+)
+
+st.subheader("Sessions over time")
+c1, c2 = st.columns([1, 1])
+grain = c1.segmented_control(
+    "Time step",
+    list(fig.GRAINS),
+    format_func=fig.GRAINS.__getitem__,
+    default="week",
+    key="grain",
+    bind="query-params",
+    required=True,
+)
+by = c2.segmented_control(
+    "Split by",
+    ["network", "clinic", "region"],
+    format_func=str.capitalize,
+    default="clinic",
+    key="by",
+    bind="query-params",
+    required=True,
+)
+fig.sessions_over_time(f, grain, None if by == "network" else by, key="sessions_over_time")
+
+left, right = st.columns(2)
+with left:
+    fig.weekday_hour_heatmap(f, key="heatmap")
+with right:
+    fig.utilisation_by_clinic(f, cfg, summary["chair_utilisation"], key="utilisation")
+
+st.subheader("No-shows and cancellations")
+left, right = st.columns(2)
+with left:
+    fig.no_show_cancellation_by_clinic(f, cfg, key="no_show_by_clinic")
+with right:
+    names = ctx.state.clinic_names
+    chart_scope = st.selectbox(
+        "p-chart for",
+        ["all", *f.clinic_ids],
+        format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
+        key="pchart_clinic",
+    )
+    scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
+    label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)
+    pgrain = "month" if grain == "month" else "week"
+    fig.no_show_pchart(scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}")
+
+st.subheader("New patients and induction")
+left, right = st.columns(2)
+with left:
+    fig.new_starts(f, "month" if grain == "month" else "week", key="new_starts")
+with right:
+    fig.induction(f, key="induction")
+
+st.subheader("Maintenance and treatment mix")
+left, right = st.columns(2)
+with left:
+    fig.maintenance(f, key="maintenance")
+with right:
+    fig.route_modality(f, key="mix")

@@ -1,0 +1,224 @@
+"""The dashboard's only door to the database: cached, read-only, parameterised.
+
+Pages never run SQL or compute a metric; they call these functions. Each one
+opens a short read-only connection (``dashboard.db.connect``) and calls the
+single implementation in ``dashboard/metrics/``. Results are cached with
+``st.cache_data`` keyed on the published file's version (``db_version()``)
+and path, so a refresh (an atomic file replace) is picked up on the next
+rerun without a restart, and an old entry is never served for a new file.
+
+Metric modules are imported lazily: a module (or function) that has not been
+written yet makes ``available()`` false, and pages hide that figure.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from dashboard.db import connect, db_path, db_version
+from dashboard.metrics.config import MetricConfig, load_config
+from dashboard.metrics.filters import Filters
+from pipelines.publish import failed_runs_path
+
+Grain = str  # "day" | "week" | "month"
+
+
+class NoDatabase(RuntimeError):
+    """The published database does not exist yet."""
+
+
+def database_exists() -> bool:
+    return db_version() is not None
+
+
+def _key() -> tuple[str, str]:
+    """(version, path) every cache entry is keyed on.
+
+    The version covers the published file and the failed-runs log beside it (a
+    failed refresh leaves the database untouched but must show in the header).
+    """
+    path = db_path()
+    version = db_version(path)
+    if version is None:
+        raise NoDatabase(str(path))
+    failed = db_version(failed_runs_path(path))
+    return f"{version}|{failed or ''}", str(path.resolve())
+
+
+def _resolve(module: str, name: str) -> Callable[..., Any] | None:
+    try:
+        mod = importlib.import_module(f"dashboard.metrics.{module}")
+    except ModuleNotFoundError as exc:
+        if exc.name != f"dashboard.metrics.{module}":
+            raise
+        return None
+    return getattr(mod, name, None)
+
+
+def available(module: str, name: str) -> bool:
+    """Whether ``dashboard.metrics.<module>.<name>`` exists (figures depending on it are hidden otherwise)."""
+    return _resolve(module, name) is not None
+
+
+@st.cache_data(show_spinner=False, max_entries=2048)
+def _cached_metric(
+    version: str,
+    path: str,
+    module: str,
+    name: str,
+    args: tuple[Any, ...],
+    kwargs: tuple[tuple[str, Any], ...],
+) -> Any:
+    fn = _resolve(module, name)
+    if fn is None:
+        raise LookupError(f"dashboard.metrics.{module}.{name} is not available")
+    with connect(Path(path)) as con:
+        return fn(con, *args, **dict(kwargs))
+
+
+def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
+    """``dashboard.metrics.<module>.<name>(con, *args, **kwargs)``, cached on the DB version.
+
+    Arguments must be hashable by ``st.cache_data`` (dataclasses such as Filters are).
+    Pages of other helpers may call this directly for a function without a wrapper here.
+    """
+    version, path = _key()
+    return _cached_metric(version, path, module, name, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_sql(version: str, path: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
+    with connect(Path(path)) as con:
+        return con.sql(sql, params=list(params)).pl()
+
+
+def _sql(sql: str, *params: Any) -> pl.DataFrame:
+    version, path = _key()
+    return _cached_sql(version, path, sql, params)
+
+
+# --- configuration and lookups (dimension lists, not metrics) --------------------------------
+
+
+@st.cache_resource(show_spinner=False)
+def metric_config() -> MetricConfig:
+    return load_config()
+
+
+def clinics() -> pl.DataFrame:
+    """Every clinic (clinic_id, clinic_name, region, chairs, opened_on, closed_on), for pickers."""
+    return _sql(
+        "SELECT clinic_id, clinic_name, region, chairs, opened_on, closed_on "
+        "FROM clinics ORDER BY clinic_name"
+    )
+
+
+def first_session_date() -> date | None:
+    """The oldest session date (lower bound of the custom date picker); None without sessions."""
+    return _sql("SELECT CAST(min(scheduled_at) AS DATE) AS first FROM sessions").item()
+
+
+# --- operations (helper "throughput": dashboard/metrics/operations.py) -------------------------
+
+
+def data_as_of(today: date, stale_days: int) -> dict[str, Any]:
+    """newest_data_date, last_refresh_at/_status/_message, stale_clinic_ids … (``today`` is the wall clock's:
+    staleness is about exports that stopped arriving, and it keys the cache so a new day re-evaluates)."""
+    return cached_metric("operations", "data_as_of", today, stale_days)
+
+
+def refresh_history(limit: int = 50) -> pl.DataFrame:
+    return cached_metric("operations", "refresh_history", limit)
+
+
+def clinic_freshness(today: date, stale_days: int) -> pl.DataFrame:
+    return cached_metric("operations", "clinic_freshness", today, stale_days)
+
+
+def rejected_summary(by: str = "reason") -> pl.DataFrame:
+    return cached_metric("operations", "rejected_summary", by)
+
+
+def rejected_rows(run_id: str | None = None) -> pl.DataFrame:
+    return cached_metric("operations", "rejected_rows", run_id)
+
+
+# --- throughput (dashboard/metrics/throughput.py) ----------------------------------------------
+
+
+def data_last_date() -> date | None:
+    """The data's last date (newest session date, network-wide): periods are anchored on it."""
+    return cached_metric("throughput", "data_last_date")
+
+
+def throughput_summary(f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+    return cached_metric("throughput", "throughput_summary", f, cfg)
+
+
+def throughput_by_clinic(f: Filters, cfg: MetricConfig) -> pl.DataFrame:
+    return cached_metric("throughput", "throughput_by_clinic", f, cfg)
+
+
+def sessions_over_time(f: Filters, grain: Grain, by: str | None) -> pl.DataFrame:
+    return cached_metric("throughput", "sessions_over_time", f, grain, by)
+
+
+def weekday_hour_load(f: Filters) -> pl.DataFrame:
+    return cached_metric("throughput", "weekday_hour_load", f)
+
+
+def induction_funnel(f: Filters) -> Any:
+    return cached_metric("throughput", "induction_funnel", f)
+
+
+def induction_completion(f: Filters) -> Any:
+    return cached_metric("throughput", "induction_completion", f)
+
+
+def no_show_pchart(f: Filters, cfg: MetricConfig, grain: Grain) -> pl.DataFrame:
+    return cached_metric("throughput", "no_show_pchart", f, cfg, grain)
+
+
+def maintenance_cadence(f: Filters) -> Any:
+    return cached_metric("throughput", "maintenance_cadence", f)
+
+
+def maintenance_cadence_summary(f: Filters) -> dict[str, Any]:
+    return cached_metric("throughput", "maintenance_cadence_summary", f)
+
+
+def route_modality_mix(f: Filters) -> pl.DataFrame:
+    return cached_metric("throughput", "route_modality_mix", f)
+
+
+def new_starts_over_time(f: Filters, grain: Grain) -> pl.DataFrame:
+    return cached_metric("throughput", "new_starts_over_time", f, grain)
+
+
+# --- safety (dashboard/metrics/safety.py) ------------------------------------------------------
+
+
+def ae_rate(f: Filters) -> dict[str, Any]:
+    return cached_metric("safety", "ae_rate", f)
+
+
+def ae_funnel(f: Filters, overdispersion: bool = False) -> pl.DataFrame:
+    return cached_metric("safety", "funnel", f, overdispersion=overdispersion)
+
+
+def ae_u_chart(f: Filters, cfg: MetricConfig, grain: Grain, clinic_id: str | None = None) -> pl.DataFrame:
+    return cached_metric("safety", "u_chart", f, cfg, grain, clinic_id=clinic_id)
+
+
+# --- outcomes (dashboard/metrics/outcomes.py) --------------------------------------------------
+
+
+def outcome_summary(f: Filters, cfg: MetricConfig) -> pl.DataFrame:
+    return cached_metric("outcomes", "outcome_summary", f, cfg)
