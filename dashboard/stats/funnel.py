@@ -21,6 +21,10 @@ z_i = (y_i − θ0)/s_i, are winsorised at 10% per tail (clipped to their 10th a
 
 else τ² = 0. With τ² > 0 the limits become θ0 ± z_p·sqrt(s_i² + τ²); with
 τ² = 0 the exact limits are kept (FunnelPlotR does the same).
+
+Flags against the exact limits read a count y as y − ½ (``midp_flags``): a
+one-sided mid-p test, so a count is not "beyond" a limit only because its
+integer carries the limit's probability mass.
 """
 
 from __future__ import annotations
@@ -179,8 +183,50 @@ def funnel(
         theta0 = float(y.sum() / total) if total > 0 else 0.0
     tau2 = overdispersion(y, n, theta0, kind)[0] if overdispersed else 0.0
     frame = funnel_limits(n, theta0, kind, tau2).with_columns(observed=pl.Series(y))
-    frame = frame.with_columns(flag=classify()).select("observed", "n", "expected", *_names(), "flag")
-    return frame, theta0, tau2
+    if tau2 > 0:  # normal limits: compare the count itself
+        frame = frame.with_columns(flag=classify())
+    else:
+        frame = frame.with_columns(flag=pl.Series(midp_flags(y, n, theta0, kind), dtype=pl.String))
+    return frame.select("observed", "n", "expected", *_names(), "flag"), theta0, tau2
+
+
+def midp_flags(
+    observed: Sequence[float] | np.ndarray,
+    exposure: Sequence[float] | np.ndarray,
+    theta0: float,
+    kind: Kind = "poisson",
+) -> list[str | None]:
+    """Flags against the exact interpolated limits, reading a count y as y − ½.
+
+    The interpolation spreads P(Y = y) evenly over (y − 1, y]; the count's place
+    in that continuous distribution is the middle of its interval, so "above the
+    upper p-limit" is F(y − 1) + ½·P(y) > p, i.e. a one-sided mid-p value below
+    1 − p. Comparing y itself would flag y = r_p whatever its probability: with an
+    expected 0.02 AEs one AE (P = 2%) would be "above 99.8%", and a proportion
+    with target 1 would put every unit above its limit. None when n = 0.
+    """
+    y = np.asarray(observed, dtype=float)
+    n = np.asarray(exposure, dtype=float)
+    dist = stats.poisson(theta0 * n) if kind == "poisson" else stats.binom(n, theta0)
+    with np.errstate(invalid="ignore"):
+        half = 0.5 * dist.pmf(y)
+        upper = dist.sf(y) + half  # P(Y > y) + ½P(Y = y)
+        lower = dist.cdf(y) - half  # P(Y < y) + ½P(Y = y)
+    flags: list[str | None] = []
+    for u, lo, size in zip(upper, lower, n, strict=True):
+        if not size > 0:
+            flags.append(None)
+        elif u < 0.001:
+            flags.append("above_998")
+        elif u < 0.025:
+            flags.append("above_95")
+        elif lo < 0.001:
+            flags.append("below_998")
+        elif lo < 0.025:
+            flags.append("below_95")
+        else:
+            flags.append("within")
+    return flags
 
 
 def funnel_curve(

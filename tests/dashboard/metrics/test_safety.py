@@ -433,25 +433,27 @@ def test_patients_with_ae(con: duckdb.DuckDBPyConnection) -> None:
 # --- Funnel -------------------------------------------------------------------------------------
 
 
-def interpolated_quantile(mu: float, p: float) -> float:
-    """Spiegelhalter (2005) A.1.1 by a plain loop over the Poisson pmf (floored at 0)."""
+def interpolated_quantile(mu: float, p: float, floor: bool = True) -> float:
+    """Spiegelhalter (2005) A.1.1 by a plain loop over the Poisson pmf (floored at 0 for drawing)."""
     cdf, r = 0.0, 0
     while True:
         mass = stats.poisson.pmf(r, mu)
         cdf += mass
         if cdf >= p:
-            return max(r - (cdf - p) / mass, 0.0)
+            limit = r - (cdf - p) / mass
+            return max(limit, 0.0) if floor else limit
         r += 1
 
 
 def brute_flag(k: int, mu: float) -> str:
-    if k > interpolated_quantile(mu, 0.999):
+    """A count k is read as k − ½ against the (unfloored) interpolated limits (docs/metrics.md)."""
+    if k - 0.5 > interpolated_quantile(mu, 0.999, floor=False):
         return "above_998"
-    if k > interpolated_quantile(mu, 0.975):
+    if k - 0.5 > interpolated_quantile(mu, 0.975, floor=False):
         return "above_95"
-    if k < interpolated_quantile(mu, 0.001):
+    if k - 0.5 < interpolated_quantile(mu, 0.001, floor=False):
         return "below_998"
-    if k < interpolated_quantile(mu, 0.025):
+    if k - 0.5 < interpolated_quantile(mu, 0.025, floor=False):
         return "below_95"
     return "within"
 

@@ -21,13 +21,14 @@ from dashboard.stats.funnel import (
 )
 
 
-def brute_interpolated_quantile(pmf: list[float], p: float) -> float:
+def brute_interpolated_quantile(pmf: list[float], p: float, floor: bool = True) -> float:
     """Spiegelhalter (2005) A.1.1 by a plain loop: r_p − (F(r_p) − p) / P(r_p), floored at 0."""
     cdf = 0.0
     for r, mass in enumerate(pmf):
         cdf += mass
         if cdf >= p:
-            return max(r - (cdf - p) / mass, 0.0)
+            limit = r - (cdf - p) / mass
+            return max(limit, 0.0) if floor else limit
     raise AssertionError("pmf does not reach p")
 
 
@@ -190,3 +191,40 @@ def test_funnel_curve_is_on_the_rate_scale() -> None:
     )
     # the funnel narrows as n grows
     assert curve["upper95"][-1] < curve["upper95"][10]
+
+
+def brute_flag(y: int, pmf: list[float]) -> str:
+    """Place y − ½ against the unfloored interpolated limits (the documented reading of a count)."""
+    limits = {p: brute_interpolated_quantile(pmf, p, floor=False) for p in (0.001, 0.025, 0.975, 0.999)}
+    if y - 0.5 > limits[0.999]:
+        return "above_998"
+    if y - 0.5 > limits[0.975]:
+        return "above_95"
+    if y - 0.5 < limits[0.001]:
+        return "below_998"
+    if y - 0.5 < limits[0.025]:
+        return "below_95"
+    return "within"
+
+
+@pytest.mark.parametrize("mu", [0.02, 0.3, 1.0, 2.5, 6.0, 13.3, 40.0])
+def test_flags_place_the_count_midway_against_the_interpolated_limits(mu: float) -> None:
+    pmf = poisson_pmf(mu, int(mu * 3 + 40))
+    ys = list(range(int(mu * 2.5 + 12)))
+    frame, _, _ = funnel(ys, [100] * len(ys), theta0=mu / 100)
+    assert frame["flag"].to_list() == [brute_flag(y, pmf) for y in ys]
+
+
+def test_small_expected_count_is_not_a_998_alarm() -> None:
+    # Expected 0.02 AEs, one observed: P(Y ≥ 1) = 1 − e^(−0.02) = 0.0198 — beyond 95%, not 99.8%.
+    # The drawn 99.8% limit is 1 − (0.9998 − 0.999)/0.0196 = 0.96 < 1, yet the flag is above_95:
+    # mid-p = 0.0196/2 + 0.0002 = 0.0100, between 0.001 and 0.025.
+    frame, _, _ = funnel([1], [1], theta0=0.02)
+    assert frame["upper998"][0] == pytest.approx(0.96, abs=0.005)
+    assert frame["flag"].to_list() == ["above_95"]
+
+
+def test_binomial_target_of_one_flags_nobody() -> None:
+    # Every unit at 100% when the target is 100%: the count sits on its only possible value.
+    frame, _, _ = funnel([10, 20], [10, 20], theta0=1.0, kind="binomial")
+    assert frame["flag"].to_list() == ["within", "within"]
