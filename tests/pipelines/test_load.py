@@ -297,3 +297,71 @@ def test_clinic_freshness_newest_event_and_last_file(tmp_path: Path) -> None:
         "JOIN source_files s ON s.path = f.last_file WHERE f.clinic_id = 'C1'",
     )
     assert arrived == [(True,)]
+
+
+@pytest.mark.slow
+def test_dirty_demo_is_fully_accounted_for_and_stores_no_identifier(tmp_path: Path) -> None:
+    """The generator's MANIFEST (written independently of the loader) states what must happen to each row."""
+    import json
+
+    from pipelines.cli import main
+
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    argv = [
+        "demo-data",
+        "--out",
+        str(ex),
+        "--clinics",
+        "2",
+        "--years",
+        "0.25",
+        "--end",
+        "2026-11-20",
+        "--dirty",
+    ]
+    assert main(argv) == 0
+    manifest = json.loads((ex / "MANIFEST.json").read_text())
+    dirty = manifest["dirty"]
+    summary = refresh(ex, db)
+    assert summary.status == "succeeded", summary.message
+
+    reasons: dict[str, dict[str, int]] = {}
+    for table, reason, n in rows(
+        db, "SELECT table_name, reason, count(*) FROM rejected_rows WHERE row_number IS NOT NULL GROUP BY ALL"
+    ):
+        reasons.setdefault(table, {})[reason] = n
+    assert reasons == dirty["row_rejects"]
+    file_rejects = rows(
+        db, "SELECT source_file, reason FROM rejected_rows WHERE row_number IS NULL ORDER BY 1"
+    )
+    assert file_rejects == sorted((f["path"], f["reason"]) for f in dirty["file_rejects"])
+    for table in DATA_TABLES:
+        expected = manifest["rows"][table] + len(dirty["loaded_rows"].get(table, []))
+        assert rows(db, f"SELECT count(*) FROM {table}")[0][0] == expected, table
+    assert summary.duplicates_collapsed == sum(dirty["duplicates_collapsed"].values())
+    assert summary.redactions == dirty["redactions"]
+    broken = rows(
+        db,
+        "SELECT path FROM source_files WHERE table_name IS NOT NULL "
+        "AND rows_read <> rows_loaded + rows_rejected + duplicates_collapsed",
+    )
+    assert broken == []
+
+    # Identifier guard: search every text value of every table with SQL (compression hides bytes)
+    con = duckdb.connect(str(db), read_only=True)
+    text_columns = con.execute(
+        "SELECT table_name, column_name FROM information_schema.columns WHERE data_type = 'VARCHAR'"
+    ).fetchall()
+    for value in dirty["identifier_values"]:
+        for table, column in text_columns:
+            hits = con.execute(
+                f"SELECT count(*) FROM {table} WHERE contains({column}, ?)", [value]
+            ).fetchone()
+            assert hits == (0,), (value, table, column)
+    con.close()
+    assert not any(v.encode() in db.read_bytes() for v in dirty["identifier_values"])
+
+    keep = [*DATA_TABLES, "rejected_rows", "source_files", "clinic_freshness"]
+    before = checksums(db, keep)
+    assert refresh(ex, db).files_read == 0
+    assert checksums(db, keep) == before
