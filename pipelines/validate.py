@@ -349,7 +349,7 @@ def _typed_frame(frame: pl.DataFrame, table: Table, present: set[str]) -> pl.Dat
     )
     if columns:
         frame = frame.with_columns(
-            pl.any_horizontal([_needs_second_look(c) for c in columns]).alias("_again")
+            pl.any_horizontal([_needs_second_look(c) for c in columns]).fill_null(False).alias("_again")
         )
         if frame.select(pl.col("_again").any()).item():
             again = frame.filter("_again").with_columns(

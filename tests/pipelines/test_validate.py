@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import date, datetime
 from pathlib import Path
 
 import polars as pl
 import pytest
+from hypothesis import HealthCheck, given, note, settings
+from hypothesis import strategies as st
 
 from pipelines import validate as validate_module
 from pipelines.contract import REASONS, TABLES_BY_NAME
@@ -497,3 +501,68 @@ def test_unknown_columns_never_reach_raw_record(tmp_path):
     assert rej["reason"] == "out_of_range"
     assert "internal_note" not in rej["raw_record"] and "Dr Who" not in rej["raw_record"]
     assert set(json.loads(rej["raw_record"])) == set(TABLES_BY_NAME["clinics"].column_names)
+
+
+# --- property: whatever arrives, nothing is lost and nothing raises -----------------------------
+
+
+def _valid_value(column) -> st.SearchStrategy[str]:
+    low = column.minimum if column.minimum is not None else 0
+    high = column.maximum if column.maximum is not None else 100
+    return {
+        "text": st.sampled_from(["A1", "B2", "CLN-001", " x y "]),
+        "enum": st.sampled_from(list(column.enum or ("x",)) + [v.upper() for v in column.enum or ()]),
+        "int": st.integers(int(low), int(high)).map(str),
+        "float": st.floats(low, high, allow_nan=False).map(lambda v: f"{v:.2f}"),
+        "date": st.dates().map(lambda d: d.isoformat()),
+        "timestamp": st.datetimes().map(lambda d: d.isoformat(timespec="minutes")),
+        "bool": st.sampled_from(["true", "No", "1", "0"]),
+    }[column.kind]
+
+
+CORRUPT = st.one_of(
+    st.just(""),
+    st.just("zz"),
+    st.just("-1"),
+    st.just("1e9"),
+    st.text(alphabet='a1,"\n -;:@', max_size=6),
+)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_any_input_conserves_rows_and_never_raises(tmp_path_factory, data):
+    table = data.draw(st.sampled_from(list(TABLES_BY_NAME.values())), label="table")
+    columns = list(table.columns)
+    n_rows = data.draw(st.integers(0, 12), label="rows")
+    lines = []
+    for _ in range(n_rows):
+        values = [
+            data.draw(st.one_of(_valid_value(c), CORRUPT) if data.draw(st.booleans()) else _valid_value(c))
+            for c in columns
+        ]
+        lines.append(",".join(values))
+    if lines and data.draw(st.booleans(), label="repeat a row"):
+        lines.append(data.draw(st.sampled_from(lines)))
+    body = "\n".join([",".join(c.name for c in columns), *lines]) + "\n"
+    if data.draw(st.booleans(), label="properly quoted"):
+        buffer = io.StringIO()
+        csv.writer(buffer, lineterminator="\n").writerows(
+            [[c.name for c in columns]] + [line.split(",") for line in lines]
+        )
+        body = buffer.getvalue()
+    path = tmp_path_factory.mktemp("prop") / f"{table.name}.csv"
+    path.write_text(body)
+    note(repr(body))
+
+    r = validate_file(path, path.name)
+
+    assert r.rows_read == r.accepted.height + r.rows_rejected + r.duplicates_collapsed
+    assert r.rejects.schema == pl.Schema(REJECT_SCHEMA)
+    assert set(r.rejects["reason"].to_list()) <= set(REASONS)
+    if r.file_error is None:
+        assert r.accepted.schema == pl.Schema(accepted_schema(table))
+        rejected = r.rejects["row_number"].to_list()
+        assert len(rejected) == len(set(rejected)) == r.rows_rejected  # one reject per rejected row
+        assert not set(rejected) & set(r.accepted["_row_number"].to_list())
+        assert r.rejects["message"].null_count() == 0
