@@ -56,11 +56,7 @@ def _chart(
 ) -> pl.DataFrame:
     if baseline < 1:
         raise ValueError("baseline_periods must be >= 1")
-    df = (
-        data.select("period", pl.col("count").cast(pl.Float64), pl.col("n").cast(pl.Float64))
-        .filter(pl.col("n") > 0)
-        .sort("period")
-    )
+    df = data.select("period", "count", "n").filter(pl.col("n") > 0).sort("period")
     trial = df.height < baseline
     base = df.head(baseline)
     total_n = base["n"].sum()
@@ -73,7 +69,7 @@ def _chart(
         return ((pl.lit(centre) + k * sigma).clip(0.0, upper_cap)) * scale
 
     out = df.with_columns(
-        value=pl.col("count") / pl.col("n") * scale,
+        value=pl.col("count").cast(pl.Float64) / pl.col("n") * scale,
         centre=pl.lit(centre * scale),
         lcl=limit(-3),
         ucl=limit(3),
