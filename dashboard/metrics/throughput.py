@@ -316,19 +316,21 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
     capacity, cp = _capacity_sql(f)
     return con.sql(
         f"""
-        WITH occ AS (
-            SELECT scheduled_at AS t0,
-                   scheduled_at + to_minutes(CAST(duration_min + coalesce(recovery_min, 0) AS BIGINT)) AS t1
-            FROM ({scoped}) s WHERE {ADMINISTERED} AND duration_min IS NOT NULL),
+        WITH starts AS (
+            -- sessions sharing start weekday, hour, minute and length are expanded once, not 10M times
+            SELECT isodow(scheduled_at) AS dow, hour(scheduled_at) AS h,
+                   minute(scheduled_at) + second(scheduled_at) / 60.0 AS m,
+                   duration_min + coalesce(recovery_min, 0) AS len, count(*) AS n
+            FROM ({scoped}) s WHERE {ADMINISTERED} AND duration_min IS NOT NULL
+            GROUP BY ALL),
         slots AS (
-            SELECT t0, t1, date_trunc('hour', t0) + to_hours(k) AS slot
-            FROM (SELECT t0, t1, unnest(range(0, CAST(ceil(
-                      date_diff('minute', date_trunc('hour', t0), t1) / 60.0) AS BIGINT))) AS k FROM occ)),
+            SELECT dow, h, m, len, n, unnest(range(0, CAST(ceil((m + len) / 60.0) AS BIGINT))) AS k
+            FROM starts),
         agg AS (
-            SELECT isodow(slot) AS weekday, hour(slot) AS hour,
-                   sum(date_diff('second', greatest(t0, slot), least(t1, slot + INTERVAL 1 HOUR))) / 60.0
-                       AS chair_minutes,
-                   count(*) FILTER (WHERE slot = date_trunc('hour', t0)) AS sessions_started
+            -- hour k after the start hour; past midnight it falls on the next weekday
+            SELECT (dow - 1 + (h + k) // 24) % 7 + 1 AS weekday, (h + k) % 24 AS hour,
+                   sum(n * (least(m + len, 60.0 * (k + 1)) - greatest(m, 60.0 * k))) AS chair_minutes,
+                   sum(n) FILTER (WHERE k = 0) AS sessions_started
             FROM slots GROUP BY 1, 2),
         days AS (
             SELECT isodow(d) AS weekday, count(*) AS n_days

@@ -403,3 +403,19 @@ def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
         assert (summary["p25_days"], summary["p75_days"]) == (10.5, 17.5)
         later = Filters(date(2026, 3, 7), date(2026, 3, 31), ("A", "B"))
         assert tp.maintenance_cadence(c, later).rows() == [(7, 1), (21, 1), (28, 1)]
+
+
+def test_weekday_hour_load_across_midnight(make_db: Callable[[dict], Path]) -> None:
+    # Saturday 14 March 23:30 for 40 + 50 = 90 minutes: 30 min on Saturday 23h, 60 min on Sunday 0h
+    rows = [
+        sess("late", "P1", "A", "2026-03-14 23:30"),
+        sess("x", "P1", "A", "2026-03-10 09:15:30", duration=1, recovery=0),
+    ]
+    path = make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)})
+    with duckdb.connect(str(path), read_only=True) as c:
+        df = tp.weekday_hour_load(c, Filters(START, END, ("A",)))
+    cell = {(r["weekday"], r["hour"]): r["avg_chairs_in_use"] for r in df.iter_rows(named=True)}
+    assert cell[(6, 23)] == pytest.approx(30 / 120)  # two Saturdays in the period
+    assert cell[(7, 0)] == pytest.approx(60 / 120)
+    assert cell[(2, 9)] == pytest.approx(1 / 120)  # 09:15:30–09:16:30 on a Tuesday
+    assert sum(cell.values()) == pytest.approx((90 + 1) / 120)
