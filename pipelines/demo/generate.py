@@ -91,9 +91,32 @@ def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Ar
     return _concat(P), _concat(R), _concat(S), _concat(A), _concat(Q)
 
 
+def spread_slots(clinic: Clinic, day: np.ndarray, minute: np.ndarray, key: np.ndarray) -> np.ndarray:
+    """Minute shift per session so no 90-minute slot holds more bookings than the clinic has chairs.
+
+    Patients ask for their preferred slot; a full slot keeps its lowest keys and
+    pushes the rest to the next slot (wrapping to the first), a few rounds at most.
+    Runs on the whole clinic because sessions from different enrolment years share days.
+    """
+    first = day * 1440 + clinic.open_hour * 60
+    df = pl.DataFrame({"day": day, "slot": (minute - first) // 90, "key": key})
+    for _ in range(clinic.slots_per_day):
+        full = pl.col("key").rank("ordinal").over("day", "slot") > clinic.chairs
+        if not df.select(full.any()).item():
+            break
+        df = df.with_columns(
+            slot=pl.when(full).then((pl.col("slot") + 1) % clinic.slots_per_day).otherwise(pl.col("slot"))
+        )
+    return first + df["slot"].to_numpy() * 90 - minute
+
+
 def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
     """The clinic's tables in contract columns, cut to [start, end] (and its silence, if planted)."""
     pts, rows, sess, ae, asm = simulate(spec, clinic)
+    shift = spread_slots(clinic, rows["day"], sess["minute"], sess["slot_key"])
+    sess["minute"] = sess["minute"] + shift
+    ae["minute"] = ae["minute"] + shift[ae["row"]]
+    asm["minute"] = asm["minute"] + np.where(asm["row"] >= 0, shift[np.maximum(asm["row"], 0)], 0)
     start = to_day(spec.start)
     cutoff = to_day(spec.end)
     if clinic.role == "silent":

@@ -168,6 +168,7 @@ def session_details(rng: np.random.Generator, clinic: Clinic, pts: Arrays, rows:
     )
     return {
         "minute": minute,
+        "slot_key": rng.random(m),  # who keeps a full slot (see generate.spread_slots)
         "status": status,
         "admin": admin,
         "route": route,
