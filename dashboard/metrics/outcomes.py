@@ -208,7 +208,7 @@ RAPID_DAYS = 7
 DURABILITY_DAYS = (60, 120)
 FOLLOW_UP_DAYS = 120  # time to response: later scores are administratively censored at day 120
 WORSENING_FRACTION = 0.20
-AT_RISK_DAYS: tuple[int, ...] = (0, 7, 14, 21, 28, 42, 60, 90, 120)
+AT_RISK_DAYS: tuple[int, ...] = (0, 14, 28, 42, 60, 90, 120)
 _EPS = 1e-9  # float slack so 35% of 20 (7.000000000000001) counts a 7-point drop
 
 MEASURES: dict[str, str] = {

@@ -101,10 +101,12 @@ if measures.is_empty():
 
 # --- all conditions at a glance ---------------------------------------------------------------
 st.subheader("Response and remission by condition")
+secondary = st.toggle("Include secondary instruments (MADRS, QIDS-SR16, GAD-7)", key="outcome_secondary")
+listed = measures.filter(
+    (pl.col("instrument") != IDEATION_INSTRUMENT) & (pl.col("is_primary") | pl.lit(secondary))
+)
 overview_rows = []
-for (condition, instrument), grp in measures.filter(pl.col("instrument") != IDEATION_INSTRUMENT).group_by(
-    "condition", "instrument", maintain_order=True
-):
+for (condition, instrument), grp in listed.group_by("condition", "instrument", maintain_order=True):
     by = {r["measure"]: r for r in grp.to_dicts()}
     resp, rem, change = by["response"], by.get("remission"), by["mean_change"]
     overview_rows.append(
@@ -164,8 +166,8 @@ resp = tiles["response"]
 items: list[tuple[str, str, str, str | None]] = [
     (
         "Evaluable",
-        HIDDEN if resp["suppressed"] else f"{resp['denominator']:,}",
-        "" if resp["suppressed"] else f"of {resp['cohort']:,} new patients",
+        "suppressed" if resp["suppressed"] else f"{resp['denominator']:,}",
+        HIDDEN if resp["suppressed"] else f"of {resp['cohort']:,} new patients",
         "Baseline and end-of-induction score (and baseline > 0 for a %-reduction rule).",
     )
 ]
@@ -183,10 +185,19 @@ for measure in MEASURES:
         continue
     row = tiles[measure]
     n_text = (
-        "" if row["suppressed"] or measure == "mean_change" else f" · {row['numerator']}/{row['denominator']}"
+        ""
+        if row["suppressed"] or measure == "mean_change"
+        else f" · {row['numerator']:,}/{row['denominator']:,}"
     )
     items.append(
-        (MEASURES[measure], value_text(row), ci_text(row, measure == "mean_change") + n_text, HELP[measure])
+        (
+            MEASURES[measure],
+            "suppressed"
+            if row["suppressed"]
+            else value_text(row),  # the tile is too narrow for the full words
+            ci_text(row, measure == "mean_change") + n_text,
+            HELP[measure],
+        )
     )
 per_row = 4
 for start in range(0, len(items), per_row):
@@ -194,7 +205,7 @@ for start in range(0, len(items), per_row):
     for col, (title, value, sub, help_text) in zip(cols, items[start : start + per_row], strict=False):
         with col:
             st.metric(title, value, help=help_text, border=True)
-            if sub and sub != HIDDEN:
+            if sub:
                 st.caption(sub)
 
 
@@ -251,7 +262,7 @@ def km_figure(km: dict[str, Any]) -> go.Figure:
     charts.base_layout(fig, "Time to response (Kaplan–Meier)", "", "", height=400)
     fig.update_yaxes(title_text="responded (cumulative)", tickformat=".0%", range=[0, 1], row=1, col=1)
     fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title_text="at risk", row=2, col=1)
-    fig.update_xaxes(range=[-2, max(AT_RISK_DAYS) + 3], tickvals=list(AT_RISK_DAYS), row=2, col=1)
+    fig.update_xaxes(range=[-7, max(AT_RISK_DAYS) + 7], tickvals=list(AT_RISK_DAYS))
     fig.update_xaxes(title_text="days since day 0", row=2, col=1)
     fig.update_layout(showlegend=True)
     return fig
@@ -275,12 +286,15 @@ def trajectory_figure(traj: pl.DataFrame) -> go.Figure:
         )
     x = traj["session_number"].to_list()
     fig.add_trace(
-        go.Scatter(x=x, y=traj["q3"].to_list(), line={"width": 0}, hoverinfo="skip", showlegend=False)
+        go.Scatter(
+            x=x, y=traj["q3"].to_list(), mode="lines", line={"width": 0}, hoverinfo="skip", showlegend=False
+        )
     )
     fig.add_trace(
         go.Scatter(
             x=x,
             y=traj["q1"].to_list(),
+            mode="lines",
             line={"width": 0},
             fill="tonexty",
             fillcolor="rgba(42,127,142,0.22)",
@@ -363,20 +377,28 @@ def funnel_figure(comp: pl.DataFrame, network: dict[str, Any]) -> go.Figure:
                     line={"color": charts.NETWORK_COLOR, "dash": dash, "width": 1.2},
                 )
             )
-    fig.add_hline(
-        network["response_rate"],
-        line={"color": charts.NETWORK_COLOR},
-        annotation_text="network",
-        annotation_position="top left",
-        annotation_font={"size": 11, "color": charts.NETWORK_COLOR},
+    theta0 = network["response_rate"]
+    n_max = comp["evaluable"].max() * 1.12
+    fig.add_trace(  # a trace, not an annotation, so its label sits in the legend clear of the clinics
+        go.Scatter(
+            x=[0, n_max],
+            y=[theta0, theta0],
+            mode="lines",
+            name=f"network {theta0:.0%}",
+            line={"color": charts.NETWORK_COLOR, "width": 2},
+            hoverinfo="skip",
+        )
     )
+    comp = comp.sort("evaluable")
+    # labels alternate above/below the points so neighbouring clinics do not overwrite each other
+    positions = ["top center" if i % 2 == 0 else "bottom center" for i in range(comp.height)]
     fig.add_trace(
         go.Scatter(
             x=comp["evaluable"].to_list(),
             y=comp["response_rate"].to_list(),
             mode="markers+text",
             text=comp["clinic_name"].to_list(),
-            textposition="top center",
+            textposition=positions,
             textfont={"size": 11},
             marker={
                 "size": 11,
@@ -391,8 +413,14 @@ def funnel_figure(comp: pl.DataFrame, network: dict[str, Any]) -> go.Figure:
     charts.base_layout(
         fig, "Response rate by clinic: funnel plot", "evaluable patients", "response rate", height=420
     )
-    fig.update_yaxes(tickformat=".0%", range=[0, 1.05])
-    fig.update_xaxes(rangemode="tozero")
+    # zoom on the clinics and the limits at the smallest clinic (the funnel's mouth is not informative)
+    smallest = comp.row(0, named=True)
+    lows = [smallest["lower998"], *comp["response_rate"].to_list()]
+    highs = [smallest["upper998"], *comp["response_rate"].to_list()]
+    y0 = max(0.0, min(v for v in lows if v is not None) - 0.08)
+    y1 = min(1.0, max(v for v in highs if v is not None) + 0.08)
+    fig.update_yaxes(tickformat=".0%", range=[y0, y1])
+    fig.update_xaxes(range=[0, n_max])
     return fig
 
 

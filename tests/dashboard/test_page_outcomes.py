@@ -73,7 +73,9 @@ def test_everything_suppressed_below_k(
     at = app_at(make_db(b.rows), page=PAGE)
     assert not at.exception
     values = _metrics(at)
-    assert values and all(v == HIDDEN for v in values.values())
+    assert values and all(v == "suppressed" for v in values.values())
+    captions = [c.value for c in at.caption]
+    assert captions.count(HIDDEN) == len(values)  # every tile says why
     overview = at.dataframe[0].value.to_dict("records")
     assert overview[0]["Evaluable"] == HIDDEN and overview[0]["Response"] == HIDDEN
     assert not at.get("plotly_chart")
@@ -122,4 +124,4 @@ def test_caterpillar_and_condition_switch(
     assert len(at.get("plotly_chart")) == 3
     at.selectbox(key="outcome_condition").set_value("ptsd").run()
     assert not at.exception
-    assert _metrics(at)["Response"] == HIDDEN
+    assert _metrics(at)["Response"] == "suppressed"
