@@ -303,7 +303,7 @@ def no_show_counts(con: duckdb.DuckDBPyConnection, f: Filters, grain: Grain = "w
 
 
 def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
-    """Average chairs in use per weekday × hour-of-day slot (full 7 × 24 grid).
+    """Average chairs in use per weekday × hour slot (7 × 24 grid; null for a weekday not in the period).
 
     Each administered session occupies a chair from ``scheduled_at`` for
     duration + recovery minutes; its chair-minutes are split over the clock hours
@@ -344,7 +344,7 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
                     THEN coalesce(agg.chair_minutes, 0) / (60.0 * days.n_days) / chairs.n
                END AS share_of_chairs
         FROM range(1, 8) w(weekday) CROSS JOIN range(0, 24) h(hour) CROSS JOIN chairs
-        JOIN days ON days.weekday = w.weekday
+        LEFT JOIN days ON days.weekday = w.weekday
         LEFT JOIN agg ON agg.weekday = w.weekday AND agg.hour = h.hour
         ORDER BY w.weekday, h.hour""",
         params=[*sp, f.start, f.end, *cp],

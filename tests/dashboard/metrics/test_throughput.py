@@ -419,3 +419,12 @@ def test_weekday_hour_load_across_midnight(make_db: Callable[[dict], Path]) -> N
     assert cell[(7, 0)] == pytest.approx(60 / 120)
     assert cell[(2, 9)] == pytest.approx(1 / 120)  # 09:15:30–09:16:30 on a Tuesday
     assert sum(cell.values()) == pytest.approx((90 + 1) / 120)
+
+
+def test_weekday_hour_load_short_period(con: duckdb.DuckDBPyConnection) -> None:
+    # Mon 2 – Wed 4 March: Monday 09h holds a1 (60 of its 90 minutes) on the one Monday; no Thursday at all
+    df = tp.weekday_hour_load(con, Filters(date(2026, 3, 2), date(2026, 3, 4), ("A",)))
+    assert df.height == 7 * 24
+    cell = {(r["weekday"], r["hour"]): r["avg_chairs_in_use"] for r in df.iter_rows(named=True)}
+    assert cell[(1, 9)] == pytest.approx(60 / 60)
+    assert cell[(4, 9)] is None
