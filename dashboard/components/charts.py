@@ -7,6 +7,7 @@ metric functions, never here), so figures stay small and never overplot.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import plotly.graph_objects as go
@@ -44,7 +45,8 @@ def base_layout(fig: go.Figure, title: str, x_title: str, y_title: str, *, heigh
         yaxis_title=y_title,
         height=height,
         margin={"l": 10, "r": 10, "t": 48, "b": 10},
-        legend={"orientation": "h", "yanchor": "bottom", "y": -0.35, "x": 0, "title": None},
+        # below the x-axis title, growing downwards (plotly widens the bottom margin to fit)
+        legend={"orientation": "h", "yanchor": "top", "y": -0.28, "x": 0, "title": None},
         hovermode="closest",
         colorway=list(PALETTE),
     )
@@ -103,6 +105,7 @@ def bar_chart(
     stack: bool = True,
     reference: float | None = None,
     reference_label: str = "",
+    integer: bool = False,
 ) -> go.Figure:
     """Bars of an aggregated frame; ``color`` splits into stacked (or grouped) series."""
     fig = go.Figure()
@@ -131,6 +134,9 @@ def bar_chart(
     value_axis = fig.update_xaxes if horizontal else fig.update_yaxes
     if percent:
         value_axis(tickformat=".0%")
+    if integer and df.height:
+        top = float(df[y].max() or 0)
+        value_axis(tick0=0, dtick=max(1, math.ceil(top / 6)), tickformat=",d")
     if horizontal:
         fig.update_yaxes(autorange="reversed", type="category")
     if reference is not None:

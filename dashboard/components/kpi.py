@@ -54,9 +54,11 @@ def tiles(items: list[Tile], note: str) -> None:
     for col, tile in zip(cols, items, strict=False):
         with col:
             value = "–" if tile.value is None else tile.fmt(tile.value)
-            delta = None
+            delta: str | int | None = None
             if tile.value is not None and tile.previous is not None:
                 delta = tile.delta_fmt(tile.value - tile.previous)
+                if not any(ch in "123456789" for ch in delta):
+                    delta = 0  # rounds to no change: grey, no arrow
             st.metric(
                 tile.label,
                 value,

@@ -12,6 +12,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.components import charts, empty
+from dashboard.components.filters import label
 from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 
@@ -19,12 +20,24 @@ GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 
 
+def complete_periods(df: pl.DataFrame, f: Filters, grain: str, col: str = "period_start") -> pl.DataFrame:
+    """Leave out weeks/months the period cuts at either end: a partial bucket looks like a sudden drop.
+
+    Keeps everything when no bucket is complete (a short period at a coarse grain).
+    """
+    if grain == "day" or df.is_empty():
+        return df
+    end = pl.col(col).dt.offset_by("6d") if grain == "week" else pl.col(col).dt.month_end()
+    whole = df.filter((pl.col(col) >= f.start) & (end <= f.end))
+    return whole if whole.height else df
+
+
 def _unit(grain: str) -> str:
     return {"day": "per day", "week": "per week", "month": "per month"}[grain]
 
 
 def sessions_over_time(f: Filters, grain: str, by: str | None, *, key: str, title: str | None = None) -> None:
-    df = queries.sessions_over_time(f, grain, by)
+    df = complete_periods(queries.sessions_over_time(f, grain, by), f, grain)
     if df.is_empty() or df["administered_sessions"].sum() == 0:
         empty.no_data("administered sessions")
         return
@@ -82,7 +95,7 @@ def utilisation_by_clinic(
         x="clinic_name",
         y="chair_utilisation",
         title="Chair utilisation by clinic",
-        x_title="chair time used (% of open chair-hours, Mon–Sat)",
+        x_title="% of open chair time used (Mon–Sat)",
         y_title="",
         horizontal=True,
         percent=True,
@@ -105,7 +118,7 @@ def no_show_cancellation_by_clinic(
     df = df.sort("no_show_rate", descending=True, nulls_last=True)
     names = df["clinic_name"].to_list()
     fig = go.Figure()
-    for col, label, color in (
+    for col, what, color in (
         ("no_show_rate", "no-show", charts.SPC_COLORS["concern"]),
         ("cancellation_rate", "cancelled", charts.PALETTE[1]),
     ):
@@ -114,10 +127,10 @@ def no_show_cancellation_by_clinic(
                 y=names,
                 x=df[col].to_list(),
                 orientation="h",
-                name=label,
+                name=what,
                 marker_color=color,
                 marker_opacity=[1.0 if highlight in (None, c) else 0.35 for c in df["clinic_id"]],
-                hovertemplate=f"%{{y}}: %{{x:.1%}} {label}<extra></extra>",
+                hovertemplate=f"%{{y}}: %{{x:.1%}} {what}<extra></extra>",
             )
         )
     charts.base_layout(
@@ -165,8 +178,44 @@ def no_show_pchart(f: Filters, cfg: MetricConfig, grain: str, *, key: str, title
     )
 
 
+def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, str]) -> pl.DataFrame:
+    """Per clinic in scope: how many p-chart points are special causes of concern / improvement.
+
+    Counts the categories the metric already assigned; the network chart can hide one clinic's shift.
+    """
+    rows = []
+    for cid in f.clinic_ids:
+        chart = queries.no_show_pchart(f.with_clinics((cid,)), cfg, grain)
+        if chart.is_empty():
+            continue
+        signals = chart.filter(pl.col("category") != "common")
+        rows.append(
+            {
+                "clinic_id": cid,
+                "clinic_name": names.get(cid, cid),
+                "concern": int((chart["category"] == "concern").sum()),
+                "improvement": int((chart["category"] == "improvement").sum()),
+                "latest_signal": signals["period"].max() if signals.height else None,
+                "latest_rule": (
+                    signals.sort("period")["rule"][-1].replace("_", " ") if signals.height else None
+                ),
+            }
+        )
+    schema = {
+        "clinic_id": pl.String,
+        "clinic_name": pl.String,
+        "concern": pl.Int64,
+        "improvement": pl.Int64,
+        "latest_signal": pl.Date,
+        "latest_rule": pl.String,
+    }
+    return pl.DataFrame(rows, schema=schema).sort(
+        ["concern", "latest_signal"], descending=True, nulls_last=True
+    )
+
+
 def new_starts(f: Filters, grain: str, *, key: str, title: str | None = None) -> None:
-    df = queries.new_starts_over_time(f, grain)
+    df = complete_periods(queries.new_starts_over_time(f, grain), f, grain)
     if df.is_empty() or df["new_starts"].sum() == 0:
         empty.no_data("new starts")
         return
@@ -246,10 +295,8 @@ def route_modality(f: Filters, *, key: str, title: str = "Route and modality mix
         empty.no_data("administered sessions")
         return
     df = df.with_columns(
-        route_label=pl.col("route").fill_null("unknown").str.to_uppercase(),
-        modality_label=pl.col("modality")
-        .fill_null("unknown")
-        .replace({"kap": "KAP", "infusion": "Infusion"}),
+        route_label=pl.col("route").fill_null("unknown").map_elements(label, return_dtype=pl.String),
+        modality_label=pl.col("modality").fill_null("unknown").map_elements(label, return_dtype=pl.String),
     )
     fig = charts.bar_chart(
         df,

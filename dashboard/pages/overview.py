@@ -12,6 +12,7 @@ from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_table, styled
 from dashboard.components.page import context, require_sessions
+from dashboard.components.throughput_figures import complete_periods
 
 ctx = context()
 f = require_sessions(ctx)
@@ -88,7 +89,8 @@ if queries.available("outcomes", "outcome_summary"):
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
 
 st.subheader("Weekly trends")
-weekly = queries.sessions_over_time(f, "week", None)
+st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period cuts is left out.")
+weekly = complete_periods(queries.sessions_over_time(f, "week", None), f, "week")
 left, right = st.columns(2)
 with left:
     st.plotly_chart(
@@ -119,7 +121,7 @@ with right:
     )
 left, right = st.columns(2)
 with left:
-    starts = queries.new_starts_over_time(f, "week")
+    starts = complete_periods(queries.new_starts_over_time(f, "week"), f, "week")
     st.plotly_chart(
         charts.line_chart(
             starts,
@@ -134,7 +136,7 @@ with left:
     )
 with right:
     if queries.available("safety", "u_chart"):
-        u = queries.ae_u_chart(f, cfg, "week")
+        u = complete_periods(queries.ae_u_chart(f, cfg, "week"), f, "week", col="period")
         if u.is_empty():
             empty.no_data("administered sessions")
         else:

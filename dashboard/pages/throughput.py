@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import streamlit as st
 
 from dashboard import queries
@@ -94,20 +95,41 @@ with right:
     fig.utilisation_by_clinic(f, cfg, summary["chair_utilisation"], key="utilisation")
 
 st.subheader("No-shows and cancellations")
+names = ctx.state.clinic_names
+pgrain = "month" if grain == "month" else "week"
+signals = fig.pchart_signals(f, cfg, pgrain, names)
 left, right = st.columns(2)
 with left:
     fig.no_show_cancellation_by_clinic(f, cfg, key="no_show_by_clinic")
+    if signals.height:
+        st.markdown(f"**Special causes in each clinic's no-show p-chart** (per {pgrain})")
+        st.dataframe(
+            signals.drop("clinic_id"),
+            hide_index=True,
+            key="pchart_signals",
+            column_config={
+                "clinic_name": "Clinic",
+                "concern": st.column_config.NumberColumn(
+                    "Concern", help="Points flagged worse than expected"
+                ),
+                "improvement": st.column_config.NumberColumn("Improvement"),
+                "latest_signal": st.column_config.DateColumn("Latest signal", format="YYYY-MM-DD"),
+                "latest_rule": "Rule",
+            },
+        )
 with right:
-    names = ctx.state.clinic_names
+    flagged = signals.filter(pl.col("concern") > 0)["clinic_id"].to_list()
+    options = ["all", *f.clinic_ids]
+    # open on the clinic with the most points of concern: a network-wide chart can dilute one clinic's shift
     chart_scope = st.selectbox(
         "p-chart for",
-        ["all", *f.clinic_ids],
+        options,
+        index=options.index(flagged[0]) if flagged else 0,
         format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
         key="pchart_clinic",
     )
     scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
     label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)
-    pgrain = "month" if grain == "month" else "week"
     fig.no_show_pchart(scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}")
 
 st.subheader("New patients and induction")
