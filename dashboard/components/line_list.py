@@ -1,0 +1,366 @@
+"""The adverse-event line list: URL-bound filters, a sortable table, downloads, one event in detail.
+
+The shared sidebar filters (period, region, clinics, condition, route,
+modality) select the scope; the AE filters here narrow it. Every filter is a
+widget bound to a URL parameter (``bind="query-params"``, key = parameter
+name, all prefixed ``ae_`` so no other page's parameter is reused), so a
+review can be bookmarked and shared. The table shows the newest
+``MAX_TABLE_ROWS`` rows; downloads hold every filtered row, after a header
+block naming the filters and the data date (``dashboard/exports.py``).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Any
+
+import polars as pl
+import streamlit as st
+
+from dashboard import exports, queries_safety
+from dashboard.components.page import PageContext
+from dashboard.metrics.filters import Filters
+from dashboard.metrics.safety import AeFilters, ae_filter_options
+
+MAX_TABLE_ROWS = 5_000
+# URL parameter names (= widget keys) of the line-list filters.
+PARAMS = ("ae_category", "ae_grade", "ae_serious", "ae_action", "ae_outcome", "ae_dose", "ae_session", "ae_q")
+SERIOUS = {"any": "Any", "serious": "Serious only", "not_serious": "Not serious only"}
+GRADES = {"1": "1 mild", "2": "2 moderate", "3": "3 severe", "4": "4 life-threatening", "5": "5 death"}
+# Columns of the on-screen table (downloads carry every line-list column).
+TABLE_COLUMNS = (
+    "onset_at",
+    "clinic_name",
+    "category",
+    "severity_grade",
+    "serious",
+    "action_taken",
+    "outcome",
+    "description",
+    "primary_condition",
+    "route",
+    "modality",
+    "dose_mg_per_kg",
+    "session_number",
+    "patient_key",
+    "ae_id",
+)
+
+
+def words(value: str) -> str:
+    """``nausea_vomiting`` → ``Nausea vomiting`` (also the value kept in the URL, so it must stay stable)."""
+    return value.replace("_", " ").capitalize()
+
+
+def scope_header(ctx: PageContext) -> list[tuple[str, str]]:
+    """The shared filters and the data date, for a download's header block."""
+    state = ctx.state
+    assert state is not None
+    f = state.filters
+    names = state.clinic_names
+    every = set(names) == set(f.clinic_ids)
+    newest = ctx.as_of.get("newest_data_date")
+    return [
+        ("data as of", f"{newest:%Y-%m-%d}" if isinstance(newest, (date, datetime)) else str(newest or "")),
+        ("period", f"{f.start:%Y-%m-%d} to {f.end:%Y-%m-%d}"),
+        (
+            "clinics",
+            "all"
+            if every and not f.regions
+            else "; ".join(f"{names.get(c, c)} ({c})" for c in f.clinic_ids) or "none",
+        ),
+        ("region", ", ".join(f.regions) or "all"),
+        ("condition", ", ".join(f.conditions) or "all"),
+        ("route", ", ".join(f.routes) or "all"),
+        ("modality", ", ".join(f.modalities) or "all"),
+    ]
+
+
+def ae_header(ae: AeFilters) -> list[tuple[str, str]]:
+    """The AE filters of a line-list download, in the header block's words."""
+    serious = "any" if ae.serious is None else ("serious" if ae.serious else "not serious")
+    return [
+        ("category", ", ".join(ae.categories) or "all"),
+        ("severity grade", ", ".join(str(g) for g in ae.severity_grades) or "all"),
+        ("serious", serious),
+        ("action taken", ", ".join(ae.actions) or "all"),
+        ("outcome", ", ".join(ae.outcomes) or "all"),
+        ("dose band (mg/kg)", ", ".join(ae.dose_bands) or "all"),
+        ("session number", ", ".join(ae.session_bands) or "all"),
+        ("description contains", ae.search or "(no search)"),
+    ]
+
+
+def ae_filter_widgets() -> AeFilters:
+    """Render the AE filters (bound to the URL) and return them."""
+    options = ae_filter_options()
+    with st.container(border=True):
+        c1, c2, c3, c4 = st.columns(4)
+        categories = c1.multiselect(
+            "Category",
+            list(options["categories"]),
+            format_func=words,
+            key="ae_category",
+            bind="query-params",
+            placeholder="All categories",
+        )
+        grades = c2.multiselect(
+            "Severity grade",
+            list(options["severity_grades"]),
+            format_func=GRADES.__getitem__,
+            key="ae_grade",
+            bind="query-params",
+            placeholder="All grades",
+        )
+        serious = c3.selectbox(
+            "Serious",
+            list(SERIOUS),
+            format_func=SERIOUS.__getitem__,
+            key="ae_serious",
+            bind="query-params",
+        )
+        actions = c4.multiselect(
+            "Action taken",
+            list(options["actions"]),
+            format_func=words,
+            key="ae_action",
+            bind="query-params",
+            placeholder="All actions",
+        )
+        c1, c2, c3, c4 = st.columns(4)
+        outcomes = c1.multiselect(
+            "Outcome",
+            list(options["outcomes"]),
+            format_func=words,
+            key="ae_outcome",
+            bind="query-params",
+            placeholder="All outcomes",
+            help="'Unknown' also matches an event with no outcome recorded.",
+        )
+        doses = c2.multiselect(
+            "Dose band (mg/kg)",
+            list(options["dose_bands"]),
+            key="ae_dose",
+            bind="query-params",
+            placeholder="All doses",
+            help="Dose per kg of the event's session; intranasal doses are not weight-based.",
+        )
+        sessions = c3.multiselect(
+            "Session number",
+            list(options["session_bands"]),
+            format_func=lambda b: {"1-3": "1–3 (first three)", "4+": "4 and later"}.get(b, b),
+            key="ae_session",
+            bind="query-params",
+            placeholder="All sessions",
+            help="The patient's administered session number, network-wide.",
+        )
+        search = c4.text_input(
+            "Description contains",
+            key="ae_q",
+            bind="query-params",
+            placeholder="e.g. headache, 185/112",
+            help="Case-insensitive search in the (redacted) free-text description. Press Enter to apply.",
+        )
+    return AeFilters(
+        categories=tuple(categories),
+        severity_grades=tuple(int(g) for g in grades),
+        serious=None if serious in (None, "any") else serious == "serious",
+        actions=tuple(actions),
+        outcomes=tuple(outcomes),
+        dose_bands=tuple(doses),
+        session_bands=tuple(sessions),
+        search=(search or "").strip(),
+    )
+
+
+def render(ctx: PageContext, f: Filters) -> None:
+    """The whole line-list section."""
+    ae = ae_filter_widgets()
+    rows = queries_safety.line_list(f, ae)
+    total = rows.height
+    shown = rows.head(MAX_TABLE_ROWS)
+    if total > MAX_TABLE_ROWS:
+        st.warning(
+            f"**{total:,} adverse events match.** The table shows the newest {MAX_TABLE_ROWS:,}; "
+            "the downloads hold all of them. Narrow the filters to browse the rest.",
+            icon=":material/filter_list:",
+        )
+    else:
+        st.markdown(f"**{total:,} adverse event(s) match** these filters.")
+    header = scope_header(ctx) + ae_header(ae)
+    # Callables: the file is built only when a button is clicked, not on every rerun of a 1M-row list.
+    title = "KetaOps adverse-event line list"
+    stamp = f"{f.start:%Y%m%d}-{f.end:%Y%m%d}"
+    d1, d2, _ = st.columns([1, 1, 3])
+    with d1:
+        st.download_button(
+            "Download CSV",
+            data=lambda: exports.to_csv(rows, title=title, header=header),
+            file_name=f"ketaops-ae-line-list-{stamp}.csv",
+            mime="text/csv",
+            key="ae_download_csv",
+            icon=":material/download:",
+            disabled=total == 0,
+            on_click="ignore",
+            help="Every filtered row; '# ' lines at the top name the filters and the data date.",
+        )
+    with d2:
+        too_big = total > exports.EXCEL_MAX_ROWS
+        st.download_button(
+            "Download Excel",
+            data=lambda: exports.to_excel(rows, title=title, header=header, sheet="line list"),
+            file_name=f"ketaops-ae-line-list-{stamp}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            key="ae_download_xlsx",
+            icon=":material/table:",
+            disabled=total == 0 or too_big,
+            on_click="ignore",
+            help="Too many rows for one Excel sheet: use the CSV."
+            if too_big
+            else "Filters in the first rows.",
+        )
+    if total == 0:
+        st.caption("No adverse events match. Clear some of the filters above or in the sidebar.")
+        return
+    event = st.dataframe(
+        shown.select(TABLE_COLUMNS),
+        hide_index=True,
+        key="ae_table",
+        on_select="rerun",
+        selection_mode="single-row",
+        height=420,
+        column_config={
+            "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
+            "clinic_name": "Clinic",
+            "category": "Category",
+            "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
+            "serious": st.column_config.CheckboxColumn("Serious"),
+            "action_taken": "Action",
+            "outcome": "Outcome",
+            "description": st.column_config.TextColumn("Description", width="large"),
+            "primary_condition": "Condition",
+            "route": "Route",
+            "modality": "Modality",
+            "dose_mg_per_kg": st.column_config.NumberColumn("mg/kg", format="%.2f"),
+            "session_number": st.column_config.NumberColumn("Session no.", format="%d"),
+            "patient_key": "Patient (pseudonym)",
+            "ae_id": "AE id",
+        },
+    )
+    st.caption("Click a column header to sort the shown rows; **select a row** to see the event in detail.")
+    picked = event.selection.rows if event is not None else []
+    if picked and picked[0] < shown.height:
+        event_detail(f, shown.row(picked[0], named=True))
+
+
+def _value(v: Any, fmt: str = "{}", unit: str = "") -> str:
+    return "–" if v is None else fmt.format(v) + unit
+
+
+def event_detail(f: Filters, row: dict[str, Any]) -> None:
+    """One event with its session's dose, duration and vitals, and the same patient's course."""
+    with st.container(border=True, key="ae_detail"):
+        serious = " · **serious**" if row["serious"] else ""
+        st.markdown(
+            f"#### {words(row['category'])} · grade {row['severity_grade']}{serious}\n"
+            f"`{row['ae_id']}` at **{row['clinic_name']}** on {row['onset_at']:%Y-%m-%d %H:%M} · "
+            f"patient `{row['patient_key']}` ({words(row['primary_condition'] or 'unknown condition')})"
+        )
+        c1, c2, c3 = st.columns(3)
+        c1.markdown(
+            "**Event**\n\n"
+            f"- action: {words(row['action_taken'])}\n"
+            f"- outcome: {words(row['outcome'] or 'not recorded')}\n"
+            f"- description: {row['description'] or '–'}"
+        )
+        if row["session_id"] is None:
+            c2.markdown("**Session**\n\nNo session recorded for this event.")
+        else:
+            c2.markdown(
+                "**Session**\n\n"
+                f"- `{row['session_id']}`, {row['scheduled_at']:%Y-%m-%d %H:%M}, {row['status']}\n"
+                f"- {row['phase']}, session no. {_value(row['session_number'])}, "
+                f"{(row['route'] or '').upper()} {row['modality'] or ''}\n"
+                f"- dose {_value(row['dose_mg'], '{:g}', ' mg')}"
+                f" ({_value(row['dose_mg_per_kg'], '{:.2f}', ' mg/kg')}, weight "
+                f"{_value(row['weight_kg'], '{:g}', ' kg')})\n"
+                f"- duration {_value(row['duration_min'], '{}', ' min')}"
+            )
+            c3.markdown(
+                "**Vitals (session maxima)**\n\n"
+                f"- BP {_value(row['bp_sys_max'])}/{_value(row['bp_dia_max'])} mmHg\n"
+                f"- heart rate {_value(row['hr_max'], '{}', ' /min')}\n"
+                f"- lowest SpO₂ {_value(row['spo2_min'], '{}', '%')}"
+            )
+        history = queries_safety.patient_history(f, row["patient_key"])
+        sessions = history["sessions"].with_columns(this=pl.col("session_id") == (row["session_id"] or ""))
+        events = history["adverse_events"].with_columns(this=pl.col("ae_id") == row["ae_id"])
+        st.markdown(
+            f"**This patient's course** at clinics you can see, all dates: "
+            f"{sessions.height} session(s), {events.height} adverse event(s). ● marks this event."
+        )
+        left, right = st.columns(2)
+        with left:
+            st.dataframe(
+                sessions.select(
+                    "this",
+                    "scheduled_at",
+                    "clinic_id",
+                    "status",
+                    "phase",
+                    "session_number",
+                    "route",
+                    "dose_mg_per_kg",
+                    "duration_min",
+                    "bp_sys_max",
+                    "bp_dia_max",
+                    "hr_max",
+                    "spo2_min",
+                    "ae_count",
+                ),
+                hide_index=True,
+                key="ae_patient_sessions",
+                height=260,
+                column_config={
+                    "this": st.column_config.CheckboxColumn("●", width="small"),
+                    "scheduled_at": st.column_config.DatetimeColumn("Scheduled", format="YYYY-MM-DD HH:mm"),
+                    "clinic_id": "Clinic",
+                    "status": "Status",
+                    "phase": "Phase",
+                    "session_number": st.column_config.NumberColumn("No.", format="%d"),
+                    "route": "Route",
+                    "dose_mg_per_kg": st.column_config.NumberColumn("mg/kg", format="%.2f"),
+                    "duration_min": st.column_config.NumberColumn("Min", format="%d"),
+                    "bp_sys_max": st.column_config.NumberColumn("BP sys", format="%d"),
+                    "bp_dia_max": st.column_config.NumberColumn("BP dia", format="%d"),
+                    "hr_max": st.column_config.NumberColumn("HR", format="%d"),
+                    "spo2_min": st.column_config.NumberColumn("SpO₂", format="%d"),
+                    "ae_count": st.column_config.NumberColumn("AEs", format="%d"),
+                },
+            )
+        with right:
+            st.dataframe(
+                events.select(
+                    "this",
+                    "onset_at",
+                    "category",
+                    "severity_grade",
+                    "serious",
+                    "action_taken",
+                    "outcome",
+                    "description",
+                ),
+                hide_index=True,
+                key="ae_patient_events",
+                height=260,
+                column_config={
+                    "this": st.column_config.CheckboxColumn("●", width="small"),
+                    "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
+                    "category": "Category",
+                    "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
+                    "serious": st.column_config.CheckboxColumn("Serious"),
+                    "action_taken": "Action",
+                    "outcome": "Outcome",
+                    "description": "Description",
+                },
+            )

@@ -1,0 +1,488 @@
+"""Safety: AE rates, clinics against the network, trends, review lists and the line list (layout only).
+
+Tabs are bound to the URL (``?safety_view=Line list``) and lazy: only the open
+tab's figures are computed.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+import streamlit as st
+
+from dashboard import exports, queries, queries_safety
+from dashboard.components import empty, kpi, line_list, tables
+from dashboard.components import safety_figures as sf
+from dashboard.components.line_list import scope_header, words
+from dashboard.components.page import context, require_sessions
+from dashboard.components.throughput_figures import complete_periods
+from dashboard.metrics import safety
+
+ctx = context()
+f = require_sessions(ctx)
+cfg = ctx.cfg
+names = ctx.state.clinic_names
+st.title("Safety")
+st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
+
+rate = queries.ae_rate(f)
+if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
+    empty.no_match()
+    st.stop()
+before = queries.ae_rate(f.previous_period())
+patients = queries_safety.patients_with_ae(f)
+excursion = queries_safety.excursion_rate(f, cfg)
+protocol = queries_safety.protocol_summary(f, cfg)
+kpi.tiles(
+    [
+        kpi.Tile(
+            "AEs per 100 sessions",
+            rate["ae_per_100"],
+            before["ae_per_100"],
+            kpi.rate,
+            kpi.signed_rate,
+            "down",
+            help=f"{rate['ae_count']:,} AEs in {rate['administered_sessions']:,} administered sessions; "
+            f"95% CI {rate['ci_low']:.2f}–{rate['ci_high']:.2f} (exact Poisson)."
+            if rate["ci_low"] is not None
+            else "No administered sessions in scope.",
+        ),
+        kpi.Tile("Adverse events", rate["ae_count"], before["ae_count"], kpi.count, kpi.signed_count, "down"),
+        kpi.Tile(
+            "Serious AEs",
+            rate["serious_ae_count"],
+            before["serious_ae_count"],
+            kpi.count,
+            kpi.signed_count,
+            "down",
+        ),
+        kpi.Tile(
+            "Patients with an AE",
+            patients["share"],
+            None,
+            kpi.pct,
+            kpi.signed_points,
+            help=f"{patients['patients_with_ae']:,} of {patients['active_patients']:,} active patients "
+            "had at least one AE in the period (Wilson 95% CI "
+            + (
+                f"{patients['ci_low']:.0%}–{patients['ci_high']:.0%})."
+                if patients["ci_low"] is not None
+                else "undefined)."
+            ),
+        ),
+        kpi.Tile(
+            "Vital-sign excursions per 100",
+            excursion["excursions_per_100"],
+            None,
+            kpi.rate,
+            kpi.signed_rate,
+            help=f"{excursion['excursion_sessions']:,} sessions reached "
+            f"BP ≥ {cfg.bp_sys_max}/{cfg.bp_dia_max}, "
+            f"HR ≥ {cfg.hr_max} or SpO₂ < {cfg.spo2_min}; {excursion['excursions_without_ae']:,} of them "
+            "have no AE recorded.",
+        ),
+        kpi.Tile(
+            "Protocol deviations",
+            protocol["deviations"],
+            None,
+            kpi.count,
+            kpi.signed_count,
+            help=f"Of {protocol['iv_sessions']:,} administered IV sessions: dose outside "
+            f"{cfg.protocol_dose_min}–{cfg.protocol_dose_max} mg/kg or duration outside "
+            f"{cfg.protocol_duration_min}–{cfg.protocol_duration_max} min.",
+        ),
+    ],
+    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+)
+
+TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")
+rates_tab, funnel_tab, excursion_tab, protocol_tab, serious_tab, list_tab = st.tabs(
+    list(TABS), key="safety_view", bind="query-params"
+)
+
+# --- AE rate by dimension ------------------------------------------------------------------------
+DIMENSIONS = {
+    "clinic": "Clinic",
+    "category": "Category",
+    "severity_grade": "Severity grade",
+    "serious": "Serious or not",
+    "action_taken": "Action taken",
+    "route": "Route",
+    "modality": "Modality",
+    "dose_band": "Dose band (mg/kg)",
+    "session_number": "Session number",
+    "condition": "Condition",
+    "region": "Region",
+}
+if rates_tab.open is not False:
+    with rates_tab:
+        dimension = st.selectbox(
+            "Break the AE rate down by",
+            list(DIMENSIONS),
+            format_func=DIMENSIONS.__getitem__,
+            key="ae_by",
+            bind="query-params",
+        )
+        by = sf.order_levels(queries_safety.ae_rate_by(f, dimension), dimension)
+        label_of = (
+            {}
+            if dimension in ("clinic", "dose_band", "session_number", "severity_grade")
+            else {v: words(v) for v in by["label"].to_list()}
+        )
+        left, right = st.columns([3, 2])
+        with left:
+            st.plotly_chart(
+                sf.rate_dot_whisker(
+                    by,
+                    title=f"AEs per 100 administered sessions by {DIMENSIONS[dimension].lower()}",
+                    level_title="",
+                    network=rate["ae_per_100"],
+                    label_of=label_of,
+                ),
+                key="ae_rate_by_chart",
+            )
+        with right:
+            tables.table(
+                by.select(
+                    "label",
+                    "ae_count",
+                    "serious_ae_count",
+                    "administered_sessions",
+                    "ae_per_100",
+                    "ci_low",
+                    "ci_high",
+                ),
+                key="ae_rate_by_table",
+                label=DIMENSIONS[dimension],
+                ae_count=tables.number("AEs"),
+                serious_ae_count=tables.number("Serious"),
+                administered_sessions=tables.number(
+                    "Sessions", help="Administered sessions (the denominator)"
+                ),
+                ae_per_100=tables.number("Per 100", "%.2f"),
+                ci_low=tables.number("95% CI low", "%.2f"),
+                ci_high=tables.number("95% CI high", "%.2f"),
+            )
+        if dimension in safety.AE_DIMENSIONS:
+            st.caption(
+                "Denominator for every row: all administered sessions in scope (an AE attribute splits the "
+                "numerator only). Whiskers: exact Poisson (Garwood) 95% intervals."
+            )
+        else:
+            st.caption(
+                "Each row's denominator is the administered sessions of that group; AEs are attributed "
+                "through their session. Whiskers: exact Poisson (Garwood) 95% intervals. "
+                + (
+                    "AEs recorded without a session have no rate and are listed only in the table."
+                    if "no session" in by["level"].to_list()
+                    else ""
+                )
+            )
+
+# --- Funnel plot and u-chart ---------------------------------------------------------------------
+if funnel_tab.open is not False:
+    with funnel_tab:
+        # The target is the whole network the viewer may see (with the same period, region, condition,
+        # route and modality), never just the picked clinics: one clinic picked alone would be its own target.
+        network_f = f.with_clinics(tuple(ctx.state.clinics["clinic_id"].to_list()))
+        overdispersion = st.toggle(
+            "Adjust the limits for over-dispersion",
+            key="ae_overdispersion",
+            bind="query-params",
+            help="Widens the limits by the between-clinic variation τ² (Spiegelhalter 2005, z-scores "
+            "winsorised at 10%). Use it when many clinics fall outside the exact limits.",
+        )
+        funnel = queries.ae_funnel(network_f, overdispersion=overdispersion)
+        in_funnel = set(funnel["clinic_id"].to_list())
+        picked = set(f.clinic_ids) if set(f.clinic_ids) != in_funnel else set()
+        if funnel.filter(pl.col("administered_sessions") > 0).is_empty():
+            empty.no_data("administered sessions")
+        else:
+            st.plotly_chart(
+                sf.funnel_figure(funnel, safety.funnel_curve(funnel), highlight=picked), key="ae_funnel_chart"
+            )
+            flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
+            st.caption(
+                f"Target = AEs ÷ administered sessions of all {len(in_funnel)} clinic(s) you can see"
+                + (" in the chosen region" if f.regions else "")
+                + ", with the sidebar's period, condition, route and modality"
+                + (" — the clinics you picked are drawn larger and named" if picked else "")
+                + ". A clinic above the 99.8% limit is very unlikely to differ by chance alone. "
+                "One large outlier raises the target for every other clinic (it is part of the network); "
+                "if many clinics fall outside the limits, switch on the over-dispersion adjustment. "
+                + (
+                    "Above a limit: "
+                    + ", ".join(
+                        f"**{n}** ({sf.FLAG_LABELS[fl]})"
+                        for n, fl in flagged.select("clinic_name", "flag").rows()
+                    )
+                    + "."
+                    if flagged.height
+                    else "No clinic is above the 95% limit."
+                )
+            )
+            with st.expander("Funnel table"):
+                tables.table(
+                    funnel.select(
+                        "clinic_name",
+                        "region",
+                        "administered_sessions",
+                        "ae_count",
+                        "expected",
+                        "ae_per_100",
+                        "upper95",
+                        "upper998",
+                        pl.col("flag").replace_strict(sf.FLAG_LABELS, default=None),
+                    ),
+                    key="ae_funnel_table",
+                    clinic_name="Clinic",
+                    region="Region",
+                    administered_sessions=tables.number("Sessions"),
+                    ae_count=tables.number("AEs"),
+                    expected=tables.number("Expected AEs", "%.1f"),
+                    ae_per_100=tables.number("Per 100", "%.2f"),
+                    upper95=tables.number("95% upper", "%.2f"),
+                    upper998=tables.number("99.8% upper", "%.2f"),
+                    flag="Position",
+                )
+
+        st.subheader("AE rate over time")
+        c1, c2 = st.columns([1, 2])
+        grain = c1.segmented_control(
+            "Time step",
+            ["week", "month"],
+            format_func=str.capitalize,
+            default="week",
+            key="ae_u_grain",
+            bind="query-params",
+            required=True,
+        )
+        chosen = c2.selectbox(
+            "Clinic",
+            ["all", *f.clinic_ids],
+            format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
+            key="ae_u_clinic",
+        )
+        clinic_id = None if chosen == "all" else chosen
+        who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
+        u = complete_periods(queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id), f, grain, col="period")
+        if u.is_empty():
+            empty.no_data("administered sessions")
+        else:
+            st.plotly_chart(
+                sf.u_chart_figure(
+                    u,
+                    title=f"u-chart: AEs per 100 sessions per {grain}, {who}",
+                    grain=grain,
+                    baseline_periods=cfg.spc_baseline_periods,
+                ),
+                key="ae_u_chart",
+            )
+            trial = bool(u["trial"].any())
+            st.caption(
+                f"Centre line and 3σ limits from the first "
+                f"{min(cfg.spc_baseline_periods, u.height)} {grain}s, "
+                + (
+                    "marked **trial** until there are enough points; pick a longer period for fixed limits. "
+                    if trial
+                    else "then held. "
+                )
+                + "Grey = common cause; orange = special cause of concern (more AEs); blue = improvement. "
+                "Weeks or months the period cuts are left out."
+            )
+
+# --- Excursions ----------------------------------------------------------------------------------
+if excursion_tab.open is not False:
+    with excursion_tab:
+        st.markdown(
+            f"A **vital-sign excursion** is an administered session with BP ≥ {cfg.bp_sys_max} systolic or "
+            f"≥ {cfg.bp_dia_max} diastolic, heart rate ≥ {cfg.hr_max} or SpO₂ < {cfg.spo2_min}%."
+        )
+        c1, c2, c3 = st.columns(3)
+        per_100 = excursion["excursions_per_100"]
+        c1.metric(
+            "Excursions per 100 sessions",
+            "–" if per_100 is None else f"{per_100:.2f}",
+            help=None
+            if per_100 is None
+            else f"95% CI {excursion['ci_low']:.2f}–{excursion['ci_high']:.2f} (Wilson)",
+            border=True,
+        )
+        c2.metric("Excursion sessions", f"{excursion['excursion_sessions']:,}", border=True)
+        c3.metric(
+            "Excursions without an AE",
+            f"{excursion['excursions_without_ae']:,}",
+            help="No AE of any date is recorded for the session: possible under-reporting.",
+            border=True,
+        )
+        review = queries_safety.excursions_without_ae(f, cfg)
+        st.subheader("Review list: excursions without an AE")
+        st.caption(
+            "Sessions whose vitals crossed a threshold but for which no adverse event is recorded. "
+            "Check each with the clinic: a missing report, or a reading that needs no report."
+        )
+        if review.is_empty():
+            empty.no_data("excursions without an AE")
+        else:
+            crossed = review.with_columns(
+                crossed=pl.concat_str(
+                    pl.when(pl.col("high_bp_sys")).then(pl.lit("BP sys ")).otherwise(pl.lit("")),
+                    pl.when(pl.col("high_bp_dia")).then(pl.lit("BP dia ")).otherwise(pl.lit("")),
+                    pl.when(pl.col("high_hr")).then(pl.lit("HR ")).otherwise(pl.lit("")),
+                    pl.when(pl.col("low_spo2")).then(pl.lit("SpO₂")).otherwise(pl.lit("")),
+                ).str.strip_chars()
+            )
+            tables.table(
+                crossed.select(
+                    "scheduled_at",
+                    "clinic_name",
+                    "session_id",
+                    "patient_key",
+                    "crossed",
+                    "bp_sys_max",
+                    "bp_dia_max",
+                    "hr_max",
+                    "spo2_min",
+                    "route",
+                    "dose_mg_per_kg",
+                    "session_number",
+                ),
+                key="ae_excursions_table",
+                height=360,
+                scheduled_at=st.column_config.DatetimeColumn("Session", format="YYYY-MM-DD HH:mm"),
+                clinic_name="Clinic",
+                session_id="Session id",
+                patient_key="Patient (pseudonym)",
+                crossed="Crossed",
+                bp_sys_max=tables.number("BP sys"),
+                bp_dia_max=tables.number("BP dia"),
+                hr_max=tables.number("HR"),
+                spo2_min=tables.number("SpO₂"),
+                route="Route",
+                dose_mg_per_kg=tables.number("mg/kg", "%.2f"),
+                session_number=tables.number("Session no."),
+            )
+            st.download_button(
+                "Download review list (CSV)",
+                data=exports.to_csv(
+                    review, title="KetaOps vital-sign excursions without an AE", header=scope_header(ctx)
+                ),
+                file_name=f"ketaops-excursions-without-ae-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
+                mime="text/csv",
+                key="ae_excursions_download",
+                icon=":material/download:",
+                on_click="ignore",
+            )
+
+# --- Protocol deviations -------------------------------------------------------------------------
+if protocol_tab.open is not False:
+    with protocol_tab:
+        st.markdown(
+            f"A **protocol deviation** is an administered IV session with a dose outside "
+            f"{cfg.protocol_dose_min}–{cfg.protocol_dose_max} mg/kg or a duration outside "
+            f"{cfg.protocol_duration_min}–{cfg.protocol_duration_max} minutes (bounds included). "
+            "Deviations are loaded and counted, never rejected."
+        )
+        c1, c2, c3 = st.columns(3)
+        iv = protocol["iv_sessions"]
+        share = f" ({protocol['deviations'] / iv:.1%} of {iv:,} IV sessions)" if iv else ""
+        c1.metric("Deviations", f"{protocol['deviations']:,}", help=share.strip(" ()") or None, border=True)
+        c2.metric("Dose outside range", f"{protocol['dose_deviations']:,}", border=True)
+        c3.metric("Duration outside range", f"{protocol['duration_deviations']:,}", border=True)
+        deviations = queries_safety.protocol_deviations(f, cfg)
+        if deviations.is_empty():
+            empty.no_data("protocol deviations")
+        else:
+            st.caption(f"{deviations.height:,} deviation(s){share}, newest first.")
+            tables.table(
+                deviations.select(
+                    "scheduled_at",
+                    "clinic_name",
+                    "session_id",
+                    "patient_key",
+                    "phase",
+                    "dose_mg",
+                    "weight_kg",
+                    "dose_mg_per_kg",
+                    "duration_min",
+                    "dose_deviation",
+                    "duration_deviation",
+                ),
+                key="ae_deviations_table",
+                height=360,
+                scheduled_at=st.column_config.DatetimeColumn("Session", format="YYYY-MM-DD HH:mm"),
+                clinic_name="Clinic",
+                session_id="Session id",
+                patient_key="Patient (pseudonym)",
+                phase="Phase",
+                dose_mg=tables.number("Dose mg", "%.1f"),
+                weight_kg=tables.number("Weight kg", "%.1f"),
+                dose_mg_per_kg=tables.number("mg/kg", "%.2f"),
+                duration_min=tables.number("Minutes"),
+                dose_deviation=st.column_config.CheckboxColumn("Dose"),
+                duration_deviation=st.column_config.CheckboxColumn("Duration"),
+            )
+            st.download_button(
+                "Download deviations (CSV)",
+                data=exports.to_csv(
+                    deviations, title="KetaOps protocol deviations", header=scope_header(ctx)
+                ),
+                file_name=f"ketaops-protocol-deviations-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
+                mime="text/csv",
+                key="ae_deviations_download",
+                icon=":material/download:",
+                on_click="ignore",
+            )
+
+# --- Serious AEs ---------------------------------------------------------------------------------
+if serious_tab.open is not False:
+    with serious_tab:
+        serious = queries_safety.serious_events(f)
+        st.markdown(
+            f"**{serious.height:,} serious adverse event(s)** with onset in the period, newest first."
+        )
+        if serious.is_empty():
+            empty.no_data("serious adverse events")
+        else:
+            tables.table(
+                serious.select(
+                    "onset_at",
+                    "clinic_name",
+                    "category",
+                    "severity_grade",
+                    "action_taken",
+                    "outcome",
+                    "description",
+                    "patient_key",
+                    "ae_id",
+                ),
+                key="ae_serious_table",
+                onset_at=st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
+                clinic_name="Clinic",
+                category="Category",
+                severity_grade=tables.number("Grade"),
+                action_taken="Action",
+                outcome="Outcome",
+                description=st.column_config.TextColumn("Description", width="large"),
+                patient_key="Patient (pseudonym)",
+                ae_id="AE id",
+            )
+            st.download_button(
+                "Download serious AEs (CSV)",
+                data=exports.to_csv(
+                    serious, title="KetaOps serious adverse events", header=scope_header(ctx)
+                ),
+                file_name=f"ketaops-serious-aes-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
+                mime="text/csv",
+                key="ae_serious_download",
+                icon=":material/download:",
+                on_click="ignore",
+            )
+
+# --- Line list -----------------------------------------------------------------------------------
+if list_tab.open is not False:
+    with list_tab:
+        st.caption(
+            "Every adverse event in the sidebar's scope (period by onset date). The filters below and in "
+            "the sidebar are kept in the URL: copy it to share this list."
+        )
+        line_list.render(ctx, f)
