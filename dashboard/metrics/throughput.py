@@ -335,7 +335,9 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
         days AS (
             SELECT isodow(d) AS weekday, count(*) AS n_days
             FROM generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) t(d) GROUP BY 1),
-        chairs AS (SELECT coalesce(sum(chairs) FILTER (WHERE open_days > 0), 0) AS n FROM ({capacity}))
+        chairs AS (
+            SELECT CAST(coalesce(sum(chairs) FILTER (WHERE open_days > 0), 0) AS BIGINT) AS n
+            FROM ({capacity}))
         SELECT w.weekday, dayname(DATE '2024-01-07' + CAST(w.weekday AS INTEGER)) AS weekday_name, h.hour,
                coalesce(agg.chair_minutes, 0) / (60.0 * days.n_days) AS avg_chairs_in_use,
                coalesce(agg.sessions_started, 0) / days.n_days AS avg_sessions_started,
