@@ -125,22 +125,73 @@ def csv_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) ->
         )
     except pl.exceptions.ComputeError:
         raise FileRejected("unreadable_file", f"{rel_path}: the file is not UTF-8 text") from None
-    lines = lines.with_columns(pl.col(ROW).cast(pl.Int64)).filter(pl.col("line").is_not_null())
+    lines = lines.with_columns(pl.col(ROW).cast(pl.Int64))  # row r sits at position r - 1
     if b"\r" in body:
         lines = lines.with_columns(pl.col("line").str.strip_suffix("\r"))
+    present = pl.col("line").is_not_null()
     if b'"' not in body:
-        return _split_unquoted(lines, n_fields, keep)
-    quoted_mask = pl.col("line").str.contains('"', literal=True)
-    quoted = lines.filter(quoted_mask)
-    odd = quoted.select((pl.col("line").str.count_matches('"', literal=True) % 2 == 1).any()).item()
-    if odd:
-        return _python_rows(body, n_fields, keep, rel_path)
+        return _split_unquoted(lines.filter(present), n_fields, keep)
+    has_quote = pl.col("line").str.contains('"', literal=True)
+    quoted = lines.filter(present & has_quote).with_columns(
+        pl.col("line").str.count_matches('"', literal=True).alias("_quotes")
+    )
+    frames = []
+    taken = pl.Series(ROW, [], pl.Int64)
+    if quoted.select((pl.col("_quotes") % 2 == 1).any()).item():
+        records, taken_rows = _multi_line_records(lines["line"], quoted, n_fields)
+        frames.append(_records_frame(records, n_fields, keep))
+        taken = pl.Series(ROW, taken_rows, pl.Int64)
+    free = ~pl.col(ROW).is_in(taken.implode())
+    frames.append(_split_unquoted(lines.filter(present & ~has_quote & free), n_fields, keep))
+    frames.append(_single_quoted(quoted.filter(free), n_fields, keep))
+    return pl.concat(frames).sort(ROW)
+
+
+def _multi_line_records(
+    lines: pl.Series, quoted: pl.DataFrame, n_fields: int
+) -> tuple[list[tuple[int, str, list[str], str | None]], list[int]]:
+    """Pair each line with an odd number of quotes with the next one: a field spanning lines.
+
+    Only the few odd lines are visited in Python. When the joined lines do not
+    parse as one record (or no partner follows within ``MAX_RECORD_LINES``),
+    the opening line alone is blamed and the next odd line opens the next try.
+    Returns the records and every row they cover.
+    """
+    odd = quoted.filter(pl.col("_quotes") % 2 == 1)[ROW].to_list()
+    records: list[tuple[int, str, list[str], str | None]] = []
+    taken: list[int] = []
+    k = 0
+    while k < len(odd):
+        start = odd[k]
+        if k + 1 < len(odd) and odd[k + 1] - start < MAX_RECORD_LINES:
+            end = odd[k + 1]
+            text = "\n".join(line or "" for line in lines.slice(start - 1, end - start + 1).to_list())
+            fields, problem = _parse_record(text, n_fields)
+            if problem is None:
+                records.append((start, text, fields, None))
+                taken.extend(range(start, end + 1))
+                k += 2
+                continue
+        line = lines[start - 1]
+        fields, problem = _parse_record(line, n_fields)
+        records.append((start, line, fields, problem or "bad quoting (an unbalanced quote)"))
+        taken.append(start)
+        k += 1
+    return records, taken
+
+
+def _single_quoted(quoted: pl.DataFrame, n_fields: int, keep: dict[int, str]) -> pl.DataFrame:
+    """One-line records holding quotes: vectorised when Polars agrees, else line by line."""
+    if quoted.height == 0:
+        return _empty(keep)
     try:
-        parsed = _parse_quoted(quoted, n_fields, keep)
+        return _parse_quoted(quoted, n_fields, keep)
     except pl.exceptions.PolarsError:
-        return _python_rows(body, n_fields, keep, rel_path)
-    plain = _split_unquoted(lines.filter(~quoted_mask), n_fields, keep)
-    return pl.concat([plain, parsed]).sort(ROW)
+        records = [
+            (row, line, *_parse_record(line, n_fields))
+            for row, line in quoted.select(ROW, "line").iter_rows()
+        ]
+        return _records_frame(records, n_fields, keep)
 
 
 def _empty(keep: dict[int, str]) -> pl.DataFrame:
@@ -230,42 +281,15 @@ def _parse_record(record: str, n_fields: int) -> tuple[list[str], str | None]:
     return rows[0], None
 
 
-def _python_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) -> pl.DataFrame:
-    """Slow path for files Polars cannot split: find record boundaries and broken lines in Python."""
-    try:
-        lines = body.decode("utf-8").split("\n")
-    except UnicodeDecodeError:
-        raise FileRejected("unreadable_file", f"{rel_path}: the file is not UTF-8 text") from None
-    good: list[tuple[int, str, list[str]]] = []
-    bad: list[tuple[int, list[str], str]] = []
-    i = 0
-    while i < len(lines):
-        line = lines[i].removesuffix("\r")
-        if not line.strip():
-            i += 1
-            continue
-        record, last = line, i
-        quotes = line.count('"')
-        while quotes % 2 and last + 1 < len(lines) and last - i < MAX_RECORD_LINES:
-            last += 1
-            nxt = lines[last].removesuffix("\r")
-            record += "\n" + nxt
-            quotes += nxt.count('"')
-        if quotes % 2:  # never closes: the opening line alone is broken
-            record, last = line, i
-        fields, problem = _parse_record(record, n_fields)
-        if problem and last > i:  # a multi-line reading fails: blame the first line only
-            record, last = line, i
-            fields, problem = _parse_record(line, n_fields)
-        if problem:
-            bad.append((i + 1, fields, problem))
-        else:
-            good.append((i + 1, record, fields))
-        i = last + 1
+def _records_frame(
+    records: list[tuple[int, str, list[str], str | None]], n_fields: int, keep: dict[int, str]
+) -> pl.DataFrame:
+    good = [(row, text, fields) for row, text, fields, problem in records if problem is None]
+    bad = [(row, fields, problem) for row, _, fields, problem in records if problem is not None]
     frames = [_good_records(good, n_fields, keep)] if good else []
     if bad:
         frames.append(_frame_from_fields(bad, keep))
-    return pl.concat(frames).sort(ROW) if frames else _empty(keep)
+    return pl.concat(frames) if frames else _empty(keep)
 
 
 def _good_records(
