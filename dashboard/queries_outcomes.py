@@ -19,6 +19,11 @@ def outcome_measures(f: Filters, cfg: MetricConfig) -> pl.DataFrame:
     return cached_metric("outcomes", "outcome_measures", f, cfg)
 
 
+def outcome_detail(f: Filters, cfg: MetricConfig, condition: str, instrument: str) -> dict[str, Any]:
+    """KM, trajectory and clinic comparison of one (condition, instrument) from one database read."""
+    return cached_metric("outcomes", "outcome_detail", f, cfg, condition, instrument)
+
+
 def clinic_comparison(
     f: Filters, cfg: MetricConfig, condition: str, instrument: str
 ) -> tuple[pl.DataFrame, dict[str, Any]]:

@@ -908,3 +908,19 @@ def conditions_with_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> list[s
     """Conditions present in the cohort, in contract order (for the page's selector)."""
     present = set(load_cohort(con, f)["condition"].to_list())
     return [c for c in CONDITIONS if c in present]
+
+
+def outcome_detail(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, condition: str, instrument: str
+) -> dict[str, Any]:
+    """Everything the page draws for one (condition, instrument) from a single load:
+    ``time_to_response`` (dict), ``trajectory`` (frame), ``clinics`` (frame) and ``network`` (dict)."""
+    cohort, scores = load_cohort(con, f), load_scores(con, f)
+    patients = patient_outcomes(cohort, scores)
+    clinics, network = comparison_from(patients, cfg, condition, instrument)
+    return {
+        "time_to_response": time_to_response_from(patients, cfg, condition, instrument),
+        "trajectory": trajectory_from(scores, cfg, condition, instrument),
+        "clinics": clinics,
+        "network": network,
+    }

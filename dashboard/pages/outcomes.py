@@ -326,9 +326,10 @@ def trajectory_figure(traj: pl.DataFrame) -> go.Figure:
     return fig
 
 
+detail = qo.outcome_detail(f, cfg, condition, instrument)
 left, right = st.columns(2)
 with left:
-    km = qo.time_to_response(f, cfg, condition, instrument)
+    km = detail["time_to_response"]
     if km["suppressed"]:
         st.markdown("**Time to response (Kaplan–Meier)**")
         st.info(f"Time to response: {HIDDEN}.", icon=":material/visibility_off:")
@@ -342,7 +343,7 @@ with left:
             + (f" The curve stops where fewer than {K} remain at risk." if K > 0 else "")
         )
 with right:
-    traj = qo.trajectory(f, cfg, condition, instrument).filter(~pl.col("suppressed"))
+    traj = detail["trajectory"].filter(~pl.col("suppressed"))
     if traj.is_empty():
         st.markdown(f"**{rule.label} by administered session**")
         st.info(f"Trajectory: {HIDDEN}." if K > 0 else "No scores.", icon=":material/visibility_off:")
@@ -465,7 +466,7 @@ def caterpillar_figure(comp: pl.DataFrame, network: dict[str, Any]) -> go.Figure
 
 
 st.subheader("Clinics compared on response")
-comp, network = qo.clinic_comparison(f, cfg, condition, instrument)
+comp, network = detail["clinics"], detail["network"]
 visible = comp.filter(~pl.col("suppressed"))
 hidden_names = comp.filter(pl.col("suppressed"))["clinic_name"].to_list()
 if network["suppressed"]:
