@@ -362,3 +362,12 @@ def sql_value(db: Path, sql: str, params: list | None = None) -> object:
         return con.execute(sql, params or []).fetchone()[0]
     finally:
         con.close()
+
+
+def frame_with(at: AppTest, *columns: str):  # -> pandas.DataFrame
+    """The first table shown whose columns include ``columns`` (plain tables have no key in AppTest)."""
+    for el in at.dataframe:
+        value = el.value
+        if all(c in value.columns for c in columns):
+            return value
+    raise AssertionError(f"no table with columns {columns}")

@@ -1,0 +1,109 @@
+"""Overview page: tiles, trends and league table; figures checked against direct SQL counts."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+from pathlib import Path
+
+from tests.dashboard.conftest import chart_titles, metric_values, sql_value, texts
+
+ADMINISTERED = "status IN ('completed', 'stopped_early')"
+
+
+def _last(db: Path) -> date:
+    return sql_value(db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
+
+
+def _administered(
+    db: Path, start: date, end: date, clinics: tuple[str, ...] = ("C1", "C2", "C3", "C4")
+) -> int:
+    marks = ", ".join("?" for _ in clinics)
+    return sql_value(
+        db,
+        f"SELECT count(*) FROM sessions WHERE {ADMINISTERED} AND clinic_id IN ({marks}) "
+        "AND CAST(scheduled_at AS DATE) BETWEEN ? AND ?",
+        [*clinics, start, end],
+    )
+
+
+def test_overview_renders_tiles_trends_and_league(app_at, demo_like_db):
+    at = app_at(demo_like_db)
+    assert not at.exception
+    labels = set(metric_values(at))
+    assert {
+        "Administered sessions",
+        "Active patients",
+        "New starts",
+        "AEs per 100 sessions",
+        "Serious AEs",
+    } <= labels
+    assert {
+        "Administered sessions per week",
+        "No-show rate per week",
+        "New starts per week",
+        "AEs per 100 sessions per week",
+    } <= set(chart_titles(at))
+    league = at.dataframe(key="league").value
+    assert sorted(league["clinic_name"]) == ["Bayside", "Elm Street", "Harbor", "Ridge"]
+
+
+def test_tiles_match_direct_sql_and_deltas_are_against_the_previous_equal_period(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days")
+    last = _last(demo_like_db)
+    start = last - timedelta(days=29)
+    now = _administered(demo_like_db, start, last)
+    before = _administered(demo_like_db, start - timedelta(days=30), start - timedelta(days=1))
+    tile = next(m for m in at.metric if m.label == "Administered sessions")
+    assert tile.value == f"{now:,}"
+    assert tile.delta == (f"{now - before:+,}" if now != before else "0")
+
+
+def test_ae_rate_tile_is_100_times_aes_over_administered_sessions(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 12 months")
+    last = _last(demo_like_db)
+    start = last.replace(year=last.year - 1) + timedelta(days=1)
+    aes = sql_value(
+        demo_like_db,
+        "SELECT count(*) FROM adverse_events WHERE CAST(onset_at AS DATE) BETWEEN ? AND ?",
+        [start, last],
+    )
+    expected = 100 * aes / _administered(demo_like_db, start, last)
+    assert metric_values(at)["AEs per 100 sessions"] == f"{expected:.2f}"
+
+
+def test_clinic_filter_changes_the_figures(app_at, demo_like_db):
+    everyone = metric_values(app_at(demo_like_db, period="Last 12 months"))["Administered sessions"]
+    at = app_at(demo_like_db, period="Last 12 months", clinics=["Harbor (C1)"])
+    last = _last(demo_like_db)
+    start = last.replace(year=last.year - 1) + timedelta(days=1)
+    harbor = metric_values(at)["Administered sessions"]
+    assert harbor == f"{_administered(demo_like_db, start, last, ('C1',)):,}"
+    assert harbor != everyone
+    assert list(at.dataframe(key="league").value["clinic_name"]) == ["Harbor"]
+
+
+def test_league_lights(monkeypatch, demo_like_db):
+    from dashboard.components.league import league_table
+    from dashboard.metrics.config import MetricConfig
+    from dashboard.metrics.filters import Filters
+
+    monkeypatch.setenv("KETAOPS_DB", str(demo_like_db))
+    last = _last(demo_like_db)
+    f = Filters(start=last - timedelta(days=89), end=last, clinic_ids=("C1", "C2", "C3", "C4"))
+    league = {r["clinic_id"]: r for r in league_table(f, MetricConfig(), date.today()).iter_rows(named=True)}
+    # Ridge (C3) sent nothing for 12 days (> 3): red; Harbor's data is from yesterday: green
+    assert league["C3"]["data_light"] == "red" and league["C1"]["data_light"] == "green"
+    # Bayside (C4) has chairs but no sessions: utilisation 0 < 30% → red
+    assert league["C4"]["chair_utilisation"] == 0 and league["C4"]["util_light"] == "red"
+    # no-show light follows the thresholds (green < 8%, amber < 15%, red from 15%)
+    for row in league.values():
+        rate = row["no_show_rate"]
+        if rate is not None:
+            expected = "green" if rate < 0.08 else "amber" if rate < 0.15 else "red"
+            assert row["no_show_light"] == expected, row
+
+
+def test_overview_empty_states(app_at, empty_db, absent_db):
+    assert "no sessions yet" in texts(app_at(empty_db))
+    absent = app_at(absent_db)
+    assert not absent.exception and "No database yet" in texts(absent)
