@@ -428,17 +428,21 @@ def _maintenance_gaps_sql(f: Filters) -> Fragment:
     """
     scoped, sp = scoped_sessions(f, period=False)
     sql = f"""
+        WITH m AS (
+            SELECT patient_key, scheduled_at, session_id FROM ({scoped}) s
+            WHERE {ADMINISTERED} AND phase = 'maintenance'
+              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP))
         SELECT patient_key, gap_days FROM (
             SELECT patient_key, scheduled_at,
                    date_diff('day', CAST(lag(scheduled_at) OVER w AS DATE), CAST(scheduled_at AS DATE))
                        AS gap_days
-            FROM ({scoped}) s
-            WHERE {ADMINISTERED} AND phase = 'maintenance'
-              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)
+            FROM m
+            -- only patients with a maintenance session in the period need their history
+            WHERE patient_key IN (SELECT patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP))
             WINDOW w AS (PARTITION BY patient_key ORDER BY scheduled_at, session_id))
         WHERE gap_days IS NOT NULL AND gap_days <= ? AND scheduled_at >= CAST(? AS TIMESTAMP)"""
     lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
-    return sql, [*sp, lookback, f.end + timedelta(days=1), MAX_CADENCE_GAP_DAYS, f.start]
+    return sql, [*sp, lookback, f.end + timedelta(days=1), f.start, MAX_CADENCE_GAP_DAYS, f.start]
 
 
 def maintenance_cadence(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
