@@ -274,29 +274,42 @@ _ALL_INSTRUMENTS = (*RULES, IDEATION_INSTRUMENT)
 
 
 def _cohort_sql(f: Filters) -> tuple[str, list[object]]:
-    """CTEs ``adm`` (administered sessions numbered per patient) and ``cohort``."""
+    """CTEs ``firsts`` (each patient's first administered session), ``cohort`` and ``adm``.
+
+    The first session is an aggregate over all sessions (cheap at 10M rows);
+    only the cohort's own sessions are numbered (a window over a few patients).
+    """
     where, params = combine(
-        period_where(f, "a.scheduled_at"),
-        clinic_where(f, "a.clinic_id", "c.region"),
+        period_where(f, "fs.day0"),
+        clinic_where(f, "fs.clinic_id", "c.region"),
         dimension_where(
-            f, condition_col="p.primary_condition", route_col="a.route", modality_col="a.modality"
+            f, condition_col="p.primary_condition", route_col="fs.route", modality_col="fs.modality"
         ),
     )
     statuses = ", ".join("?" for _ in ADMINISTERED_STATUSES)
+    order = "(scheduled_at, session_id)"
     sql = f"""
-        adm AS (
-            SELECT session_id, patient_key, clinic_id, scheduled_at, route, modality,
-                   row_number() OVER (PARTITION BY patient_key ORDER BY scheduled_at, session_id)
-                       AS session_number
-            FROM {SESSIONS.name} WHERE status IN ({statuses})),
+        firsts AS (
+            SELECT patient_key, min(scheduled_at) AS day0,
+                   arg_min(clinic_id, {order}) AS clinic_id,
+                   arg_min(route, {order}) AS route,
+                   arg_min(modality, {order}) AS modality
+            FROM {SESSIONS.name} WHERE status IN ({statuses})
+            GROUP BY patient_key),
         cohort AS (
-            SELECT a.patient_key, dense_rank() OVER (ORDER BY a.patient_key) AS pid,
-                   a.clinic_id, c.clinic_name, p.primary_condition AS condition, a.scheduled_at AS day0
-            FROM adm a
-            JOIN {CLINICS.name} c ON c.clinic_id = a.clinic_id
-            JOIN {PATIENTS.name} p ON p.patient_key = a.patient_key
-            WHERE a.session_number = 1 AND {where})"""
-    return sql, [*ADMINISTERED_STATUSES, *params]
+            SELECT fs.patient_key, dense_rank() OVER (ORDER BY fs.patient_key) AS pid,
+                   fs.clinic_id, c.clinic_name, p.primary_condition AS condition, fs.day0
+            FROM firsts fs
+            JOIN {CLINICS.name} c ON c.clinic_id = fs.clinic_id
+            JOIN {PATIENTS.name} p ON p.patient_key = fs.patient_key
+            WHERE {where}),
+        adm AS (
+            SELECT s.session_id, s.patient_key, s.scheduled_at,
+                   row_number() OVER (PARTITION BY s.patient_key ORDER BY s.scheduled_at, s.session_id)
+                       AS session_number
+            FROM {SESSIONS.name} s SEMI JOIN cohort k ON k.patient_key = s.patient_key
+            WHERE s.status IN ({statuses}))"""
+    return sql, [*ADMINISTERED_STATUSES, *params, *ADMINISTERED_STATUSES]
 
 
 def load_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
