@@ -351,8 +351,9 @@ def _typed_frame(frame: pl.DataFrame, table: Table, present: set[str]) -> pl.Dat
         frame = frame.with_columns(
             pl.any_horizontal([_needs_second_look(c) for c in columns]).fill_null(False).alias("_again")
         )
-        if frame.select(pl.col("_again").any()).item():
-            again = frame.filter("_again").with_columns(
+        positions = frame["_again"].arg_true()
+        if len(positions):
+            again = frame[positions].with_columns(
                 # a value of only blanks is an empty value
                 *[
                     pl.when(pl.col(c.name).str.strip_chars() != "").then(pl.col(c.name)).alias(c.name)
@@ -360,7 +361,15 @@ def _typed_frame(frame: pl.DataFrame, table: Table, present: set[str]) -> pl.Dat
                 ]
             )
             again = again.with_columns(*[_lenient(c).alias(_typed(c.name)) for c in columns])
-            frame = pl.concat([frame.filter(~pl.col("_again")), again]).sort(ROW)
+            # write the few re-read rows back in place: no re-sort of the whole file
+            before = frame[positions]
+            changed = [
+                name
+                for c in columns
+                for name in (c.name, _typed(c.name))
+                if before[name].ne_missing(again[name]).any()
+            ]
+            frame = frame.with_columns(frame[name].scatter(positions, again[name]) for name in changed)
         frame = frame.drop("_again")
     defaults = [c for c in table.columns if c.default is not None]
     # the default fills an empty value only: an unreadable one stays null and is rejected
@@ -493,22 +502,17 @@ def _mark_duplicates(frame: pl.DataFrame, table: Table, present: list[str]) -> t
     ).row(0)
     if distinct == keyed:  # a hash collision only sends us down the exact path below
         return frame.with_columns(pl.lit(False).alias("_dup_key")), 0
-    frame = frame.with_columns((key.is_duplicated() & candidate).alias("_dup_key"))
     signature = pl.struct(present)
-    dups = frame.filter("_dup_key").with_columns(
+    dups = frame.filter(key.is_duplicated() & candidate).with_columns(
         (signature.n_unique().over(key) > 1).alias("_differ"),
         signature.is_first_distinct().alias("_first"),
     )
-    collapse = dups.filter(~pl.col("_differ") & ~pl.col("_first")).select(ROW)
-    differ = dups.filter("_differ").select(ROW, pl.lit(True).alias("_differ"))
-    frame = (
-        frame.join(collapse, on=ROW, how="anti")
-        .join(differ, on=ROW, how="left")
-        .with_columns(pl.col("_differ").fill_null(False).alias("_dup_key"))
-        .drop("_differ")
-        .sort(ROW)
+    collapse = dups.filter(~pl.col("_differ") & ~pl.col("_first"))[ROW]
+    differ = dups.filter("_differ")[ROW]
+    frame = frame.filter(~pl.col(ROW).is_in(collapse.implode())).with_columns(
+        pl.col(ROW).is_in(differ.implode()).alias("_dup_key")
     )
-    return frame, collapse.height
+    return frame, collapse.len()
 
 
 # --- the row pipeline ------------------------------------------------------------------------
@@ -526,9 +530,8 @@ def _validate_rows(
     checks = _checks(table, present)
     fails = [c.fails.fill_null(False) for c in checks]
     frame = frame.with_columns(pl.any_horizontal(fails).alias("_bad"))
-    good = frame.filter(~pl.col("_bad"))
+    accepted = _accepted(frame.lazy().filter(~pl.col("_bad")), table).collect()
     bad = frame.filter("_bad")
-    accepted = _accepted(good, table)
     rejects, extra = _rejects(bad, table, present, checks, rel_path)
     return FileResult(
         rel_path=rel_path,
@@ -545,7 +548,7 @@ def _validate_rows(
     )
 
 
-def _accepted(good: pl.DataFrame, table: Table) -> pl.DataFrame:
+def _accepted(good: pl.LazyFrame, table: Table) -> pl.LazyFrame:
     schema = accepted_schema(table)
     exprs = [pl.col(_typed(c.name)).cast(schema[c.name]).alias(c.name) for c in table.columns]
     if "dose_mg_per_kg" in schema:
