@@ -428,3 +428,11 @@ def test_weekday_hour_load_short_period(con: duckdb.DuckDBPyConnection) -> None:
     cell = {(r["weekday"], r["hour"]): r["avg_chairs_in_use"] for r in df.iter_rows(named=True)}
     assert cell[(1, 9)] == pytest.approx(60 / 60)
     assert cell[(4, 9)] is None
+
+
+def test_modality_filter(con: duckdb.DuckDBPyConnection) -> None:
+    s = tp.throughput_summary(con, filters(modalities=("kap",)), CFG)
+    # only c1 (P6, whose first session x3 was before the period) is kap
+    assert (s["scheduled_sessions"], s["administered_sessions"], s["new_starts"]) == (1, 1, 0)
+    # utilisation keeps every in-scope clinic's capacity: 90 / 24720
+    assert s["chair_utilisation"] == pytest.approx(90 / 24720)
