@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,9 @@ def validate_file(path: Path, rel_path: str) -> FileResult:
     except FileRejected as rejected:
         return _file_reject(rel_path, table, content_hash, rejected)
     except Exception as exc:  # a bug or a library surprise must not stop the refresh
-        log.exception("unexpected error validating %s", rel_path)
+        # the error text may quote file content: only its type is logged at error level
+        log.error("unexpected %s validating %s", type(exc).__name__, rel_path)
+        log.debug("traceback", exc_info=True)
         message = (
             f"{rel_path}: unexpected error while reading the file ({type(exc).__name__}); "
             "nothing of it was loaded"
@@ -173,7 +176,7 @@ def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> Fi
     if fmt == "parquet":
         frame = readers.parquet_frame(data, rel_path)
         names = frame.columns
-        keep, unknown = _match_columns(names, table, rel_path, frame.height)
+        keep, unknown = _match_columns(names, table, rel_path, lambda: frame.height)
         raw = readers.parquet_text(frame, {names[i]: name for i, name in keep.items()}, rel_path)
     else:
         header = readers.csv_header(data, rel_path)
@@ -182,12 +185,14 @@ def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> Fi
             return readers.count_rows(header.body)
 
         _check_delimiter(header, table, rel_path, count)
-        keep, unknown = _match_columns(header.names, table, rel_path, None, count)
+        keep, unknown = _match_columns(header.names, table, rel_path, count)
         raw = readers.csv_rows(header.body, len(header.names), keep, rel_path)
     return _validate_rows(raw, table, rel_path, content_hash, unknown)
 
 
-def _check_delimiter(header: readers.CsvHeader, table: Table, rel_path: str, count) -> None:
+def _check_delimiter(
+    header: readers.CsvHeader, table: Table, rel_path: str, count: Callable[[], int]
+) -> None:
     """A header whose columns only appear when split on ';', tab or '|' is the wrong delimiter."""
     known = set(table.by_name)
     matched = sum(normalise_column_name(n) in known for n in header.names)
@@ -212,13 +217,12 @@ def _check_delimiter(header: readers.CsvHeader, table: Table, rel_path: str, cou
 
 
 def _match_columns(
-    names: list[str], table: Table, rel_path: str, n_rows: int | None, count=None
+    names: list[str], table: Table, rel_path: str, rows: Callable[[], int]
 ) -> tuple[dict[int, str], list[str]]:
-    """Map file columns to canonical names (case-insensitive, blanks ignored); reject bad headers."""
+    """Map file columns to canonical names (case-insensitive, blanks ignored); reject bad headers.
 
-    def rows() -> int:
-        return n_rows if n_rows is not None else count()
-
+    ``rows`` counts the file's rows, only when the whole file is rejected.
+    """
     for name in names:
         if is_identifier_column(name, table):
             raise FileRejected(
@@ -298,8 +302,8 @@ def _fast(column: Column) -> pl.Expr:
     if column.kind == "date":
         parsed = s.str.strptime(pl.Date, "%Y-%m-%d", strict=False, exact=True, cache=False)
         return pl.when(s.str.len_bytes() == 10).then(parsed)
-    if column.kind == "timestamp":
-        return _timestamp(s)
+    if column.kind == "timestamp":  # a space for the T is common (DuckDB, spreadsheets): keep it fast
+        return _timestamp(s.str.replace(" ", "T", literal=True, n=1))
     raise AssertionError(column.kind)
 
 
