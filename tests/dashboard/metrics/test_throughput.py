@@ -403,6 +403,9 @@ def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
         assert (summary["p25_days"], summary["p75_days"]) == (10.5, 17.5)
         later = Filters(date(2026, 3, 7), date(2026, 3, 31), ("A", "B"))
         assert tp.maintenance_cadence(c, later).rows() == [(7, 1), (21, 1), (28, 1)]
+        # a period longer than a year (another query plan): M4's 433-day gap is still a restart
+        long = Filters(date(2025, 1, 1), date(2026, 3, 31), ("A",))
+        assert tp.maintenance_cadence(c, long).rows() == [(7, 1), (14, 1), (21, 1)]
 
 
 def test_weekday_hour_load_across_midnight(make_db: Callable[[dict], Path]) -> None:
