@@ -215,10 +215,8 @@ def _split_unquoted(lines: pl.DataFrame, n_fields: int, keep: dict[int, str]) ->
     ).unnest("_parts")
     short = pl.col(f"f{n_fields - 1}").is_null()
     long = pl.col(f"f{n_fields}").is_not_null()
-    blank = pl.col("f0").str.strip_chars() == ""
-    parts = parts.filter(~(short & blank) if n_fields > 1 else ~blank).with_columns(
-        (short | long).alias("_bad")
-    )
+    blank = pl.col("f1").is_null() & (pl.col("f0").str.strip_chars() == "")  # no comma, only blanks
+    parts = parts.filter(~blank).with_columns((short | long).alias("_bad"))
     if parts.select(pl.col("_bad").any()).item():
         count = pl.col("line").str.count_matches(",", literal=True) + 1
         problem = pl.when("_bad").then(_field_count_problem(count, n_fields))
@@ -266,7 +264,11 @@ def _parse_quoted(quoted: pl.DataFrame, n_fields: int, keep: dict[int, str]) -> 
 
 
 def _lenient_fields(record: str) -> list[str]:
-    return next(csv.reader(io.StringIO(record)), [])
+    """Best-effort fields of a broken record (for its raw record only); never raises."""
+    try:
+        return next(csv.reader(io.StringIO(record, newline="")), [])
+    except csv.Error:
+        return record.split(",")
 
 
 def _parse_record(record: str, n_fields: int) -> tuple[list[str], str | None]:

@@ -128,3 +128,28 @@ def test_parquet_text_formats_native_types():
     )
     text = readers.parquet_text(frame, {"d": "d", "t": "t", "b": "b", "i": "i", "f": "f"}, "t.parquet")
     assert text.row(0) == ("2026-01-02", "2026-01-02T03:04:05", "true", "7", "0.5", 1, None)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet='a,"\n\r ', max_size=60))
+def test_any_body_is_read_without_error_and_rows_are_distinct_lines(body):
+    frame = readers.csv_rows(body.encode(), 3, KEEP, "t.csv")
+    row_numbers = frame[ROW].to_list()
+    assert row_numbers == sorted(set(row_numbers))
+    lines = body.split("\n")
+    if lines and lines[-1] == "":
+        lines.pop()
+    non_blank = {i + 1 for i, line in enumerate(lines) if line.strip()}
+    assert set(row_numbers) <= non_blank
+    # a line is skipped only when it is blank or continues a quoted field of the previous record
+    for row in non_blank - set(row_numbers):
+        assert any(r < row for r in row_numbers), (row, body)
+
+
+def test_one_broken_line_leaves_every_other_row_exactly_as_the_fast_path_reads_it():
+    good = "".join(f'{i},"note, {i}",x{i}\n' for i in range(1, 200))
+    clean = readers.csv_rows(good.encode(), 3, KEEP, "t.csv")
+    broken_body = good.replace('100,"note, 100",x100\n', '100,"note, 100,x100\n')  # unclosed quote
+    broken = readers.csv_rows(broken_body.encode(), 3, KEEP, "t.csv")
+    assert broken.filter(pl.col(MALFORMED).is_not_null())[ROW].to_list() == [100]
+    assert broken.filter(pl.col(ROW) != 100).equals(clean.filter(pl.col(ROW) != 100))
