@@ -180,14 +180,10 @@ class TableLoader:
         ).fetchall()
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
         cols = ", ".join(_staged_columns(table))
-        con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final").fetchall()
         if table.name == "sessions":
-            # old owners too: a correction may move a session to another patient
-            con.execute(
-                "CREATE OR REPLACE TEMP TABLE _patients AS "
-                "SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
-            ).fetchall()
-            renumber_sessions(con)
+            insert_sessions_renumbered(con, cols)
+        else:
+            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final").fetchall()
         for temp in (STAGE, "_final", "_old", "_files"):
             con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
 
@@ -244,27 +240,58 @@ def _status(load: FileLoad) -> str:
     return "loaded_with_rejects" if load.rows_rejected else "loaded"
 
 
-def renumber_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute ``session_number`` for the patients in temp table ``_patients``.
+UPDATE_LIMIT = 50_000  # above this many renumbered rows, rewriting them beats DuckDB's UPDATE
+
+
+def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> None:
+    """Insert ``_final`` with ``session_number`` computed, and renumber what the insert shifted.
 
     1, 2, … over a patient's administered sessions by ``scheduled_at`` (ties by
-    session_id), null for the others; only rows whose number changes are written.
+    session_id), null for the others. Only the affected patients are numbered —
+    those of the new rows and the previous owners of replaced rows (``_old``) —
+    and of their rows already in the table only those whose number changes are
+    written. New rows get their number on insert: DuckDB's UPDATE is slow for
+    millions of rows (an initial load).
     """
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _renumber AS SELECT _rid, n FROM ("
-        "  SELECT _rid, session_number, CASE WHEN administered THEN row_number() OVER ("
-        "    PARTITION BY patient_key, administered ORDER BY scheduled_at, session_id) END AS n"
-        "  FROM (SELECT rowid AS _rid, session_id, session_number, patient_key, scheduled_at,"
-        "               list_contains(?, status) AS administered"
-        "        FROM sessions WHERE patient_key IN (SELECT patient_key FROM _patients))"
-        ") WHERE session_number IS DISTINCT FROM n",
-        [list(ADMINISTERED_STATUSES)],
+        "CREATE OR REPLACE TEMP TABLE _patients AS "
+        "SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
     ).fetchall()
     con.execute(
-        "UPDATE sessions SET session_number = r.n FROM _renumber r WHERE sessions.rowid = r._rid"
+        "CREATE OR REPLACE TEMP TABLE _numbers AS "
+        "SELECT _rid, session_id, old_n, CASE WHEN administered THEN row_number() OVER ("
+        "  PARTITION BY patient_key, administered ORDER BY scheduled_at, session_id) END AS n "
+        "FROM (SELECT *, list_contains(?, status) AS administered FROM ("
+        "  SELECT rowid AS _rid, session_id, patient_key, scheduled_at, status, session_number AS old_n "
+        "  FROM sessions WHERE patient_key IN (SELECT patient_key FROM _patients) "
+        "  UNION ALL "
+        "  SELECT NULL, session_id, patient_key, scheduled_at, status, NULL FROM _final))",
+        [list(ADMINISTERED_STATUSES)],
     ).fetchall()
-    con.execute("DROP TABLE _renumber").fetchall()
-    con.execute("DROP TABLE _patients").fetchall()
+    final_cols = ", ".join(f"f.{c}" for c in cols.split(", "))
+    con.execute(
+        f"INSERT INTO sessions ({cols}, session_number) SELECT {final_cols}, n.n "
+        "FROM _final f JOIN _numbers n ON n._rid IS NULL AND n.session_id = f.session_id"
+    ).fetchall()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _shifted AS SELECT _rid, n FROM _numbers "
+        "WHERE _rid IS NOT NULL AND old_n IS DISTINCT FROM n"
+    ).fetchall()
+    (shifted,) = con.execute("SELECT count(*) FROM _shifted").fetchone()
+    if shifted > UPDATE_LIMIT:
+        con.execute(
+            "CREATE OR REPLACE TEMP TABLE _moved AS SELECT s.* REPLACE (h.n AS session_number) "
+            "FROM sessions s JOIN _shifted h ON s.rowid = h._rid"
+        ).fetchall()
+        con.execute("DELETE FROM sessions WHERE rowid IN (SELECT _rid FROM _shifted)").fetchall()
+        con.execute("INSERT INTO sessions SELECT * FROM _moved").fetchall()
+        con.execute("DROP TABLE _moved").fetchall()
+    elif shifted:
+        con.execute(
+            "UPDATE sessions SET session_number = h.n FROM _shifted h WHERE sessions.rowid = h._rid"
+        ).fetchall()
+    for temp in ("_patients", "_numbers", "_shifted"):
+        con.execute(f"DROP TABLE {temp}").fetchall()
 
 
 def record_files(con: duckdb.DuckDBPyConnection, run_id: str, files: list[FileLoad]) -> None:

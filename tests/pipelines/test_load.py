@@ -199,7 +199,11 @@ def test_later_file_replaces_a_record_within_and_across_runs(tmp_path: Path) -> 
     ]
 
 
-def test_session_number_counts_administered_sessions_network_wide(tmp_path: Path) -> None:
+@pytest.mark.parametrize("update_limit", [50_000, 0], ids=["update", "rewrite"])
+def test_session_number_counts_administered_sessions_network_wide(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_limit: int
+) -> None:
+    monkeypatch.setattr("pipelines.load.UPDATE_LIMIT", update_limit)  # both ways of renumbering shifted rows
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4", "C2,South,S,2025-01-01,3")
     write(
@@ -221,17 +225,19 @@ def test_session_number_counts_administered_sessions_network_wide(tmp_path: Path
     # P1 administered by time: A (03-03) 1, D (03-04, C2) 2, C (03-05) 3; B cancelled → null. P2: Z 1.
     numbers = "SELECT session_id, session_number FROM sessions ORDER BY 1"
     assert rows(db, numbers) == [("A", 1), ("B", None), ("C", 3), ("D", 2), ("Z", 1)]
-    # a later run: an earlier session arrives and A is corrected to no_show
+    # a later run: two earlier sessions arrive and A is corrected to no_show
     write(
         ex,
         "C1/sessions_2.csv",
         SESSIONS,
         sess("E", "P1", "C1", "2025-03-02T09:00"),
+        sess("F", "P1", "C1", "2025-02-28T09:00"),
         sess("A", "P1", "C1", "2025-03-03T09:00", "no_show"),
     )
     refresh(ex, db)
-    # P1 now: E (03-02) 1, D 2, C 3; A no_show → null; P2 untouched
-    assert rows(db, numbers) == [("A", None), ("B", None), ("C", 3), ("D", 2), ("E", 1), ("Z", 1)]
+    # P1 now: F (02-28) 1, E (03-02) 2, D (03-04) 3, C (03-05) 4 — D and C, already stored, shift;
+    # A no_show → null; P2 untouched
+    assert rows(db, numbers) == [("A", None), ("B", None), ("C", 4), ("D", 3), ("E", 2), ("F", 1), ("Z", 1)]
 
 
 def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
