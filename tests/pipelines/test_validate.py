@@ -566,3 +566,63 @@ def test_any_input_conserves_rows_and_never_raises(tmp_path_factory, data):
         assert len(rejected) == len(set(rejected)) == r.rows_rejected  # one reject per rejected row
         assert not set(rejected) & set(r.accepted["_row_number"].to_list())
         assert r.rejects["message"].null_count() == 0
+
+
+def test_crlf_file_with_a_multi_line_description(tmp_path):
+    text = AES + GOOD_AE.replace("mild headache", '"mild headache,\r\nresolved by 11:00"')
+    r = run(tmp_path, "adverse_events.csv", text.replace("\n", "\r\n").replace("\r\r\n", "\r\n"))
+    assert r.rows_rejected == 0
+    assert r.accepted["description"].to_list() == ["mild headache,\nresolved by 11:00"]
+
+
+def test_parquet_zone_aware_timestamp_keeps_wall_clock(tmp_path):
+    frame = pl.DataFrame(
+        {
+            "assessment_id": ["A1"],
+            "patient_key": ["P1"],
+            "clinic_id": ["CLN-001"],
+            "instrument": ["phq9"],
+            "score": [12],
+            "assessed_at": [datetime(2026, 1, 5, 9, 30)],
+        }
+    ).with_columns(pl.col("assessed_at").dt.replace_time_zone("America/Chicago"))
+    frame.write_parquet(tmp_path / "assessments.parquet")
+    r = validate_file(tmp_path / "assessments.parquet", "assessments.parquet")
+    assert r.accepted["assessed_at"].to_list() == [datetime(2026, 1, 5, 9, 30)]
+    assert r.accepted["score"].to_list() == [12.0]
+
+
+def test_parquet_with_an_unreadable_column_type_is_rejected_whole(tmp_path):
+    pl.DataFrame(
+        {
+            "clinic_id": ["C"],
+            "clinic_name": ["N"],
+            "region": ["R"],
+            "opened_on": ["2024-01-01"],
+            "chairs": [[1, 2]],
+        }
+    ).write_parquet(tmp_path / "clinics.parquet")
+    r = validate_file(tmp_path / "clinics.parquet", "clinics.parquet")
+    assert r.file_error == "unreadable_file" and r.rows_rejected == 1
+    assert only_reject(r)["column_name"] == "chairs"
+
+
+def test_parquet_with_two_spellings_of_one_column_is_rejected(tmp_path):
+    pl.DataFrame({"clinic_id": ["C"], "Clinic ID": ["D"]}).write_parquet(tmp_path / "clinics.parquet")
+    r = validate_file(tmp_path / "clinics.parquet", "clinics.parquet")
+    assert r.file_error == "duplicate_column"
+
+
+def test_malformed_line_message_does_not_count_the_consequences(tmp_path):
+    r = run(tmp_path, "clinics.csv", CLINICS + "CLN-001,North\n")
+    rej = only_reject(r)
+    assert rej["reason"] == "malformed_line" and "more problem" not in rej["message"]
+    assert json.loads(rej["raw_record"]) == {
+        "clinic_id": "CLN-001",
+        "clinic_name": "North",
+        "region": None,
+        "opened_on": None,
+        "closed_on": None,
+        "chairs": None,
+        "hours_per_day": None,
+    }
