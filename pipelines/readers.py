@@ -8,9 +8,10 @@ split into the header's fields, else null). Validation happens on that frame.
 Speed matters (about 10M session rows per refresh), so the CSV fast path never
 loops in Python: Polars reads the file as lines and splits unquoted lines with
 ``str.splitn``; lines holding quotes are counted with a regex and parsed by
-Polars' CSV reader. Only a file with a multi-line field or bad quoting goes
-through Python's ``csv`` module, line by line, so one broken line is rejected
-and the rest of the file is still read.
+Polars' CSV reader. Python's ``csv`` module only sees the few lines Polars
+cannot take alone: lines with an odd number of quotes (a field spanning lines,
+or an unclosed quote) and lines Polars refuses (a stray quote). A broken line is
+flagged and the rest of the file is still read.
 """
 
 from __future__ import annotations
