@@ -1,0 +1,1 @@
+"""Benchmark suite: ``python -m bench --scale small|large``. Not part of the test suite."""

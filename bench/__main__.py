@@ -1,0 +1,150 @@
+"""``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server]``.
+
+Prints every figure beside the baseline measured in the same run, with the
+ratio and the target of issue 7, and writes them to bench/.cache/<scale>/results.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from dataclasses import asdict
+from pathlib import Path
+
+from bench.scales import SCALES
+
+CACHE = Path(__file__).resolve().parent / ".cache"
+
+TARGETS = {
+    "full_vs_baseline": 1.5,
+    "refresh_rss_mb": 4096,
+    "incremental_seconds": 5.0,
+    "cold_p95": 1.0,
+    "warm_p95": 0.1,
+    "render_seconds": 2.0,
+    "server_rss_mb": 1024,
+}
+
+
+def _verdict(value: float, target: float) -> str:
+    return "ok  " if value <= target else "MISS"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
+    parser.add_argument("--scale", choices=sorted(SCALES), default="small")
+    parser.add_argument("--combos", type=int, default=20, help="filter combinations per page")
+    parser.add_argument("--skip-pipeline", action="store_true")
+    parser.add_argument("--skip-pages", action="store_true")
+    parser.add_argument("--skip-server", action="store_true")
+    parser.add_argument("--cache", type=Path, default=CACHE)
+    args = parser.parse_args(argv)
+    scale = SCALES[args.scale]
+    results: dict[str, object] = {"scale": asdict(scale)}
+    db = args.cache / scale.name / "run" / "ketaops.duckdb"
+    print(f"KetaOps benchmark, scale {scale.name}: {scale.clinics} clinics × {scale.years} years")
+
+    if not args.skip_pipeline:
+        from bench.pipeline import run_pipeline
+
+        p = run_pipeline(scale, args.cache)
+        rate = p.rows / p.full.seconds
+        print(
+            f"\nFull refresh: {p.rows:,} rows in {p.full.seconds:.1f} s ({rate:,.0f} rows/s), "
+            f"peak RSS {p.full.peak_rss_mb:,.0f} MB"
+        )
+        print(
+            f"  baseline DuckDB read_csv, no validation: {p.baseline.seconds:.1f} s, "
+            f"peak RSS {p.baseline.peak_rss_mb:,.0f} MB"
+        )
+        print(
+            f"  ratio {p.full_vs_baseline:.2f}× (target ≤ {TARGETS['full_vs_baseline']}×) "
+            f"{_verdict(p.full_vs_baseline, TARGETS['full_vs_baseline'])}; "
+            f"RSS target ≤ {TARGETS['refresh_rss_mb']} MB "
+            f"{_verdict(p.full.peak_rss_mb, TARGETS['refresh_rss_mb'])}"
+        )
+        results["pipeline"] = {
+            "rows": p.rows,
+            "full": asdict(p.full),
+            "baseline": asdict(p.baseline),
+            "full_vs_baseline": p.full_vs_baseline,
+        }
+        if p.incremental:
+            inc = p.incremental
+            print(
+                f"Incremental refresh of one new day: {inc.seconds:.2f} s vs full {p.full.seconds:.1f} s "
+                f"(ratio {inc.seconds / p.full.seconds:.3f}; target ≤ {TARGETS['incremental_seconds']} s "
+                f"{_verdict(inc.seconds, TARGETS['incremental_seconds'])})"
+            )
+            results["incremental"] = asdict(inc)
+    if not db.exists():
+        print(f"no database at {db}: run without --skip-pipeline first", file=sys.stderr)
+        return 1
+
+    if not args.skip_pages:
+        results["pages"] = _pages(db, args.combos)
+    if not args.skip_server:
+        from bench.server import server_rss_after_all_pages
+
+        rss = server_rss_after_all_pages(db)
+        if rss is None:
+            print("\nServer RSS: skipped (no /usr/bin/chromium)")
+        else:
+            print(
+                f"\nServer RSS after opening every page: {rss:,.0f} MB "
+                f"(target ≤ {TARGETS['server_rss_mb']} MB "
+                f"{_verdict(rss, TARGETS['server_rss_mb'])})"
+            )
+            results["server_rss_mb"] = rss
+    out = args.cache / scale.name / "results.json"
+    out.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    print(f"\nresults: {out}")
+    return 0
+
+
+def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
+    import logging
+
+    logging.getLogger("streamlit").setLevel(logging.ERROR)
+    from bench.pages import PAGES, filter_combinations, measure_page
+    from dashboard.db import connect
+    from dashboard.metrics.filters import Filters
+
+    with connect(db) as con:
+        clinic_ids = [r[0] for r in con.execute("SELECT clinic_id FROM clinics ORDER BY 1").fetchall()]
+        regions = [r[0] for r in con.execute("SELECT DISTINCT region FROM clinics ORDER BY 1").fetchall()]
+        last = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchone()[0]
+    base = Filters(start=last, end=last, clinic_ids=tuple(clinic_ids))
+    combos = filter_combinations(base, clinic_ids, regions, n_combos)
+    print(
+        f"\nPage query sets over {len(combos)} filter combinations (seconds; baseline = one hand-written "
+        "DuckDB statement on the raw tables):"
+    )
+    print(
+        f"  {'page':<11}{'calls':>6}{'cold p50':>10}{'cold p95':>10}{'warm p95':>10}{'baseline':>10}"
+        f"{'cold/base':>10}{'render':>8}  verdict"
+    )
+    rows = []
+    for page in PAGES:
+        fig = measure_page(db, page, combos)
+        ok = (
+            fig.cold_p95 <= TARGETS["cold_p95"]
+            and fig.warm_p95 <= TARGETS["warm_p95"]
+            and fig.render_seconds <= TARGETS["render_seconds"]
+        )
+        print(
+            f"  {page:<11}{fig.calls:>6}{fig.cold_p50:>10.3f}{fig.cold_p95:>10.3f}{fig.warm_p95:>10.4f}"
+            f"{fig.baseline_p50:>10.3f}{fig.cold_vs_baseline:>9.1f}×{fig.render_seconds:>8.2f}  "
+            f"{'ok' if ok else 'MISS'}"
+        )
+        rows.append({**asdict(fig), "cold_vs_baseline": fig.cold_vs_baseline})
+    print(
+        f"  targets: cold p95 ≤ {TARGETS['cold_p95']} s, warm p95 ≤ {TARGETS['warm_p95']} s, "
+        f"AppTest render ≤ {TARGETS['render_seconds']} s"
+    )
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

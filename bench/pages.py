@@ -1,0 +1,204 @@
+"""Page benchmarks: each page's query set (cold and warm), AppTest render, server RSS.
+
+A page's *query set* is every metric call one render of the page makes. It is
+captured by running the page once in ``AppTest`` with ``queries.cached_metric``
+recorded, then replayed outside Streamlit for 20+ filter combinations:
+- cold: each metric function on a fresh read-only connection, no cache;
+- warm: the same calls through ``st.cache_data`` after a first call.
+The baseline is one hand-written DuckDB statement computing the page's
+headline aggregates straight from the raw tables.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from dashboard import queries
+from dashboard.db import connect
+from dashboard.metrics.filters import Filters
+
+PAGES = ("overview", "throughput", "clinic", "safety", "outcomes", "data")
+
+# One statement per page over the raw tables: the floor a hand-tuned query would reach.
+BASELINE_SQL: dict[str, str] = {
+    "overview": """
+        WITH s AS (SELECT clinic_id, count(*) n,
+                          count(*) FILTER (status IN ('completed','stopped_early')) adm,
+                          count(*) FILTER (status = 'no_show') ns
+                   FROM sessions WHERE CAST(scheduled_at AS DATE) BETWEEN ? AND ? GROUP BY ALL),
+             a AS (SELECT clinic_id, count(*) ae, count(*) FILTER (serious) sae FROM adverse_events
+                   WHERE CAST(onset_at AS DATE) BETWEEN ? AND ? GROUP BY ALL)
+        SELECT * FROM s LEFT JOIN a USING (clinic_id)""",
+    "throughput": """
+        SELECT clinic_id, date_trunc('week', scheduled_at) wk, status, count(*) n,
+               sum(duration_min + coalesce(recovery_min, 0)) chair_min
+        FROM sessions WHERE CAST(scheduled_at AS DATE) BETWEEN ? AND ? GROUP BY ALL""",
+    "clinic": """
+        SELECT clinic_id = ? AS this_clinic, date_trunc('week', scheduled_at) wk, status, count(*) n
+        FROM sessions WHERE CAST(scheduled_at AS DATE) BETWEEN ? AND ? GROUP BY ALL""",
+    "safety": """
+        SELECT a.clinic_id, a.category, a.severity_grade, a.serious, s.route, count(*) n
+        FROM adverse_events a LEFT JOIN sessions s USING (session_id)
+        WHERE CAST(a.onset_at AS DATE) BETWEEN ? AND ? GROUP BY ALL""",
+    "outcomes": """
+        WITH first AS (SELECT patient_key, min(scheduled_at) d0 FROM sessions
+                       WHERE status IN ('completed','stopped_early') GROUP BY ALL)
+        SELECT p.primary_condition, x.instrument, count(DISTINCT x.patient_key) n, avg(x.score) mean_score
+        FROM first f JOIN patients p USING (patient_key) JOIN assessments x USING (patient_key)
+        WHERE CAST(f.d0 AS DATE) BETWEEN ? AND ?
+          AND x.assessed_at BETWEEN f.d0 - INTERVAL 30 DAY AND f.d0 + INTERVAL 42 DAY
+        GROUP BY ALL""",
+    "data": """
+        SELECT reason, source_file, count(*) n FROM rejected_rows GROUP BY ALL""",
+}
+
+
+def _baseline_params(page: str, f: Filters) -> list[Any]:
+    if page == "overview":
+        return [f.start, f.end, f.start, f.end]
+    if page == "clinic":
+        return [f.clinic_ids[0] if f.clinic_ids else "", f.start, f.end]
+    if page == "data":
+        return []
+    return [f.start, f.end]
+
+
+@dataclass(frozen=True)
+class Call:
+    module: str
+    name: str
+    args: tuple[Any, ...]
+    kwargs: tuple[tuple[str, Any], ...]
+
+
+@dataclass(frozen=True)
+class PageFigures:
+    page: str
+    calls: int
+    cold_p50: float
+    cold_p95: float
+    warm_p50: float
+    warm_p95: float
+    baseline_p50: float
+    render_seconds: float
+
+    @property
+    def cold_vs_baseline(self) -> float:
+        return self.cold_p50 / self.baseline_p50 if self.baseline_p50 else float("nan")
+
+
+def capture_calls(db: Path, page: str) -> tuple[list[Call], float]:
+    """Render ``page`` once in AppTest; return the metric calls it made and the render seconds."""
+    from streamlit.testing.v1 import AppTest
+
+    os.environ["KETAOPS_DB"] = str(db)
+    recorded: list[Call] = []
+    original = queries.cached_metric
+
+    def recording(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
+        recorded.append(Call(module, name, args, tuple(sorted(kwargs.items()))))
+        return original(module, name, *args, **kwargs)
+
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    queries.cached_metric = recording  # type: ignore[assignment]
+    try:
+        import streamlit as st
+
+        st.cache_data.clear()  # a cold render: nothing cached yet
+        at = AppTest.from_file(str(app), default_timeout=300)
+        at.switch_page(f"pages/{page}.py")
+        start = time.perf_counter()
+        at.run()
+        render = time.perf_counter() - start
+        if at.exception:
+            raise RuntimeError(f"{page} raised: {at.exception[0].value}")
+    finally:
+        queries.cached_metric = original  # type: ignore[assignment]
+    return _dedupe(recorded), render
+
+
+def _dedupe(calls: list[Call]) -> list[Call]:
+    seen: dict[Call, None] = {}
+    for c in calls:
+        seen.setdefault(c, None)
+    return list(seen)
+
+
+def filter_combinations(base: Filters, clinic_ids: list[str], regions: list[str], n: int) -> list[Filters]:
+    """``n`` different, realistic filter sets (periods, clinic subsets, regions, conditions, routes)."""
+    rng = random.Random(20261125)
+    periods = [30, 90, 365, 182]
+    out: list[Filters] = []
+    while len(out) < n:
+        days = rng.choice(periods)
+        f = replace(base, start=base.end - timedelta(days=days - 1))
+        pick = rng.random()
+        if pick < 0.3:
+            k = min(len(clinic_ids), rng.randint(1, 5))
+            f = f.with_clinics(tuple(sorted(rng.sample(clinic_ids, k=k))))
+        elif pick < 0.5 and regions:
+            f = replace(f, regions=(rng.choice(regions),))
+        elif pick < 0.7:
+            f = replace(f, conditions=(rng.choice(["depression", "ptsd", "anxiety"]),))
+        elif pick < 0.8:
+            f = replace(f, routes=("iv",))
+        if f not in out:
+            out.append(f)
+    return out
+
+
+def _swap_filters(call: Call, f: Filters) -> Call:
+    args = tuple(f if isinstance(a, Filters) else a for a in call.args)
+    return replace(call, args=args)
+
+
+def _time(fn: Callable[[], Any]) -> float:
+    start = time.perf_counter()
+    fn()
+    return time.perf_counter() - start
+
+
+def measure_page(db: Path, page: str, combos: list[Filters]) -> PageFigures:
+    calls, render = capture_calls(db, page)
+    cold, warm, base = [], [], []
+    for f in combos:
+        swapped = [_swap_filters(c, f) for c in calls]
+
+        def run_cold(swapped: list[Call] = swapped) -> None:
+            for c in swapped:
+                fn = getattr(__import__(f"dashboard.metrics.{c.module}", fromlist=[c.name]), c.name)
+                with connect(db) as con:
+                    fn(con, *c.args, **dict(c.kwargs))
+
+        def run_cached(swapped: list[Call] = swapped) -> None:
+            for c in swapped:
+                queries.cached_metric(c.module, c.name, *c.args, **dict(c.kwargs))
+
+        cold.append(_time(run_cold))
+        run_cached()  # fill the cache
+        warm.append(_time(run_cached))
+        with connect(db) as con:
+            sql, params = BASELINE_SQL[page], _baseline_params(page, f)
+            base.append(_time(lambda con=con, sql=sql, params=params: con.sql(sql, params=params).fetchall()))
+    return PageFigures(
+        page=page,
+        calls=len(calls),
+        cold_p50=statistics.median(cold),
+        cold_p95=_p95(cold),
+        warm_p50=statistics.median(warm),
+        warm_p95=_p95(warm),
+        baseline_p50=statistics.median(base),
+        render_seconds=render,
+    )
+
+
+def _p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
