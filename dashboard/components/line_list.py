@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard import exports, queries_safety
 from dashboard.components.page import PageContext
+from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters, ae_filter_options
 
@@ -47,9 +48,22 @@ TABLE_COLUMNS = (
 )
 
 
+# Contract values whose plain spelling reads badly.
+WORDS = {
+    "nausea_vomiting": "Nausea/vomiting",
+    "anxiety_agitation": "Anxiety/agitation",
+    "transferred_ed": "Transferred to ED",
+    "im": "IM",
+    "iv": "IV",
+    "kap": "KAP",
+    "ptsd": "PTSD",
+    "ocd": "OCD",
+}
+
+
 def words(value: str) -> str:
-    """``nausea_vomiting`` → ``Nausea vomiting`` (also the value kept in the URL, so it must stay stable)."""
-    return value.replace("_", " ").capitalize()
+    """``medication_given`` → ``Medication given``: labels in pickers, charts and the URL (keep stable)."""
+    return WORDS.get(value, value.replace("_", " ").capitalize())
 
 
 def scope_header(ctx: PageContext) -> list[tuple[str, str]]:
@@ -250,14 +264,23 @@ def render(ctx: PageContext, f: Filters) -> None:
     st.caption("Click a column header to sort the shown rows; **select a row** to see the event in detail.")
     picked = event.selection.rows if event is not None else []
     if picked and picked[0] < shown.height:
-        event_detail(f, shown.row(picked[0], named=True))
+        event_detail(f, ctx.cfg, shown.row(picked[0], named=True))
+
+
+def _height(rows: int) -> int:
+    """Fit a short table, scroll a long one."""
+    return min(36 * (rows + 1) + 3, 320)
 
 
 def _value(v: Any, fmt: str = "{}", unit: str = "") -> str:
     return "–" if v is None else fmt.format(v) + unit
 
 
-def event_detail(f: Filters, row: dict[str, Any]) -> None:
+def _flag(crossed: bool) -> str:
+    return " ⚠️" if crossed else ""
+
+
+def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
     """One event with its session's dose, duration and vitals, and the same patient's course."""
     with st.container(border=True, key="ae_detail"):
         serious = " · **serious**" if row["serious"] else ""
@@ -286,21 +309,33 @@ def event_detail(f: Filters, row: dict[str, Any]) -> None:
                 f"{_value(row['weight_kg'], '{:g}', ' kg')})\n"
                 f"- duration {_value(row['duration_min'], '{}', ' min')}"
             )
+            sys_, dia, hr, spo2 = row["bp_sys_max"], row["bp_dia_max"], row["hr_max"], row["spo2_min"]
+            high_bp = (sys_ is not None and sys_ >= cfg.bp_sys_max) or (
+                dia is not None and dia >= cfg.bp_dia_max
+            )
+            low_spo2 = spo2 is not None and spo2 < cfg.spo2_min
             c3.markdown(
                 "**Vitals (session maxima)**\n\n"
-                f"- BP {_value(row['bp_sys_max'])}/{_value(row['bp_dia_max'])} mmHg\n"
-                f"- heart rate {_value(row['hr_max'], '{}', ' /min')}\n"
-                f"- lowest SpO₂ {_value(row['spo2_min'], '{}', '%')}"
+                f"- BP {_value(sys_)}/{_value(dia)} mmHg{_flag(high_bp)}\n"
+                f"- heart rate {_value(hr, '{}', ' /min')}{_flag(hr is not None and hr >= cfg.hr_max)}\n"
+                f"- lowest SpO₂ {_value(spo2, '{}', '%')}{_flag(low_spo2)}\n\n"
+                f"⚠️ = excursion (BP ≥ {cfg.bp_sys_max}/{cfg.bp_dia_max}, HR ≥ {cfg.hr_max}, "
+                f"SpO₂ < {cfg.spo2_min})"
             )
         history = queries_safety.patient_history(f, row["patient_key"])
-        sessions = history["sessions"].with_columns(this=pl.col("session_id") == (row["session_id"] or ""))
-        events = history["adverse_events"].with_columns(this=pl.col("ae_id") == row["ae_id"])
+        sessions = history["sessions"].with_columns(
+            this=pl.when(pl.col("session_id") == (row["session_id"] or ""))
+            .then(pl.lit("●"))
+            .otherwise(pl.lit(""))
+        )
+        events = history["adverse_events"].with_columns(
+            this=pl.when(pl.col("ae_id") == row["ae_id"]).then(pl.lit("●")).otherwise(pl.lit(""))
+        )
         st.markdown(
             f"**This patient's course** at clinics you can see, all dates: "
             f"{sessions.height} session(s), {events.height} adverse event(s). ● marks this event."
         )
-        left, right = st.columns(2)
-        with left:
+        with st.container():
             st.dataframe(
                 sessions.select(
                     "this",
@@ -320,9 +355,9 @@ def event_detail(f: Filters, row: dict[str, Any]) -> None:
                 ),
                 hide_index=True,
                 key="ae_patient_sessions",
-                height=260,
+                height=_height(sessions.height),
                 column_config={
-                    "this": st.column_config.CheckboxColumn("●", width="small"),
+                    "this": st.column_config.TextColumn("", width="small"),
                     "scheduled_at": st.column_config.DatetimeColumn("Scheduled", format="YYYY-MM-DD HH:mm"),
                     "clinic_id": "Clinic",
                     "status": "Status",
@@ -338,7 +373,7 @@ def event_detail(f: Filters, row: dict[str, Any]) -> None:
                     "ae_count": st.column_config.NumberColumn("AEs", format="%d"),
                 },
             )
-        with right:
+        with st.container():
             st.dataframe(
                 events.select(
                     "this",
@@ -352,9 +387,9 @@ def event_detail(f: Filters, row: dict[str, Any]) -> None:
                 ),
                 hide_index=True,
                 key="ae_patient_events",
-                height=260,
+                height=_height(events.height),
                 column_config={
-                    "this": st.column_config.CheckboxColumn("●", width="small"),
+                    "this": st.column_config.TextColumn("", width="small"),
                     "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
                     "category": "Category",
                     "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),

@@ -87,24 +87,15 @@ def rate_dot_whisker(
             name="AEs per 100 sessions",
         )
     )
-    charts.base_layout(
-        fig,
-        title,
-        "AEs per 100 administered sessions (95% CI)",
-        level_title,
-        height=max(300, 34 * len(labels) + 120),
-    )
+    x_title = "AEs per 100 administered sessions (dot) with 95% CI (whiskers)"
+    if network is not None:
+        x_title += f"; dashed line: all in scope, {network:.2f}"
+    charts.base_layout(fig, title, x_title, level_title, height=max(240, 28 * len(labels) + 130))
     fig.update_layout(showlegend=False)
     fig.update_yaxes(autorange="reversed", type="category", automargin=True)
     fig.update_xaxes(rangemode="tozero")
     if network is not None:
-        fig.add_vline(
-            network,
-            line={"color": charts.NETWORK_COLOR, "dash": "dash", "width": 1},
-            annotation_text=f"all in scope {network:.2f}",
-            annotation_position="top right",
-            annotation_font={"size": 11, "color": charts.NETWORK_COLOR},
-        )
+        fig.add_vline(network, line={"color": charts.NETWORK_COLOR, "dash": "dash", "width": 1.2})
     return fig
 
 
@@ -140,7 +131,7 @@ def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collec
             float(frame["target_per_100"][0]),
             line={"color": charts.NETWORK_COLOR, "width": 1.5},
             annotation_text=f"network target {frame['target_per_100'][0]:.2f}",
-            annotation_position="top right",
+            annotation_position="top left",
             annotation_font={"size": 11, "color": charts.NETWORK_COLOR},
         )
     points = frame.filter(pl.col("ae_per_100").is_not_null())
@@ -156,7 +147,7 @@ def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collec
                 y=part["ae_per_100"].to_list(),
                 mode="markers+text",
                 text=[n if show else "" for n, show in zip(part["clinic_name"], labelled, strict=True)],
-                textposition="top center",
+                textposition="bottom center" if flag.startswith("below") else "top center",
                 textfont={"size": 11, "color": "#33404a"},
                 marker={
                     "color": color,

@@ -14,7 +14,6 @@ from dashboard.components import empty, kpi, line_list, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
-from dashboard.components.throughput_figures import complete_periods
 from dashboard.metrics import safety
 
 ctx = context()
@@ -115,7 +114,8 @@ DIMENSIONS = {
 }
 if rates_tab.open is not False:
     with rates_tab:
-        dimension = st.selectbox(
+        pick, _ = st.columns([1, 2])
+        dimension = pick.selectbox(
             "Break the AE rate down by",
             list(DIMENSIONS),
             format_func=DIMENSIONS.__getitem__,
@@ -124,43 +124,53 @@ if rates_tab.open is not False:
         )
         by = sf.order_levels(queries_safety.ae_rate_by(f, dimension), dimension)
         label_of = (
-            {}
-            if dimension in ("clinic", "dose_band", "session_number", "severity_grade")
+            {"1-3": "sessions 1–3", "4+": "session 4 or later"}
+            if dimension == "session_number"
+            else {v: f"grade {v}" for v in by["label"].to_list()}
+            if dimension == "severity_grade"
+            else {}
+            if dimension in ("clinic", "dose_band", "region")
             else {v: words(v) for v in by["label"].to_list()}
         )
-        left, right = st.columns([3, 2])
-        with left:
+        # Chart and table one above the other: both need the width (long clinic names, six columns).
+        with st.container():
             st.plotly_chart(
                 sf.rate_dot_whisker(
                     by,
                     title=f"AEs per 100 administered sessions by {DIMENSIONS[dimension].lower()}",
                     level_title="",
-                    network=rate["ae_per_100"],
+                    # an AE attribute splits the network's AEs: its levels add up to the network rate
+                    network=None if dimension in safety.AE_DIMENSIONS else rate["ae_per_100"],
                     label_of=label_of,
                 ),
                 key="ae_rate_by_chart",
             )
-        with right:
+        with st.container():
             tables.table(
                 by.select(
-                    "label",
+                    pl.col("label").replace(label_of),
                     "ae_count",
                     "serious_ae_count",
                     "administered_sessions",
                     "ae_per_100",
-                    "ci_low",
-                    "ci_high",
+                    pl.Series(
+                        "ci",
+                        [
+                            "–" if lo is None else f"{lo:.2f}–{hi:.2f}"
+                            for lo, hi in zip(by["ci_low"], by["ci_high"], strict=True)
+                        ],
+                        dtype=pl.String,
+                    ),
                 ),
                 key="ae_rate_by_table",
                 label=DIMENSIONS[dimension],
                 ae_count=tables.number("AEs"),
-                serious_ae_count=tables.number("Serious"),
+                serious_ae_count=tables.number("Serious AEs"),
                 administered_sessions=tables.number(
-                    "Sessions", help="Administered sessions (the denominator)"
+                    "Administered sessions", help="The denominator of the row's rate"
                 ),
-                ae_per_100=tables.number("Per 100", "%.2f"),
-                ci_low=tables.number("95% CI low", "%.2f"),
-                ci_high=tables.number("95% CI high", "%.2f"),
+                ae_per_100=tables.number("AEs per 100", "%.2f"),
+                ci=st.column_config.TextColumn("95% CI", help="Exact Poisson (Garwood) interval, per 100"),
             )
         if dimension in safety.AE_DIMENSIONS:
             st.caption(
@@ -264,7 +274,8 @@ if funnel_tab.open is not False:
         )
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
-        u = complete_periods(queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id), f, grain, col="period")
+        # Partial weeks/months at the period's ends stay: their limits widen with their fewer sessions.
+        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
@@ -287,7 +298,7 @@ if funnel_tab.open is not False:
                     else "then held. "
                 )
                 + "Grey = common cause; orange = special cause of concern (more AEs); blue = improvement. "
-                "Weeks or months the period cuts are left out."
+                "A week or month the period cuts has fewer sessions, hence wider limits."
             )
 
 # --- Excursions ----------------------------------------------------------------------------------
@@ -397,15 +408,19 @@ if protocol_tab.open is not False:
                 deviations.select(
                     "scheduled_at",
                     "clinic_name",
-                    "session_id",
-                    "patient_key",
-                    "phase",
-                    "dose_mg",
-                    "weight_kg",
+                    pl.concat_str(
+                        pl.when(pl.col("dose_deviation")).then(pl.lit("dose ")).otherwise(pl.lit("")),
+                        pl.when(pl.col("duration_deviation")).then(pl.lit("duration")).otherwise(pl.lit("")),
+                    )
+                    .str.strip_chars()
+                    .alias("outside"),
                     "dose_mg_per_kg",
                     "duration_min",
-                    "dose_deviation",
-                    "duration_deviation",
+                    "dose_mg",
+                    "weight_kg",
+                    "phase",
+                    "session_id",
+                    "patient_key",
                 ),
                 key="ae_deviations_table",
                 height=360,
@@ -418,8 +433,7 @@ if protocol_tab.open is not False:
                 weight_kg=tables.number("Weight kg", "%.1f"),
                 dose_mg_per_kg=tables.number("mg/kg", "%.2f"),
                 duration_min=tables.number("Minutes"),
-                dose_deviation=st.column_config.CheckboxColumn("Dose"),
-                duration_deviation=st.column_config.CheckboxColumn("Duration"),
+                outside="Outside protocol",
             )
             st.download_button(
                 "Download deviations (CSV)",
