@@ -301,8 +301,35 @@ CHOICES = f"""\
 """
 
 
+ENGINEERS = """\
+## For engineers: how a file is validated
+
+`pipelines.validate.validate_file(path, rel_path) -> FileResult` reads and checks
+one file and never raises for bad data. It returns typed `accepted` rows (every
+contract column in contract order, row-level derived `dose_mg_per_kg`, and
+`_row_number`), `rejects` (one row per rejected input row, or one row for a
+rejected file), `rows_read`, `rows_rejected`, `duplicates_collapsed`,
+`redactions`, `unknown_columns` and `file_error`, with
+`rows_read == accepted.height + rows_rejected + duplicates_collapsed`.
+Foreign keys are checked later by `pipelines/load.py`.
+
+- `pipelines/readers.py` turns bytes into raw text columns. CSV: Polars reads the
+  lines and splits quote-free ones with `str.splitn` (field counts checked per
+  line); lines with quotes go through Polars' CSV reader; only lines with an odd
+  number of quotes (or that Polars refuses) are looked at by Python's `csv` module.
+- `pipelines/validate.py` types every column with one vectorised pass for values
+  sent exactly as the contract spells them, and a second, trimming and
+  case-folding pass only for the rows that need it; each rule is one boolean
+  expression; the first failing rule names the reject.
+- `pipelines/redact.py` applies the redaction patterns to free text (all rows)
+  and to every column of rejected rows.
+- After changing `pipelines/contract.py`, run `python -m pipelines.contract_doc`
+  and commit this file.
+"""
+
+
 def render() -> str:
-    parts = [INTRO, *_tables(), *_rejects(), *_deidentification(), *_published(), CHOICES]
+    parts = [INTRO, *_tables(), *_rejects(), *_deidentification(), *_published(), CHOICES, ENGINEERS]
     return "\n".join(parts).rstrip("\n") + "\n"
 
 
