@@ -24,6 +24,7 @@ complementary rule between clinics.
 from __future__ import annotations
 
 import math
+import uuid
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -274,71 +275,86 @@ _ALL_INSTRUMENTS = (*RULES, IDEATION_INSTRUMENT)
 
 
 def _cohort_sql(f: Filters) -> tuple[str, list[object]]:
-    """CTEs ``firsts`` (each patient's first administered session), ``cohort`` and ``adm``.
+    """CTEs ``firsts`` (each patient's first administered session) and ``cohort``.
 
-    The first session is an aggregate over all sessions (cheap at 10M rows);
-    only the cohort's own sessions are numbered (a window over a few patients).
+    Cost matters at 10M sessions: the first pass reads only patient_key,
+    status and scheduled_at (no strings to compare) and keeps patients whose
+    first date is in the period; only their day-0 rows are read in full, ties
+    on ``scheduled_at`` going to the lower ``session_id``.
     """
+    first_in_period, period_params = period_where(f, "min(scheduled_at)")
     where, params = combine(
-        period_where(f, "fs.day0"),
         clinic_where(f, "fs.clinic_id", "c.region"),
         dimension_where(
             f, condition_col="p.primary_condition", route_col="fs.route", modality_col="fs.modality"
         ),
     )
     statuses = ", ".join("?" for _ in ADMINISTERED_STATUSES)
-    order = "(scheduled_at, session_id)"
     sql = f"""
-        firsts AS (
-            SELECT patient_key, min(scheduled_at) AS day0,
-                   arg_min(clinic_id, {order}) AS clinic_id,
-                   arg_min(route, {order}) AS route,
-                   arg_min(modality, {order}) AS modality
+        day0s AS (
+            SELECT patient_key, min(scheduled_at) AS day0
             FROM {SESSIONS.name} WHERE status IN ({statuses})
-            GROUP BY patient_key),
+            GROUP BY patient_key HAVING {first_in_period}),
+        firsts AS (
+            SELECT s.patient_key, s.scheduled_at AS day0, s.clinic_id, s.route, s.modality
+            FROM {SESSIONS.name} s
+            JOIN day0s d ON d.patient_key = s.patient_key AND d.day0 = s.scheduled_at
+            WHERE s.status IN ({statuses})
+            QUALIFY row_number() OVER (PARTITION BY s.patient_key ORDER BY s.session_id) = 1),
         cohort AS (
             SELECT fs.patient_key, dense_rank() OVER (ORDER BY fs.patient_key) AS pid,
                    fs.clinic_id, c.clinic_name, p.primary_condition AS condition, fs.day0
             FROM firsts fs
             JOIN {CLINICS.name} c ON c.clinic_id = fs.clinic_id
             JOIN {PATIENTS.name} p ON p.patient_key = fs.patient_key
-            WHERE {where}),
-        adm AS (
-            SELECT s.session_id, s.patient_key, s.scheduled_at,
-                   row_number() OVER (PARTITION BY s.patient_key ORDER BY s.scheduled_at, s.session_id)
-                       AS session_number
-            FROM {SESSIONS.name} s SEMI JOIN cohort k ON k.patient_key = s.patient_key
-            WHERE s.status IN ({statuses}))"""
-    return sql, [*ADMINISTERED_STATUSES, *params, *ADMINISTERED_STATUSES]
+            WHERE {where})"""
+    return sql, [*ADMINISTERED_STATUSES, *period_params, *ADMINISTERED_STATUSES, *params]
+
+
+def _keyed_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    ctes, params = _cohort_sql(f)
+    cols = "patient_key, pid, clinic_id, clinic_name, condition, day0"
+    return con.sql(f"WITH {ctes} SELECT {cols} FROM cohort ORDER BY pid", params=params).pl()
 
 
 def load_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """One row per cohort patient: pid (a per-query number, not an identifier), clinic, condition, day0."""
-    ctes, params = _cohort_sql(f)
-    return con.sql(
-        f"WITH {ctes} SELECT pid, clinic_id, clinic_name, condition, day0 FROM cohort ORDER BY pid",
-        params=params,
-    ).pl()
+    return _keyed_cohort(con, f).drop("patient_key")
 
 
 def load_scores(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
-    """Cohort patients' scores from 30 days before day 0 on, with day and session number.
+    """Cohort patients' scores from 30 days before day 0 on (see ``load_outcome_data``)."""
+    return load_outcome_data(con, f)[1]
 
-    ``day`` = calendar days from day 0's date; ``after`` = assessed after day 0's
-    exact time. ``session_number``: the administered session named by
-    ``session_id`` when given (and administered, same patient), else the
-    latest administered session at or before ``assessed_at``, else 0 (before
-    treatment).
+
+def load_outcome_data(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(cohort, scores) from one pass over the sessions.
+
+    cohort: pid, clinic_id, clinic_name, condition, day0. scores: pid,
+    clinic_id, condition, instrument, score, assessed_at, assessment_id, day,
+    after, session_number. ``day`` = calendar days from day 0's date;
+    ``after`` = assessed after day 0's exact time. ``session_number``: the
+    administered session named by ``session_id`` when given (and administered,
+    same patient), else the latest administered session at or before
+    ``assessed_at``, else 0 (before treatment). Patient keys stay inside this
+    function (the cohort is handed to the second query as a registered frame).
     """
-    ctes, params = _cohort_sql(f)
+    keyed = _keyed_cohort(con, f)
+    statuses = ", ".join("?" for _ in ADMINISTERED_STATUSES)
     inst = ", ".join("?" for _ in _ALL_INSTRUMENTS)
+    view = f"outcome_cohort_{uuid.uuid4().hex}"  # per call: concurrent reads never share a name
     sql = f"""
-        WITH {ctes},
+        WITH adm AS (
+            SELECT s.session_id, s.patient_key, s.scheduled_at,
+                   row_number() OVER (PARTITION BY s.patient_key ORDER BY s.scheduled_at, s.session_id)
+                       AS session_number
+            FROM {SESSIONS.name} s SEMI JOIN {view} k ON k.patient_key = s.patient_key
+            WHERE s.status IN ({statuses})),
         x AS (
             SELECT k.pid, k.patient_key, k.clinic_id, k.condition, k.day0,
                    s.instrument, s.score, s.assessed_at, s.assessment_id, s.session_id,
                    date_diff('day', CAST(k.day0 AS DATE), CAST(s.assessed_at AS DATE)) AS day
-            FROM cohort k JOIN {ASSESSMENTS.name} s ON s.patient_key = k.patient_key
+            FROM {view} k JOIN {ASSESSMENTS.name} s ON s.patient_key = k.patient_key
             WHERE s.instrument IN ({inst})
               AND CAST(s.assessed_at AS DATE) >= CAST(k.day0 AS DATE) - INTERVAL {BASELINE_DAYS} DAY)
         SELECT x.pid, x.clinic_id, x.condition, x.instrument, x.score, x.assessed_at, x.assessment_id,
@@ -349,7 +365,12 @@ def load_scores(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
         ASOF LEFT JOIN adm latest
             ON latest.patient_key = x.patient_key AND x.assessed_at >= latest.scheduled_at
         ORDER BY x.pid, x.instrument, x.assessed_at, x.assessment_id"""
-    return con.sql(sql, params=[*params, *_ALL_INSTRUMENTS]).pl()
+    con.register(view, keyed.select("patient_key", "pid", "clinic_id", "condition", "day0"))
+    try:
+        scores = con.sql(sql, params=[*ADMINISTERED_STATUSES, *_ALL_INSTRUMENTS]).pl()
+    finally:
+        con.unregister(view)
+    return keyed.drop("patient_key"), scores
 
 
 # --- per-patient outcomes ---------------------------------------------------------------
@@ -611,7 +632,7 @@ MEASURE_SCHEMA = {
 def outcome_measures(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
     """Every network outcome figure, long: condition, instrument, measure, numerator, denominator,
     estimate (rate as a fraction, or the mean change in points), ci_low, ci_high, suppressed."""
-    cohort, scores = load_cohort(con, f), load_scores(con, f)
+    cohort, scores = load_outcome_data(con, f)
     return measures_from(cohort, patient_outcomes(cohort, scores), ideation_outcomes(cohort, scores), cfg)
 
 
@@ -717,8 +738,7 @@ def outcomes_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfi
     """The ``outcomes`` list of ``ketaops metrics``: per shown (condition, instrument), the
     network row (clinic_id None) then one row per clinic with cohort patients, suppressed per
     metrics.md (complementary rule in ``suppressed_clinics``)."""
-    cohort = load_cohort(con, f)
-    return report_from(patient_outcomes(cohort, load_scores(con, f)), cfg)
+    return report_from(patient_outcomes(*load_outcome_data(con, f)), cfg)
 
 
 def clinic_comparison(
@@ -731,9 +751,7 @@ def clinic_comparison(
     None). Suppressed clinics keep their name with every figure null. The
     funnel target θ0 is the network rate; limits are per clinic on the rate scale.
     """
-    cohort = load_cohort(con, f)
-    patients = patient_outcomes(cohort, load_scores(con, f))
-    return comparison_from(patients, cfg, condition, instrument)
+    return comparison_from(patient_outcomes(*load_outcome_data(con, f)), cfg, condition, instrument)
 
 
 def comparison_from(
@@ -813,8 +831,8 @@ def time_to_response(
     con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, condition: str, instrument: str
 ) -> dict[str, Any]:
     """Kaplan–Meier of days from day 0 to the first score meeting the response rule."""
-    cohort = load_cohort(con, f)
-    return time_to_response_from(patient_outcomes(cohort, load_scores(con, f)), cfg, condition, instrument)
+    patients = patient_outcomes(*load_outcome_data(con, f))
+    return time_to_response_from(patients, cfg, condition, instrument)
 
 
 def time_to_response_from(
@@ -885,7 +903,7 @@ def trajectory(
     con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, condition: str, instrument: str
 ) -> pl.DataFrame:
     """Median and IQR of the score by administered session number (0 = before treatment)."""
-    return trajectory_from(load_scores(con, f), cfg, condition, instrument)
+    return trajectory_from(load_outcome_data(con, f)[1], cfg, condition, instrument)
 
 
 def trajectory_from(scores: pl.DataFrame, cfg: MetricConfig, condition: str, instrument: str) -> pl.DataFrame:
@@ -917,18 +935,12 @@ def trajectory_from(scores: pl.DataFrame, cfg: MetricConfig, condition: str, ins
     ).with_columns(pl.col("session_number").cast(pl.Int64))
 
 
-def conditions_with_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> list[str]:
-    """Conditions present in the cohort, in contract order (for the page's selector)."""
-    present = set(load_cohort(con, f)["condition"].to_list())
-    return [c for c in CONDITIONS if c in present]
-
-
 def outcome_detail(
     con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, condition: str, instrument: str
 ) -> dict[str, Any]:
     """Everything the page draws for one (condition, instrument) from a single load:
     ``time_to_response`` (dict), ``trajectory`` (frame), ``clinics`` (frame) and ``network`` (dict)."""
-    cohort, scores = load_cohort(con, f), load_scores(con, f)
+    cohort, scores = load_outcome_data(con, f)
     patients = patient_outcomes(cohort, scores)
     clinics, network = comparison_from(patients, cfg, condition, instrument)
     return {

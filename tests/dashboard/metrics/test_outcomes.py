@@ -561,6 +561,18 @@ def test_docs_carry_the_rule_table() -> None:
     assert rules_markdown() in docs.read_text(encoding="utf-8")
 
 
+def test_day0_tie_goes_to_the_lower_session_id(make_db: Callable[[dict], Path]) -> None:
+    b = Builder()
+    first = b.patient("T", "depression", clinic="B")  # session id s0 …
+    second = b.session("T", DAY0, clinic="A")  # … and s1 at the same time at clinic A
+    assert first < second
+    b.score("T", "phq9", d(-1), 20)
+    b.score("T", "phq9", d(21), 5)
+    with opened(make_db(b.rows)) as con:
+        rows = outcomes_report(con, PERIOD, NO_SUPPRESSION)
+    assert [(r["clinic_id"], r["evaluable"]) for r in rows] == [(None, 1), ("B", 1)]
+
+
 def test_filters_apply(rules_db: Path) -> None:
     with opened(rules_db) as con:
         only_b = outcomes_report(con, replace(PERIOD, clinic_ids=("B",)), NO_SUPPRESSION)
