@@ -292,7 +292,8 @@ CHOICES = f"""\
 - A malformed CSV line (wrong field count, bad quoting) rejects that line only; an
   unclosed quote is blamed on its own line, and the rest of the file is still read.
 - Parquet timestamps are truncated to whole seconds; zone-aware ones keep their
-  wall-clock time.
+  wall-clock time; a timestamp at midnight in a date column is that date (pandas
+  writes dates that way).
 - An unexpected error while reading one file rejects that file as
   `unreadable_file` (with the error type, never its text) instead of failing the
   refresh.

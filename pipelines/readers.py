@@ -345,8 +345,14 @@ def parquet_frame(data: bytes, rel_path: str) -> pl.DataFrame:
         ) from None
 
 
-def parquet_text(frame: pl.DataFrame, keep: dict[str, str], rel_path: str) -> pl.DataFrame:
-    """Kept Parquet columns (file name → canonical name) as text, so both formats validate alike."""
+def parquet_text(
+    frame: pl.DataFrame, keep: dict[str, str], rel_path: str, dates: frozenset[str] = frozenset()
+) -> pl.DataFrame:
+    """Kept Parquet columns (file name → canonical name) as text, so both formats validate alike.
+
+    ``dates`` names the canonical date columns: a timestamp at midnight there is a
+    date (pandas writes dates as timestamps).
+    """
     exprs = []
     for source, name in keep.items():
         dtype = frame.schema[source]
@@ -357,6 +363,10 @@ def parquet_text(frame: pl.DataFrame, keep: dict[str, str], rel_path: str) -> pl
             if dtype.time_zone is not None:
                 col = col.dt.replace_time_zone(None)
             expr = col.dt.to_string("%Y-%m-%dT%H:%M:%S")
+            if name in dates:
+                expr = (
+                    pl.when(col == col.dt.truncate("1d")).then(col.dt.to_string("%Y-%m-%d")).otherwise(expr)
+                )
         elif (
             dtype.is_numeric()
             or dtype in (pl.String, pl.Boolean, pl.Categorical, pl.Null)

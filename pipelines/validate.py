@@ -177,7 +177,8 @@ def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> Fi
         frame = readers.parquet_frame(data, rel_path)
         names = frame.columns
         keep, unknown = _match_columns(names, table, rel_path, lambda: frame.height)
-        raw = readers.parquet_text(frame, {names[i]: name for i, name in keep.items()}, rel_path)
+        dates = frozenset(c.name for c in table.columns if c.kind == "date")
+        raw = readers.parquet_text(frame, {names[i]: name for i, name in keep.items()}, rel_path, dates)
     else:
         header = readers.csv_header(data, rel_path)
 

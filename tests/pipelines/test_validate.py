@@ -626,3 +626,19 @@ def test_malformed_line_message_does_not_count_the_consequences(tmp_path):
         "chairs": None,
         "hours_per_day": None,
     }
+
+
+def test_parquet_dates_written_as_midnight_timestamps_are_dates(tmp_path):
+    # pandas stores dates as timestamps; a time of day in a date column is still unparsable
+    pl.DataFrame(
+        {
+            "clinic_id": ["C1", "C2"],
+            "clinic_name": ["N", "M"],
+            "region": ["R", "R"],
+            "opened_on": [datetime(2024, 1, 2), datetime(2024, 1, 2, 9, 30)],
+            "chairs": [4, 4],
+        }
+    ).write_parquet(tmp_path / "clinics.parquet")
+    r = validate_file(tmp_path / "clinics.parquet", "clinics.parquet")
+    assert r.accepted["opened_on"].to_list() == [date(2024, 1, 2)]
+    assert (only_reject(r)["reason"], only_reject(r)["column_name"]) == ("unparsable", "opened_on")
