@@ -43,11 +43,16 @@ class _NoBar:
     def close(self) -> None:
         pass
 
+    def write(self, line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
 
 def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     """A tqdm bar on stderr when asked and stderr is a terminal (never in logs); a no-op otherwise."""
     if enabled and total and sys.stderr.isatty():
         from tqdm import tqdm
 
-        return tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+        bar = tqdm(total=total, desc=desc, unit="file", file=sys.stderr, leave=False)
+        bar.write = lambda line: tqdm.write(line, file=sys.stderr)  # log lines above the bar, not through it
+        return bar
     return _NoBar()

@@ -252,12 +252,14 @@ def _build_and_publish(
                         loader.stage(load, result)
                         bar.update(1)
                         if result.file_error:
-                            log(
-                                "refresh",
-                                "warning",
-                                "file_rejected",
-                                file=load.rel_path,
-                                reason=result.file_error,
+                            bar.write(
+                                logfmt(
+                                    "refresh",
+                                    "warning",
+                                    "file_rejected",
+                                    file=load.rel_path,
+                                    reason=result.file_error,
+                                )
                             )
                     loader.apply()
                     loaded.extend(loader.files)
