@@ -217,11 +217,14 @@ def km_figure(km: dict[str, Any]) -> go.Figure:
     lo, hi = [0.0, *curve["ci_low"].to_list()], [0.0, *curve["ci_high"].to_list()]
     responded = [0.0, *curve["responded"].to_list()]
     band = {"shape": "hv", "width": 0}
-    fig.add_trace(go.Scatter(x=day, y=hi, line=band, hoverinfo="skip", showlegend=False), row=1, col=1)
+    fig.add_trace(
+        go.Scatter(x=day, y=hi, mode="lines", line=band, hoverinfo="skip", showlegend=False), row=1, col=1
+    )
     fig.add_trace(
         go.Scatter(
             x=day,
             y=lo,
+            mode="lines",
             line=band,
             fill="tonexty",
             fillcolor="rgba(42,127,142,0.18)",
@@ -236,6 +239,7 @@ def km_figure(km: dict[str, Any]) -> go.Figure:
         go.Scatter(
             x=day,
             y=responded,
+            mode="lines",
             line={"shape": "hv", "color": charts.ACCENT, "width": 2.5},
             name="responded",
             customdata=at_risk,
