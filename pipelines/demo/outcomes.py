@@ -10,17 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from dashboard.metrics.outcomes import PRIMARY_INSTRUMENT  # metrics.md's table, declared once
 from pipelines.contract import CONDITIONS, INSTRUMENTS
 from pipelines.demo.patients import Arrays
 from pipelines.demo.sessions import NASAL
 
-# Primary instrument per condition (metrics.md "Outcomes"); "other" has none.
-PRIMARY_INSTRUMENT: dict[str, str | None] = {
-    "depression": "phq9", "bipolar_depression": "phq9", "anxiety": "gad7", "ptsd": "pcl5",
-    "ocd": "ybocs", "alcohol_use": "craving_vas", "opioid_use": "craving_vas",
-    "other_substance_use": "craving_vas", "chronic_pain": "pain_nrs", "migraine": "migraine_days",
-    "other": None,
-}  # fmt: skip
 # instrument -> (baseline mean, baseline sd, baseline floor, measurement noise sd)
 SCORE_MODEL: dict[str, tuple[float, float, float, float]] = {
     "phq9": (17, 4, 8, 1.5), "madrs": (30, 6, 12, 2.5), "qids_sr16": (16, 3.5, 6, 1.5),
