@@ -74,12 +74,24 @@ def latest_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetim
     return {path: (digest, mtime) for path, digest, mtime in rows}
 
 
-def touch_mtime(con: duckdb.DuckDBPyConnection, path: str, content_hash: str, mtime: datetime) -> None:
-    """Remember a new mtime for an unchanged file so the next run skips it without hashing."""
+def touch_mtimes(con: duckdb.DuckDBPyConnection, touched: list[tuple[str, str, datetime]]) -> None:
+    """Remember new mtimes of unchanged files (path, hash, mtime) so later runs skip them unhashed.
+
+    One statement for all: a copied exports folder changes every file's mtime.
+    """
+    if not touched:
+        return
+    frame = pl.DataFrame(
+        touched,
+        schema={"path": pl.String, "content_hash": pl.String, "file_mtime": pl.Datetime("us")},
+        orient="row",
+    )
+    con.register("_touched_files", frame)
     con.execute(
-        "UPDATE source_files SET file_mtime = ? WHERE path = ? AND content_hash = ?",
-        [mtime, path, content_hash],
+        "UPDATE source_files SET file_mtime = t.file_mtime FROM _touched_files t "
+        "WHERE source_files.path = t.path AND source_files.content_hash = t.content_hash"
     ).fetchall()
+    con.unregister("_touched_files")
 
 
 def _staged_columns(table: Table) -> list[str]:

@@ -30,7 +30,7 @@ from pipelines.load import (
     ensure_schema,
     latest_files,
     record_files,
-    touch_mtime,
+    touch_mtimes,
     update_freshness,
 )
 from pipelines.lock import LockBusy, refresh_lock
@@ -42,6 +42,8 @@ EXIT_NO_EXPORTS = 66  # EX_NOINPUT: the exports folder does not exist
 EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, failure recorded
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
+
+MEMORY_ENV, DEFAULT_MEMORY = "KETAOPS_DUCKDB_MEMORY", "2GB"
 
 # Test hooks: sleep (so a kill lands there) or fail at a named stage of a run.
 PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
@@ -199,7 +201,9 @@ def _build_and_publish(
     pending_failures = publish.read_failed_runs(db)
     with publish.building_copy(db, summary.run_id) as build:
         _test_hook("copied")
-        con = duckdb.connect(str(build))
+        # Bounded memory: DuckDB spills to <build>.tmp (removed with the build) beyond this limit.
+        limit = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY)
+        con = duckdb.connect(str(build), config={"memory_limit": limit, "temp_directory": f"{build}.tmp"})
         try:
             ensure_schema(con)
             for rec in pending_failures:
@@ -211,6 +215,7 @@ def _build_and_publish(
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             paths: dict[str, Path] = {}
             ignored: list[FileLoad] = []
+            touched: list[tuple[str, str, datetime]] = []
             for rel, path in discover(exports):
                 try:
                     mtime = _mtime(path)
@@ -226,7 +231,7 @@ def _build_and_publish(
                     digest = "unreadable"
                 if previous and previous[0] == digest:
                     summary.files_skipped += 1
-                    touch_mtime(con, rel, digest, mtime)
+                    touched.append((rel, digest, mtime))
                     continue
                 table = table_for_file(rel)
                 load = FileLoad(rel, table.name if table else None, digest, _now(), mtime)
@@ -235,6 +240,7 @@ def _build_and_publish(
                 else:
                     by_table[table.name].append(load)
                     paths[rel] = path
+            touch_mtimes(con, touched)
             summary.files_ignored = len(ignored)
             bar = progress_bar(len(paths), "refresh", progress)
             loaded: list[FileLoad] = []

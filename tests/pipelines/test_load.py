@@ -162,6 +162,9 @@ def test_unchanged_content_with_a_new_mtime_is_skipped_and_new_content_is_read(
     os.utime(clinics, (1_000_000_000, 1_000_000_000))  # touched, same bytes
     again = refresh(dirty, db)
     assert (again.files_read, again.files_skipped) == (0, 5)
+    # the new mtime is remembered, so the next run skips the file without even hashing it
+    mtime = rows(db, "SELECT file_mtime::VARCHAR FROM source_files WHERE path = 'clinics.csv'")
+    assert mtime == [("2001-09-09 01:46:40",)]  # 1e9 s after the epoch, UTC
     clinics.write_text(clinics.read_text().replace("North", "North-East"))
     changed = refresh(dirty, db)
     assert (changed.files_read, changed.files_skipped) == (1, 4)
