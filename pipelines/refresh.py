@@ -144,38 +144,37 @@ def refresh(exports: Path, db: Path, wait: float = 0.0, progress: bool = False) 
     """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock)."""
     _check_paths(exports, db)
     try:
-        lock = refresh_lock(db, wait)
-        info = lock.__enter__()
+        with refresh_lock(db, wait) as info:
+            return _run_locked(exports, db, info.stale_holder, progress)
     except LockBusy as exc:
         raise FatalError(EXIT_LOCKED, str(exc)) from exc
-    except OSError as exc:
-        raise FatalError(EXIT_CANT_WRITE, f"cannot create the lock file next to {db}: {exc}") from exc
+    except OSError as exc:  # _run_locked turns its own errors into a failed run
+        raise FatalError(EXIT_CANT_WRITE, f"cannot use the lock file next to {db}: {exc}") from exc
+
+
+def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: bool) -> RunSummary:
+    started = _now()
+    summary = RunSummary(f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}", "succeeded", started, started)
+    notes = []
+    if stale_holder:
+        notes.append(f"cleared stale lock ({stale_holder})")
+        log("refresh", "warning", "stale_lock_cleared", holder=stale_holder)
     try:
-        started = _now()
-        run_id = f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
-        summary = RunSummary(run_id, "succeeded", started, started)
-        notes = []
-        if info.stale_holder:
-            notes.append(f"cleared stale lock ({info.stale_holder})")
-            log("refresh", "warning", "stale_lock_cleared", holder=info.stale_holder)
+        _test_hook("locked")
+        removed = publish.remove_leftovers(db)
+        if removed:
+            notes.append(f"removed {len(removed)} leftover build file(s)")
+            log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
+        _build_and_publish(exports, db, summary, notes, progress)
+    except Exception as exc:  # any failure is a failed run, never a half publish
+        summary.status = "failed"
+        summary.finished_at = _now()
+        summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
         try:
-            _test_hook("locked")
-            removed = publish.remove_leftovers(db)
-            if removed:
-                notes.append(f"removed {len(removed)} leftover build file(s)")
-                log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
-            _build_and_publish(exports, db, summary, notes, progress)
-        except Exception as exc:  # any failure is a failed run, never a half publish
-            summary.status = "failed"
-            summary.finished_at = _now()
-            summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
-            try:
-                publish.append_failed_run(db, _run_record(summary))
-            except OSError as side_exc:
-                summary.message += f" (could not record the failure: {side_exc})"
-        return summary
-    finally:
-        lock.__exit__(None, None, None)
+            publish.append_failed_run(db, _run_record(summary))
+        except OSError as side_exc:
+            summary.message += f" (could not record the failure: {side_exc})"
+    return summary
 
 
 def _run_record(s: RunSummary) -> dict[str, object]:
