@@ -27,6 +27,7 @@ MAX_TABLE_ROWS = 5_000
 # URL parameter names (= widget keys) of the line-list filters.
 PARAMS = ("ae_category", "ae_grade", "ae_serious", "ae_action", "ae_outcome", "ae_dose", "ae_session", "ae_q")
 SERIOUS = {"any": "Any", "serious": "Serious only", "not_serious": "Not serious only"}
+SESSION_BANDS = {"1-3": "first three (1-3)", "4+": "fourth or later (4+)"}  # others keep their own words
 GRADES = {"1": "1 mild", "2": "2 moderate", "3": "3 severe", "4": "4 life-threatening", "5": "5 death"}
 # Columns of the on-screen table (downloads carry every line-list column).
 TABLE_COLUMNS = (
@@ -162,7 +163,7 @@ def ae_filter_widgets() -> AeFilters:
         sessions = c3.multiselect(
             "Session number",
             list(options["session_bands"]),
-            format_func=lambda b: {"1-3": "1–3 (first three)", "4+": "4 and later"}.get(b, b),
+            format_func=lambda b: SESSION_BANDS.get(b, b),
             key="ae_session",
             bind="query-params",
             placeholder="All sessions",
