@@ -568,49 +568,66 @@ def _rejects(
     if bad.height == 0:
         return empty_rejects(), 0
     raw_columns = [c.name for c in table.columns if c.name in present]
-    other = [c for c in raw_columns if c not in FREE_TEXT_COLUMNS.get(table.name, ())]
-    bad, extra = redact_columns(bad, other)
     fails = [c.fails.fill_null(False) for c in checks]
+    first = pl.when(fails[0]).then(0)
+    for i, f in enumerate(fails[1:], start=1):
+        first = first.when(f).then(i)
+    # the offending value: one branch per source (a column's raw text, or a check's own value)
+    sources: dict[str, list[int]] = {}
+    for i, c in enumerate(checks):
+        if c.value is None and c.column in present:
+            sources.setdefault(c.column, []).append(i)
+    value = pl.lit(None, pl.String)
+    for column, indices in sources.items():
+        value = pl.when(pl.col("_check").is_in(indices)).then(pl.col(column)).otherwise(value)
+    for i, c in enumerate(checks):
+        if c.value is not None:
+            value = pl.when(pl.col("_check") == i).then(c.value.cast(pl.String)).otherwise(value)
+    frame = bad.with_columns(
+        first.cast(pl.Int32).alias("_check"),
+        (pl.sum_horizontal([f.cast(pl.Int32) for f in fails]) - 1).alias("_more"),
+    ).select(
+        ROW,
+        MALFORMED,
+        "_check",
+        "_more",
+        value.alias("value"),
+        (pl.struct(raw_columns).struct.json_encode() if raw_columns else pl.lit(None, pl.String)).alias(
+            "raw_record"
+        ),
+    )
+    # every column of a rejected row is scanned: an identifier typed into the wrong column
+    # never reaches the quarantine (counted once, in the raw record)
+    frame, extra = redact_columns(frame, ["raw_record"])
+    frame, _ = redact_columns(frame, ["value"])
 
-    def first(values: list[pl.Expr]) -> pl.Expr:
-        expr = pl.when(fails[0]).then(values[0])
-        for f, v in zip(fails[1:], values[1:], strict=True):
-            expr = expr.when(f).then(v)
-        return expr
+    def lookup(values: list[str | None]) -> pl.Expr:
+        return pl.col("_check").replace_strict(dict(enumerate(values)), return_dtype=pl.String)
 
-    reason = first([pl.lit(c.reason) for c in checks])
-    column = first([pl.lit(c.column, pl.String) for c in checks])
-    values = [
-        c.value
-        if c.value is not None
-        else (pl.col(c.column) if c.column in present else pl.lit(None, pl.String))
-        for c in checks
-    ]
-    value = first([v.cast(pl.String) for v in values])
-    value = pl.when(value != "").then(value)
-    detail = first([pl.lit(c.detail) for c in checks])
-    more = pl.sum_horizontal([f.cast(pl.Int32) for f in fails]) - 1
-    record = pl.struct(raw_columns).struct.json_encode() if raw_columns else pl.lit(None, pl.String)
+    reason = lookup([c.reason for c in checks])
+    column = lookup([c.column for c in checks])
+    malformed = reason == "malformed_line"
     where = pl.concat_str(
         pl.lit(f"{rel_path} row "),
         pl.col(ROW).cast(pl.String),
         pl.when(column.is_not_null()).then(pl.lit(", column ") + column).otherwise(pl.lit("")),
         pl.lit(": "),
     )
-    malformed = reason == "malformed_line"
     message = pl.concat_str(
         where,
-        pl.when(malformed).then(pl.lit("malformed line: ") + pl.col(MALFORMED)).otherwise(detail),
-        pl.when((more > 0) & ~malformed)
-        .then(pl.format(" (and {} more problem(s) in this row)", more))
+        pl.when(malformed)
+        .then(pl.lit("malformed line: ") + pl.col(MALFORMED))
+        .otherwise(lookup([c.detail for c in checks])),
+        pl.when((pl.col("_more") > 0) & ~malformed)
+        .then(pl.format(" (and {} more problem(s) in this row)", pl.col("_more")))
         .otherwise(pl.lit("")),
     )
-    rejects = bad.select(
+    rejects = frame.select(
         pl.col(ROW).alias("row_number"),
         reason.alias("reason"),
         column.alias("column_name"),
-        pl.when(malformed).then(None).otherwise(value).alias("value"),
-        record.alias("raw_record"),
+        pl.when(~malformed & (pl.col("value") != "")).then(pl.col("value")).alias("value"),
+        "raw_record",
         message.alias("message"),
     )
     assert set(rejects["reason"].unique()) <= set(REASONS)
