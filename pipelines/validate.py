@@ -568,6 +568,10 @@ def _rejects(
     if bad.height == 0:
         return empty_rejects(), 0
     raw_columns = [c.name for c in table.columns if c.name in present]
+    # JSON escapes line breaks and tabs, which could split a phone number out of a
+    # pattern's reach: such cells are redacted as text before the record is encoded
+    escaped = bad.select(pl.col(raw_columns).str.contains(r"[\n\r\t]").any()).row(0)
+    bad, extra_before = redact_columns(bad, [c for c, e in zip(raw_columns, escaped, strict=True) if e])
     fails = [c.fails.fill_null(False) for c in checks]
     first = pl.when(fails[0]).then(0)
     for i, f in enumerate(fails[1:], start=1):
@@ -631,4 +635,4 @@ def _rejects(
         message.alias("message"),
     )
     assert set(rejects["reason"].unique()) <= set(REASONS)
-    return rejects.cast(REJECT_SCHEMA), extra
+    return rejects.cast(REJECT_SCHEMA), extra_before + extra

@@ -642,3 +642,12 @@ def test_parquet_dates_written_as_midnight_timestamps_are_dates(tmp_path):
     r = validate_file(tmp_path / "clinics.parquet", "clinics.parquet")
     assert r.accepted["opened_on"].to_list() == [date(2024, 1, 2)]
     assert (only_reject(r)["reason"], only_reject(r)["column_name"]) == ("unparsable", "opened_on")
+
+
+def test_identifier_split_by_a_line_break_is_redacted_in_the_raw_record(tmp_path):
+    text = AES + 'AE1,P1,CLN-001,S1,2026-01-05T10:00,"call 555\n123-4567",1,false,none,,\n'
+    r = run(tmp_path, "adverse_events.csv", text)
+    rej = only_reject(r)
+    assert rej["reason"] == "invalid_enum" and rej["value"] == "call [redacted:phone]"
+    assert "123-4567" not in rej["raw_record"] and "[redacted:phone]" in rej["raw_record"]
+    assert r.redactions == 1
