@@ -13,6 +13,7 @@ written yet makes ``available()`` false, and pages hide that figure.
 
 from __future__ import annotations
 
+import functools
 import importlib
 from collections.abc import Callable
 from datetime import date
@@ -49,7 +50,13 @@ def _key() -> tuple[str, str]:
     if version is None:
         raise NoDatabase(str(path))
     failed = db_version(failed_runs_path(path))
-    return f"{version}|{failed or ''}", str(path.resolve())
+    return f"{version}|{failed or ''}", _resolved(str(path))
+
+
+@functools.lru_cache(maxsize=16)
+def _resolved(path: str) -> str:
+    """The absolute path (resolving on every cached call showed in warm-page profiles)."""
+    return str(Path(path).resolve())
 
 
 def _resolve(module: str, name: str) -> Callable[..., Any] | None:
@@ -67,20 +74,31 @@ def available(module: str, name: str) -> bool:
     return _resolve(module, name) is not None
 
 
+def call_key(*parts: Any) -> str:
+    """One short string identifying a call's arguments, hashed by ``st.cache_data`` instead of them.
+
+    Streamlit hashes a Filters (a tuple of up to hundreds of clinic ids) value by value in
+    Python, which dominated a warm page; ``repr`` of the frozen dataclasses, dates, tuples
+    and scalars the metrics take is exact and ~50× cheaper to hash.
+    """
+    return repr(parts)
+
+
 @st.cache_data(show_spinner=False, max_entries=2048)
 def _cached_metric(
     version: str,
     path: str,
-    module: str,
-    name: str,
-    args: tuple[Any, ...],
-    kwargs: tuple[tuple[str, Any], ...],
+    key: str,
+    _module_name: tuple[str, str],
+    _args: tuple[Any, ...],
+    _kwargs: tuple[tuple[str, Any], ...],
 ) -> Any:
+    module, name = _module_name
     fn = _resolve(module, name)
     if fn is None:
         raise LookupError(f"dashboard.metrics.{module}.{name} is not available")
     with connect(Path(path)) as con:
-        return fn(con, *args, **dict(kwargs))
+        return fn(con, *_args, **dict(_kwargs))
 
 
 def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
@@ -90,7 +108,16 @@ def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
     Pages of other helpers may call this directly for a function without a wrapper here.
     """
     version, path = _key()
-    return _cached_metric(version, path, module, name, args, tuple(sorted(kwargs.items())))
+    kw = tuple(sorted(kwargs.items()))
+    # keywords only: Streamlit runs inspect.signature once per *positional* argument
+    return _cached_metric(
+        version=version,
+        path=path,
+        key=call_key(module, name, args, kw),
+        _module_name=(module, name),
+        _args=args,
+        _kwargs=kw,
+    )
 
 
 @st.cache_data(show_spinner=False, max_entries=256)
@@ -101,7 +128,7 @@ def _cached_sql(version: str, path: str, sql: str, params: tuple[Any, ...]) -> p
 
 def _sql(sql: str, *params: Any) -> pl.DataFrame:
     version, path = _key()
-    return _cached_sql(version, path, sql, params)
+    return _cached_sql(version=version, path=path, sql=sql, params=params)
 
 
 # --- configuration and lookups (dimension lists, not metrics) --------------------------------

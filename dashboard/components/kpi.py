@@ -46,9 +46,10 @@ def signed_points(v: float) -> str:
     return f"{100 * v:+.1f} pts"
 
 
-def tiles(items: list[Tile], note: str) -> None:
+def tiles(items: list[Tile], note: str | None) -> None:
     """One bordered tile per item; the delta is ``value − previous`` (a previous period, or the network)."""
-    st.caption(note[0].upper() + note[1:] + ".")
+    if note:
+        st.caption(note[0].upper() + note[1:] + ".")
     per_row = 3 if len(items) > 4 else len(items)
     cols = [c for start in range(0, len(items), per_row) for c in st.columns(per_row)]
     for col, tile in zip(cols, items, strict=False):

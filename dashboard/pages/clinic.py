@@ -21,7 +21,7 @@ names = ctx.state.clinic_names
 options = sorted(names, key=lambda c: names[c])
 # Default: the busiest clinic in scope, so the page opens on a clinic with data.
 busiest = queries.throughput_by_clinic(f, cfg).sort("administered_sessions", descending=True)["clinic_id"]
-chosen = st.sidebar.selectbox(
+chosen = st.columns([2, 3])[0].selectbox(
     "Clinic",
     options,
     index=options.index(busiest[0]) if busiest.len() and busiest[0] in options else 0,
@@ -92,7 +92,7 @@ if queries.available("safety", "ae_rate"):
             ),
             kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
         ],
-        note="arrows show the difference from the network",
+        note=None,
     )
 
 grain = st.segmented_control(

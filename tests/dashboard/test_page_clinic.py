@@ -12,7 +12,7 @@ PAGE = "pages/clinic.py"
 def test_clinic_from_the_url_beside_the_network(app_at, demo_like_db):
     at = app_at(demo_like_db, page=PAGE, clinic="Elm Street (C2)", period="Last 12 months")
     assert not at.exception
-    assert at.sidebar.selectbox(key="clinic").value == "C2"
+    assert at.selectbox(key="clinic").value == "C2"
     assert at.title[0].value == "Elm Street"
     last = sql_value(demo_like_db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
     start = last.replace(year=last.year - 1) + timedelta(days=1)
@@ -38,7 +38,7 @@ def test_default_clinic_is_the_busiest_in_scope(app_at, demo_like_db):
         "AND CAST(scheduled_at AS DATE) BETWEEN ? AND ? GROUP BY clinic_id ORDER BY count(*) DESC LIMIT 1",
         [last - timedelta(days=89), last],
     )
-    assert at.sidebar.selectbox(key="clinic").value == busiest
+    assert at.selectbox(key="clinic").value == busiest
 
 
 def test_the_region_filter_does_not_hide_the_chosen_clinic(app_at, demo_like_db):
@@ -51,7 +51,7 @@ def test_the_region_filter_does_not_hide_the_chosen_clinic(app_at, demo_like_db)
 def test_changing_the_clinic_changes_the_figures(app_at, demo_like_db):
     at = app_at(demo_like_db, page=PAGE, clinic="Harbor (C1)")
     harbor = metric_values(at)["Administered sessions"]
-    at.sidebar.selectbox(key="clinic").set_value("C3").run()
+    at.selectbox(key="clinic").set_value("C3").run()
     assert at.title[0].value == "Ridge"
     assert metric_values(at)["Administered sessions"] != harbor
 
