@@ -324,6 +324,9 @@ Foreign keys are checked later by `pipelines/load.py`.
   expression; the first failing rule names the reject.
 - `pipelines/redact.py` applies the redaction patterns to free text (all rows)
   and to every column of rejected rows.
+- Cost, measured on a generated 1M-row sessions CSV (114 MB): about 3 CPU-seconds
+  for a clean file (DuckDB's `read_csv` of the same file into a table: about 2.6),
+  4–5 with 1 % dirty rows or one unclosed quote, 2.8 for the same rows as Parquet.
 - After changing `pipelines/contract.py`, run `python -m pipelines.contract_doc`
   and commit this file.
 """
