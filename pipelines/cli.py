@@ -95,7 +95,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
-    return subprocess.call(cmd, env=env)
+    # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
+    return subprocess.call(cmd, env=env, cwd=app.parent.parent)
 
 
 if __name__ == "__main__":
