@@ -102,8 +102,8 @@ def rate_dot_whisker(
 def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collection[str]) -> go.Figure:
     """Clinics' AE rates against the network target with 95% and 99.8% funnels.
 
-    ``highlight``: clinic ids drawn larger and labelled (the viewer's selection);
-    flagged clinics are labelled too, so the outlier is named on the chart.
+    ``highlight``: clinic ids ringed and named (the viewer's selection); clinics
+    outside the limits are named too, so the outlier is named on the chart.
     """
     overdispersed = bool(frame["overdispersion"][0]) if frame.height else False
     tau2 = float(frame["tau2"][0]) if frame.height else 0.0
@@ -139,36 +139,36 @@ def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collec
         part = points.filter(pl.col("flag") == flag)
         if part.is_empty():
             continue
-        chosen = [c in highlight for c in part["clinic_id"]]
-        labelled = [h or flag != "within" for h in chosen]
+        named = [flag != "within" and c not in highlight for c in part["clinic_id"]]
         fig.add_trace(
             go.Scatter(
                 x=part["administered_sessions"].to_list(),
                 y=part["ae_per_100"].to_list(),
                 mode="markers+text",
-                text=[n if show else "" for n, show in zip(part["clinic_name"], labelled, strict=True)],
+                text=[n if show else "" for n, show in zip(part["clinic_name"], named, strict=True)],
                 textposition="bottom center" if flag.startswith("below") else "top center",
                 textfont={"size": 11, "color": "#33404a"},
-                marker={
-                    "color": color,
-                    "size": [15 if h else 10 for h in chosen],
-                    "line": {"color": ["#1b2730" if h else "white" for h in chosen], "width": 2},
-                },
+                marker={"color": color, "size": 10, "line": {"color": "white", "width": 1}},
                 name=FLAG_LABELS[flag],
-                customdata=list(
-                    zip(
-                        part["clinic_name"],
-                        part["ae_count"],
-                        part["expected"],
-                        [FLAG_LABELS[flag]] * part.height,
-                        strict=True,
-                    )
-                ),
-                hovertemplate=(
-                    "<b>%{customdata[0]}</b><br>%{customdata[1]:,} AEs in %{x:,} sessions "
-                    "(expected %{customdata[2]:.1f})<br>%{y:.2f} AEs per 100 sessions<br>"
-                    "%{customdata[3]}<extra></extra>"
-                ),
+                customdata=_funnel_hover(part),
+                hovertemplate=FUNNEL_HOVER,
+            )
+        )
+    picked = points.filter(pl.col("clinic_id").is_in(list(highlight)))
+    if picked.height:
+        # a ring around each picked clinic, named, on top of its flag-coloured dot
+        fig.add_trace(
+            go.Scatter(
+                x=picked["administered_sessions"].to_list(),
+                y=picked["ae_per_100"].to_list(),
+                mode="markers+text",
+                text=picked["clinic_name"].to_list(),
+                textposition="top center",
+                textfont={"size": 12, "color": "#1b2730"},
+                marker={"symbol": "circle-open", "size": 20, "color": "#1b2730", "line": {"width": 2}},
+                name="your selection",
+                customdata=_funnel_hover(picked),
+                hovertemplate=FUNNEL_HOVER,
             )
         )
     limits = (
@@ -190,6 +190,17 @@ def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collec
         fig.update_xaxes(range=[0, float(points["administered_sessions"].max()) * 1.08])
     fig.update_layout(title={"font": {"size": 14}})
     return fig
+
+
+FUNNEL_HOVER = (
+    "<b>%{customdata[0]}</b><br>%{customdata[1]:,} AEs in %{x:,} sessions "
+    "(expected %{customdata[2]:.1f})<br>%{y:.2f} AEs per 100 sessions<br>%{customdata[3]}<extra></extra>"
+)
+
+
+def _funnel_hover(part: pl.DataFrame) -> list[tuple[object, ...]]:
+    flags = [FLAG_LABELS.get(f, "") for f in part["flag"]]
+    return list(zip(part["clinic_name"], part["ae_count"], part["expected"], flags, strict=True))
 
 
 def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str, baseline_periods: int) -> go.Figure:

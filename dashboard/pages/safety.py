@@ -215,7 +215,7 @@ if funnel_tab.open is not False:
                 f"Target = AEs ÷ administered sessions of all {len(in_funnel)} clinic(s) you can see"
                 + (" in the chosen region" if f.regions else "")
                 + ", with the sidebar's period, condition, route and modality"
-                + (" — the clinics you picked are drawn larger and named" if picked else "")
+                + (" — the clinics you picked are ringed and named" if picked else "")
                 + ". A clinic above the 99.8% limit is very unlikely to differ by chance alone. "
                 "One large outlier raises the target for every other clinic (it is part of the network); "
                 "if many clinics fall outside the limits, switch on the over-dispersion adjustment. "

@@ -220,10 +220,11 @@ def test_funnel_target_is_the_whole_network_even_with_one_clinic_picked(app_at, 
     target = [sh["y0"] for sh in funnel["layout"]["shapes"] if sh["y0"] == sh["y1"]]
     assert len(target) == 1
     assert target[0] == pytest.approx(100 * aes / sessions)
-    # every clinic with sessions is a point (C4 has none); Harbor, the pick, is drawn larger
-    points = [t for t in funnel["data"] if t.get("mode") == "markers+text"]
-    sizes = {c[0]: size for t in points for c, size in zip(t["customdata"], t["marker"]["size"], strict=True)}
-    assert sizes == {"Harbor": 15, "Elm Street": 10, "Ridge": 10}
+    # every clinic with sessions is a point (C4 has none); Harbor, the pick, is also ringed and named
+    dots = [t for t in funnel["data"] if t.get("mode") == "markers+text" and t["name"] != "your selection"]
+    assert {c[0] for t in dots for c in t["customdata"]} == {"Harbor", "Elm Street", "Ridge"}
+    (ring,) = [t for t in funnel["data"] if t["name"] == "your selection"]
+    assert ring["text"] == ["Harbor"]
 
 
 def test_overdispersion_toggle_says_which_limits_are_drawn(app_at, safety_db):
