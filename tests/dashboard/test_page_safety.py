@@ -404,3 +404,30 @@ def test_selecting_a_row_shows_the_event_and_the_patients_course(app_at, safety_
     ]
     assert len(history) == 1 and len(history[0]) == n_sessions
     assert list(history[0].loc[history[0]["this"] == "●", "scheduled_at"].index) != []
+
+
+def test_a_long_list_shows_the_newest_rows_and_downloads_all_of_them(
+    app_at, safety_db, deferred, monkeypatch: pytest.MonkeyPatch
+):
+    # the real cap is 5,000 rows; a cap of 10 shows the same behaviour on the small fixture
+    from dashboard.components import line_list
+
+    monkeypatch.setattr(line_list, "MAX_TABLE_ROWS", 10)
+    at = open_page(app_at, safety_db, **LIST)
+    everything = expected_ids(safety_db)
+    assert len(everything) > 10
+    warning = "\n".join(w.value for w in at.warning)
+    assert f"{len(everything):,} adverse events match" in warning and "newest 10" in warning
+    (frame,) = [d.value for d in at.dataframe if "ae_id" in d.value.columns]
+    assert len(frame) == 10
+    # the newest ten by onset (ties by id), counted directly
+    start, end = window(safety_db)
+    newest = sql(
+        safety_db,
+        "SELECT ae_id FROM adverse_events WHERE CAST(onset_at AS DATE) BETWEEN ? AND ? "
+        "ORDER BY onset_at DESC, ae_id LIMIT 10",
+        [start, end],
+    )
+    assert list(frame["ae_id"]) == [r[0] for r in newest]
+    csv = deferred[next(n for n in deferred if n.endswith(".csv"))]()
+    assert set(pl.read_csv(io.BytesIO(csv), comment_prefix="#")["ae_id"]) == everything
