@@ -83,7 +83,13 @@ def _highlight_colors(ids: list[str], highlight: str | None) -> list[str] | None
 
 
 def utilisation_by_clinic(
-    f: Filters, cfg: MetricConfig, network: float | None, *, key: str, highlight: str | None = None
+    f: Filters,
+    cfg: MetricConfig,
+    network: float | None,
+    *,
+    key: str,
+    highlight: str | None = None,
+    network_label: str = "all in scope",
 ) -> None:
     df = queries.throughput_by_clinic(f, cfg).filter(pl.col("chair_minutes_available") > 0)
     if df.is_empty():
@@ -100,7 +106,7 @@ def utilisation_by_clinic(
         horizontal=True,
         percent=True,
         reference=network,
-        reference_label=f"all in scope {network:.0%}" if network is not None else "",
+        reference_label=f"{network_label} {network:.0%}" if network is not None else "",
     )
     colors = _highlight_colors(df["clinic_id"].to_list(), highlight)
     if colors:

@@ -120,7 +120,9 @@ with right:
     fig.weekday_hour_heatmap(nf, key="heatmap_network", title="Network: chair load")
 left, right = st.columns(2)
 with left:
-    fig.utilisation_by_clinic(nf, cfg, network["chair_utilisation"], key="utilisation", highlight=chosen)
+    fig.utilisation_by_clinic(
+        nf, cfg, network["chair_utilisation"], key="utilisation", highlight=chosen, network_label="network"
+    )
 with right:
     fig.no_show_cancellation_by_clinic(nf, cfg, key="no_shows", highlight=chosen)
 

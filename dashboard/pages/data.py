@@ -33,7 +33,9 @@ else:
     c1, c2, c3 = st.columns(3)
     c1.metric("Last refresh", f"{runs['status'][0]}", help=runs["message"][0], border=True)
     c2.metric("Failed runs (shown)", failed, border=True)
-    c3.metric("Rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True)
+    c3.metric(
+        "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
+    )
     tables.table(
         runs.with_columns(
             status=pl.col("status").replace({"succeeded": "✓ succeeded", "failed": "✗ failed"})
@@ -184,7 +186,10 @@ else:
         key="reject_run",
     )
     rows = queries.rejected_rows(run)
-    st.caption(f"{rows.height:,} rejected row(s) in this download.")
+    st.caption(
+        f"{rows.height:,} rejected row(s) in this download: one per rejected input row, "
+        "or one per file rejected whole."
+    )
     st.dataframe(rows.head(200), hide_index=True, key="reject_rows", height=260)
     tables.csv_download(
         rows,
