@@ -18,6 +18,7 @@ from dashboard.metrics.filters import Filters
 
 GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+MAX_SIGNAL_CLINICS = 30  # per-clinic p-chart scan: beyond this, narrow the clinic filter first
 
 
 def complete_periods(df: pl.DataFrame, f: Filters, grain: str, col: str = "period_start") -> pl.DataFrame:
@@ -188,9 +189,10 @@ def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, s
     """Per clinic in scope: how many p-chart points are special causes of concern / improvement.
 
     Counts the categories the metric already assigned; the network chart can hide one clinic's shift.
+    One p-chart query per clinic, so only up to ``MAX_SIGNAL_CLINICS`` clinics (empty frame above that).
     """
     rows = []
-    for cid in f.clinic_ids:
+    for cid in f.clinic_ids if len(f.clinic_ids) <= MAX_SIGNAL_CLINICS else ():
         chart = queries.no_show_pchart(f.with_clinics((cid,)), cfg, grain)
         if chart.is_empty():
             continue

@@ -101,7 +101,12 @@ signals = fig.pchart_signals(f, cfg, pgrain, names)
 left, right = st.columns(2)
 with left:
     fig.no_show_cancellation_by_clinic(f, cfg, key="no_show_by_clinic")
-    if signals.height:
+    if len(f.clinic_ids) > fig.MAX_SIGNAL_CLINICS:
+        st.caption(
+            f"Per-clinic special-cause summary: select at most {fig.MAX_SIGNAL_CLINICS} clinics "
+            "(or a region)."
+        )
+    elif signals.height:
         st.markdown(f"**Special causes in each clinic's no-show p-chart** (per {pgrain})")
         st.dataframe(
             signals.drop("clinic_id"),
