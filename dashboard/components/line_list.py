@@ -230,9 +230,9 @@ def render(ctx: PageContext, f: Filters) -> None:
             icon=":material/table:",
             disabled=total == 0 or too_big,
             on_click="ignore",
-            help="Too many rows for one Excel sheet: use the CSV."
+            help=f"More than {exports.EXCEL_MAX_ROWS:,} rows: use the CSV (Excel would take minutes)."
             if too_big
-            else "Filters in the first rows.",
+            else "Every filtered row; the filters and data date in the first rows.",
         )
     if total == 0:
         st.caption("No adverse events match. Clear some of the filters above or in the sidebar.")
