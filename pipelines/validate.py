@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -30,7 +30,7 @@ from pipelines.contract import (
     table_for_file,
 )
 from pipelines.readers import MALFORMED, ROW, FileRejected
-from pipelines.redact import redact_columns
+from pipelines.redact import ANY_IDENTIFIER, redact_columns
 
 log = logging.getLogger(__name__)
 
@@ -113,8 +113,73 @@ def empty_rejects() -> pl.DataFrame:
     return pl.DataFrame(schema=REJECT_SCHEMA)
 
 
+FILE = "_file"  # position of a row's file in the batch being validated
+_UID = "_uid"
+
+
+@dataclass
+class Batch:
+    """What ``validate_batch`` returns: one result per input file, in input order.
+
+    ``accepted`` holds every file's accepted rows together (plus ``_file``, the
+    file's position in ``files``), so the loader inserts them in one go;
+    ``files[i].accepted`` is the zero-copy slice of file ``i``.
+    """
+
+    files: list[FileResult]
+    accepted: pl.DataFrame
+
+
+@dataclass
+class _Read:
+    """One file read as far as its raw text; the row rules run later, on many files at once."""
+
+    index: int
+    rel_path: str
+    table: Table
+    content_hash: str
+    unknown: list[str]
+    present: tuple[str, ...]  # canonical columns the file has, in contract order
+    raw: pl.DataFrame | None = None  # None: a quote-free CSV body, read together with its peers
+    header: tuple[str, ...] = ()
+    keep: dict[int, str] = field(default_factory=dict)
+    body: bytes = b""
+
+
 def validate_file(path: Path, rel_path: str) -> FileResult:
     """Read and validate one export file; never raises for bad data."""
+    return validate_batch([(path, rel_path)]).files[0]
+
+
+def validate_batch(items: Sequence[tuple[Path, str]]) -> Batch:
+    """Validate many files (best: of one table) with each rule run once over all their rows.
+
+    Per-file work is only what must be per file (bytes, hash, header); the raw
+    rows of files with the same columns are concatenated, tagged with their file
+    and checked together, then split back per file. The results are exactly
+    those of validating each file alone: duplicates are looked for within a
+    file, rejects name their file and row. Never raises for bad data.
+    """
+    results: list[FileResult | None] = [None] * len(items)
+    groups: dict[tuple[str, tuple[str, ...]], list[_Read]] = {}
+    for i, (path, rel_path) in enumerate(items):
+        read = _read(i, path, rel_path)
+        if isinstance(read, FileResult):
+            results[i] = read
+        else:
+            groups.setdefault((read.table.name, read.present), []).append(read)
+    accepted: list[pl.DataFrame] = []
+    for reads in groups.values():
+        for index, result, rows in _validate_group(reads):
+            results[index] = result
+            accepted.append(rows)
+    files = [r for r in results if r is not None]
+    assert len(files) == len(items)
+    combined = pl.concat(accepted, how="diagonal_relaxed") if accepted else pl.DataFrame()
+    return Batch(files, combined)
+
+
+def _read(index: int, path: Path, rel_path: str) -> _Read | FileResult:
     table = table_for_file(rel_path)
     try:
         data = path.read_bytes()
@@ -126,18 +191,22 @@ def validate_file(path: Path, rel_path: str) -> FileResult:
     if table is None:
         return FileResult(rel_path, None, content_hash, 0, 0, pl.DataFrame(), empty_rejects(), 0)
     try:
-        return _validate(data, rel_path, table, content_hash)
+        return _read_text(index, data, rel_path, table, content_hash)
     except FileRejected as rejected:
         return _file_reject(rel_path, table, content_hash, rejected)
     except Exception as exc:  # a bug or a library surprise must not stop the refresh
-        # the error text may quote file content: only its type is logged at error level
-        log.error("unexpected %s validating %s", type(exc).__name__, rel_path)
-        log.debug("traceback", exc_info=True)
-        message = (
-            f"{rel_path}: unexpected error while reading the file ({type(exc).__name__}); "
-            "nothing of it was loaded"
-        )
-        return _file_reject(rel_path, table, content_hash, FileRejected("unreadable_file", message))
+        return _unexpected(rel_path, table, content_hash, exc)
+
+
+def _unexpected(rel_path: str, table: Table, content_hash: str, exc: Exception) -> FileResult:
+    # the error text may quote file content: only its type is logged at error level
+    log.error("unexpected %s validating %s", type(exc).__name__, rel_path)
+    log.debug("traceback", exc_info=exc)
+    message = (
+        f"{rel_path}: unexpected error while reading the file ({type(exc).__name__}); "
+        "nothing of it was loaded"
+    )
+    return _file_reject(rel_path, table, content_hash, FileRejected("unreadable_file", message))
 
 
 def _file_reject(rel_path: str, table: Table | None, content_hash: str, rejected: FileRejected) -> FileResult:
@@ -171,7 +240,7 @@ def _file_reject(rel_path: str, table: Table | None, content_hash: str, rejected
 # --- reading and column matching -------------------------------------------------------
 
 
-def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> FileResult:
+def _read_text(index: int, data: bytes, rel_path: str, table: Table, content_hash: str) -> _Read:
     fmt = readers.file_format(data, rel_path)
     if fmt == "parquet":
         frame = readers.parquet_frame(data, rel_path)
@@ -179,16 +248,95 @@ def _validate(data: bytes, rel_path: str, table: Table, content_hash: str) -> Fi
         keep, unknown = _match_columns(names, table, rel_path, lambda: frame.height)
         dates = frozenset(c.name for c in table.columns if c.kind == "date")
         raw = readers.parquet_text(frame, {names[i]: name for i, name in keep.items()}, rel_path, dates)
+        return _Read(index, rel_path, table, content_hash, unknown, _present(table, keep), raw=raw)
+    header = readers.csv_header(data, rel_path)
+
+    def count() -> int:
+        return readers.count_rows(header.body)
+
+    _check_delimiter(header, table, rel_path, count)
+    keep, unknown = _match_columns(header.names, table, rel_path, count)
+    read = _Read(index, rel_path, table, content_hash, unknown, _present(table, keep))
+    if b'"' in header.body:  # a quoted field may span lines: such a file is split alone
+        read.raw = readers.csv_rows(header.body, len(header.names), keep, rel_path)
     else:
-        header = readers.csv_header(data, rel_path)
+        read.header, read.keep, read.body = tuple(header.names), keep, header.body
+    return read
 
-        def count() -> int:
-            return readers.count_rows(header.body)
 
-        _check_delimiter(header, table, rel_path, count)
-        keep, unknown = _match_columns(header.names, table, rel_path, count)
-        raw = readers.csv_rows(header.body, len(header.names), keep, rel_path)
-    return _validate_rows(raw, table, rel_path, content_hash, unknown)
+def _present(table: Table, keep: dict[int, str] | dict[str, str]) -> tuple[str, ...]:
+    kept = set(keep.values())
+    return tuple(c.name for c in table.columns if c.name in kept)
+
+
+def _read_together(reads: list[_Read]) -> pl.DataFrame:
+    """Quote-free CSV bodies with one header, split in one pass; rows tagged with file and row."""
+    starts, bodies, line = [], [], 0
+    for r in reads:
+        body = r.body if not r.body or r.body.endswith(b"\n") else r.body + b"\n"
+        starts.append(line)
+        bodies.append(body)
+        line += body.count(b"\n")  # Polars yields a (null) row for every line, blank ones too
+    first = reads[0]
+    raw = readers.csv_rows(b"".join(bodies), len(first.header), first.keep, first.rel_path)
+    which = pl.Series(starts, dtype=pl.Int64).search_sorted(raw[ROW] - 1, side="right") - 1
+    start = pl.Series(starts, dtype=pl.Int64).gather(which)
+    files = pl.Series([r.index for r in reads], dtype=pl.Int32).gather(which)
+    return raw.with_columns((raw[ROW] - start).alias(ROW), files.alias(FILE))
+
+
+def _raw_frames(reads: list[_Read]) -> tuple[list[pl.DataFrame], list[tuple[int, FileResult]]]:
+    """Raw text of every file of a group; files that turn out unreadable become whole-file rejects."""
+    frames: list[pl.DataFrame] = []
+    failed: list[tuple[int, FileResult]] = []
+    together: dict[tuple[str, ...], list[_Read]] = {}
+    for r in reads:
+        if r.raw is None:
+            together.setdefault(r.header, []).append(r)
+        else:
+            frames.append(r.raw.with_columns(pl.lit(r.index, pl.Int32).alias(FILE)))
+    for peers in together.values():
+        if len(peers) > 1:
+            try:
+                frames.append(_read_together(peers))
+                continue
+            except (FileRejected, pl.exceptions.PolarsError):
+                pass  # one bad file spoils the joint read: read each alone to find it
+        for r in peers:
+            try:
+                raw = readers.csv_rows(r.body, len(r.header), r.keep, r.rel_path)
+            except FileRejected as rejected:
+                failed.append((r.index, _file_reject(r.rel_path, r.table, r.content_hash, rejected)))
+                continue
+            frames.append(raw.with_columns(pl.lit(r.index, pl.Int32).alias(FILE)))
+    return frames, failed
+
+
+def _validate_group(reads: list[_Read]) -> list[tuple[int, FileResult, pl.DataFrame]]:
+    """Files of one table with the same columns: the row rules run once over all of them."""
+    table = reads[0].table
+    empty = pl.DataFrame(schema=accepted_schema(table) | {FILE: pl.Int32()})
+    try:
+        frames, failed = _raw_frames(reads)
+    except Exception as exc:
+        if len(reads) > 1:
+            return [out for r in reads for out in _validate_group([r])]
+        r = reads[0]
+        return [(r.index, _unexpected(r.rel_path, table, r.content_hash, exc), empty)]
+    out = [(index, result, empty) for index, result in failed]
+    done = {index for index, _ in failed}
+    files = {r.index: r for r in reads if r.index not in done}
+    if not files:
+        return out
+    columns = [*reads[0].present, ROW, MALFORMED, FILE]
+    raw = pl.concat([f.select(columns) for f in frames]) if frames else pl.DataFrame(schema={})
+    try:
+        return out + _validate_rows(raw, table, files)
+    except Exception as exc:
+        if len(files) > 1:  # find the file that trips the error; the others still load
+            return out + [o for r in files.values() for o in _validate_group([r])]
+        (r,) = files.values()
+        return [*out, (r.index, _unexpected(r.rel_path, table, r.content_hash, exc), empty)]
 
 
 def _check_delimiter(
@@ -498,38 +646,71 @@ def _table_rules(table: Table, present: set[str]) -> list[Check]:
 # --- duplicates ------------------------------------------------------------------------------
 
 
-def _mark_duplicates(frame: pl.DataFrame, table: Table, present: list[str]) -> tuple[pl.DataFrame, int]:
-    """Collapse rows identical in every contract column; flag every row of a key whose rows differ."""
+def _mark_duplicates(
+    frame: pl.DataFrame, table: Table, present: list[str]
+) -> tuple[pl.DataFrame, dict[int, int]]:
+    """Collapse rows identical in every contract column; flag every row of a key whose rows differ.
+
+    Both look within one file only (rows of several files are checked together).
+    Returns the frame and how many rows each file had collapsed.
+    """
     key = pl.col(_typed(table.key))
+    file_key = pl.struct(FILE, _typed(table.key))
     candidate = key.is_not_null() & pl.col(MALFORMED).is_null()
     distinct, keyed = frame.select(
-        key.filter(candidate).hash().n_unique().alias("d"), candidate.sum().alias("k")
+        file_key.filter(candidate).hash().n_unique().alias("d"), candidate.sum().alias("k")
     ).row(0)
     if distinct == keyed:  # a hash collision only sends us down the exact path below
-        return frame.with_columns(pl.lit(False).alias("_dup_key")), 0
-    signature = pl.struct(present)
-    dups = frame.filter(key.is_duplicated() & candidate).with_columns(
-        (signature.n_unique().over(key) > 1).alias("_differ"),
+        return frame.with_columns(pl.lit(False).alias("_dup_key")), {}
+    frame = frame.with_row_index(_UID)
+    signature = pl.struct(FILE, *present)
+    dups = frame.filter(file_key.is_duplicated() & candidate).with_columns(
+        (signature.n_unique().over(FILE, key) > 1).alias("_differ"),
         signature.is_first_distinct().alias("_first"),
     )
-    collapse = dups.filter(~pl.col("_differ") & ~pl.col("_first"))[ROW]
-    differ = dups.filter("_differ")[ROW]
-    frame = frame.filter(~pl.col(ROW).is_in(collapse.implode())).with_columns(
-        pl.col(ROW).is_in(differ.implode()).alias("_dup_key")
+    collapse = dups.filter(~pl.col("_differ") & ~pl.col("_first"))
+    differ = dups.filter("_differ")[_UID]
+    frame = (
+        frame.filter(~pl.col(_UID).is_in(collapse[_UID].implode()))
+        .with_columns(pl.col(_UID).is_in(differ.implode()).alias("_dup_key"))
+        .drop(_UID)
     )
-    return frame, collapse.len()
+    return frame, _per_file(collapse[FILE])
+
+
+def _per_file(files: pl.Series) -> dict[int, int]:
+    return dict(files.value_counts().iter_rows())
+
+
+def _redact_by_file(frame: pl.DataFrame, columns: list[str]) -> tuple[pl.DataFrame, dict[int, int]]:
+    """``redact_columns`` with the count kept per file (only rows holding an identifier are visited)."""
+    if not columns or frame.height == 0:
+        return frame, {}
+    hit = frame.select(pl.any_horizontal(pl.col(columns).str.contains(ANY_IDENTIFIER)).fill_null(False))
+    positions = hit.to_series().arg_true()
+    if len(positions) == 0:
+        return frame, {}
+    counts: dict[int, int] = {}
+    parts = []
+    # hit rows are in (file, row) order, so the parts concatenate back in ``positions`` order
+    for (index,), part in frame[positions].partition_by(FILE, as_dict=True, maintain_order=True).items():
+        redacted, counts[int(index)] = redact_columns(part, columns)
+        parts.append(redacted)
+    rows = pl.concat(parts)
+    return frame.with_columns(frame[c].scatter(positions, rows[c]) for c in columns), counts
 
 
 # --- the row pipeline ------------------------------------------------------------------------
 
 
 def _validate_rows(
-    raw: pl.DataFrame, table: Table, rel_path: str, content_hash: str, unknown: list[str]
-) -> FileResult:
-    rows_read = raw.height
+    raw: pl.DataFrame, table: Table, files: dict[int, _Read]
+) -> list[tuple[int, FileResult, pl.DataFrame]]:
+    """Every row rule once over the rows of ``files`` (tagged ``_file``), then split back per file."""
+    rows_read = _per_file(raw[FILE]) if raw.height else {}
     present = {c.name for c in table.columns if c.name in raw.columns}
     free_text = [c for c in FREE_TEXT_COLUMNS.get(table.name, ()) if c in present]
-    raw, redactions = redact_columns(raw, free_text)
+    raw, redactions = _redact_by_file(raw, free_text)
     frame = _typed_frame(raw, table, present)
     frame, collapsed = _mark_duplicates(frame, table, [c.name for c in table.columns if c.name in present])
     checks = _checks(table, present)
@@ -537,20 +718,35 @@ def _validate_rows(
     frame = frame.with_columns(pl.any_horizontal(fails).alias("_bad"))
     accepted = _accepted(frame.lazy().filter(~pl.col("_bad")), table).collect()
     bad = frame.filter("_bad")
-    rejects, extra = _rejects(bad, table, present, checks, rel_path)
-    return FileResult(
-        rel_path=rel_path,
-        table=table.name,
-        content_hash=content_hash,
-        rows_read=rows_read,
-        duplicates_collapsed=collapsed,
-        accepted=accepted,
-        rejects=rejects,
-        redactions=redactions + extra,
-        unknown_columns=unknown,
-        file_error=None,
-        rows_rejected=rejects.height,
-    )
+    rejects: dict[int, tuple[pl.DataFrame, int]] = {}
+    if bad.height:
+        for (index,), part in bad.partition_by(FILE, as_dict=True, maintain_order=True).items():
+            rejects[int(index)] = _rejects(part, table, present, checks, files[int(index)].rel_path)
+    # a file's accepted rows are contiguous (rows stay in file order): zero-copy slices
+    offsets: dict[int, tuple[int, int]] = {}
+    start = 0
+    for length, index in accepted[FILE].rle().struct.unnest().iter_rows():
+        offsets[index] = (start, length)
+        start += length
+    plain = accepted.drop(FILE)
+    out = []
+    for index, r in files.items():
+        file_rejects, extra = rejects.get(index, (empty_rejects(), 0))
+        result = FileResult(
+            rel_path=r.rel_path,
+            table=table.name,
+            content_hash=r.content_hash,
+            rows_read=rows_read.get(index, 0),
+            duplicates_collapsed=collapsed.get(index, 0),
+            accepted=plain.slice(*offsets.get(index, (0, 0))),
+            rejects=file_rejects,
+            redactions=redactions.get(index, 0) + extra,
+            unknown_columns=r.unknown,
+            file_error=None,
+            rows_rejected=file_rejects.height,
+        )
+        out.append((index, result, accepted.slice(*offsets.get(index, (0, 0)))))
+    return out
 
 
 def _accepted(good: pl.LazyFrame, table: Table) -> pl.LazyFrame:
@@ -558,7 +754,7 @@ def _accepted(good: pl.LazyFrame, table: Table) -> pl.LazyFrame:
     exprs = [pl.col(_typed(c.name)).cast(schema[c.name]).alias(c.name) for c in table.columns]
     if "dose_mg_per_kg" in schema:
         exprs.append(_dose_per_kg().cast(pl.Float64).alias("dose_mg_per_kg"))
-    return good.select(*exprs, pl.col(ROW))
+    return good.select(*exprs, pl.col(ROW), pl.col(FILE))
 
 
 def _rejects(
