@@ -55,13 +55,15 @@ def patient_history(f: Filters, patient_key: str) -> dict[str, pl.DataFrame]:
     return queries.cached_metric("safety", "patient_history", f, patient_key)
 
 
-@st.cache_data(show_spinner="Loading the line list…", max_entries=4)
-def _cached_line_list(version: str, path: str, f: Filters, ae: AeFilters) -> pl.DataFrame:
+# cache_resource, not cache_data: the frame is shared read-only instead of unpickled on every rerun
+# (a ~1M-row list would cost a copy per click). Nothing mutates it: Polars frames are immutable here.
+@st.cache_resource(show_spinner="Loading the line list…", max_entries=4)
+def _cached_line_list(version: str, path: str, key: str, _f: Filters, _ae: AeFilters) -> pl.DataFrame:
     with connect(Path(path)) as con:
-        return safety.line_list(con, f, ae)
+        return safety.line_list(con, _f, _ae)
 
 
 def line_list(f: Filters, ae: AeFilters) -> pl.DataFrame:
     """Every AE the filters select (all rows: the page shows the newest, downloads hold them all)."""
     version, path = queries._key()
-    return _cached_line_list(version, path, f, ae)
+    return _cached_line_list(version=version, path=path, key=queries.call_key(f, ae), _f=f, _ae=ae)

@@ -32,8 +32,10 @@ LIST = {"safety_view": "Line list"}
 @pytest.fixture(autouse=True)
 def fresh_caches() -> Iterator[None]:
     st.cache_data.clear()
+    st.cache_resource.clear()
     yield
     st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.fixture(scope="module")
