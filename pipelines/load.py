@@ -121,6 +121,36 @@ class TableLoader:
     def stage(self, load: FileLoad, result: ValidatedFile) -> None:
         """Keep the file's accepted rows for ``apply`` and record its validation rejects now."""
         idx = len(self.files)
+        self._record(load, result)
+        if result.accepted.height:
+            cols = [*_staged_columns(self.table), "_row_number"]
+            self._accepted.append(
+                result.accepted.select(cols).with_columns(pl.lit(idx, dtype=pl.Int32).alias("_file_idx"))
+            )
+            self._buffered += result.accepted.height
+        if self._buffered >= FLUSH_ROWS:
+            self._flush()
+
+    def stage_batch(
+        self, loads: list[FileLoad], results: list[ValidatedFile], accepted: pl.DataFrame
+    ) -> None:
+        """Stage files validated together: ``accepted`` has all their rows, ``_file`` = index in ``loads``.
+
+        One frame per batch instead of one per file keeps the insert cost per row, not per file.
+        """
+        base = len(self.files)
+        for load, result in zip(loads, results, strict=True):
+            self._record(load, result)
+        if accepted.height:
+            cols = [*_staged_columns(self.table), "_row_number"]
+            self._accepted.append(
+                accepted.select(*cols, (pl.col("_file") + base).cast(pl.Int32).alias("_file_idx"))
+            )
+            self._buffered += accepted.height
+        if self._buffered >= FLUSH_ROWS:
+            self._flush()
+
+    def _record(self, load: FileLoad, result: ValidatedFile) -> None:
         self.files.append(load)
         load.rows_read = result.rows_read
         load.rows_rejected = result.rows_rejected
@@ -131,14 +161,6 @@ class TableLoader:
         if result.rejects.height:
             self._rejects.append(result.rejects.with_columns(pl.lit(load.rel_path).alias("_source_file")))
             self._buffered += result.rejects.height
-        if result.accepted.height:
-            cols = [*_staged_columns(self.table), "_row_number"]
-            self._accepted.append(
-                result.accepted.select(cols).with_columns(pl.lit(idx, dtype=pl.Int32).alias("_file_idx"))
-            )
-            self._buffered += result.accepted.height
-        if self._buffered >= FLUSH_ROWS:
-            self._flush()
 
     def _flush(self) -> None:
         if self._rejects:

@@ -16,6 +16,8 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -44,6 +46,9 @@ EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
 
 MEMORY_ENV, DEFAULT_MEMORY = "KETAOPS_DUCKDB_MEMORY", "2GB"
+# Files are validated in batches of about this many bytes: large enough that the rules'
+# fixed cost per call vanishes, small enough to bound the frames in memory.
+BATCH_BYTES = 96 << 20
 
 # Test hooks: sleep (so a kill lands there) or fail at a named stage of a run.
 PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
@@ -195,7 +200,7 @@ def _run_record(s: RunSummary) -> dict[str, object]:
 def _build_and_publish(
     exports: Path, db: Path, summary: RunSummary, notes: list[str], progress: bool
 ) -> None:
-    from pipelines.validate import validate_file  # the heavy import only when there is work
+    from pipelines.validate import validate_batch  # the heavy import only when there is work
 
     pending_failures = publish.read_failed_runs(db)
     with publish.building_copy(db, summary.run_id) as build:
@@ -224,14 +229,16 @@ def _build_and_publish(
                 if previous and previous[1] == mtime:
                     summary.files_skipped += 1  # same path and mtime: not even hashed
                     continue
-                try:
-                    digest = file_sha256(path)
-                except OSError:  # the validator reports it as an unreadable file
-                    digest = "unreadable"
-                if previous and previous[0] == digest:
-                    summary.files_skipped += 1
-                    touched.append((rel, digest, mtime))
-                    continue
+                digest = ""  # a new path is hashed once, by the validator that reads it
+                if previous:
+                    try:
+                        digest = file_sha256(path)
+                    except OSError:  # the validator reports it as an unreadable file
+                        digest = "unreadable"
+                    if previous[0] == digest:
+                        summary.files_skipped += 1
+                        touched.append((rel, digest, mtime))
+                        continue
                 table = table_for_file(rel)
                 load = FileLoad(rel, table.name if table else None, digest, _now(), mtime)
                 if table is None:
@@ -249,23 +256,25 @@ def _build_and_publish(
                     if not files:
                         continue
                     loader = TableLoader(con, table, summary.run_id)
-                    for load in files:
-                        bar.set_postfix_str(load.rel_path[-40:])
-                        load.seen_at = _now()
-                        result = validate_file(paths[load.rel_path], load.rel_path)
-                        load.content_hash = result.content_hash  # what was actually read
-                        loader.stage(load, result)
-                        bar.update(1)
-                        if result.file_error:
-                            bar.write(
-                                logfmt(
-                                    "refresh",
-                                    "warning",
-                                    "file_rejected",
-                                    file=load.rel_path,
-                                    reason=result.file_error,
+                    for chunk in _chunks(files, paths):
+                        bar.set_postfix_str(chunk[-1].rel_path[-40:])
+                        for load in chunk:
+                            load.seen_at = _now()
+                        batch = validate_batch([(paths[load.rel_path], load.rel_path) for load in chunk])
+                        for load, result in zip(chunk, batch.files, strict=True):
+                            load.content_hash = result.content_hash  # what was actually read
+                            if result.file_error:
+                                bar.write(
+                                    logfmt(
+                                        "refresh",
+                                        "warning",
+                                        "file_rejected",
+                                        file=load.rel_path,
+                                        reason=result.file_error,
+                                    )
                                 )
-                            )
+                        loader.stage_batch(chunk, batch.files, batch.accepted)
+                        bar.update(len(chunk))
                     loader.apply()
                     loaded.extend(loader.files)
                     _test_hook("mid_load")
@@ -285,6 +294,21 @@ def _build_and_publish(
         _test_hook("before_publish")
         publish.publish(build, db)
     publish.failed_runs_path(db).unlink(missing_ok=True)  # now recorded in refresh_runs
+
+
+def _chunks(files: list[FileLoad], paths: dict[str, Path]) -> Iterator[list[FileLoad]]:
+    """Consecutive runs of files holding about ``BATCH_BYTES`` together (bounded memory)."""
+    chunk: list[FileLoad] = []
+    size = 0
+    for load in files:
+        chunk.append(load)
+        with suppress(OSError):  # the validator reports an unreadable file
+            size += paths[load.rel_path].stat().st_size
+        if size >= BATCH_BYTES:
+            yield chunk
+            chunk, size = [], 0
+    if chunk:
+        yield chunk
 
 
 _RUN_COLUMNS = (
