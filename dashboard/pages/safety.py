@@ -336,11 +336,13 @@ if excursion_tab.open is not False:
         else:
             crossed = review.with_columns(
                 crossed=pl.concat_str(
-                    pl.when(pl.col("high_bp_sys")).then(pl.lit("BP sys ")).otherwise(pl.lit("")),
-                    pl.when(pl.col("high_bp_dia")).then(pl.lit("BP dia ")).otherwise(pl.lit("")),
-                    pl.when(pl.col("high_hr")).then(pl.lit("HR ")).otherwise(pl.lit("")),
-                    pl.when(pl.col("low_spo2")).then(pl.lit("SpO₂")).otherwise(pl.lit("")),
-                ).str.strip_chars()
+                    pl.when(pl.col("high_bp_sys")).then(pl.lit("BP sys")),
+                    pl.when(pl.col("high_bp_dia")).then(pl.lit("BP dia")),
+                    pl.when(pl.col("high_hr")).then(pl.lit("HR")),
+                    pl.when(pl.col("low_spo2")).then(pl.lit("SpO₂")),
+                    separator=", ",
+                    ignore_nulls=True,
+                )
             )
             tables.table(
                 crossed.select(
@@ -409,11 +411,11 @@ if protocol_tab.open is not False:
                     "scheduled_at",
                     "clinic_name",
                     pl.concat_str(
-                        pl.when(pl.col("dose_deviation")).then(pl.lit("dose ")).otherwise(pl.lit("")),
-                        pl.when(pl.col("duration_deviation")).then(pl.lit("duration")).otherwise(pl.lit("")),
-                    )
-                    .str.strip_chars()
-                    .alias("outside"),
+                        pl.when(pl.col("dose_deviation")).then(pl.lit("dose")),
+                        pl.when(pl.col("duration_deviation")).then(pl.lit("duration")),
+                        separator=", ",
+                        ignore_nulls=True,
+                    ).alias("outside"),
                     "dose_mg_per_kg",
                     "duration_min",
                     "dose_mg",
