@@ -24,7 +24,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import publish
+from pipelines import publish, summaries
 from pipelines.contract import TABLES, table_for_file
 from pipelines.load import (
     FileLoad,
@@ -282,6 +282,7 @@ def _build_and_publish(
                 bar.close()
             record_files(con, summary.run_id, loaded + ignored)
             update_freshness(con)
+            summaries.optimise(con)  # read-side layout (time order of sessions), docs/performance.md
             _summarise(summary, loaded, notes)
             summary.finished_at = _now()
             con.execute(

@@ -1,0 +1,65 @@
+"""Read-side layout of the published database, maintained by every refresh after the load.
+
+The dashboard filters almost every query on a period of ``sessions.scheduled_at``.
+DuckDB skips a row group (122,880 rows) whose min/max of the filtered column lie
+outside the period, but only if rows are stored roughly in time order. The loader
+appends file by file (clinic by clinic), so after a full load every row group
+spans the whole history and a 30-day query reads all ~10M sessions. ``optimise``
+re-writes such a table in time order; an incremental refresh appends recent days
+at the end, which keeps the order, so it costs one cheap metadata-sized check.
+
+Nothing here changes which rows a table holds, only their physical order: every
+metric keeps its single implementation on the published tables.
+"""
+
+from __future__ import annotations
+
+import duckdb
+
+from pipelines.contract import SESSIONS
+
+# (table, timestamp column) kept in time order. adverse_events (<1M rows, a few row
+# groups) and assessments (read per patient, not per period) gain nothing from it.
+CLUSTERED: tuple[tuple[str, str], ...] = ((SESSIONS.name, "scheduled_at"),)
+
+ROW_GROUP_ROWS = 122_880  # DuckDB's default row-group size
+MAX_SPREAD = 4.0  # re-sort when row groups overlap this many times the table's time span
+
+
+def time_spread(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, row_group_rows: int = ROW_GROUP_ROWS
+) -> float:
+    """Sum of the row groups' time spans ÷ the table's time span.
+
+    About 1 when rows are stored in time order (each period lives in a few row
+    groups), about the number of row groups when every group spans the whole
+    history. 0 for an empty table or a single instant.
+    """
+    (spread,) = con.execute(
+        f"""
+        WITH g AS (SELECT rowid // {int(row_group_rows)} AS rg, min({column}) AS lo, max({column}) AS hi
+                   FROM {table} WHERE {column} IS NOT NULL GROUP BY 1)
+        SELECT coalesce(sum(epoch(hi) - epoch(lo)) / nullif(epoch(max(hi)) - epoch(min(lo)), 0), 0)
+        FROM g"""
+    ).fetchone()
+    return float(spread)
+
+
+def cluster_by_time(
+    con: duckdb.DuckDBPyConnection, table: str, column: str, row_group_rows: int = ROW_GROUP_ROWS
+) -> bool:
+    """Rewrite ``table`` ordered by ``column`` if its row groups overlap too much; True if rewritten."""
+    if time_spread(con, table, column, row_group_rows) <= MAX_SPREAD:
+        return False
+    # a new table rather than DELETE + INSERT: no tombstoned row groups left in front
+    staged = f"_{table}_clustered"
+    con.execute(f"DROP TABLE IF EXISTS {staged}").fetchall()
+    con.execute(f"CREATE TABLE {staged} AS SELECT * FROM {table} ORDER BY {column}").fetchall()
+    con.execute(f"DROP TABLE {table}").fetchall()
+    con.execute(f"ALTER TABLE {staged} RENAME TO {table}").fetchall()
+    return True
+
+
+def optimise(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Bring the read-side layout up to date after a load; returns the tables rewritten."""
+    return [table for table, column in CLUSTERED if cluster_by_time(con, table, column)]
