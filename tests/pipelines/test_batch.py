@@ -75,9 +75,14 @@ def test_rows_and_duplicates_stay_within_their_file(tmp_path: Path) -> None:
     (tmp_path / "d/adverse_events_1.csv").write_bytes(
         AES.encode() + AE.format(n=6, text="caf\xe9").encode("latin-1")
     )
+    # quoted fields: one spanning two lines (file e is split alone), one holding a comma (split with a-c)
+    (tmp_path / "e").mkdir()
+    (tmp_path / "e/adverse_events_1.csv").write_text(AES + AE.format(n=7, text='"two\nlines"'))
+    (tmp_path / "f").mkdir()
+    (tmp_path / "f/adverse_events_1.csv").write_text(AES + AE.format(n=8, text='"a, b"'))
     items = _files(tmp_path)
     batch = validate_batch(items)
-    a, b, c, d = batch.files
+    a, b, c, d, e, f = batch.files
     for batched, (p, rel) in zip(batch.files, items, strict=True):
         _same(batched, validate_file(p, rel))
     assert a.accepted["ae_id"].to_list() == ["AE1", "AE2"] and a.accepted["_row_number"].to_list() == [1, 3]
@@ -91,7 +96,9 @@ def test_rows_and_duplicates_stay_within_their_file(tmp_path: Path) -> None:
     ]
     assert c.rejects["message"].item().startswith("c/adverse_events_1.csv row 2")
     assert d.file_error == "unreadable_file" and d.accepted.height == 0  # not UTF-8: only this file
-    assert batch.accepted.height == 2 + 1 + 1
+    assert e.accepted["description"].to_list() == ["two\nlines"]
+    assert f.accepted["description"].to_list() == ["a, b"] and f.accepted["_row_number"].to_list() == [1]
+    assert batch.accepted.height == 2 + 1 + 1 + 1 + 1
 
 
 @pytest.mark.parametrize("n", [0, 1])
