@@ -104,6 +104,12 @@ class FilterState:
     def clinic_names(self) -> dict[str, str]:
         return dict(zip(self.clinics["clinic_id"], self.clinics["clinic_name"], strict=True))
 
+    @property
+    def network_filters(self) -> Filters:
+        """The filters over every allowed clinic: the population a funnel target is taken from,
+        so picking one clinic never makes it its own target."""
+        return self.filters.with_clinics(tuple(self.clinics["clinic_id"].to_list()))
+
 
 def sidebar_filters(last_date: date, first_date: date) -> FilterState:
     """Render the shared filters in the sidebar and resolve them into one ``Filters``."""

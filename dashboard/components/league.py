@@ -73,13 +73,16 @@ LIT_COLUMNS = {
 }
 
 
-def league_table(f: Filters, cfg: MetricConfig, today: date) -> pl.DataFrame:
-    """One row per clinic in scope: throughput, AE funnel position, freshness and a light per column."""
+def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date) -> pl.DataFrame:
+    """One row per clinic in scope: throughput, AE funnel position, freshness and a light per column.
+
+    The funnel flag is read against ``network_f`` (every allowed clinic), as on the Safety page.
+    """
     df = queries.throughput_by_clinic(f, cfg).select(
         "clinic_id", "clinic_name", "region", "administered_sessions", "chair_utilisation", "no_show_rate"
     )
     if queries.available("safety", "funnel"):
-        funnel = queries.ae_funnel(f).select("clinic_id", "ae_per_100", "flag")
+        funnel = queries.ae_funnel(network_f).select("clinic_id", "ae_per_100", "flag")
         df = df.join(funnel, on="clinic_id", how="left")
     else:
         df = df.with_columns(ae_per_100=pl.lit(None, pl.Float64), flag=pl.lit(None, pl.String))

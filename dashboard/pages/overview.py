@@ -162,7 +162,7 @@ st.caption(
     "newest data red when the clinic's exports are stale. "
     "**Click a row** to open that clinic."
 )
-league = league_table(f, cfg, date.today())
+league = league_table(f, ctx.state.network_filters, cfg, date.today())
 event = st.dataframe(
     styled(
         league,

@@ -193,7 +193,7 @@ if funnel_tab.open is not False:
     with funnel_tab:
         # The target is the whole network the viewer may see (with the same period, region, condition,
         # route and modality), never just the picked clinics: one clinic picked alone would be its own target.
-        network_f = f.with_clinics(tuple(ctx.state.clinics["clinic_id"].to_list()))
+        network_f = ctx.state.network_filters
         overdispersion = st.toggle(
             "Adjust the limits for over-dispersion",
             key="ae_overdispersion",

@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from datetime import date, timedelta
 from pathlib import Path
+
+import duckdb
+import polars as pl
 
 from tests.dashboard.conftest import chart_titles, metric_values, sql_value, texts
 
@@ -90,7 +94,9 @@ def test_league_lights(monkeypatch, demo_like_db):
     monkeypatch.setenv("KETAOPS_DB", str(demo_like_db))
     last = _last(demo_like_db)
     f = Filters(start=last - timedelta(days=89), end=last, clinic_ids=("C1", "C2", "C3", "C4"))
-    league = {r["clinic_id"]: r for r in league_table(f, MetricConfig(), date.today()).iter_rows(named=True)}
+    league = {
+        r["clinic_id"]: r for r in league_table(f, f, MetricConfig(), date.today()).iter_rows(named=True)
+    }
     # Ridge (C3) sent nothing for 12 days (> 3): red; Harbor's data is from yesterday: green
     assert league["C3"]["data_light"] == "red" and league["C1"]["data_light"] == "green"
     # Bayside (C4) has chairs but no sessions: utilisation 0 < 30% → red
@@ -101,6 +107,32 @@ def test_league_lights(monkeypatch, demo_like_db):
         if rate is not None:
             expected = "green" if rate < 0.08 else "amber" if rate < 0.15 else "red"
             assert row["no_show_light"] == expected, row
+
+
+def test_league_funnel_flag_is_against_the_whole_network(monkeypatch, demo_like_db, tmp_path):
+    """Picking one clinic must not make it its own funnel target (alone it would always be 'within')."""
+    from dashboard.components.league import league_table
+    from dashboard.metrics.config import MetricConfig
+    from dashboard.metrics.filters import Filters
+
+    db = tmp_path / "outlier.duckdb"
+    shutil.copy(demo_like_db, db)
+    con = duckdb.connect(str(db))
+    # Make Harbor (C1) an outlier: three more copies of each of its AEs (4× its rate).
+    for copy in range(3):
+        con.execute(
+            "INSERT INTO adverse_events SELECT * REPLACE (ae_id || '-x' || ? AS ae_id) "
+            "FROM adverse_events WHERE clinic_id = 'C1' AND ae_id NOT LIKE '%-x%'",
+            [copy],
+        )
+    con.close()
+    monkeypatch.setenv("KETAOPS_DB", str(db))
+    last = _last(db)
+    everyone = Filters(start=last - timedelta(days=364), end=last, clinic_ids=("C1", "C2", "C3", "C4"))
+    full = league_table(everyone, everyone, MetricConfig(), date.today())
+    assert full.filter(pl.col("clinic_id") == "C1")["flag"].item() == "above_998"
+    alone = league_table(everyone.with_clinics(("C1",)), everyone, MetricConfig(), date.today())
+    assert alone["flag"].to_list() == ["above_998"]
 
 
 def test_overview_empty_states(app_at, empty_db, absent_db):
