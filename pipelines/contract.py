@@ -351,7 +351,9 @@ IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
 REDACTION_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
     "ssn": r"\b\d{3}[- ]\d{2}[- ]\d{4}\b",
-    "phone": r"(?:\+?\d{1,2}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b",
+    # North American numbers, or any number written with a +country code (e.g. +44 20 7946 0958)
+    "phone": r"\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,6}\b"
+    r"|(?:\+?\d{1,2}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b",
 }
 FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {"adverse_events": ("description",)}
 

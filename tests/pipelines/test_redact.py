@@ -16,6 +16,8 @@ from pipelines.redact import redact_columns, redact_text
         ("call (555) 123-4567.", "call [redacted:phone]."),
         ("call +1 555.123.4567", "call [redacted:phone]"),
         ("call 5551234567", "call [redacted:phone]"),
+        ("call +44 20 7946 0958 today", "call [redacted:phone] today"),
+        ("tel +33 1 23 45 67 89", "tel [redacted:phone]"),
         ("ssn 123-45-6789", "ssn [redacted:ssn]"),
         ("ssn 123 45 6789", "ssn [redacted:ssn]"),
     ],
@@ -28,6 +30,7 @@ def test_identifiers_are_replaced(text, expected):
     "text",
     [
         "BP 182/110 at 10:45, resolved 2026-01-05",
+        "BP rose +16/+11 mmHg, grade +2 at 40 min",
         "dose 0.5 mg/kg over 40 min, 35 mg total",
         "transferred to ED at CLN-007, room 12",
         "score 12-14 on 2026-11-24T10:00",
