@@ -101,13 +101,13 @@ def test_clustering_keeps_rows_and_figures_and_orders_by_time(make_db) -> None:
     assert _figures(path) == before_figures
 
 
-def test_optimise_leaves_small_tables_alone(make_db) -> None:
+def test_optimise_leaves_small_tables_in_place(make_db) -> None:
     # 600 rows are a single DuckDB-sized group: its spread is exactly 1, nothing to gain
     path = make_db(_rows())
     con = duckdb.connect(str(path))
     try:
         assert time_spread(con, "sessions", "scheduled_at") == 1.0
-        assert optimise(con) == []
+        assert optimise(con) == ["patient_first_sessions"]  # rebuilt, sessions not rewritten
     finally:
         con.close()
 
@@ -117,6 +117,39 @@ def test_empty_table_has_no_spread(make_db) -> None:
     con = duckdb.connect(str(path))
     try:
         assert time_spread(con, "sessions", "scheduled_at") == 0.0
-        assert optimise(con) == []
+        assert optimise(con) == ["patient_first_sessions"]  # rebuilt, sessions not rewritten
     finally:
         con.close()
+
+
+def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -> None:
+    """The summary table, its inline SQL and a window over the raw sessions agree on a demo-like DB."""
+    from dashboard.metrics import outcomes
+    from pipelines.summaries import FIRST_SESSIONS, build_first_sessions, first_sessions_source
+    from tests.dashboard.conftest import build_demo_like_db
+
+    path = build_demo_like_db(tmp_path / "demo.duckdb")
+    cfg = MetricConfig()
+    with connect(path) as con:
+        assert first_sessions_source(con) != FIRST_SESSIONS  # no table yet: the inline SQL
+        end = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchall()[0][0]
+        ids = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+        f = Filters(start=end - timedelta(days=364), end=end, clinic_ids=ids)
+        inline = outcomes.outcome_summary(con, f, cfg)
+    con = duckdb.connect(str(path))
+    try:
+        build_first_sessions(con)
+        table = sorted(con.execute(f"SELECT * FROM {FIRST_SESSIONS}").fetchall())
+        brute = sorted(
+            con.execute(
+                "SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality FROM sessions "
+                "WHERE status IN ('completed', 'stopped_early') "
+                "QUALIFY row_number() OVER (PARTITION BY patient_key ORDER BY scheduled_at, session_id) = 1"
+            ).fetchall()
+        )
+    finally:
+        con.close()
+    assert table == brute and len(table) > 50
+    with connect(path) as con:
+        assert first_sessions_source(con) == FIRST_SESSIONS
+        assert outcomes.outcome_summary(con, f, cfg).equals(inline)
