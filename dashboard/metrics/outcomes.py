@@ -26,6 +26,7 @@ from __future__ import annotations
 import math
 import uuid
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import duckdb
@@ -342,14 +343,17 @@ def load_outcome_data(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[pl.Da
                    row_number() OVER (PARTITION BY s.patient_key ORDER BY s.scheduled_at, s.session_id)
                        AS session_number
             FROM {SESSIONS.name} s SEMI JOIN {view} k ON k.patient_key = s.patient_key
-            WHERE s.status IN ({statuses})),
+            -- a cohort patient's first administered session is in the period, so all are on or
+            -- after its start: a redundant bound that lets DuckDB skip older row groups
+            WHERE s.status IN ({statuses}) AND s.scheduled_at >= CAST(? AS TIMESTAMP)),
         x AS (
             SELECT k.pid, k.patient_key, k.clinic_id, k.condition, k.day0,
                    s.instrument, s.score, s.assessed_at, s.assessment_id, s.session_id,
                    date_diff('day', CAST(k.day0 AS DATE), CAST(s.assessed_at AS DATE)) AS day
             FROM {view} k JOIN {ASSESSMENTS.name} s ON s.patient_key = k.patient_key
             WHERE s.instrument IN ({inst})
-              AND CAST(s.assessed_at AS DATE) >= CAST(k.day0 AS DATE) - INTERVAL {BASELINE_DAYS} DAY)
+              AND CAST(s.assessed_at AS DATE) >= CAST(k.day0 AS DATE) - INTERVAL {BASELINE_DAYS} DAY
+              AND s.assessed_at >= CAST(? AS TIMESTAMP))  -- implied by the line above (day0 ≥ start)
         SELECT x.pid, x.clinic_id, x.condition, x.instrument, x.score, x.assessed_at, x.assessment_id,
                x.day, x.assessed_at > x.day0 AS after,
                coalesce(linked.session_number, latest.session_number, 0) AS session_number
@@ -360,7 +364,8 @@ def load_outcome_data(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[pl.Da
         ORDER BY x.pid, x.instrument, x.assessed_at, x.assessment_id"""
     con.register(view, keyed.select("patient_key", "pid", "clinic_id", "condition", "day0"))
     try:
-        scores = con.sql(sql, params=[*ADMINISTERED_STATUSES, *_ALL_INSTRUMENTS]).pl()
+        earliest = f.start - timedelta(days=BASELINE_DAYS)
+        scores = con.sql(sql, params=[*ADMINISTERED_STATUSES, f.start, *_ALL_INSTRUMENTS, earliest]).pl()
     finally:
         con.unregister(view)
     return keyed.drop("patient_key"), scores
