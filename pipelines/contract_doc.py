@@ -314,6 +314,14 @@ rejected file), `rows_read`, `rows_rejected`, `duplicates_collapsed`,
 `rows_read == accepted.height + rows_rejected + duplicates_collapsed`.
 Foreign keys are checked later by `pipelines/load.py`.
 
+`validate_batch(items) -> Batch` gives exactly the same `FileResult` per file for
+many files at once (the refresh passes each table's new files in ~96 MB batches):
+files with the same columns are concatenated, tagged with their file, checked by
+each rule once, and split back per file (duplicates and row numbers stay within
+a file); `Batch.accepted` holds all accepted rows with `_file` for one bulk
+insert. Files whose lines can be split independently (no line with an odd number
+of quotes) are even split in one pass. `validate_file` is the one-file batch.
+
 - `pipelines/readers.py` turns bytes into raw text columns. CSV: Polars reads the
   lines and splits quote-free ones with `str.splitn` (field counts checked per
   line); lines with quotes go through Polars' CSV reader; only lines with an odd
