@@ -102,22 +102,33 @@ def _test_hook(stage: str) -> None:
         raise RuntimeError(f"failure injected at {stage} by {FAIL_ENV}")
 
 
-def discover(exports: Path) -> list[tuple[str, Path]]:
-    """Every regular file under ``exports`` as (relative '/' path, path), by path.
+def discover(exports: Path) -> list[tuple[str, str, datetime]]:
+    """Every regular file under ``exports`` as (relative '/' path, path, mtime), by path.
 
     Names starting with a dot (files or folders) are skipped: uploads in
-    progress (rsync, scp) and OS litter, never exports.
+    progress (rsync, scp) and OS litter, never exports. ``os.scandir`` and plain
+    strings: a network's ~60,000 files took 5 s through ``pathlib`` objects.
     """
-    found = []
-    for root, dirs, names in os.walk(exports):
-        dirs[:] = [d for d in dirs if not d.startswith(".")]
-        for name in names:
-            if name.startswith("."):
+    found: list[tuple[str, str, int]] = []
+    folders = [("", os.fspath(exports))]
+    while folders:
+        prefix, folder = folders.pop()
+        try:
+            entries = list(os.scandir(folder))
+        except OSError:  # vanished or unreadable folder: as os.walk, skip it
+            continue
+        for entry in entries:
+            if entry.name.startswith("."):
                 continue
-            path = Path(root) / name
-            if path.is_file():
-                found.append((path.relative_to(exports).as_posix(), path))
-    return sorted(found)
+            try:
+                if entry.is_dir(follow_symlinks=False):
+                    folders.append((f"{prefix}{entry.name}/", entry.path))
+                elif entry.is_file():
+                    found.append((prefix + entry.name, entry.path, entry.stat().st_mtime_ns))
+            except OSError:  # removed since the listing
+                continue
+    found.sort()
+    return [(rel, path, _mtime(ns)) for rel, path, ns in found]
 
 
 def file_sha256(path: Path) -> str:
@@ -128,8 +139,8 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
-def _mtime(path: Path) -> datetime:
-    return datetime.fromtimestamp(path.stat().st_mtime_ns / 1e9, UTC).replace(tzinfo=None)
+def _mtime(mtime_ns: int) -> datetime:
+    return datetime.fromtimestamp(mtime_ns / 1e9, UTC).replace(tzinfo=None)
 
 
 def _check_paths(exports: Path, db: Path) -> None:
@@ -220,15 +231,12 @@ def _build_and_publish(
             paths: dict[str, Path] = {}
             ignored: list[FileLoad] = []
             touched: list[tuple[str, str, datetime]] = []
-            for rel, path in discover(exports):
-                try:
-                    mtime = _mtime(path)
-                except FileNotFoundError:  # removed since the walk
-                    continue
+            for rel, name, mtime in discover(exports):
                 previous = known.get(rel)
                 if previous and previous[1] == mtime:
                     summary.files_skipped += 1  # same path and mtime: not even hashed
                     continue
+                path = Path(name)
                 digest = ""  # a new path is hashed once, by the validator that reads it
                 if previous:
                     try:
