@@ -20,6 +20,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contract import ADMINISTERED_STATUSES, TABLES, Table, schema_ddl
+from pipelines.summaries import CLUSTERED
 
 STAGE = "_stage"
 FLUSH_ROWS = 200_000  # stage rows in DuckDB in batches: one insert per file costs ~10 ms each
@@ -224,7 +225,9 @@ class TableLoader:
         if table.name == "sessions":
             insert_sessions_renumbered(con, cols)
         else:
-            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final").fetchall()
+            # in the read-side order summaries.optimise keeps, so it need not rewrite the table
+            order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
+            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
         for temp in (STAGE, "_final", "_old", "_files"):
             con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
 
