@@ -114,7 +114,7 @@ def capture_calls(db: Path, page: str) -> tuple[list[Call], float]:
 
         st.cache_data.clear()  # a cold render: nothing cached yet
         at = AppTest.from_file(str(app), default_timeout=300)
-        at.switch_page(f"pages/{page}.py")
+        at.switch_page(f"views/{page}.py")
         start = time.perf_counter()
         at.run()
         render = time.perf_counter() - start

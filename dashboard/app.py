@@ -1,6 +1,6 @@
 """KetaOps dashboard entry point: ``streamlit run dashboard/app.py`` (or ``ketaops serve``).
 
-Registers one ``st.Page`` per file in ``dashboard/pages/`` (see
+Registers one ``st.Page`` per file in ``dashboard/views/`` (see
 ``components/navigation.py``: Safety and Outcomes appear once their files
 exist), renders the header and the shared sidebar filters, then runs the
 chosen page.

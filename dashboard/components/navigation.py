@@ -1,11 +1,11 @@
-"""The app's pages: one file each in ``dashboard/pages/``; optional pages appear when their file exists."""
+"""The app's pages: one file each in ``dashboard/views/``; optional pages appear when their file exists."""
 
 from __future__ import annotations
 
 from pathlib import Path
 from typing import NamedTuple
 
-PAGES_DIR = Path(__file__).resolve().parent.parent / "pages"
+PAGES_DIR = Path(__file__).resolve().parent.parent / "views"
 
 
 class PageSpec(NamedTuple):

@@ -56,31 +56,12 @@ def setup() -> PageContext | None:
 
 def context() -> PageContext:
     """The context ``app.py`` set up in this run (pages call this first)."""
-    if _leave_legacy_pages_mode():
-        st.rerun()  # this page ran without app.py: run again through app.py, on the same URL
     ctx = st.session_state.get(_CTX)
     if ctx is None:
         ctx = setup()  # a page script run on its own (e.g. a test of a single page file)
         if ctx is None:
             st.stop()
     return ctx
-
-
-def _leave_legacy_pages_mode() -> bool:
-    """Switch off Streamlit's legacy ``pages/`` folder mode; True if it was on.
-
-    A ``pages/`` folder beside the entry script makes Streamlit start in its
-    legacy multipage mode until ``st.navigation`` runs once in the process, so
-    a deep link (``/throughput``) opened first would run the page without
-    ``app.py`` (no page config, the raw file list as navigation, and a stale
-    context from the session's previous run); AppTest even starts every run in
-    that mode. Clearing the flag and rerunning fixes it (Streamlit 1.67 internals).
-    """
-    from streamlit.runtime.pages_manager import PagesManager
-
-    was_on = bool(PagesManager.uses_pages_directory)
-    PagesManager.uses_pages_directory = False
-    return was_on
 
 
 def require_sessions(ctx: PageContext) -> Filters:

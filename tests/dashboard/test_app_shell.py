@@ -143,7 +143,7 @@ def test_filters_survive_a_page_switch(app_at, demo_like_db):
     at = app_at(demo_like_db)
     at.sidebar.multiselect(key="region").select("South").run()
     at.sidebar.selectbox(key="period").set_value("ytd").run()
-    at.switch_page("pages/throughput.py").run()
+    at.switch_page("views/throughput.py").run()
     assert not at.exception
     assert at.sidebar.multiselect(key="region").value == ["South"]
     assert at.sidebar.selectbox(key="period").value == "ytd"
@@ -231,5 +231,5 @@ def test_optional_pages_are_registered_only_when_their_file_exists(tmp_path: Pat
 def test_every_registered_page_opens_without_error(app_at, demo_like_db):
     at = app_at(demo_like_db)
     for spec in available_pages():
-        at.switch_page(f"pages/{spec.file}").run()
+        at.switch_page(f"views/{spec.file}").run()
         assert not at.exception, (spec.file, [e.value for e in at.exception])

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.dashboard.conftest import chart_titles, metric_values, sql_value, texts
 
-PAGE = "pages/clinic.py"
+PAGE = "views/clinic.py"
 
 
 def test_clinic_from_the_url_beside_the_network(app_at, demo_like_db):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from tests.dashboard.conftest import frame_with, sql_value, texts
 
-PAGE = "pages/data.py"
+PAGE = "views/data.py"
 
 
 def test_data_page_shows_runs_freshness_and_rejects(app_at, demo_like_db):

@@ -14,7 +14,7 @@ from streamlit.testing.v1 import AppTest
 sys.path.insert(0, str(Path(__file__).resolve().parent / "metrics"))
 from test_outcomes import Builder, _cohort  # the hand-written fixture builder
 
-PAGE = "pages/outcomes.py"
+PAGE = "views/outcomes.py"
 HIDDEN = "suppressed (n < 11)"
 
 

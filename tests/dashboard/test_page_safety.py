@@ -25,7 +25,7 @@ from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import chart_specs, texts
 
-PAGE = "pages/safety.py"
+PAGE = "views/safety.py"
 LIST = {"safety_view": "Line list"}
 
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from tests.dashboard.conftest import chart_specs, chart_titles, metric_values, sql_value, texts
 
-PAGE = "pages/throughput.py"
+PAGE = "views/throughput.py"
 FIGURES = (
     "Administered sessions per week",
     "Chair load by weekday and hour",

@@ -47,7 +47,7 @@ def _check(page: Page, min_charts: int, shot: Path) -> None:
 
 
 def test_deep_link_opened_first_goes_through_the_app_shell(page: Page, app_url: str, demo: Demo, artifacts):
-    """Runs first on a fresh server: a pages/ folder must not put Streamlit in its legacy file-list mode."""
+    """Runs first on a fresh server: the page folder must not put Streamlit in its legacy file-list mode."""
     _open(page, f"{app_url}/throughput?period=Last+12+months")
     nav = page.locator('[data-testid="stSidebarNav"]')
     expect(nav).to_contain_text("Overview")

@@ -196,5 +196,5 @@ rows = event.selection.rows if event is not None else []
 if rows:
     chosen = league.row(rows[0], named=True)
     st.switch_page(
-        "pages/clinic.py", query_params={"clinic": clinic_label(chosen["clinic_id"], chosen["clinic_name"])}
+        "views/clinic.py", query_params={"clinic": clinic_label(chosen["clinic_id"], chosen["clinic_name"])}
     )
