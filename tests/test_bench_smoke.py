@@ -1,0 +1,29 @@
+"""Keeps the benchmark suite from rotting: the tiny scale end to end (not a timed test)."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.mark.slow
+def test_tiny_benchmark_runs_and_reports_every_figure(tmp_path):
+    cmd = [sys.executable, "-m", "bench", "--scale", "tiny", "--combos", "2", "--skip-server",
+           "--cache", str(tmp_path)]  # fmt: skip
+    done = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert done.returncode == 0, done.stderr[-2000:]
+    results = json.loads((tmp_path / "tiny" / "results.json").read_text())
+    pipeline = results["pipeline"]
+    assert pipeline["rows"] > 1000 and pipeline["full"]["returncode"] == 0
+    assert pipeline["full_vs_baseline"] > 0
+    assert results["incremental"]["returncode"] == 0
+    pages = {p["page"]: p for p in results["pages"]}
+    assert set(pages) == {"overview", "throughput", "clinic", "safety", "outcomes", "data"}
+    for page in pages.values():
+        assert page["calls"] > 0, page  # the page's query set was captured
+        assert page["warm_p95"] > 0 and page["cold_p50"] > 0 and page["baseline_p50"] > 0
+    assert "ratio" in done.stdout and "cold/base" in done.stdout
