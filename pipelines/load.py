@@ -14,32 +14,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Protocol
 
 import duckdb
 import polars as pl
 
 from pipelines.contract import ADMINISTERED_STATUSES, TABLES, Table, schema_ddl
 from pipelines.summaries import CLUSTERED
+from pipelines.validate import FileResult
 
 STAGE = "_stage"
 FLUSH_ROWS = 200_000  # stage rows in DuckDB in batches: one insert per file costs ~10 ms each
-
-
-class ValidatedFile(Protocol):
-    """The fields of ``pipelines.validate.FileResult`` the loader reads."""
-
-    rel_path: str
-    table: str | None
-    content_hash: str
-    rows_read: int
-    duplicates_collapsed: int
-    accepted: pl.DataFrame
-    rejects: pl.DataFrame
-    redactions: int
-    unknown_columns: list[str]
-    file_error: str | None
-    rows_rejected: int
 
 
 @dataclass
@@ -119,7 +103,7 @@ class TableLoader:
         con.execute(f"DROP TABLE IF EXISTS {STAGE}").fetchall()
         con.execute(f"CREATE TEMP TABLE {STAGE} ({cols}, _row_number BIGINT, _file_idx INTEGER)").fetchall()
 
-    def stage(self, load: FileLoad, result: ValidatedFile) -> None:
+    def stage(self, load: FileLoad, result: FileResult) -> None:
         """Keep the file's accepted rows for ``apply`` and record its validation rejects now."""
         idx = len(self.files)
         self._record(load, result)
@@ -132,9 +116,7 @@ class TableLoader:
         if self._buffered >= FLUSH_ROWS:
             self._flush()
 
-    def stage_batch(
-        self, loads: list[FileLoad], results: list[ValidatedFile], accepted: pl.DataFrame
-    ) -> None:
+    def stage_batch(self, loads: list[FileLoad], results: list[FileResult], accepted: pl.DataFrame) -> None:
         """Stage files validated together: ``accepted`` has all their rows, ``_file`` = index in ``loads``.
 
         One frame per batch instead of one per file keeps the insert cost per row, not per file.
@@ -151,7 +133,7 @@ class TableLoader:
         if self._buffered >= FLUSH_ROWS:
             self._flush()
 
-    def _record(self, load: FileLoad, result: ValidatedFile) -> None:
+    def _record(self, load: FileLoad, result: FileResult) -> None:
         self.files.append(load)
         load.rows_read = result.rows_read
         load.rows_rejected = result.rows_rejected
