@@ -7,17 +7,37 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard import exports
+from dashboard.exports import Header
+
 
 def table(df: pl.DataFrame, *, key: str | None = None, height: int | str = "auto", **config: Any) -> Any:
     """A read-only table without the index; ``config`` maps column → st.column_config entry."""
     return st.dataframe(df, hide_index=True, column_config=config or None, key=key, height=height)
 
 
-def csv_download(df: pl.DataFrame, *, label: str, file_name: str, key: str) -> None:
-    """A download button holding exactly the rows of ``df`` (header row included)."""
+def csv_download(
+    df: pl.DataFrame,
+    *,
+    label: str,
+    file_name: str,
+    key: str,
+    title: str | None = None,
+    header: Header | None = None,
+) -> None:
+    """A download button holding exactly the rows of ``df`` (header row included).
+
+    With ``title`` and ``header`` the CSV starts with ``# `` lines naming the
+    filters and data date (``dashboard.exports.to_csv``), as quality reviews need.
+    """
+    data = (
+        exports.to_csv(df, title=title, header=header)
+        if title is not None and header is not None
+        else df.write_csv().encode("utf-8")
+    )
     st.download_button(
         label,
-        data=df.write_csv().encode("utf-8"),
+        data=data,
         file_name=file_name,
         mime="text/csv",
         key=key,

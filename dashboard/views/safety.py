@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import exports, queries, queries_safety
+from dashboard import queries, queries_safety
 from dashboard.components import empty, kpi, line_list, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
@@ -374,16 +374,13 @@ if excursion_tab.open is not False:
                 dose_mg_per_kg=tables.number("mg/kg", "%.2f"),
                 session_number=tables.number("Session no."),
             )
-            st.download_button(
-                "Download review list (CSV)",
-                data=exports.to_csv(
-                    review, title="KetaOps vital-sign excursions without an AE", header=scope_header(ctx)
-                ),
+            tables.csv_download(
+                review,
+                label="Download review list (CSV)",
                 file_name=f"ketaops-excursions-without-ae-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
-                mime="text/csv",
                 key="ae_excursions_download",
-                icon=":material/download:",
-                on_click="ignore",
+                title="KetaOps vital-sign excursions without an AE",
+                header=scope_header(ctx),
             )
 
 # --- Protocol deviations -------------------------------------------------------------------------
@@ -437,16 +434,13 @@ if protocol_tab.open is not False:
                 duration_min=tables.number("Minutes"),
                 outside="Outside protocol",
             )
-            st.download_button(
-                "Download deviations (CSV)",
-                data=exports.to_csv(
-                    deviations, title="KetaOps protocol deviations", header=scope_header(ctx)
-                ),
+            tables.csv_download(
+                deviations,
+                label="Download deviations (CSV)",
                 file_name=f"ketaops-protocol-deviations-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
-                mime="text/csv",
                 key="ae_deviations_download",
-                icon=":material/download:",
-                on_click="ignore",
+                title="KetaOps protocol deviations",
+                header=scope_header(ctx),
             )
 
 # --- Serious AEs ---------------------------------------------------------------------------------
@@ -482,16 +476,13 @@ if serious_tab.open is not False:
                 patient_key="Patient (pseudonym)",
                 ae_id="AE id",
             )
-            st.download_button(
-                "Download serious AEs (CSV)",
-                data=exports.to_csv(
-                    serious, title="KetaOps serious adverse events", header=scope_header(ctx)
-                ),
+            tables.csv_download(
+                serious,
+                label="Download serious AEs (CSV)",
                 file_name=f"ketaops-serious-aes-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
-                mime="text/csv",
                 key="ae_serious_download",
-                icon=":material/download:",
-                on_click="ignore",
+                title="KetaOps serious adverse events",
+                header=scope_header(ctx),
             )
 
 # --- Line list -----------------------------------------------------------------------------------
