@@ -88,18 +88,14 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
-    """An open clinic (not closed on ``today``) is stale when its newest data is older than ``stale_days``.
+    """One stale rule, the dashboard's (``operations.clinic_freshness``): header and monitor agree."""
+    from dashboard.metrics.operations import clinic_freshness
 
-    A clinic with no data at all is stale once it has been open longer than ``stale_days``.
-    """
-    rows = con.execute(
-        "SELECT c.clinic_id, c.clinic_name, c.closed_on, f.newest_data_date, f.last_file_at, f.last_file, "
-        "  (c.closed_on IS NULL OR c.closed_on > ?::DATE) "
-        "  AND coalesce(f.newest_data_date, c.opened_on) < ?::DATE - ?::INTEGER AS stale "
-        "FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id) ORDER BY c.clinic_id",
-        [today, today, stale_days],
-    ).fetchall()
-    return [ClinicFreshness(*r) for r in rows]
+    frame = clinic_freshness(con, today, stale_days).sort("clinic_id")
+    return [
+        ClinicFreshness(**row)
+        for row in frame.select(list(ClinicFreshness.__annotations__)).iter_rows(named=True)
+    ]
 
 
 def render(report: StatusReport, stale_days: int, today: date) -> str:
