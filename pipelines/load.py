@@ -197,11 +197,13 @@ class TableLoader:
             con.execute("DROP TABLE IF EXISTS _final").fetchall()
             con.execute(f"ALTER TABLE {STAGE} RENAME TO _final").fetchall()
         # One scan of the (large) table finds the rows being replaced; deleting by rowid is then cheap.
-        owner = ", patient_key" if table.name == "sessions" else ""
+        owner = ", patient_key" if table.name in PATIENT_HISTORY_TABLES else ""
         con.execute(
             f"CREATE OR REPLACE TEMP TABLE _old AS SELECT rowid AS _rid{owner} FROM {table.name} "
             f"WHERE {key} IN (SELECT {key} FROM _final)"
         ).fetchall()
+        if owner:
+            record_touched_patients(con)
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
         cols = ", ".join(_staged_columns(table))
         if table.name == "sessions":
@@ -258,6 +260,25 @@ class TableLoader:
             f"INSERT INTO _touched SELECT DISTINCT s.{col}, f.seen_at, f.path "
             f"FROM {STAGE} s JOIN _files f USING (_file_idx)"
         ).fetchall()
+
+
+# Tables whose rows make up a patient's treatment history (day 0, session numbers, scores,
+# condition): the per-patient summaries are recomputed for every patient they touch.
+PATIENT_HISTORY_TABLES = ("patients", "sessions", "assessments")
+TOUCHED_PATIENTS = "_touched_patients"
+
+
+def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
+    """Add the patients of the rows loaded (``_final``) and replaced (``_old``) to ``_touched_patients``.
+
+    ``summaries.optimise`` then updates its per-patient tables for those patients only
+    (a day's refresh touches thousands of 1M patients). A session moved from one patient
+    to another by a correction touches both.
+    """
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TOUCHED_PATIENTS} (patient_key VARCHAR)").fetchall()
+    con.execute(
+        f"INSERT INTO {TOUCHED_PATIENTS} SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
+    ).fetchall()
 
 
 def _status(load: FileLoad) -> str:
