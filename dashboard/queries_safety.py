@@ -27,20 +27,13 @@ def ae_rate_by(f: Filters, dimension: str) -> pl.DataFrame:
     return queries.cached_metric("safety", "ae_rate_by", f, dimension)
 
 
-def patients_with_ae(f: Filters) -> dict[str, Any]:
-    return queries.cached_metric("safety", "patients_with_ae", f)
-
-
-def excursion_rate(f: Filters, cfg: MetricConfig) -> dict[str, Any]:
-    return queries.cached_metric("safety", "excursion_rate", f, cfg)
+def kpis(f: Filters, cfg: MetricConfig) -> dict[str, dict[str, Any]]:
+    """The page's headline figures (rate, previous_rate, patients, excursion, protocol) in one call."""
+    return queries.cached_metric("safety", "kpis", f, cfg)
 
 
 def excursions_without_ae(f: Filters, cfg: MetricConfig) -> pl.DataFrame:
     return queries.cached_metric("safety", "excursions_without_ae", f, cfg)
-
-
-def protocol_summary(f: Filters, cfg: MetricConfig) -> dict[str, Any]:
-    return queries.cached_metric("safety", "protocol_summary", f, cfg)
 
 
 def protocol_deviations(f: Filters, cfg: MetricConfig) -> pl.DataFrame:

@@ -81,7 +81,12 @@ def clinic_freshness(
     ``stale_days`` days before ``today``. Closed clinics are never stale.
     """
     return con.sql(
-        """
+        _FRESHNESS_SQL + " ORDER BY stale DESC, c.clinic_id", params=_freshness_params(today, stale_days)
+    ).pl()
+
+
+# One definition of the stale rule, for the Data page's table and the header's stale list.
+_FRESHNESS_SQL = """
         SELECT c.clinic_id, c.clinic_name, c.region, c.opened_on, c.closed_on,
                (c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE)) AS is_open,
                f.newest_data_date,
@@ -90,10 +95,11 @@ def clinic_freshness(
                coalesce((c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE))
                         AND coalesce(f.newest_data_date, c.opened_on) < CAST(? AS DATE) - CAST(? AS INTEGER),
                         FALSE) AS stale
-        FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id)
-        ORDER BY stale DESC, c.clinic_id""",
-        params=[today, today, today, today, stale_days],
-    ).pl()
+        FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id)"""
+
+
+def _freshness_params(today: date, stale_days: int) -> list[object]:
+    return [today, today, today, today, stale_days]
 
 
 def rejected_summary(
@@ -153,18 +159,25 @@ def data_as_of(
     ones included; last_success_at is the newest succeeded run's finish.
     """
     today = today or date.today()
-    row = con.execute(
-        """SELECT coalesce((SELECT max(newest_data_date) FROM clinic_freshness),
-                           (SELECT max(CAST(scheduled_at AS DATE)) FROM sessions))"""
-    ).fetchall()[0]
+    # Two statements, not one coalesce: DuckDB evaluates both scalar subqueries, and the sessions
+    # scan is the expensive one. max of the dates = date of the max (the cast is monotonic), and
+    # the max of the raw column is read from row-group statistics.
+    newest = con.execute("SELECT max(newest_data_date) FROM clinic_freshness").fetchall()[0][0]
+    if newest is None:
+        newest = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchall()[0][0]
     runs = refresh_history(con, limit=1_000)
     last = runs.row(0, named=True) if runs.height else None
     succeeded = runs.filter(status="succeeded")
-    fresh = clinic_freshness(con, today, stale_days)
-    stale_ids = fresh.filter("stale")["clinic_id"].sort().to_list()
+    stale_ids = [
+        r[0]
+        for r in con.execute(
+            f"SELECT clinic_id FROM ({_FRESHNESS_SQL}) WHERE stale ORDER BY clinic_id",
+            _freshness_params(today, stale_days),
+        ).fetchall()
+    ]
     last_success: datetime | None = succeeded["finished_at"][0] if succeeded.height else None
     return {
-        "newest_data_date": row[0],
+        "newest_data_date": newest,
         "last_refresh_at": (last["finished_at"] or last["started_at"]) if last else None,
         "last_refresh_status": last["status"] if last else None,
         "last_refresh_message": last["message"] if last else None,

@@ -34,7 +34,7 @@ from dashboard.metrics.filters import (
 )
 from dashboard.stats import funnel as funnel_stats
 from dashboard.stats import spc
-from dashboard.stats.intervals import poisson_rate_ci, wilson
+from dashboard.stats.intervals import poisson_rate_ci, poisson_rate_cis, wilson
 from pipelines.contract import ACTIONS, ADMINISTERED_STATUSES, AE_CATEGORIES, AE_OUTCOMES
 
 PER = 100.0
@@ -166,12 +166,18 @@ def _rate(k: int, n: int) -> dict[str, float | None]:
 
 
 def _with_rates(frame: pl.DataFrame, count: str, exposure: str, prefix: str = "ae") -> pl.DataFrame:
-    """Add ``<prefix>_per_100`` with Garwood CIs (``ci_low``, ``ci_high``) row by row."""
-    rates = [_rate(k, n) for k, n in zip(frame[count].to_list(), frame[exposure].to_list(), strict=True)]
+    """Add ``<prefix>_per_100`` with Garwood CIs (``ci_low``, ``ci_high``); null where the exposure is 0.
+
+    Vectorised (``poisson_rate_cis``): a scipy call per row cost 0.1-0.3 s for 200 clinics.
+    """
+    low, high = poisson_rate_cis(frame[count].to_numpy(), frame[exposure].to_numpy(), per=PER)
     return frame.with_columns(
-        pl.Series(f"{prefix}_per_100", [r["ae_per_100"] for r in rates], dtype=pl.Float64),
-        pl.Series("ci_low", [r["ci_low"] for r in rates], dtype=pl.Float64),
-        pl.Series("ci_high", [r["ci_high"] for r in rates], dtype=pl.Float64),
+        pl.when(pl.col(exposure) > 0)
+        .then(PER * pl.col(count) / pl.col(exposure))
+        .cast(pl.Float64)
+        .alias(f"{prefix}_per_100"),
+        pl.Series("ci_low", low, dtype=pl.Float64, nan_to_null=True),
+        pl.Series("ci_high", high, dtype=pl.Float64, nan_to_null=True),
     )
 
 
@@ -182,6 +188,11 @@ def ae_rate(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig | None
     """AEs per 100 administered sessions in scope, with a Garwood 95% CI, and the serious count."""
     sessions_sql, sp = _administered_sessions(f)
     (n,) = _one(con, f"SELECT count(*) FROM ({sessions_sql})", sp)
+    return _ae_rate_of(con, f, n)
+
+
+def _ae_rate_of(con: duckdb.DuckDBPyConnection, f: Filters, n: int) -> dict[str, Any]:
+    """``ae_rate`` given its denominator ``n`` (counted by the caller, possibly in a wider scan)."""
     aes_sql, ap = _aes(f, detail=False)
     k, serious = _one(con, f"SELECT count(*), count(*) FILTER (WHERE serious) FROM ({aes_sql})", ap)
     return {"ae_count": k, "serious_ae_count": serious, "administered_sessions": n, **_rate(k, n)}
@@ -436,27 +447,86 @@ def _excursion(cfg: MetricConfig) -> Fragment:
     )
 
 
-def excursion_rate(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
-    """Administered sessions with a vital-sign excursion per 100 administered sessions (Wilson 95% CI)."""
+def _dose_deviation(cfg: MetricConfig) -> Fragment:
+    """An iv session's dose per kg outside the protocol (bounds inclusive; null is no deviation)."""
+    return (
+        "coalesce(dose_mg_per_kg < ? OR dose_mg_per_kg > ?, false)",
+        [cfg.protocol_dose_min, cfg.protocol_dose_max],
+    )
+
+
+def _duration_deviation(cfg: MetricConfig) -> Fragment:
+    """An iv session's duration outside the protocol (bounds inclusive; null is no deviation)."""
+    return (
+        "coalesce(duration_min < ? OR duration_min > ?, false)",
+        [cfg.protocol_duration_min, cfg.protocol_duration_max],
+    )
+
+
+def _session_counts(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, excursion_aes: bool = True
+) -> dict[str, int]:
+    """One scan of the administered sessions in scope for every session-level safety count.
+
+    Excursion sessions *with* an AE are counted by a semi-join built on the
+    excursion sessions (a few % of the scan) and probed by the AEs' session
+    ids; the former ``NOT EXISTS`` grouped every administered session's id.
+    ``session_id`` is the sessions key, so excursions without an AE are the
+    excursion sessions minus those with one (skipped with ``excursion_aes=False``).
+    """
     sessions_sql, sp = _administered_sessions(f)
     exc, ep = _excursion(cfg)
-    n, k, without = _one(
+    dose, dp = _dose_deviation(cfg)
+    dur, up = _duration_deviation(cfg)
+    n, k, iv, dev, dose_dev, dur_dev = _one(
         con,
         f"""SELECT count(*), count(*) FILTER (WHERE {exc}),
-                   count(*) FILTER (WHERE {exc} AND NOT EXISTS
-                       (SELECT 1 FROM adverse_events a WHERE a.session_id = x.session_id))
+                   count(*) FILTER (WHERE route = 'iv'),
+                   count(*) FILTER (WHERE route = 'iv' AND ({dose} OR {dur})),
+                   count(*) FILTER (WHERE route = 'iv' AND {dose}),
+                   count(*) FILTER (WHERE route = 'iv' AND {dur})
             FROM ({sessions_sql}) x""",
-        ep + ep + sp,
+        [*ep, *dp, *up, *dp, *up, *sp],
     )
+    with_ae = 0
+    if excursion_aes:
+        (with_ae,) = _one(
+            con,
+            f"""SELECT count(*) FROM ({sessions_sql}) x
+                WHERE {exc} AND EXISTS (SELECT 1 FROM adverse_events a WHERE a.session_id = x.session_id)""",
+            [*sp, *ep],
+        )
+    return {
+        "administered_sessions": n,
+        "excursion_sessions": k,
+        "excursions_without_ae": k - with_ae,
+        "iv_sessions": iv,
+        "deviations": dev,
+        "dose_deviations": dose_dev,
+        "duration_deviations": dur_dev,
+    }
+
+
+def _excursion_figures(counts: dict[str, int]) -> dict[str, Any]:
+    n, k = counts["administered_sessions"], counts["excursion_sessions"]
     low, high = wilson(k, n) if n else (None, None)
     return {
         "excursion_sessions": k,
-        "excursions_without_ae": without,
+        "excursions_without_ae": counts["excursions_without_ae"],
         "administered_sessions": n,
         "excursions_per_100": PER * k / n if n else None,
         "ci_low": PER * low if low is not None else None,
         "ci_high": PER * high if high is not None else None,
     }
+
+
+def _protocol_figures(counts: dict[str, int]) -> dict[str, Any]:
+    return {k: counts[k] for k in ("deviations", "dose_deviations", "duration_deviations", "iv_sessions")}
+
+
+def excursion_rate(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+    """Administered sessions with a vital-sign excursion per 100 administered sessions (Wilson 95% CI)."""
+    return _excursion_figures(_session_counts(con, f, cfg))
 
 
 def excursions(
@@ -499,32 +569,40 @@ def protocol_deviations(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricC
     value is not a deviation. ``dose_deviation`` / ``duration_deviation`` say which.
     """
     sessions_sql, sp = _administered_sessions(f)
-    lo, hi = cfg.protocol_dose_min, cfg.protocol_dose_max
-    dmin, dmax = cfg.protocol_duration_min, cfg.protocol_duration_max
+    dose, dp = _dose_deviation(cfg)
+    dur, up = _duration_deviation(cfg)
     return con.sql(
         f"""
         SELECT * FROM (
             SELECT session_id, scheduled_at, clinic_id, clinic_name, region, patient_key, phase,
                    dose_mg, weight_kg, dose_mg_per_kg, duration_min, session_number,
-                   coalesce(dose_mg_per_kg < ? OR dose_mg_per_kg > ?, false) AS dose_deviation,
-                   coalesce(duration_min < ? OR duration_min > ?, false) AS duration_deviation
+                   {dose} AS dose_deviation, {dur} AS duration_deviation
             FROM ({sessions_sql}) x WHERE route = 'iv')
         WHERE dose_deviation OR duration_deviation
         ORDER BY scheduled_at DESC, session_id""",
-        params=[lo, hi, dmin, dmax, *sp],
+        params=[*dp, *up, *sp],
     ).pl()
 
 
 def protocol_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
     """Counts of protocol deviations among administered iv sessions in scope."""
-    deviations = protocol_deviations(con, f, cfg)
-    sessions_sql, sp = _administered_sessions(f)
-    (iv,) = _one(con, f"SELECT count(*) FROM ({sessions_sql}) x WHERE route = 'iv'", sp)
+    return _protocol_figures(_session_counts(con, f, cfg, excursion_aes=False))
+
+
+def kpis(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, dict[str, Any]]:
+    """The Safety page's headline figures in one call (one connection, one scan for the session counts).
+
+    ``rate`` = ``ae_rate(f)``, ``previous_rate`` = ``ae_rate(f.previous_period())``,
+    ``patients`` = ``patients_with_ae(f)``, ``excursion`` = ``excursion_rate(f, cfg)``,
+    ``protocol`` = ``protocol_summary(f, cfg)``: the same definitions, computed together.
+    """
+    counts = _session_counts(con, f, cfg)
     return {
-        "deviations": deviations.height,
-        "dose_deviations": int(deviations["dose_deviation"].sum()),
-        "duration_deviations": int(deviations["duration_deviation"].sum()),
-        "iv_sessions": iv,
+        "rate": _ae_rate_of(con, f, counts["administered_sessions"]),
+        "previous_rate": ae_rate(con, f.previous_period()),
+        "patients": patients_with_ae(con, f),
+        "excursion": _excursion_figures(counts),
+        "protocol": _protocol_figures(counts),
     }
 
 

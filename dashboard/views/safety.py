@@ -23,14 +23,13 @@ names = ctx.state.clinic_names
 st.title("Safety")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
-rate = queries.ae_rate(f)
+headline = queries_safety.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
+rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
     empty.no_match()
     st.stop()
-before = queries.ae_rate(f.previous_period())
-patients = queries_safety.patients_with_ae(f)
-excursion = queries_safety.excursion_rate(f, cfg)
-protocol = queries_safety.protocol_summary(f, cfg)
+before, patients = headline["previous_rate"], headline["patients"]
+excursion, protocol = headline["excursion"], headline["protocol"]
 kpi.tiles(
     [
         kpi.Tile(

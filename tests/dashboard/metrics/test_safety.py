@@ -629,6 +629,49 @@ def test_protocol_deviations(con: duckdb.DuckDBPyConnection) -> None:
     assert set(safety.protocol_deviations(con, JAN, narrow)["session_id"]) == {"S1", "S2", "S5", "S10", "S11"}
 
 
+def test_kpis_give_the_page_headline_in_one_call(con: duckdb.DuckDBPyConnection) -> None:
+    got = safety.kpis(con, JAN, CFG)
+    # January: 6 AEs (A3 serious) over 7 administered sessions, as in test_network_ae_rate
+    assert (got["rate"]["ae_count"], got["rate"]["serious_ae_count"]) == (6, 1)
+    assert got["rate"]["administered_sessions"] == 7
+    assert got["rate"]["ae_per_100"] == pytest.approx(600 / 7)
+    assert (got["rate"]["ci_low"], got["rate"]["ci_high"]) == pytest.approx(garwood_per_100(6, 7))
+    # the 31 days before: December 2025, A8 over S7 S8 S9
+    prev = got["previous_rate"]
+    assert (prev["ae_count"], prev["administered_sessions"]) == (1, 3)
+    assert (prev["ci_low"], prev["ci_high"]) == pytest.approx(garwood_per_100(1, 3))
+    # P1 P2 P3 of the 4 active patients had an AE
+    assert (got["patients"]["patients_with_ae"], got["patients"]["active_patients"]) == (3, 4)
+    # excursions S1 S4 S11 S13, of which S1 and S13 have no AE
+    exc = got["excursion"]
+    assert (exc["excursion_sessions"], exc["excursions_without_ae"], exc["administered_sessions"]) == (
+        4,
+        2,
+        7,
+    )
+    ref = stats.binomtest(4, 7).proportion_ci(method="wilson")
+    assert (exc["ci_low"], exc["ci_high"]) == pytest.approx((100 * ref.low, 100 * ref.high))
+    # S2 (dose) and S5 (duration) among the 5 iv sessions
+    assert got["protocol"] == {
+        "deviations": 2,
+        "dose_deviations": 1,
+        "duration_deviations": 1,
+        "iv_sessions": 5,
+    }
+
+
+def test_kpis_of_an_empty_scope(con: duckdb.DuckDBPyConnection) -> None:
+    got = safety.kpis(con, JAN.with_clinics(()), CFG)
+    assert got["rate"]["ae_per_100"] is None and got["previous_rate"]["administered_sessions"] == 0
+    assert got["patients"]["share"] is None and got["excursion"]["excursions_per_100"] is None
+    assert got["protocol"] == {
+        "deviations": 0,
+        "dose_deviations": 0,
+        "duration_deviations": 0,
+        "iv_sessions": 0,
+    }
+
+
 def test_serious_events(con: duckdb.DuckDBPyConnection) -> None:
     frame = safety.serious_events(con, JAN)
     assert frame["ae_id"].to_list() == ["A3"]  # A4 (serious) is in February

@@ -10,7 +10,9 @@ from scipy import stats
 from dashboard.stats.intervals import (
     clopper_pearson,
     garwood_poisson,
+    garwood_poisson_many,
     poisson_rate_ci,
+    poisson_rate_cis,
     t_mean_ci,
     wilson,
 )
@@ -116,6 +118,22 @@ def test_garwood_zero_and_rate_scaling() -> None:
     assert all(math.isnan(v) for v in poisson_rate_ci(3, 0, per=100))
     with pytest.raises(ValueError):
         garwood_poisson(-1)
+
+
+def test_vectorised_garwood_is_the_published_table_row_by_row() -> None:
+    ks = [k for k, _, _ in POISSON_TABLE]
+    low, high = garwood_poisson_many(ks)
+    for (_, lo, hi), got_lo, got_hi in zip(POISSON_TABLE, low, high, strict=True):
+        assert got_lo == pytest.approx(lo, abs=6e-4 if lo < 1 else 6e-3)
+        assert got_hi == pytest.approx(hi, abs=6e-3)
+    # per 100 over exposures 200, 0 (no rate), 50: 4 events → 100 × (1.089865, 10.24153) / 200 as above
+    rate_low, rate_high = poisson_rate_cis([4, 3, 0], [200, 0, 50], per=100)
+    assert (rate_low[0], rate_high[0]) == pytest.approx((0.5449325, 5.120765), rel=1e-5)
+    assert math.isnan(rate_low[1]) and math.isnan(rate_high[1])
+    # k = 0 over 50: 0 and 100 × 3.688879 / 50
+    assert (rate_low[2], rate_high[2]) == pytest.approx((0.0, 100 * -math.log(0.025) / 50), rel=1e-9)
+    with pytest.raises(ValueError):
+        garwood_poisson_many([3, -1])
 
 
 def test_t_mean_ci_by_hand_and_scipy() -> None:
