@@ -185,12 +185,18 @@ def data_last_date() -> date | None:
     return cached_metric("throughput", "data_last_date")
 
 
-def throughput_summary(f: Filters, cfg: MetricConfig) -> dict[str, Any]:
-    return cached_metric("throughput", "throughput_summary", f, cfg)
+def throughput_summary(f: Filters, cfg: MetricConfig, *, active_patients: bool = True) -> dict[str, Any]:
+    """``active_patients=False`` skips the distinct-patient count (key None) for pages not showing it."""
+    if active_patients:
+        return cached_metric("throughput", "throughput_summary", f, cfg)
+    return cached_metric("throughput", "throughput_summary", f, cfg, active_patients=False)
 
 
-def throughput_by_clinic(f: Filters, cfg: MetricConfig) -> pl.DataFrame:
-    return cached_metric("throughput", "throughput_by_clinic", f, cfg)
+def throughput_by_clinic(f: Filters, cfg: MetricConfig, *, active_patients: bool = True) -> pl.DataFrame:
+    """``active_patients=False``: that column is null, the query skips the distinct-patient count."""
+    if active_patients:
+        return cached_metric("throughput", "throughput_by_clinic", f, cfg)
+    return cached_metric("throughput", "throughput_by_clinic", f, cfg, active_patients=False)
 
 
 def sessions_over_time(f: Filters, grain: Grain, by: str | None) -> pl.DataFrame:
@@ -201,24 +207,18 @@ def weekday_hour_load(f: Filters) -> pl.DataFrame:
     return cached_metric("throughput", "weekday_hour_load", f)
 
 
-def induction_funnel(f: Filters) -> Any:
-    return cached_metric("throughput", "induction_funnel", f)
-
-
-def induction_completion(f: Filters) -> Any:
-    return cached_metric("throughput", "induction_completion", f)
+def induction(f: Filters) -> dict[str, Any]:
+    """{"funnel": frame, "completion": dict} of one cohort, one query."""
+    return cached_metric("throughput", "induction", f)
 
 
 def no_show_pchart(f: Filters, cfg: MetricConfig, grain: Grain) -> pl.DataFrame:
     return cached_metric("throughput", "no_show_pchart", f, cfg, grain)
 
 
-def maintenance_cadence(f: Filters) -> Any:
-    return cached_metric("throughput", "maintenance_cadence", f)
-
-
-def maintenance_cadence_summary(f: Filters) -> dict[str, Any]:
-    return cached_metric("throughput", "maintenance_cadence_summary", f)
+def maintenance(f: Filters) -> dict[str, Any]:
+    """{"cadence": frame, "summary": dict} from one pass over the gaps."""
+    return cached_metric("throughput", "maintenance", f)
 
 
 def route_modality_mix(f: Filters) -> pl.DataFrame:

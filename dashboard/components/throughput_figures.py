@@ -92,7 +92,9 @@ def utilisation_by_clinic(
     highlight: str | None = None,
     network_label: str = "all in scope",
 ) -> None:
-    df = queries.throughput_by_clinic(f, cfg).filter(pl.col("chair_minutes_available") > 0)
+    df = queries.throughput_by_clinic(f, cfg, active_patients=False).filter(
+        pl.col("chair_minutes_available") > 0
+    )
     if df.is_empty():
         empty.no_data("open clinics")
         return
@@ -118,7 +120,7 @@ def utilisation_by_clinic(
 def no_show_cancellation_by_clinic(
     f: Filters, cfg: MetricConfig, *, key: str, highlight: str | None = None
 ) -> None:
-    df = queries.throughput_by_clinic(f, cfg).filter(pl.col("scheduled_sessions") > 0)
+    df = queries.throughput_by_clinic(f, cfg, active_patients=False).filter(pl.col("scheduled_sessions") > 0)
     if df.is_empty():
         empty.no_data("scheduled sessions")
         return
@@ -239,8 +241,8 @@ def new_starts(f: Filters, grain: str, *, key: str, title: str | None = None) ->
 
 
 def induction(f: Filters, *, key: str, title: str = "Induction funnel") -> None:
-    funnel = queries.induction_funnel(f)
-    done = queries.induction_completion(f)
+    figures = queries.induction(f)
+    funnel, done = figures["funnel"], figures["completion"]
     if funnel.is_empty() or int(funnel["patients"][0]) == 0:
         cutoff = done.get("maturity_cutoff")
         empty.no_data(f"new starts old enough to judge (first session on or before {cutoff})")
@@ -265,8 +267,8 @@ def induction(f: Filters, *, key: str, title: str = "Induction funnel") -> None:
 
 
 def maintenance(f: Filters, *, key: str, title: str = "Maintenance cadence") -> None:
-    df = queries.maintenance_cadence(f)
-    summary = queries.maintenance_cadence_summary(f)
+    figures = queries.maintenance(f)
+    df, summary = figures["cadence"], figures["summary"]
     if df.is_empty():
         empty.no_data("maintenance intervals")
         return

@@ -79,7 +79,8 @@ def data_last_date(con: duckdb.DuckDBPyConnection) -> date | None:
     Network-wide and unfiltered, so the induction maturity rule does not move
     with the viewer's filters. None for a database without sessions.
     """
-    return _one(con, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")[0]
+    # the cast after the max: DuckDB then answers from the column's statistics instead of scanning 6M rows
+    return _one(con, "SELECT CAST(max(scheduled_at) AS DATE) FROM sessions")[0]
 
 
 # --- capacity ---------------------------------------------------------------------------
@@ -130,16 +131,28 @@ def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
 # --- summary and per clinic -------------------------------------------------------------
 
 
-def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
-    """Network (scope) figures: counts, rates and chair utilisation of the clinics in scope."""
+def throughput_summary(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, active_patients: bool = True
+) -> dict[str, Any]:
+    """Network (scope) figures: counts, rates and chair utilisation of the clinics in scope.
+
+    ``active_patients=False`` leaves out the one figure that needs distinct patients (a hash
+    of every patient key in the period, most of the query's time) for pages that do not show
+    it; its key is then None.
+    """
     scoped, sp = scoped_sessions(f)
     capacity, cp = _capacity_sql(f)
+    active = (
+        f"(SELECT count(DISTINCT patient_key) FROM scoped WHERE {ADMINISTERED})"
+        if active_patients
+        else "CAST(NULL AS BIGINT)"
+    )
     counts = con.sql(
         f"""
         WITH scoped AS ({scoped})
-        SELECT * FROM (SELECT {_COUNTS} FROM scoped)
-        CROSS JOIN (SELECT count(DISTINCT patient_key) AS active_patients FROM scoped WHERE {ADMINISTERED})
-        CROSS JOIN (SELECT coalesce(sum(chair_minutes_available), 0) AS available FROM ({capacity}))""",
+        SELECT {_COUNTS}, {active} AS active_patients,
+               (SELECT coalesce(sum(chair_minutes_available), 0) FROM ({capacity})) AS available
+        FROM scoped""",
         params=[*sp, *cp],
     ).pl()
     c: dict[str, Any] = counts.row(0, named=True)
@@ -150,7 +163,7 @@ def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricCo
         "cancellations": int(c["cancellations"]),
         "no_show_rate": _rate(c["no_shows"], c["scheduled_sessions"]),
         "cancellation_rate": _rate(c["cancellations"], c["scheduled_sessions"]),
-        "active_patients": int(c["active_patients"]),
+        "active_patients": int(c["active_patients"]) if active_patients else None,
         "new_starts": int(c["new_starts"]),
         "chair_minutes_used": float(c["chair_minutes_used"]),
         "chair_minutes_available": float(c["available"]),
@@ -158,24 +171,35 @@ def throughput_summary(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricCo
     }
 
 
-def throughput_by_clinic(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
-    """One row per clinic in scope (also those without sessions), ordered by clinic_id."""
+def throughput_by_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, active_patients: bool = True
+) -> pl.DataFrame:
+    """One row per clinic in scope (also those without sessions), ordered by clinic_id.
+
+    ``active_patients=False``: that column is null (see ``throughput_summary``).
+    """
     scoped, sp = scoped_sessions(f)
     capacity, cp = _capacity_sql(f)
+    active = (
+        f"SELECT clinic_id, count(DISTINCT patient_key) AS active_patients FROM scoped WHERE {ADMINISTERED} "
+        "GROUP BY clinic_id"
+        if active_patients
+        else "SELECT NULL AS clinic_id, CAST(NULL AS BIGINT) AS active_patients"
+    )
+    # sessions aggregated by clinic_id alone; the 200-row clinics table joins the aggregate, not every session
     df = con.sql(
         f"""
         WITH scoped AS ({scoped}),
              counts AS (SELECT clinic_id, {_COUNTS} FROM scoped GROUP BY clinic_id),
-             active AS (
-                SELECT clinic_id, count(DISTINCT patient_key) AS active_patients
-                FROM scoped WHERE {ADMINISTERED} GROUP BY clinic_id),
+             active AS ({active}),
              cap AS ({capacity})
         SELECT cap.clinic_id, cap.clinic_name, cap.region, cap.chairs, cap.hours_per_day, cap.open_days,
                coalesce(counts.scheduled_sessions, 0) AS scheduled_sessions,
                coalesce(counts.administered_sessions, 0) AS administered_sessions,
                coalesce(counts.no_shows, 0) AS no_shows,
                coalesce(counts.cancellations, 0) AS cancellations,
-               coalesce(active.active_patients, 0) AS active_patients,
+               {"coalesce(active.active_patients, 0)" if active_patients else "active.active_patients"}
+                   AS active_patients,
                coalesce(counts.new_starts, 0) AS new_starts,
                CAST(coalesce(counts.chair_minutes_used, 0) AS DOUBLE) AS chair_minutes_used,
                CAST(cap.chair_minutes_available AS DOUBLE) AS chair_minutes_available
@@ -356,43 +380,59 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
 # --- induction --------------------------------------------------------------------------
 
 
+def induction(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """Induction funnel and completion of one cohort, from one query (the page shows both).
+
+    Keys: ``funnel`` (frame of ``induction_funnel``) and ``completion`` (dict of
+    ``induction_completion``).
+    """
+    res = _induction_counts(con, f)
+    return {"funnel": _funnel_frame(res["counts"]), "completion": _completion(res)}
+
+
 def _induction_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
-    """Mature new starts and how many reached 3 and 6 induction sessions within the window."""
+    """Mature new starts and how many reached each funnel stage's induction sessions within the window.
+
+    Mature: first session on or before the cutoff, so the cohort scan ends there, and a counted
+    session lies at most 42 days after it: both scans are bounded by the cutoff, not by the data.
+    """
     last = data_last_date(con)
     cutoff = last - timedelta(days=INDUCTION_WINDOW_DAYS) if last else None
     firsts, fp = _first_sessions_sql(f)
+    last_first = min(f.end, cutoff) if cutoff else f.end
+    stages = [n for _, n in FUNNEL_STAGES if n > 1]
+    reached = ", ".join("count(*) FILTER (WHERE n >= ?)" for _ in stages)
     row = _one(
         con,
         f"""
-        WITH cohort AS (SELECT * FROM ({firsts}) WHERE first_date <= CAST(? AS DATE)),
+        WITH cohort AS (
+            -- "within 42 days": the session's date is at most first_date + 42, i.e. before midnight of day 43
+            SELECT patient_key, first_at, CAST(first_date + ? AS TIMESTAMP) AS window_end
+            FROM ({firsts}) WHERE first_at < CAST(? AS TIMESTAMP)),
         n AS (
-            SELECT c.patient_key, count(s.session_id) AS induction_sessions
-            FROM cohort c LEFT JOIN sessions s
-              ON s.patient_key = c.patient_key AND s.{ADMINISTERED} AND s.phase = 'induction'
-             AND s.scheduled_at >= c.first_at
-             AND date_diff('day', c.first_date, CAST(s.scheduled_at AS DATE)) <= ?
-             AND s.scheduled_at >= CAST(? AS TIMESTAMP) AND s.scheduled_at < CAST(? AS TIMESTAMP)
+            SELECT count(*) AS n
+            FROM cohort c JOIN sessions s ON s.patient_key = c.patient_key
+            WHERE s.{ADMINISTERED} AND s.phase = 'induction'
+              AND s.scheduled_at >= c.first_at AND s.scheduled_at < c.window_end
+              -- redundant bounds (every counted session lies in them) so DuckDB skips older row groups
+              AND s.scheduled_at >= CAST(? AS TIMESTAMP) AND s.scheduled_at < CAST(? AS TIMESTAMP)
             GROUP BY c.patient_key)
-        SELECT count(*) AS started,
-               count(*) FILTER (WHERE induction_sessions >= 3) AS reached_3,
-               count(*) FILTER (WHERE induction_sessions >= 6) AS reached_6
-        FROM n""",
-        # the last two bound the session scan: every counted session lies in this range
-        [*fp, cutoff, INDUCTION_WINDOW_DAYS, f.start, f.end + timedelta(days=INDUCTION_WINDOW_DAYS + 1)],
+        SELECT (SELECT count(*) FROM cohort), {reached} FROM n""",
+        [
+            INDUCTION_WINDOW_DAYS + 1,
+            *fp,
+            last_first + timedelta(days=1),
+            f.start,
+            last_first + timedelta(days=INDUCTION_WINDOW_DAYS + 1),
+            *stages,
+        ],
     )
-    counts = dict(zip((1, 3, 6), row, strict=True))
+    counts = dict(zip((1, *stages), (int(v) for v in row), strict=True))
     return {"data_last_date": last, "maturity_cutoff": cutoff, "counts": counts}
 
 
-def induction_completion(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
-    """Share of mature new starts with ≥ 6 administered induction sessions within 42 days.
-
-    Keys: eligible_patients (new starts in the period whose first session is on or
-    before maturity_cutoff = data_last_date − 42 days), completed_patients,
-    completion_rate (None when nobody is eligible), data_last_date, maturity_cutoff.
-    """
-    res = _induction_counts(con, f)
-    eligible, completed = int(res["counts"][1]), int(res["counts"][INDUCTION_TARGET_SESSIONS])
+def _completion(res: dict[str, Any]) -> dict[str, Any]:
+    eligible, completed = res["counts"][1], res["counts"][INDUCTION_TARGET_SESSIONS]
     return {
         "eligible_patients": eligible,
         "completed_patients": completed,
@@ -402,18 +442,31 @@ def induction_completion(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str
     }
 
 
-def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
-    """Mature new starts → ≥ 3 → ≥ 6 induction sessions within 42 days (same cohort as completion)."""
-    counts = _induction_counts(con, f)["counts"]
-    started = int(counts[1])
+def _funnel_frame(counts: dict[int, int]) -> pl.DataFrame:
+    started = counts[1]
     return pl.DataFrame(
         {
             "stage": [name for name, _ in FUNNEL_STAGES],
             "min_sessions": [n for _, n in FUNNEL_STAGES],
-            "patients": [int(counts[n]) for _, n in FUNNEL_STAGES],
+            "patients": [counts[n] for _, n in FUNNEL_STAGES],
         },
         schema={"stage": pl.String, "min_sessions": pl.Int64, "patients": pl.Int64},
     ).with_columns(share_of_started=(pl.col("patients") / started) if started else pl.lit(None, pl.Float64))
+
+
+def induction_completion(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """Share of mature new starts with ≥ 6 administered induction sessions within 42 days.
+
+    Keys: eligible_patients (new starts in the period whose first session is on or
+    before maturity_cutoff = data_last_date − 42 days), completed_patients,
+    completion_rate (None when nobody is eligible), data_last_date, maturity_cutoff.
+    """
+    return _completion(_induction_counts(con, f))
+
+
+def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
+    """Mature new starts → ≥ 3 → ≥ 6 induction sessions within 42 days (same cohort as completion)."""
+    return _funnel_frame(_induction_counts(con, f)["counts"])
 
 
 # --- maintenance and mix ----------------------------------------------------------------
@@ -424,59 +477,83 @@ def _maintenance_gaps_sql(f: Filters) -> Fragment:
 
     The gap belongs to the period of its later session; the earlier one may lie
     before the period. Gaps longer than ``MAX_CADENCE_GAP_DAYS`` are a restart,
-    not a cadence, and are left out (this also bounds the scan).
+    not a cadence, and are left out (this also bounds the scan). Columns:
+    patient_key, gap_days.
+
+    Per patient with a maintenance session in the period (a semi-join: the
+    lookback year of other patients is never aggregated): the last session
+    before the period and the period's sessions as one time-ordered list, each
+    paired with its successor. A hash aggregate, cheaper than a window sorting
+    two years of sessions by patient; tied times pair up in either order into
+    the same multiset of gaps.
     """
     scoped, sp = scoped_sessions(f, period=False)
-    # Short periods: only patients with a maintenance session in the period need their
-    # history (halves a 90-day query); over long periods that semi-join costs more than it saves.
-    short = (f.end - f.start).days < MAX_CADENCE_GAP_DAYS
-    semi = "patient_key IN (SELECT patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP))"
-    if not short:
-        semi = "TRUE"
     sql = f"""
         WITH m AS (
             SELECT patient_key, scheduled_at FROM ({scoped}) s
             WHERE {ADMINISTERED} AND phase = 'maintenance'
-              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP))
-        SELECT patient_key, gap_days FROM (
-            SELECT patient_key, scheduled_at,
-                   date_diff('day', CAST(lag(scheduled_at) OVER w AS DATE), CAST(scheduled_at AS DATE))
-                       AS gap_days
-            FROM m WHERE {semi}
-            -- ties on scheduled_at give the same multiset of gaps in any order
-            WINDOW w AS (PARTITION BY patient_key ORDER BY scheduled_at))
-        WHERE gap_days IS NOT NULL AND gap_days <= ? AND scheduled_at >= CAST(? AS TIMESTAMP)"""
+              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)),
+        per_patient AS (
+            SELECT patient_key,
+                   max(scheduled_at) FILTER (WHERE scheduled_at < CAST(? AS TIMESTAMP)) AS before_period,
+                   list(scheduled_at ORDER BY scheduled_at)
+                       FILTER (WHERE scheduled_at >= CAST(? AS TIMESTAMP)) AS in_period
+            FROM m WHERE patient_key IN (SELECT patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP))
+            GROUP BY patient_key),
+        chains AS (
+            SELECT patient_key,
+                   CASE WHEN before_period IS NULL THEN in_period
+                        ELSE list_prepend(before_period, in_period) END AS ts
+            FROM per_patient),
+        pairs AS (
+            SELECT patient_key, unnest(ts[:-1]) AS earlier, unnest(ts[2:]) AS later FROM chains)
+        SELECT patient_key, date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) AS gap_days
+        FROM pairs WHERE date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) <= ?"""
     lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
-    params: list[object] = [*sp, lookback, f.end + timedelta(days=1)]
-    if short:
-        params.append(f.start)
-    return sql, [*params, MAX_CADENCE_GAP_DAYS, f.start]
+    return sql, [*sp, lookback, f.end + timedelta(days=1), f.start, f.start, f.start, MAX_CADENCE_GAP_DAYS]
+
+
+def maintenance(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
+    """Maintenance cadence and its summary from one pass over the gaps (the page shows both).
+
+    Keys: ``cadence`` (frame of ``maintenance_cadence``) and ``summary`` (dict of
+    ``maintenance_cadence_summary``).
+    """
+    gaps, gp = _maintenance_gaps_sql(f)
+    df = con.sql(
+        f"""
+        WITH gaps AS ({gaps}),
+        summary AS (
+            SELECT count(*) AS n, count(DISTINCT patient_key) AS patients,
+                   quantile_cont(gap_days, 0.5) AS p50, quantile_cont(gap_days, 0.25) AS p25,
+                   quantile_cont(gap_days, 0.75) AS p75
+            FROM gaps),
+        cadence AS (SELECT gap_days, count(*) AS intervals FROM gaps GROUP BY 1)
+        SELECT summary.*, cadence.gap_days, cadence.intervals
+        FROM summary LEFT JOIN cadence ON TRUE ORDER BY cadence.gap_days""",
+        params=gp,
+    ).pl()
+    first = df.row(0, named=True)
+    return {
+        "cadence": df.select("gap_days", "intervals").drop_nulls("gap_days"),
+        "summary": {
+            "intervals": int(first["n"]),
+            "patients": int(first["patients"]),
+            "median_days": first["p50"],
+            "p25_days": first["p25"],
+            "p75_days": first["p75"],
+        },
+    }
 
 
 def maintenance_cadence(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """Distribution of days between consecutive maintenance sessions: (gap_days, intervals)."""
-    gaps, gp = _maintenance_gaps_sql(f)
-    return con.sql(
-        f"SELECT gap_days, count(*) AS intervals FROM ({gaps}) GROUP BY 1 ORDER BY 1", params=gp
-    ).pl()
+    return maintenance(con, f)["cadence"]
 
 
 def maintenance_cadence_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
     """intervals, patients, median/p25/p75 days between maintenance sessions (None when no interval)."""
-    gaps, gp = _maintenance_gaps_sql(f)
-    row = _one(
-        con,
-        f"""SELECT count(*), count(DISTINCT patient_key), quantile_cont(gap_days, 0.5),
-                   quantile_cont(gap_days, 0.25), quantile_cont(gap_days, 0.75) FROM ({gaps})""",
-        gp,
-    )
-    return {
-        "intervals": int(row[0]),
-        "patients": int(row[1]),
-        "median_days": row[2],
-        "p25_days": row[3],
-        "p75_days": row[4],
-    }
+    return maintenance(con, f)["summary"]
 
 
 def route_modality_mix(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:

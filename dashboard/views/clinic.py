@@ -20,7 +20,9 @@ cfg = ctx.cfg
 names = ctx.state.clinic_names
 options = sorted(names, key=lambda c: names[c])
 # Default: the busiest clinic in scope, so the page opens on a clinic with data.
-busiest = queries.throughput_by_clinic(f, cfg).sort("administered_sessions", descending=True)["clinic_id"]
+busiest = queries.throughput_by_clinic(f, cfg, active_patients=False).sort(
+    "administered_sessions", descending=True
+)["clinic_id"]
 chosen = st.columns([2, 3])[0].selectbox(
     "Clinic",
     options,
@@ -50,7 +52,7 @@ if mine["scheduled_sessions"] == 0:
     fresh = queries.clinic_freshness(date.today(), cfg.stale_days).filter(pl.col("clinic_id") == chosen)
     empty.clinic_without_sessions(name, fresh["newest_data_date"][0] if fresh.height else None)
     st.stop()
-network = queries.throughput_summary(nf, cfg)
+network = queries.throughput_summary(nf, cfg, active_patients=False)  # rates only
 kpi.tiles(
     [
         kpi.Tile("Administered sessions", mine["administered_sessions"], None, kpi.count, kpi.signed_count),

@@ -16,11 +16,11 @@ cfg = ctx.cfg
 st.title("Throughput")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
-summary = queries.throughput_summary(f, cfg)
+summary = queries.throughput_summary(f, cfg, active_patients=False)
 if summary["scheduled_sessions"] == 0:
     empty.no_match()
     st.stop()
-previous = queries.throughput_summary(f.previous_period(), cfg)
+previous = queries.throughput_summary(f.previous_period(), cfg, active_patients=False)
 kpi.tiles(
     [
         kpi.Tile(

@@ -439,3 +439,94 @@ def test_modality_filter(con: duckdb.DuckDBPyConnection) -> None:
     assert (s["scheduled_sessions"], s["administered_sessions"], s["new_starts"]) == (1, 1, 0)
     # utilisation keeps every in-scope clinic's capacity: 90 / 24720
     assert s["chair_utilisation"] == pytest.approx(90 / 24720)
+
+
+# --- merged calls: one query per figure pair, same figures as the single functions ------------------
+
+
+def test_induction_merged_call(icon: duckdb.DuckDBPyConnection) -> None:
+    got = tp.induction(icon, MAY)
+    # the same cohort as test_induction_funnel / _maturity_rule: started 5 (Q1 Q3 Q4 Q5 Q7),
+    # ≥3: Q1 Q3 Q4 Q7, ≥6: Q1 Q4
+    assert got["funnel"].select("min_sessions", "patients").rows() == [(1, 5), (3, 4), (6, 2)]
+    done = got["completion"]
+    assert (done["eligible_patients"], done["completed_patients"]) == (5, 2)
+    assert done["completion_rate"] == pytest.approx(2 / 5)
+    assert (done["data_last_date"], done["maturity_cutoff"]) == (date(2026, 6, 30), date(2026, 5, 19))
+    # a period ending after the cutoff: only first sessions up to 19 May count (Q2 on 20 May does not)
+    to_june = tp.induction(icon, Filters(date(2026, 5, 19), date(2026, 6, 30), ("A", "B")))
+    assert to_june["funnel"]["patients"].to_list() == [1, 1, 1]  # Q1 alone, 6 sessions by 1 June
+
+
+def test_induction_counts_the_42nd_day_not_the_43rd(make_db: Callable[[dict], Path]) -> None:
+    # first session 1 May 23:30; day 42 = 12 June (counted even at 23:59), 13 June 00:00 is day 43
+    days = ["2026-05-03", "2026-05-05", "2026-05-07", "2026-05-09"]
+    rows = [
+        sess("R-0", "R", "A", "2026-05-01 23:30"),
+        *series("R", "A", days, prefix="R1"),
+        sess("R-42", "R", "A", "2026-06-12 23:59"),  # the 6th within 42 days
+        sess("S-0", "S", "A", "2026-05-01 08:00"),
+        *series("S", "A", days, prefix="S1"),
+        sess("S-43", "S", "A", "2026-06-13 00:00"),  # day 43: only 5 within the window
+        sess("Z-0", "Z", "A", "2026-08-31 10:00"),  # data's last date: cutoff 20 July
+    ]
+    path = make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)})
+    with duckdb.connect(str(path), read_only=True) as c:
+        got = tp.induction(c, Filters(date(2026, 5, 1), date(2026, 5, 31), ("A",)))
+    assert got["funnel"]["patients"].to_list() == [2, 2, 1]  # R and S started, both ≥ 3, only R ≥ 6
+    assert got["completion"]["completion_rate"] == pytest.approx(1 / 2)
+
+
+def test_maintenance_merged_call_with_ties_and_lookback(make_db: Callable[[dict], Path]) -> None:
+    rows = [
+        # T: last session before the period 25 Feb, then 1 Mar twice at the same time and 8 Mar:
+        # gaps 25 Feb→1 Mar = 4, the tie = 0, 1 Mar→8 Mar = 7
+        *series("T", "A", ["2026-02-10", "2026-02-25", "2026-03-01"], phase="maintenance"),
+        sess("T-tie", "T", "A", "2026-03-01 10:00", phase="maintenance"),
+        sess("T-8", "T", "A", "2026-03-08 10:00", phase="maintenance"),
+        # U: previous maintenance session 366 days before (a restart), then 10 Mar → 31 Mar = 21
+        *series("U", "A", ["2025-03-09", "2026-03-10", "2026-03-31"], phase="maintenance"),
+        # V: maintenance only before the period: no gap in March
+        *series("V", "A", ["2026-01-05", "2026-02-05"], phase="maintenance"),
+        # W: one maintenance session in March after exactly 365 days: kept (≤ 365)
+        *series("W", "A", ["2025-03-15", "2026-03-15"], phase="maintenance"),
+    ]
+    path = make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)})
+    with duckdb.connect(str(path), read_only=True) as c:
+        got = tp.maintenance(c, Filters(date(2026, 3, 1), date(2026, 3, 31), ("A",)))
+    assert got["cadence"].rows() == [(0, 1), (4, 1), (7, 1), (21, 1), (365, 1)]
+    # 5 intervals of T, U, W; sorted 0 4 7 21 365: median 7, linear quartiles at positions 1 and 3: 4 and 21
+    assert got["summary"] == {
+        "intervals": 5,
+        "patients": 3,
+        "median_days": 7.0,
+        "p25_days": 4.0,
+        "p75_days": 21.0,
+    }
+    with duckdb.connect(str(path), read_only=True) as c:
+        none = tp.maintenance(c, Filters(date(2026, 4, 1), date(2026, 4, 30), ("A",)))
+    assert none["cadence"].is_empty()
+    assert none["summary"] == {
+        "intervals": 0,
+        "patients": 0,
+        "median_days": None,
+        "p25_days": None,
+        "p75_days": None,
+    }
+
+
+def test_summaries_without_active_patients(con: duckdb.DuckDBPyConnection) -> None:
+    full = tp.throughput_summary(con, filters(), CFG)
+    lean = tp.throughput_summary(con, filters(), CFG, active_patients=False)
+    assert lean["active_patients"] is None and full["active_patients"] == 5
+    assert {k: v for k, v in lean.items() if k != "active_patients"} == {
+        k: v for k, v in full.items() if k != "active_patients"
+    }
+    by = tp.throughput_by_clinic(con, filters(), CFG, active_patients=False)
+    assert by["active_patients"].null_count() == 3
+    # the other columns as in test_by_clinic: A 7 scheduled, 5 administered; B 2, 1; C 1, 1
+    assert by.select("clinic_id", "scheduled_sessions", "administered_sessions").rows() == [
+        ("A", 7, 5),
+        ("B", 2, 1),
+        ("C", 1, 1),
+    ]
