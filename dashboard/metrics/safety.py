@@ -32,7 +32,6 @@ from dashboard.metrics.filters import (
     period_where,
     scoped_sessions,
 )
-from dashboard.stats import funnel as funnel_stats
 from dashboard.stats import spc
 from dashboard.stats.intervals import poisson_rate_ci, poisson_rate_cis, wilson
 from pipelines.contract import ACTIONS, ADMINISTERED_STATUSES, AE_CATEGORIES, AE_OUTCOMES
@@ -122,7 +121,7 @@ def _aes(f: Filters, *, detail: bool = True) -> Fragment:
     filter needs them: on a 10M-session network that join is most of the cost.
     """
     parts = [
-        clinic_where(f, "a.clinic_id", "c.region"),
+        clinic_where(f, "c.clinic_id", "c.region"),  # on the joined clinics row: see scoped_sessions
         dimension_where(
             f, condition_col="p.primary_condition", route_col="s.route", modality_col="s.modality"
         ),
@@ -360,6 +359,8 @@ def funnel(
     k = by_clinic["ae_count"].to_numpy()
     total_n = int(n.sum())
     theta0 = float(k.sum() / total_n) if total_n else 0.0  # = ae_rate(...)["ae_per_100"] / 100
+    from dashboard.stats import funnel as funnel_stats  # imports scipy.stats (~1 s): only when drawn
+
     limits, theta0, tau2 = funnel_stats.funnel(k, n, theta0=theta0, overdispersed=overdispersion)
     scaled = limits.select(
         "expected",
@@ -397,6 +398,8 @@ def funnel(
 
 def funnel_curve(frame: pl.DataFrame, points: int = 200) -> pl.DataFrame:
     """Smooth funnel lines (per 100) for a ``funnel`` frame: n, target, lower/upper 95 and 99.8."""
+    from dashboard.stats import funnel as funnel_stats
+
     if frame.is_empty():
         return funnel_stats.funnel_curve(0.0, 0)
     n_max = float(frame["administered_sessions"].max() or 0) * 1.05
@@ -424,13 +427,17 @@ def u_chart(
         f = f.with_clinics((clinic_id,) if clinic_id in f.clinic_ids else ())
     sessions_sql, sp = _administered_sessions(f)
     aes_sql, ap = _aes(f, detail=False)
+    # Counted by day first, then the days truncated: date_trunc on every row cost more than the scan.
     data = con.sql(
         f"""
-        WITH n AS (SELECT CAST(date_trunc(?, scheduled_at) AS DATE) AS period, count(*) AS n
-                   FROM ({sessions_sql}) GROUP BY 1),
-             k AS (SELECT CAST(date_trunc(?, onset_at) AS DATE) AS period, count(*) AS count
-                   FROM ({aes_sql}) GROUP BY 1)
-        SELECT n.period, coalesce(k.count, 0) AS count, n.n FROM n LEFT JOIN k USING (period)
+        WITH n AS (SELECT CAST(date_trunc(?, day) AS DATE) AS period, sum(n) AS n
+                   FROM (SELECT CAST(scheduled_at AS DATE) AS day, count(*) AS n
+                         FROM ({sessions_sql}) GROUP BY 1) GROUP BY 1),
+             k AS (SELECT CAST(date_trunc(?, day) AS DATE) AS period, sum(k) AS count
+                   FROM (SELECT CAST(onset_at AS DATE) AS day, count(*) AS k
+                         FROM ({aes_sql}) GROUP BY 1) GROUP BY 1)
+        SELECT n.period, CAST(coalesce(k.count, 0) AS BIGINT) AS count, CAST(n.n AS BIGINT) AS n
+        FROM n LEFT JOIN k USING (period)
         ORDER BY n.period""",
         params=[grain, *sp, grain, *ap],
     ).pl()
