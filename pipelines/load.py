@@ -7,7 +7,9 @@ database (this batch included, since tables load in ``contract.TABLES`` order)
 become ``unknown_fk`` rejects; the last version of each key wins (files in the
 order given, i.e. lexicographic by path); the keys are deleted from the table
 and re-inserted; ``session_number`` is recomputed only for patients whose
-sessions changed.
+sessions changed. Whether a key (or a foreign-key value) is already stored is
+answered by ``<table>_key_hashes``, one 128-bit hash per stored key, so a day's
+refresh does not scan millions of key strings (see ``sync_key_hashes``).
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class FileLoad:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
+    sync_key_hashes(con)
 
 
 def latest_files(con: duckdb.DuckDBPyConnection) -> dict[str, tuple[str, datetime | None]]:
@@ -196,13 +199,8 @@ class TableLoader:
         else:
             con.execute("DROP TABLE IF EXISTS _final").fetchall()
             con.execute(f"ALTER TABLE {STAGE} RENAME TO _final").fetchall()
-        # One scan of the (large) table finds the rows being replaced; deleting by rowid is then cheap.
-        owner = ", patient_key" if table.name in PATIENT_HISTORY_TABLES else ""
-        con.execute(
-            f"CREATE OR REPLACE TEMP TABLE _old AS SELECT rowid AS _rid{owner} FROM {table.name} "
-            f"WHERE {key} IN (SELECT {key} FROM _final)"
-        ).fetchall()
-        if owner:
+        find_replaced(con, table)
+        if table.name in PATIENT_HISTORY_TABLES:
             record_touched_patients(con)
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
         cols = ", ".join(_staged_columns(table))
@@ -212,6 +210,7 @@ class TableLoader:
             # in the read-side order summaries.optimise keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
             con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
+        add_key_hashes(con, table)
         for temp in (STAGE, "_final", "_old", "_files"):
             con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
 
@@ -222,9 +221,19 @@ class TableLoader:
             return
         joins, whens = [], []
         for i, (col, target) in enumerate(fks):
-            target_key = next(t.key for t in TABLES if t.name == target)
-            joins.append(f"LEFT JOIN {target} f{i} ON f{i}.{target_key} = s.{col}")
-            whens.append(f"WHEN s.{col} IS NOT NULL AND f{i}.{target_key} IS NULL THEN {i}")
+            # The values matching no key of the target (this batch included): a probe of the
+            # target's key hashes instead of a scan of its keys (millions of strings).
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _fk_values AS SELECT DISTINCT {col} AS v, "
+                f"{KEY_HASH}({col}) AS h FROM {STAGE} WHERE {col} IS NOT NULL"
+            ).fetchall()
+            con.execute(
+                f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS SELECT v FROM _fk_values "
+                f"WHERE h NOT IN ({_known_hashes(target, '(SELECT h FROM _fk_values)')})"
+            ).fetchall()
+            joins.append(f"LEFT JOIN _fk_missing{i} m{i} ON m{i}.v = s.{col}")
+            whens.append(f"WHEN m{i}.v IS NOT NULL THEN {i}")
+        con.execute("DROP TABLE _fk_values").fetchall()
         case = f"CASE {' '.join(whens)} END"
         struct = ", ".join(f"{c} := s.{c}" for c in table.column_names)
         con.execute(
@@ -233,6 +242,8 @@ class TableLoader:
             f"[{', '.join(f's.{c}' for c, _ in fks)}] AS fk_values "
             f"FROM {STAGE} s {' '.join(joins)} WHERE {case} IS NOT NULL"
         ).fetchall()
+        for i in range(len(fks)):
+            con.execute(f"DROP TABLE _fk_missing{i}").fetchall()
         con.execute(
             "INSERT INTO rejected_rows SELECT ?, ?, f.path, b._row_number, 'unknown_fk', "
             "(?)[b.fk + 1], b.fk_values[b.fk + 1], b.raw_record, "
@@ -279,6 +290,82 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         f"INSERT INTO {TOUCHED_PATIENTS} SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
     ).fetchall()
+
+
+# --- Key hashes ----------------------------------------------------------------------------
+# ``<table>_key_hashes`` holds a 128-bit hash of every key of a data table. "Is this key (or
+# foreign-key value) already in the database?" is then a scan of 16-byte integers instead of
+# millions of strings (a refresh of one day asks it ~10,000 times per table). MD5 because
+# the hash is stored: it must not change with the DuckDB version. Two keys share a hash
+# with probability ~n²/2¹²⁹ (~1e-25 for 17M keys), far below a disk's undetected error rate.
+KEY_HASH = "md5_number"
+
+
+def key_hashes(table: str) -> str:
+    """Name of the table holding the key hashes of data table ``table`` (a contract name)."""
+    return f"{table}_key_hashes"
+
+
+def _known_hashes(table: str, probe: str) -> str:
+    """SQL of the stored key hashes of ``table`` that are in ``probe`` (a subquery of hashes).
+
+    Written as a filter on the stored hashes so the join is built on the (small) probe side.
+    """
+    return f"SELECT key_hash FROM {key_hashes(table)} WHERE key_hash IN {probe}"
+
+
+def sync_key_hashes(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Rebuild a table's key hashes unless they match its rows one for one; returns the rebuilt.
+
+    Every refresh keeps them in step (``find_replaced``/``add_key_hashes``); this catches a
+    database published before they existed, or rows changed by hand (two counts per table).
+    """
+    rebuilt = []
+    for table in TABLES:
+        hashes = key_hashes(table.name)
+        con.execute(f"CREATE TABLE IF NOT EXISTS {hashes} (key_hash UHUGEINT NOT NULL)").fetchall()
+        [(rows, hashed)] = con.execute(
+            f"SELECT (SELECT count(*) FROM {table.name}), (SELECT count(*) FROM {hashes})"
+        ).fetchall()
+        if rows != hashed:
+            con.execute(
+                f"CREATE OR REPLACE TABLE {hashes} AS SELECT {KEY_HASH}({table.key}) AS key_hash "
+                f"FROM {table.name}"
+            ).fetchall()
+            rebuilt.append(table.name)
+    return rebuilt
+
+
+def find_replaced(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """``_old``: rowid, key (and owner) of the stored rows whose key is in ``_final``.
+
+    The key hashes say which keys may be stored; only if some are is the table's key column
+    scanned, for those keys. A day's new rows are all new keys: no scan at all.
+    """
+    key = table.key
+    owner = ", patient_key" if table.name in PATIENT_HISTORY_TABLES else ""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _final_hashes AS SELECT {key} AS k, {KEY_HASH}({key}) AS h FROM _final"
+    ).fetchall()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _maybe AS SELECT k FROM _final_hashes "
+        f"WHERE h IN ({_known_hashes(table.name, '(SELECT h FROM _final_hashes)')})"
+    ).fetchall()
+    (maybe,) = con.execute("SELECT count(*) FROM _maybe").fetchone()
+    where = f"{key} IN (SELECT k FROM _maybe)" if maybe else "false"
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _old AS SELECT rowid AS _rid, {key} AS _key{owner} "
+        f"FROM {table.name} WHERE {where}"
+    ).fetchall()
+    con.execute("DROP TABLE _maybe").fetchall()
+
+
+def add_key_hashes(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Store the hashes of the keys ``_final`` added (a replaced key keeps its hash)."""
+    con.execute(
+        f"INSERT INTO {key_hashes(table.name)} SELECT h FROM _final_hashes ANTI JOIN _old ON _old._key = k"
+    ).fetchall()
+    con.execute("DROP TABLE _final_hashes").fetchall()
 
 
 def _status(load: FileLoad) -> str:

@@ -220,6 +220,7 @@ def _build_and_publish(
         limit = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY)
         con = duckdb.connect(str(build), config={"memory_limit": limit, "temp_directory": f"{build}.tmp"})
         try:
+            con.execute("SET enable_progress_bar = false").fetchall()  # no terminal bars in refresh logs
             ensure_schema(con)
             for rec in pending_failures:
                 con.execute(

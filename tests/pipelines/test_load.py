@@ -269,6 +269,46 @@ def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
     assert (summary.rows_loaded, summary.rows_rejected) == (3, 2)  # S1 + A1, A2; A3, A4
 
 
+def test_key_hashes_missing_or_stale_are_rebuilt_before_the_load(tmp_path: Path) -> None:
+    """Replaced keys and foreign keys are found through stored key hashes (load.key_hashes).
+
+    A database published before them, or whose rows were changed by hand, must not make a
+    correction a duplicate or let a foreign key point at a row that is gone.
+    """
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(
+        ex,
+        "sessions_1.csv",
+        SESSIONS,
+        sess("S1", "P1", "C1", "2025-03-01T09:00"),
+        sess("S2", "P1", "C1", "2025-03-02T09:00"),
+    )
+    refresh(ex, db)
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE sessions_key_hashes")  # as published before the hashes existed
+    con.execute("DELETE FROM sessions WHERE session_id = 'S2'")  # and a row removed by hand
+    con.close()
+    # S1 corrected (must replace, not add); A1 names the removed S2 (unknown_fk), A2 names S1
+    write(ex, "sessions_2.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00", "no_show"))
+    write(
+        ex,
+        "assessments_1.csv",
+        ASSESSMENTS,
+        "A1,P1,C1,phq9,12,2025-03-02T08:50,S2",
+        "A2,P1,C1,phq9,10,2025-03-01T08:50,S1",
+    )
+    summary = refresh(ex, db)
+    assert summary.status == "succeeded", summary.message
+    assert rows(db, "SELECT session_id, status FROM sessions") == [("S1", "no_show")]
+    assert rows(db, "SELECT assessment_id FROM assessments") == [("A2",)]
+    assert rows(db, "SELECT value FROM rejected_rows WHERE reason = 'unknown_fk'") == [("S2",)]
+    # one hash per stored key: S1 in sessions; A2 in assessments
+    assert rows(db, "SELECT count(*) FROM sessions_key_hashes") == [(1,)]
+    assert rows(db, "SELECT count(*) FROM assessments_key_hashes") == [(1,)]
+
+
 def test_whole_file_reject_loads_nothing_and_is_not_read_again(tmp_path: Path) -> None:
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
