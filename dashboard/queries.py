@@ -212,6 +212,11 @@ def induction(f: Filters) -> dict[str, Any]:
     return cached_metric("throughput", "induction", f)
 
 
+def induction_with_clinic(f: Filters, clinic_id: str) -> dict[str, Any]:
+    """{"scope": induction(f), "clinic": induction of that clinic alone}, one query."""
+    return cached_metric("throughput", "induction_with_clinic", f, clinic_id)
+
+
 def no_show_pchart(f: Filters, cfg: MetricConfig, grain: Grain) -> pl.DataFrame:
     return cached_metric("throughput", "no_show_pchart", f, cfg, grain)
 
@@ -219,6 +224,11 @@ def no_show_pchart(f: Filters, cfg: MetricConfig, grain: Grain) -> pl.DataFrame:
 def maintenance(f: Filters) -> dict[str, Any]:
     """{"cadence": frame, "summary": dict} from one pass over the gaps."""
     return cached_metric("throughput", "maintenance", f)
+
+
+def maintenance_with_clinic(f: Filters, clinic_id: str) -> dict[str, Any]:
+    """{"scope": maintenance(f), "clinic": maintenance of that clinic alone}, one query."""
+    return cached_metric("throughput", "maintenance_with_clinic", f, clinic_id)
 
 
 def route_modality_mix(f: Filters) -> pl.DataFrame:

@@ -6,6 +6,8 @@ and renders one chart; only reshaping for display happens here.
 
 from __future__ import annotations
 
+from typing import Any
+
 import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
@@ -240,8 +242,11 @@ def new_starts(f: Filters, grain: str, *, key: str, title: str | None = None) ->
     st.plotly_chart(fig, key=key)
 
 
-def induction(f: Filters, *, key: str, title: str = "Induction funnel") -> None:
-    figures = queries.induction(f)
+def induction(
+    f: Filters, *, key: str, title: str = "Induction funnel", figures: dict[str, Any] | None = None
+) -> None:
+    """``figures``: ``queries.induction``'s result when the caller fetched it (with a clinic's)."""
+    figures = figures or queries.induction(f)
     funnel, done = figures["funnel"], figures["completion"]
     if funnel.is_empty() or int(funnel["patients"][0]) == 0:
         cutoff = done.get("maturity_cutoff")
@@ -266,8 +271,11 @@ def induction(f: Filters, *, key: str, title: str = "Induction funnel") -> None:
     )
 
 
-def maintenance(f: Filters, *, key: str, title: str = "Maintenance cadence") -> None:
-    figures = queries.maintenance(f)
+def maintenance(
+    f: Filters, *, key: str, title: str = "Maintenance cadence", figures: dict[str, Any] | None = None
+) -> None:
+    """``figures``: ``queries.maintenance``'s result when the caller fetched it (with a clinic's)."""
+    figures = figures or queries.maintenance(f)
     df, summary = figures["cadence"], figures["summary"]
     if df.is_empty():
         empty.no_data("maintenance intervals")

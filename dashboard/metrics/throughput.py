@@ -8,6 +8,7 @@ the choices metrics.md leaves open are documented in ``docs/metrics.md``
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import date, timedelta
 from typing import Any, Literal
 
@@ -377,6 +378,29 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
     ).pl()
 
 
+# --- one clinic beside its scope (the Clinic page) ---------------------------------------
+
+
+def clinic_alone(f: Filters, clinic_id: str) -> Filters:
+    """``f``'s period, condition, route and modality for one clinic (its region need not be in ``f``'s)."""
+    return replace(f, clinic_ids=(clinic_id,), regions=())
+
+
+def _scopes(f: Filters, clinic_id: str | None) -> list[Filters]:
+    """Scope 0 is ``f``; scope 1, when asked for, the clinic alone. One query computes both."""
+    return [f] if clinic_id is None else [f, clinic_alone(f, clinic_id)]
+
+
+def _union(fragments: list[Fragment]) -> Fragment:
+    """The fragments' rows with their index as ``scope`` (UNION ALL: a row may belong to both scopes)."""
+    sql = " UNION ALL ".join(f"SELECT *, {i} AS scope FROM ({q})" for i, (q, _) in enumerate(fragments))
+    return sql, [v for _, p in fragments for v in p]
+
+
+def _by_scope(results: list[Any]) -> dict[str, Any]:
+    return {"scope": results[0], "clinic": results[1]}
+
+
 # --- induction --------------------------------------------------------------------------
 
 
@@ -386,38 +410,52 @@ def induction(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
     Keys: ``funnel`` (frame of ``induction_funnel``) and ``completion`` (dict of
     ``induction_completion``).
     """
-    res = _induction_counts(con, f)
-    return {"funnel": _funnel_frame(res["counts"]), "completion": _completion(res)}
+    return _induction(con, _scopes(f, None))[0]
 
 
-def _induction_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
-    """Mature new starts and how many reached each funnel stage's induction sessions within the window.
+def induction_with_clinic(con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str) -> dict[str, Any]:
+    """``induction`` of ``f`` ("scope") and of ``clinic_alone(f, clinic_id)`` ("clinic") in one query."""
+    return _by_scope(_induction(con, _scopes(f, clinic_id)))
+
+
+def _induction(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[dict[str, Any]]:
+    res = _induction_counts(con, scopes)
+    return [{"funnel": _funnel_frame(r["counts"]), "completion": _completion(r)} for r in res]
+
+
+def _induction_counts(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[dict[str, Any]]:
+    """Per scope: mature new starts and how many reached each funnel stage within the window.
 
     Mature: first session on or before the cutoff, so the cohort scan ends there, and a counted
     session lies at most 42 days after it: both scans are bounded by the cutoff, not by the data.
+    The scopes share the period (only their clinics differ).
     """
+    f = scopes[0]
     last = data_last_date(con)
     cutoff = last - timedelta(days=INDUCTION_WINDOW_DAYS) if last else None
-    firsts, fp = _first_sessions_sql(f)
+    firsts, fp = _union([_first_sessions_sql(sf) for sf in scopes])
     last_first = min(f.end, cutoff) if cutoff else f.end
     stages = [n for _, n in FUNNEL_STAGES if n > 1]
     reached = ", ".join("count(*) FILTER (WHERE n >= ?)" for _ in stages)
-    row = _one(
-        con,
+    rows = con.execute(
         f"""
         WITH cohort AS (
             -- "within 42 days": the session's date is at most first_date + 42, i.e. before midnight of day 43
-            SELECT patient_key, first_at, CAST(first_date + ? AS TIMESTAMP) AS window_end
+            SELECT scope, patient_key, first_at, CAST(first_date + ? AS TIMESTAMP) AS window_end
             FROM ({firsts}) WHERE first_at < CAST(? AS TIMESTAMP)),
         n AS (
-            SELECT count(*) AS n
+            SELECT c.scope, count(*) AS n
             FROM cohort c JOIN sessions s ON s.patient_key = c.patient_key
             WHERE s.{ADMINISTERED} AND s.phase = 'induction'
               AND s.scheduled_at >= c.first_at AND s.scheduled_at < c.window_end
               -- redundant bounds (every counted session lies in them) so DuckDB skips older row groups
               AND s.scheduled_at >= CAST(? AS TIMESTAMP) AND s.scheduled_at < CAST(? AS TIMESTAMP)
-            GROUP BY c.patient_key)
-        SELECT (SELECT count(*) FROM cohort), {reached} FROM n""",
+            GROUP BY c.scope, c.patient_key),
+        started AS (SELECT scope, count(*) AS started FROM cohort GROUP BY scope),
+        stages AS (SELECT scope, {reached} FROM n GROUP BY scope)
+        SELECT k.scope, coalesce(started.started, 0), COLUMNS(stages.* EXCLUDE (scope))
+        FROM range(?) k(scope) LEFT JOIN started USING (scope) LEFT JOIN stages USING (scope)
+        ORDER BY k.scope""",
         [
             INDUCTION_WINDOW_DAYS + 1,
             *fp,
@@ -425,10 +463,17 @@ def _induction_counts(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, A
             f.start,
             last_first + timedelta(days=INDUCTION_WINDOW_DAYS + 1),
             *stages,
+            len(scopes),
         ],
-    )
-    counts = dict(zip((1, *stages), (int(v) for v in row), strict=True))
-    return {"data_last_date": last, "maturity_cutoff": cutoff, "counts": counts}
+    ).fetchall()
+    return [
+        {
+            "data_last_date": last,
+            "maturity_cutoff": cutoff,
+            "counts": dict(zip((1, *stages), (int(v or 0) for v in row[1:]), strict=True)),
+        }
+        for row in rows
+    ]
 
 
 def _completion(res: dict[str, Any]) -> dict[str, Any]:
@@ -461,24 +506,24 @@ def induction_completion(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str
     before maturity_cutoff = data_last_date − 42 days), completed_patients,
     completion_rate (None when nobody is eligible), data_last_date, maturity_cutoff.
     """
-    return _completion(_induction_counts(con, f))
+    return induction(con, f)["completion"]
 
 
 def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """Mature new starts → ≥ 3 → ≥ 6 induction sessions within 42 days (same cohort as completion)."""
-    return _funnel_frame(_induction_counts(con, f)["counts"])
+    return induction(con, f)["funnel"]
 
 
 # --- maintenance and mix ----------------------------------------------------------------
 
 
-def _maintenance_gaps_sql(f: Filters) -> Fragment:
-    """Days between a patient's consecutive administered maintenance sessions, within the filters.
+def _maintenance_gaps_sql(scopes: list[Filters]) -> Fragment:
+    """Per scope, days between a patient's consecutive administered maintenance sessions within its filters.
 
     The gap belongs to the period of its later session; the earlier one may lie
     before the period. Gaps longer than ``MAX_CADENCE_GAP_DAYS`` are a restart,
     not a cadence, and are left out (this also bounds the scan). Columns:
-    patient_key, gap_days.
+    scope, patient_key, gap_days.
 
     Per patient with a maintenance session in the period (a semi-join: the
     lookback year of other patients is never aggregated): the last session
@@ -487,30 +532,41 @@ def _maintenance_gaps_sql(f: Filters) -> Fragment:
     two years of sessions by patient; tied times pair up in either order into
     the same multiset of gaps.
     """
-    scoped, sp = scoped_sessions(f, period=False)
+    f = scopes[0]
+    lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
+    period_end = f.end + timedelta(days=1)
+    parts = []
+    for sf in scopes:
+        scoped, sp = scoped_sessions(sf, period=False)
+        parts.append(
+            (
+                f"""SELECT patient_key, scheduled_at FROM ({scoped}) s
+                WHERE {ADMINISTERED} AND phase = 'maintenance'
+                  AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)""",
+                [*sp, lookback, period_end],
+            )
+        )
+    m, mp = _union(parts)
     sql = f"""
-        WITH m AS (
-            SELECT patient_key, scheduled_at FROM ({scoped}) s
-            WHERE {ADMINISTERED} AND phase = 'maintenance'
-              AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)),
+        WITH m AS ({m}),
         per_patient AS (
-            SELECT patient_key,
+            SELECT scope, patient_key,
                    max(scheduled_at) FILTER (WHERE scheduled_at < CAST(? AS TIMESTAMP)) AS before_period,
                    list(scheduled_at ORDER BY scheduled_at)
                        FILTER (WHERE scheduled_at >= CAST(? AS TIMESTAMP)) AS in_period
-            FROM m WHERE patient_key IN (SELECT patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP))
-            GROUP BY patient_key),
+            FROM m SEMI JOIN (SELECT scope, patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP)) p
+                USING (scope, patient_key)
+            GROUP BY scope, patient_key),
         chains AS (
-            SELECT patient_key,
+            SELECT scope, patient_key,
                    CASE WHEN before_period IS NULL THEN in_period
                         ELSE list_prepend(before_period, in_period) END AS ts
             FROM per_patient),
         pairs AS (
-            SELECT patient_key, unnest(ts[:-1]) AS earlier, unnest(ts[2:]) AS later FROM chains)
-        SELECT patient_key, date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) AS gap_days
+            SELECT scope, patient_key, unnest(ts[:-1]) AS earlier, unnest(ts[2:]) AS later FROM chains)
+        SELECT scope, patient_key, date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) AS gap_days
         FROM pairs WHERE date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) <= ?"""
-    lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
-    return sql, [*sp, lookback, f.end + timedelta(days=1), f.start, f.start, f.start, MAX_CADENCE_GAP_DAYS]
+    return sql, [*mp, f.start, f.start, f.start, MAX_CADENCE_GAP_DAYS]
 
 
 def maintenance(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
@@ -519,31 +575,47 @@ def maintenance(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
     Keys: ``cadence`` (frame of ``maintenance_cadence``) and ``summary`` (dict of
     ``maintenance_cadence_summary``).
     """
-    gaps, gp = _maintenance_gaps_sql(f)
+    return _maintenance(con, _scopes(f, None))[0]
+
+
+def maintenance_with_clinic(con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str) -> dict[str, Any]:
+    """``maintenance`` of ``f`` ("scope") and of ``clinic_alone(f, clinic_id)`` ("clinic") in one query."""
+    return _by_scope(_maintenance(con, _scopes(f, clinic_id)))
+
+
+def _maintenance(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[dict[str, Any]]:
+    gaps, gp = _maintenance_gaps_sql(scopes)
     df = con.sql(
         f"""
         WITH gaps AS ({gaps}),
         summary AS (
-            SELECT count(*) AS n, count(DISTINCT patient_key) AS patients,
+            SELECT scope, count(*) AS n, count(DISTINCT patient_key) AS patients,
                    quantile_cont(gap_days, 0.5) AS p50, quantile_cont(gap_days, 0.25) AS p25,
                    quantile_cont(gap_days, 0.75) AS p75
-            FROM gaps),
-        cadence AS (SELECT gap_days, count(*) AS intervals FROM gaps GROUP BY 1)
-        SELECT summary.*, cadence.gap_days, cadence.intervals
-        FROM summary LEFT JOIN cadence ON TRUE ORDER BY cadence.gap_days""",
-        params=gp,
+            FROM gaps GROUP BY scope),
+        cadence AS (SELECT scope, gap_days, count(*) AS intervals FROM gaps GROUP BY 1, 2)
+        SELECT k.scope, summary.* EXCLUDE (scope), cadence.gap_days, cadence.intervals
+        FROM range(?) k(scope) LEFT JOIN summary USING (scope) LEFT JOIN cadence USING (scope)
+        ORDER BY k.scope, cadence.gap_days""",
+        params=[*gp, len(scopes)],
     ).pl()
-    first = df.row(0, named=True)
-    return {
-        "cadence": df.select("gap_days", "intervals").drop_nulls("gap_days"),
-        "summary": {
-            "intervals": int(first["n"]),
-            "patients": int(first["patients"]),
-            "median_days": first["p50"],
-            "p25_days": first["p25"],
-            "p75_days": first["p75"],
-        },
-    }
+    out = []
+    for i in range(len(scopes)):
+        part = df.filter(pl.col("scope") == i)
+        first = part.row(0, named=True)
+        out.append(
+            {
+                "cadence": part.select("gap_days", "intervals").drop_nulls("gap_days"),
+                "summary": {
+                    "intervals": int(first["n"] or 0),
+                    "patients": int(first["patients"] or 0),
+                    "median_days": first["p50"],
+                    "p25_days": first["p25"],
+                    "p75_days": first["p75"],
+                },
+            }
+        )
+    return out
 
 
 def maintenance_cadence(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:

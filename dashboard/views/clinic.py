@@ -141,18 +141,25 @@ with left:
     fig.new_starts(cf, pgrain, key="starts_clinic", title=f"{name}: new starts per {pgrain}")
 with right:
     fig.new_starts(nf, pgrain, key="starts_network", title=f"Network: new starts per {pgrain}")
+# the clinic's and the network's figures of one metric come from one query
+induction = queries.induction_with_clinic(nf, chosen)
 left, right = st.columns(2)
 with left:
-    fig.induction(cf, key="induction_clinic", title=f"{name}: induction funnel")
+    fig.induction(cf, key="induction_clinic", title=f"{name}: induction funnel", figures=induction["clinic"])
 with right:
-    fig.induction(nf, key="induction_network", title="Network: induction funnel")
+    fig.induction(nf, key="induction_network", title="Network: induction funnel", figures=induction["scope"])
 
 st.subheader("Maintenance and treatment mix")
+maintenance = queries.maintenance_with_clinic(nf, chosen)
 left, right = st.columns(2)
 with left:
-    fig.maintenance(cf, key="maintenance_clinic", title=f"{name}: maintenance cadence")
+    fig.maintenance(
+        cf, key="maintenance_clinic", title=f"{name}: maintenance cadence", figures=maintenance["clinic"]
+    )
 with right:
-    fig.maintenance(nf, key="maintenance_network", title="Network: maintenance cadence")
+    fig.maintenance(
+        nf, key="maintenance_network", title="Network: maintenance cadence", figures=maintenance["scope"]
+    )
 left, right = st.columns(2)
 with left:
     fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality")

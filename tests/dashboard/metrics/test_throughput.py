@@ -530,3 +530,35 @@ def test_summaries_without_active_patients(con: duckdb.DuckDBPyConnection) -> No
         ("B", 2, 1),
         ("C", 1, 1),
     ]
+
+
+def test_with_clinic_calls_give_each_scope_its_own_figures(icon: duckdb.DuckDBPyConnection) -> None:
+    # one query for the network (A, B) and clinic B alone: the figures of two separate calls
+    both = tp.induction_with_clinic(icon, MAY, "B")
+    assert both["scope"]["funnel"]["patients"].to_list() == [5, 4, 2]  # as test_induction_funnel
+    # B alone: Q7 started there (Q4's first session was at A): started 1, ≥3 1, ≥6 0
+    assert both["clinic"]["funnel"]["patients"].to_list() == [1, 1, 0]
+    assert both["clinic"]["completion"]["completion_rate"] == 0.0
+    # the clinic need not be in the scope, and a region filter of the scope does not hide it
+    south = tp.induction_with_clinic(icon, Filters(MAY.start, MAY.end, ("A",), regions=("North",)), "B")
+    assert south["scope"]["funnel"]["patients"].to_list() == [4, 3, 2]  # A: Q1 Q3 Q4 Q5; ≥3 Q1 Q3 Q4
+    assert south["clinic"]["funnel"]["patients"].to_list() == [1, 1, 0]
+
+
+def test_maintenance_with_clinic(make_db: Callable[[dict], Path]) -> None:
+    rows = [
+        *series("M1", "A", ["2026-02-20", "2026-03-06", "2026-03-27"], phase="maintenance"),  # A: 14, 21
+        *series("M3", "B", ["2026-03-02", "2026-03-30"], phase="maintenance"),  # B: 28
+        # M5 alternates clinics: network gaps 5 and 5; at B alone 1 → 11 Mar = 10
+        sess("M5-1", "M5", "B", "2026-03-01 10:00", phase="maintenance"),
+        sess("M5-2", "M5", "A", "2026-03-06 10:00", phase="maintenance"),
+        sess("M5-3", "M5", "B", "2026-03-11 10:00", phase="maintenance"),
+    ]
+    path = make_db({"clinics": CLINICS[:2], "sessions": numbered(rows)})
+    with duckdb.connect(str(path), read_only=True) as c:
+        both = tp.maintenance_with_clinic(c, Filters(date(2026, 3, 1), date(2026, 3, 31), ("A", "B")), "B")
+    assert both["scope"]["cadence"].rows() == [(5, 2), (14, 1), (21, 1), (28, 1)]
+    assert both["clinic"]["cadence"].rows() == [(10, 1), (28, 1)]
+    # B: gaps 10 and 28 of 2 patients; median (10 + 28) / 2 = 19
+    assert both["clinic"]["summary"]["patients"] == 2 and both["clinic"]["summary"]["median_days"] == 19.0
+    assert both["scope"]["summary"]["intervals"] == 5 and both["scope"]["summary"]["patients"] == 3
