@@ -30,7 +30,7 @@ from pipelines.load import (
     FileLoad,
     TableLoader,
     ensure_schema,
-    latest_files,
+    files_to_check,
     record_files,
     touch_mtimes,
     update_freshness,
@@ -102,12 +102,13 @@ def _test_hook(stage: str) -> None:
         raise RuntimeError(f"failure injected at {stage} by {FAIL_ENV}")
 
 
-def discover(exports: Path) -> list[tuple[str, str, datetime]]:
-    """Every regular file under ``exports`` as (relative '/' path, path, mtime), by path.
+def discover(exports: Path) -> list[tuple[str, str, int]]:
+    """Every regular file under ``exports`` as (relative '/' path, path, mtime in ns), by path.
 
     Names starting with a dot (files or folders) are skipped: uploads in
     progress (rsync, scp) and OS litter, never exports. ``os.scandir`` and plain
-    strings: a network's ~60,000 files took 5 s through ``pathlib`` objects.
+    strings and integers: a network's ~60,000 files took 5 s through ``pathlib``
+    objects, and 0.3 s more to make a datetime of each mtime.
     """
     found: list[tuple[str, str, int]] = []
     folders = [("", os.fspath(exports))]
@@ -128,7 +129,7 @@ def discover(exports: Path) -> list[tuple[str, str, datetime]]:
             except OSError:  # removed since the listing
                 continue
     found.sort()
-    return [(rel, path, _mtime(ns)) for rel, path, ns in found]
+    return found
 
 
 def file_sha256(path: Path) -> str:
@@ -227,24 +228,23 @@ def _build_and_publish(
                     "INSERT OR IGNORE INTO refresh_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [rec.get(k) for k in _RUN_COLUMNS],
                 ).fetchall()
-            known = latest_files(con)
+            found = discover(exports)
+            changed = files_to_check(con, found)  # new paths and new mtimes only
+            summary.files_skipped = len(found) - len(changed)
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             paths: dict[str, Path] = {}
             ignored: list[FileLoad] = []
             touched: list[tuple[str, str, datetime]] = []
-            for rel, name, mtime in discover(exports):
-                previous = known.get(rel)
-                if previous and previous[1] == mtime:
-                    summary.files_skipped += 1  # same path and mtime: not even hashed
-                    continue
+            for rel, name, mtime_ns, previous in changed:
+                mtime = _mtime(mtime_ns)
                 path = Path(name)
                 digest = ""  # a new path is hashed once, by the validator that reads it
-                if previous:
+                if previous is not None:
                     try:
                         digest = file_sha256(path)
                     except OSError:  # the validator reports it as an unreadable file
                         digest = "unreadable"
-                    if previous[0] == digest:
+                    if previous == digest:
                         summary.files_skipped += 1
                         touched.append((rel, digest, mtime))
                         continue
