@@ -192,6 +192,15 @@ def throughput_summary(f: Filters, cfg: MetricConfig, *, active_patients: bool =
     return cached_metric("throughput", "throughput_summary", f, cfg, active_patients=False)
 
 
+def throughput_summary_with_clinic(f: Filters, clinic_id: str, cfg: MetricConfig) -> dict[str, Any]:
+    """{"scope": summary of f (no active patients), "clinic": the clinic alone's}, one query.
+
+    Every ``*_with_clinic`` call returns the figure of ``f`` and of ``f``'s period and dimensions
+    for one clinic (``throughput.clinic_alone``) from one query: the Clinic page's pairs.
+    """
+    return cached_metric("throughput", "throughput_summary_with_clinic", f, clinic_id, cfg)
+
+
 def throughput_by_clinic(f: Filters, cfg: MetricConfig, *, active_patients: bool = True) -> pl.DataFrame:
     """``active_patients=False``: that column is null, the query skips the distinct-patient count."""
     if active_patients:
@@ -201,6 +210,28 @@ def throughput_by_clinic(f: Filters, cfg: MetricConfig, *, active_patients: bool
 
 def sessions_over_time(f: Filters, grain: Grain, by: str | None) -> pl.DataFrame:
     return cached_metric("throughput", "sessions_over_time", f, grain, by)
+
+
+def sessions_over_time_with_clinic(f: Filters, clinic_id: str, grain: Grain) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "sessions_over_time_with_clinic", f, clinic_id, grain)
+
+
+def weekday_hour_load_with_clinic(f: Filters, clinic_id: str) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "weekday_hour_load_with_clinic", f, clinic_id)
+
+
+def no_show_pchart_with_clinic(
+    f: Filters, clinic_id: str, cfg: MetricConfig, grain: Grain
+) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "no_show_pchart_with_clinic", f, clinic_id, cfg, grain)
+
+
+def new_starts_over_time_with_clinic(f: Filters, clinic_id: str, grain: Grain) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "new_starts_over_time_with_clinic", f, clinic_id, grain)
+
+
+def route_modality_mix_with_clinic(f: Filters, clinic_id: str) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "route_modality_mix_with_clinic", f, clinic_id)
 
 
 def weekday_hour_load(f: Filters) -> pl.DataFrame:

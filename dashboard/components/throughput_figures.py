@@ -39,8 +39,17 @@ def _unit(grain: str) -> str:
     return {"day": "per day", "week": "per week", "month": "per month"}[grain]
 
 
-def sessions_over_time(f: Filters, grain: str, by: str | None, *, key: str, title: str | None = None) -> None:
-    df = complete_periods(queries.sessions_over_time(f, grain, by), f, grain)
+def sessions_over_time(
+    f: Filters,
+    grain: str,
+    by: str | None,
+    *,
+    key: str,
+    title: str | None = None,
+    data: pl.DataFrame | None = None,
+) -> None:
+    """``data``: ``queries.sessions_over_time``'s frame when the caller fetched it (with a clinic's)."""
+    df = complete_periods(data if data is not None else queries.sessions_over_time(f, grain, by), f, grain)
     if df.is_empty() or df["administered_sessions"].sum() == 0:
         empty.no_data("administered sessions")
         return
@@ -56,8 +65,10 @@ def sessions_over_time(f: Filters, grain: str, by: str | None, *, key: str, titl
     st.plotly_chart(fig, key=key)
 
 
-def weekday_hour_heatmap(f: Filters, *, key: str, title: str = "Chair load by weekday and hour") -> None:
-    df = queries.weekday_hour_load(f)
+def weekday_hour_heatmap(
+    f: Filters, *, key: str, title: str = "Chair load by weekday and hour", data: pl.DataFrame | None = None
+) -> None:
+    df = data if data is not None else queries.weekday_hour_load(f)
     if df.is_empty() or df["avg_chairs_in_use"].sum() == 0:
         empty.no_data("administered sessions")
         return
@@ -157,8 +168,10 @@ def no_show_cancellation_by_clinic(
     st.plotly_chart(fig, key=key)
 
 
-def no_show_pchart(f: Filters, cfg: MetricConfig, grain: str, *, key: str, title: str) -> None:
-    df = queries.no_show_pchart(f, cfg, grain)
+def no_show_pchart(
+    f: Filters, cfg: MetricConfig, grain: str, *, key: str, title: str, data: pl.DataFrame | None = None
+) -> None:
+    df = data if data is not None else queries.no_show_pchart(f, cfg, grain)
     if df.is_empty():
         empty.no_data("scheduled sessions")
         return
@@ -226,8 +239,10 @@ def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, s
     )
 
 
-def new_starts(f: Filters, grain: str, *, key: str, title: str | None = None) -> None:
-    df = complete_periods(queries.new_starts_over_time(f, grain), f, grain)
+def new_starts(
+    f: Filters, grain: str, *, key: str, title: str | None = None, data: pl.DataFrame | None = None
+) -> None:
+    df = complete_periods(data if data is not None else queries.new_starts_over_time(f, grain), f, grain)
     if df.is_empty() or df["new_starts"].sum() == 0:
         empty.no_data("new starts")
         return
@@ -307,8 +322,10 @@ def maintenance(
         )
 
 
-def route_modality(f: Filters, *, key: str, title: str = "Route and modality mix") -> None:
-    df = queries.route_modality_mix(f)
+def route_modality(
+    f: Filters, *, key: str, title: str = "Route and modality mix", data: pl.DataFrame | None = None
+) -> None:
+    df = data if data is not None else queries.route_modality_mix(f)
     if df.is_empty():
         empty.no_data("administered sessions")
         return

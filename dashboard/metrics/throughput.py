@@ -129,6 +129,29 @@ def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
     return sql, sp
 
 
+# --- one clinic beside its scope (the Clinic page) ---------------------------------------
+
+
+def clinic_alone(f: Filters, clinic_id: str) -> Filters:
+    """``f``'s period, condition, route and modality for one clinic (its region need not be in ``f``'s)."""
+    return replace(f, clinic_ids=(clinic_id,), regions=())
+
+
+def _scopes(f: Filters, clinic_id: str | None) -> list[Filters]:
+    """Scope 0 is ``f``; scope 1, when asked for, the clinic alone. One query computes both."""
+    return [f] if clinic_id is None else [f, clinic_alone(f, clinic_id)]
+
+
+def _union(fragments: list[Fragment]) -> Fragment:
+    """The fragments' rows with their index as ``scope`` (UNION ALL: a row may belong to both scopes)."""
+    sql = " UNION ALL ".join(f"SELECT *, {i} AS scope FROM ({q})" for i, (q, _) in enumerate(fragments))
+    return sql, [v for _, p in fragments for v in p]
+
+
+def _by_scope(results: list[Any]) -> dict[str, Any]:
+    return {"scope": results[0], "clinic": results[1]}
+
+
 # --- summary and per clinic -------------------------------------------------------------
 
 
@@ -141,35 +164,59 @@ def throughput_summary(
     of every patient key in the period, most of the query's time) for pages that do not show
     it; its key is then None.
     """
-    scoped, sp = scoped_sessions(f)
-    capacity, cp = _capacity_sql(f)
+    return _summaries(con, _scopes(f, None), (active_patients,))[0]
+
+
+def throughput_summary_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, cfg: MetricConfig
+) -> dict[str, Any]:
+    """``throughput_summary`` of ``f`` ("scope") and of the clinic alone ("clinic"), one query.
+
+    Active patients only for the clinic: the scope's is a distinct count over every patient of
+    the network, which the Clinic page does not show.
+    """
+    return _by_scope(_summaries(con, _scopes(f, clinic_id), (False, True)))
+
+
+def _summaries(
+    con: duckdb.DuckDBPyConnection, scopes: list[Filters], active_patients: tuple[bool, ...]
+) -> list[dict[str, Any]]:
+    scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
+    capacity, cp = _union([_capacity_sql(sf) for sf in scopes])
+    counted = ", ".join(str(i) for i, wanted in enumerate(active_patients) if wanted)
     active = (
-        f"(SELECT count(DISTINCT patient_key) FROM scoped WHERE {ADMINISTERED})"
-        if active_patients
+        f"count(DISTINCT patient_key) FILTER (WHERE {ADMINISTERED} AND scope IN ({counted}))"
+        if counted
         else "CAST(NULL AS BIGINT)"
     )
-    counts = con.sql(
+    df = con.sql(
         f"""
-        WITH scoped AS ({scoped})
-        SELECT {_COUNTS}, {active} AS active_patients,
-               (SELECT coalesce(sum(chair_minutes_available), 0) FROM ({capacity})) AS available
-        FROM scoped""",
-        params=[*sp, *cp],
+        WITH counts AS (SELECT scope, {_COUNTS}, {active} AS active_patients FROM ({scoped}) GROUP BY scope),
+        cap AS (SELECT scope, sum(chair_minutes_available) AS available FROM ({capacity}) GROUP BY scope)
+        SELECT k.scope, COLUMNS(counts.* EXCLUDE (scope)), coalesce(cap.available, 0) AS available
+        FROM range(?) k(scope) LEFT JOIN counts USING (scope) LEFT JOIN cap USING (scope)
+        ORDER BY k.scope""",
+        params=[*sp, *cp, len(scopes)],
     ).pl()
-    c: dict[str, Any] = counts.row(0, named=True)
-    return {
-        "scheduled_sessions": int(c["scheduled_sessions"]),
-        "administered_sessions": int(c["administered_sessions"]),
-        "no_shows": int(c["no_shows"]),
-        "cancellations": int(c["cancellations"]),
-        "no_show_rate": _rate(c["no_shows"], c["scheduled_sessions"]),
-        "cancellation_rate": _rate(c["cancellations"], c["scheduled_sessions"]),
-        "active_patients": int(c["active_patients"]) if active_patients else None,
-        "new_starts": int(c["new_starts"]),
-        "chair_minutes_used": float(c["chair_minutes_used"]),
-        "chair_minutes_available": float(c["available"]),
-        "chair_utilisation": _rate(c["chair_minutes_used"], c["available"]),
-    }
+    out = []
+    for c, wanted in zip(df.iter_rows(named=True), active_patients, strict=True):
+        n = {
+            k: c[k] or 0 for k in ("scheduled_sessions", "administered_sessions", "no_shows", "cancellations")
+        }
+        used = float(c["chair_minutes_used"] or 0)
+        out.append(
+            {
+                **{k: int(v) for k, v in n.items()},
+                "no_show_rate": _rate(n["no_shows"], n["scheduled_sessions"]),
+                "cancellation_rate": _rate(n["cancellations"], n["scheduled_sessions"]),
+                "active_patients": int(c["active_patients"] or 0) if wanted else None,
+                "new_starts": int(c["new_starts"] or 0),
+                "chair_minutes_used": used,
+                "chair_minutes_available": float(c["available"]),
+                "chair_utilisation": _rate(used, c["available"]),
+            }
+        )
+    return out
 
 
 def throughput_by_clinic(
@@ -271,56 +318,92 @@ def sessions_over_time(
     last buckets may be cut by the period), group, label, scheduled_sessions,
     administered_sessions, no_shows, cancellations, no_show_rate, cancellation_rate.
     """
+    return _sessions_over_time(con, _scopes(f, None), grain, by)[0]
+
+
+def sessions_over_time_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, grain: Grain = "week"
+) -> dict[str, pl.DataFrame]:
+    """``sessions_over_time(…, by=None)`` of ``f`` ("scope") and of the clinic alone ("clinic"), one query."""
+    return _by_scope(_sessions_over_time(con, _scopes(f, clinic_id), grain, None))
+
+
+def _sessions_over_time(
+    con: duckdb.DuckDBPyConnection, scopes: list[Filters], grain: str, by: str | None
+) -> list[pl.DataFrame]:
+    if by is not None and len(scopes) > 1:
+        raise ValueError("a clinic beside its scope is compared as one group each (by=None)")
+    f = scopes[0]
     g = _grain(grain)
-    scoped, sp = scoped_sessions(f)
+    scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
     buckets, bp = _buckets_sql(f, g)
     gexpr, lexpr, (groups, gp) = _groups_sql(f, by)
     df = con.sql(
         f"""
         WITH agg AS (
-            SELECT CAST(date_trunc('{g}', s.scheduled_at) AS DATE) AS period_start,
+            SELECT s.scope, CAST(date_trunc('{g}', s.scheduled_at) AS DATE) AS period_start,
                    {gexpr} AS grp, any_value({lexpr}) AS label, {_COUNTS}
-            FROM ({scoped}) s GROUP BY 1, 2),
-        grps AS (SELECT grp, label FROM ({groups}) UNION SELECT grp, label FROM agg)
-        SELECT b.period_start, grps.grp AS "group", grps.label,
+            FROM ({scoped}) s GROUP BY 1, 2, 3),
+        grps AS (
+            SELECT k.scope, g.grp, g.label FROM range(?) k(scope) CROSS JOIN ({groups}) g
+            UNION SELECT scope, grp, label FROM agg)
+        SELECT grps.scope, b.period_start, grps.grp AS "group", grps.label,
                coalesce(agg.scheduled_sessions, 0) AS scheduled_sessions,
                coalesce(agg.administered_sessions, 0) AS administered_sessions,
                coalesce(agg.no_shows, 0) AS no_shows,
                coalesce(agg.cancellations, 0) AS cancellations
         FROM ({buckets}) b CROSS JOIN grps
-        LEFT JOIN agg ON agg.period_start = b.period_start AND agg.grp = grps.grp
-        ORDER BY b.period_start, grps.grp""",
-        params=[*sp, *gp, *bp],
+        LEFT JOIN agg ON agg.period_start = b.period_start AND agg.grp = grps.grp AND agg.scope = grps.scope
+        ORDER BY grps.scope, b.period_start, grps.grp""",
+        params=[*sp, len(scopes), *gp, *bp],
     ).pl()
-    return df.with_columns(
+    df = df.with_columns(
         no_show_rate=_rate_expr("no_shows", "scheduled_sessions"),
         cancellation_rate=_rate_expr("cancellations", "scheduled_sessions"),
     )
+    return [df.filter(pl.col("scope") == i).drop("scope") for i in range(len(scopes))]
 
 
 def new_starts_over_time(con: duckdb.DuckDBPyConnection, f: Filters, grain: Grain = "week") -> pl.DataFrame:
     """New starts per period bucket (period_start, new_starts), zero-filled."""
+    return _new_starts_over_time(con, _scopes(f, None), grain)[0]
+
+
+def new_starts_over_time_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, grain: Grain = "week"
+) -> dict[str, pl.DataFrame]:
+    """``new_starts_over_time`` of ``f`` ("scope") and of the clinic alone ("clinic"), one query."""
+    return _by_scope(_new_starts_over_time(con, _scopes(f, clinic_id), grain))
+
+
+def _new_starts_over_time(
+    con: duckdb.DuckDBPyConnection, scopes: list[Filters], grain: str
+) -> list[pl.DataFrame]:
     g = _grain(grain)
-    firsts, fp = _first_sessions_sql(f)
-    buckets, bp = _buckets_sql(f, g)
-    return con.sql(
+    firsts, fp = _union([_first_sessions_sql(sf) for sf in scopes])
+    buckets, bp = _buckets_sql(scopes[0], g)
+    df = con.sql(
         f"""
         WITH agg AS (
-            SELECT CAST(date_trunc('{g}', first_at) AS DATE) AS period_start, count(*) AS new_starts
-            FROM ({firsts}) GROUP BY 1)
-        SELECT b.period_start, coalesce(agg.new_starts, 0) AS new_starts
-        FROM ({buckets}) b LEFT JOIN agg USING (period_start)
-        ORDER BY b.period_start""",
-        params=[*fp, *bp],
+            SELECT scope, CAST(date_trunc('{g}', first_at) AS DATE) AS period_start, count(*) AS new_starts
+            FROM ({firsts}) GROUP BY 1, 2)
+        SELECT k.scope, b.period_start, coalesce(agg.new_starts, 0) AS new_starts
+        FROM range(?) k(scope) CROSS JOIN ({buckets}) b
+        LEFT JOIN agg ON agg.scope = k.scope AND agg.period_start = b.period_start
+        ORDER BY k.scope, b.period_start""",
+        params=[*fp, len(scopes), *bp],
     ).pl()
+    return [df.filter(pl.col("scope") == i).drop("scope") for i in range(len(scopes))]
 
 
 def no_show_counts(con: duckdb.DuckDBPyConnection, f: Filters, grain: Grain = "week") -> pl.DataFrame:
     """Scheduled sessions and no-shows per bucket with at least one scheduled session (p-chart input)."""
-    return (
-        sessions_over_time(con, f, grain)
-        .filter(pl.col("scheduled_sessions") > 0)
-        .select("period_start", "scheduled_sessions", "no_shows", "no_show_rate")
+    return _no_show_counts(sessions_over_time(con, f, grain))
+
+
+def _no_show_counts(over_time: pl.DataFrame) -> pl.DataFrame:
+    return over_time.filter(pl.col("scheduled_sessions") > 0).select(
+        "period_start", "scheduled_sessions", "no_shows", "no_show_rate"
     )
 
 
@@ -337,33 +420,46 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
     avg_sessions_started is the same average for session starts.
     chairs_in_scope sums the chairs of clinics in scope open at some point of the period.
     """
-    scoped, sp = scoped_sessions(f)
-    capacity, cp = _capacity_sql(f)
-    return con.sql(
+    return _weekday_hour_load(con, _scopes(f, None))[0]
+
+
+def weekday_hour_load_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str
+) -> dict[str, pl.DataFrame]:
+    """``weekday_hour_load`` of ``f`` ("scope") and of the clinic alone ("clinic"), one query."""
+    return _by_scope(_weekday_hour_load(con, _scopes(f, clinic_id)))
+
+
+def _weekday_hour_load(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[pl.DataFrame]:
+    f = scopes[0]
+    scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
+    capacity, cp = _union([_capacity_sql(sf) for sf in scopes])
+    df = con.sql(
         f"""
         WITH starts AS (
             -- sessions sharing start weekday, hour, minute and length are expanded once, not 10M times
-            SELECT isodow(scheduled_at) AS dow, hour(scheduled_at) AS h,
+            SELECT scope, isodow(scheduled_at) AS dow, hour(scheduled_at) AS h,
                    minute(scheduled_at) + second(scheduled_at) / 60.0 AS m,
                    duration_min + coalesce(recovery_min, 0) AS len, count(*) AS n
             FROM ({scoped}) s WHERE {ADMINISTERED} AND duration_min IS NOT NULL
             GROUP BY ALL),
         slots AS (
-            SELECT dow, h, m, len, n, unnest(range(0, CAST(ceil((m + len) / 60.0) AS BIGINT))) AS k
+            SELECT scope, dow, h, m, len, n, unnest(range(0, CAST(ceil((m + len) / 60.0) AS BIGINT))) AS k
             FROM starts),
         agg AS (
             -- hour k after the start hour; past midnight it falls on the next weekday
-            SELECT (dow - 1 + (h + k) // 24) % 7 + 1 AS weekday, (h + k) % 24 AS hour,
+            SELECT scope, (dow - 1 + (h + k) // 24) % 7 + 1 AS weekday, (h + k) % 24 AS hour,
                    sum(n * (least(m + len, 60.0 * (k + 1)) - greatest(m, 60.0 * k))) AS chair_minutes,
                    sum(n) FILTER (WHERE k = 0) AS sessions_started
-            FROM slots GROUP BY 1, 2),
+            FROM slots GROUP BY 1, 2, 3),
         days AS (
             SELECT isodow(d) AS weekday, count(*) AS n_days
             FROM generate_series(CAST(? AS DATE), CAST(? AS DATE), INTERVAL 1 DAY) t(d) GROUP BY 1),
         chairs AS (
-            SELECT CAST(coalesce(sum(chairs) FILTER (WHERE open_days > 0), 0) AS BIGINT) AS n
-            FROM ({capacity}))
-        SELECT w.weekday, dayname(DATE '2024-01-07' + CAST(w.weekday AS INTEGER)) AS weekday_name, h.hour,
+            SELECT k.scope, CAST(coalesce(sum(c.chairs) FILTER (WHERE c.open_days > 0), 0) AS BIGINT) AS n
+            FROM range(?) k(scope) LEFT JOIN ({capacity}) c ON c.scope = k.scope GROUP BY k.scope)
+        SELECT chairs.scope, w.weekday,
+               dayname(DATE '2024-01-07' + CAST(w.weekday AS INTEGER)) AS weekday_name, h.hour,
                coalesce(agg.chair_minutes, 0) / (60.0 * days.n_days) AS avg_chairs_in_use,
                coalesce(agg.sessions_started, 0) / days.n_days AS avg_sessions_started,
                chairs.n AS chairs_in_scope,
@@ -372,33 +468,11 @@ def weekday_hour_load(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFram
                END AS share_of_chairs
         FROM range(1, 8) w(weekday) CROSS JOIN range(0, 24) h(hour) CROSS JOIN chairs
         LEFT JOIN days ON days.weekday = w.weekday
-        LEFT JOIN agg ON agg.weekday = w.weekday AND agg.hour = h.hour
-        ORDER BY w.weekday, h.hour""",
-        params=[*sp, f.start, f.end, *cp],
+        LEFT JOIN agg ON agg.scope = chairs.scope AND agg.weekday = w.weekday AND agg.hour = h.hour
+        ORDER BY chairs.scope, w.weekday, h.hour""",
+        params=[*sp, f.start, f.end, len(scopes), *cp],
     ).pl()
-
-
-# --- one clinic beside its scope (the Clinic page) ---------------------------------------
-
-
-def clinic_alone(f: Filters, clinic_id: str) -> Filters:
-    """``f``'s period, condition, route and modality for one clinic (its region need not be in ``f``'s)."""
-    return replace(f, clinic_ids=(clinic_id,), regions=())
-
-
-def _scopes(f: Filters, clinic_id: str | None) -> list[Filters]:
-    """Scope 0 is ``f``; scope 1, when asked for, the clinic alone. One query computes both."""
-    return [f] if clinic_id is None else [f, clinic_alone(f, clinic_id)]
-
-
-def _union(fragments: list[Fragment]) -> Fragment:
-    """The fragments' rows with their index as ``scope`` (UNION ALL: a row may belong to both scopes)."""
-    sql = " UNION ALL ".join(f"SELECT *, {i} AS scope FROM ({q})" for i, (q, _) in enumerate(fragments))
-    return sql, [v for _, p in fragments for v in p]
-
-
-def _by_scope(results: list[Any]) -> dict[str, Any]:
-    return {"scope": results[0], "clinic": results[1]}
+    return [df.filter(pl.col("scope") == i).drop("scope") for i in range(len(scopes))]
 
 
 # --- induction --------------------------------------------------------------------------
@@ -630,15 +704,27 @@ def maintenance_cadence_summary(con: duckdb.DuckDBPyConnection, f: Filters) -> d
 
 def route_modality_mix(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
     """Administered sessions by route × modality with their share of all administered sessions."""
-    scoped, sp = scoped_sessions(f)
-    return con.sql(
+    return _route_modality_mix(con, _scopes(f, None))[0]
+
+
+def route_modality_mix_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str
+) -> dict[str, pl.DataFrame]:
+    """``route_modality_mix`` of ``f`` ("scope") and of the clinic alone ("clinic"), one query."""
+    return _by_scope(_route_modality_mix(con, _scopes(f, clinic_id)))
+
+
+def _route_modality_mix(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[pl.DataFrame]:
+    scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
+    df = con.sql(
         f"""
-        SELECT route, modality, count(*) AS administered_sessions,
-               count(*) / sum(count(*)) OVER () AS share
+        SELECT scope, route, modality, count(*) AS administered_sessions,
+               count(*) / sum(count(*)) OVER (PARTITION BY scope) AS share
         FROM ({scoped}) s WHERE {ADMINISTERED}
-        GROUP BY 1, 2 ORDER BY administered_sessions DESC, route, modality""",
+        GROUP BY 1, 2, 3 ORDER BY scope, administered_sessions DESC, route, modality""",
         params=sp,
     ).pl()
+    return [df.filter(pl.col("scope") == i).drop("scope") for i in range(len(scopes))]
 
 
 def no_show_pchart(
@@ -650,7 +736,17 @@ def no_show_pchart(
     ``cfg.spc_baseline_periods`` points; a lower rate is better. Columns are those of
     ``dashboard.stats.spc.p_chart`` (period, count, n, value, centre, limits, signals).
     """
-    counts = no_show_counts(con, f, grain).select(
-        period="period_start", count="no_shows", n="scheduled_sessions"
-    )
-    return p_chart(counts, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)
+    return _pchart(no_show_counts(con, f, grain), cfg)
+
+
+def no_show_pchart_with_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, cfg: MetricConfig, grain: Grain = "week"
+) -> dict[str, pl.DataFrame]:
+    """``no_show_pchart`` of ``f`` ("scope") and of the clinic alone ("clinic"), from one query."""
+    over_time = _sessions_over_time(con, _scopes(f, clinic_id), grain, None)
+    return _by_scope([_pchart(_no_show_counts(df), cfg) for df in over_time])
+
+
+def _pchart(counts: pl.DataFrame, cfg: MetricConfig) -> pl.DataFrame:
+    points = counts.select(period="period_start", count="no_shows", n="scheduled_sessions")
+    return p_chart(points, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)

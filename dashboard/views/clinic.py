@@ -47,12 +47,13 @@ st.caption(
     f"compared with all {len(nf.clinic_ids)} clinics of the network"
 )
 
-mine = queries.throughput_summary(cf, cfg)
+# Every figure pair (the clinic's and the network's) comes from one query returning both.
+summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)
+mine, network = summaries["clinic"], summaries["scope"]  # the network's without active patients (not shown)
 if mine["scheduled_sessions"] == 0:
     fresh = queries.clinic_freshness(date.today(), cfg.stale_days).filter(pl.col("clinic_id") == chosen)
     empty.clinic_without_sessions(name, fresh["newest_data_date"][0] if fresh.height else None)
     st.stop()
-network = queries.throughput_summary(nf, cfg, active_patients=False)  # rates only
 kpi.tiles(
     [
         kpi.Tile("Administered sessions", mine["administered_sessions"], None, kpi.count, kpi.signed_count),
@@ -110,16 +111,32 @@ pgrain = "month" if grain == "month" else "week"
 
 
 st.subheader("Sessions")
+sessions = queries.sessions_over_time_with_clinic(nf, chosen, grain)
 left, right = st.columns(2)
 with left:
-    fig.sessions_over_time(cf, grain, None, key="sessions_clinic", title=f"{name}: administered sessions")
+    fig.sessions_over_time(
+        cf,
+        grain,
+        None,
+        key="sessions_clinic",
+        title=f"{name}: administered sessions",
+        data=sessions["clinic"],
+    )
 with right:
-    fig.sessions_over_time(nf, grain, None, key="sessions_network", title="Network: administered sessions")
+    fig.sessions_over_time(
+        nf,
+        grain,
+        None,
+        key="sessions_network",
+        title="Network: administered sessions",
+        data=sessions["scope"],
+    )
+load = queries.weekday_hour_load_with_clinic(nf, chosen)
 left, right = st.columns(2)
 with left:
-    fig.weekday_hour_heatmap(cf, key="heatmap_clinic", title=f"{name}: chair load")
+    fig.weekday_hour_heatmap(cf, key="heatmap_clinic", title=f"{name}: chair load", data=load["clinic"])
 with right:
-    fig.weekday_hour_heatmap(nf, key="heatmap_network", title="Network: chair load")
+    fig.weekday_hour_heatmap(nf, key="heatmap_network", title="Network: chair load", data=load["scope"])
 left, right = st.columns(2)
 with left:
     fig.utilisation_by_clinic(
@@ -129,19 +146,38 @@ with right:
     fig.no_show_cancellation_by_clinic(nf, cfg, key="no_shows", highlight=chosen)
 
 st.subheader("No-shows over time")
+pcharts = queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain)
 left, right = st.columns(2)
 with left:
-    fig.no_show_pchart(cf, cfg, pgrain, key="pchart_clinic", title=f"{name}: no-show rate per {pgrain}")
+    fig.no_show_pchart(
+        cf,
+        cfg,
+        pgrain,
+        key="pchart_clinic",
+        title=f"{name}: no-show rate per {pgrain}",
+        data=pcharts["clinic"],
+    )
 with right:
-    fig.no_show_pchart(nf, cfg, pgrain, key="pchart_network", title=f"Network: no-show rate per {pgrain}")
+    fig.no_show_pchart(
+        nf,
+        cfg,
+        pgrain,
+        key="pchart_network",
+        title=f"Network: no-show rate per {pgrain}",
+        data=pcharts["scope"],
+    )
 
 st.subheader("New patients and induction")
+starts = queries.new_starts_over_time_with_clinic(nf, chosen, pgrain)
 left, right = st.columns(2)
 with left:
-    fig.new_starts(cf, pgrain, key="starts_clinic", title=f"{name}: new starts per {pgrain}")
+    fig.new_starts(
+        cf, pgrain, key="starts_clinic", title=f"{name}: new starts per {pgrain}", data=starts["clinic"]
+    )
 with right:
-    fig.new_starts(nf, pgrain, key="starts_network", title=f"Network: new starts per {pgrain}")
-# the clinic's and the network's figures of one metric come from one query
+    fig.new_starts(
+        nf, pgrain, key="starts_network", title=f"Network: new starts per {pgrain}", data=starts["scope"]
+    )
 induction = queries.induction_with_clinic(nf, chosen)
 left, right = st.columns(2)
 with left:
@@ -160,8 +196,9 @@ with right:
     fig.maintenance(
         nf, key="maintenance_network", title="Network: maintenance cadence", figures=maintenance["scope"]
     )
+mix = queries.route_modality_mix_with_clinic(nf, chosen)
 left, right = st.columns(2)
 with left:
-    fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality")
+    fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality", data=mix["clinic"])
 with right:
-    fig.route_modality(nf, key="mix_network", title="Network: route and modality")
+    fig.route_modality(nf, key="mix_network", title="Network: route and modality", data=mix["scope"])

@@ -562,3 +562,56 @@ def test_maintenance_with_clinic(make_db: Callable[[dict], Path]) -> None:
     # B: gaps 10 and 28 of 2 patients; median (10 + 28) / 2 = 19
     assert both["clinic"]["summary"]["patients"] == 2 and both["clinic"]["summary"]["median_days"] == 19.0
     assert both["scope"]["summary"]["intervals"] == 5 and both["scope"]["summary"]["patients"] == 3
+
+
+def test_clinic_page_pairs_by_hand(con: duckdb.DuckDBPyConnection) -> None:
+    f = filters()
+    s = tp.throughput_summary_with_clinic(con, f, "B", CFG)
+    # B alone: b1 (administered, P4's first) and b2 (no-show); 180 of 1 × 10 h × 60 × 10 days
+    b = s["clinic"]
+    assert (b["scheduled_sessions"], b["administered_sessions"], b["active_patients"], b["new_starts"]) == (
+        2,
+        1,
+        1,
+        1,
+    )
+    assert b["no_show_rate"] == 0.5 and b["chair_utilisation"] == pytest.approx(180 / 6000)
+    # the scope as in test_network_summary, without the distinct-patient count
+    net = s["scope"]
+    assert (net["scheduled_sessions"], net["administered_sessions"], net["active_patients"]) == (10, 7, None)
+    assert net["chair_utilisation"] == pytest.approx(560 / 24720)
+
+    weekly = tp.sessions_over_time_with_clinic(con, f, "C", "week")
+    # C: c1 in the week of 2 March, nothing in the week of 9 March; network 7 and 3 (see the region test)
+    assert weekly["clinic"].select("period_start", "scheduled_sessions").rows() == [
+        (date(2026, 3, 2), 1),
+        (date(2026, 3, 9), 0),
+    ]
+    assert weekly["scope"]["scheduled_sessions"].to_list() == [7, 3]
+
+    starts = tp.new_starts_over_time_with_clinic(con, f, "A", "week")
+    assert starts["clinic"].rows() == [(date(2026, 3, 2), 2), (date(2026, 3, 9), 0)]  # P1, P2 at A
+    assert starts["scope"].rows() == [(date(2026, 3, 2), 2), (date(2026, 3, 9), 1)]  # + P4 at B
+
+    mix = tp.route_modality_mix_with_clinic(con, f, "B")
+    assert mix["clinic"].rows() == [("intranasal", "infusion", 1, 1.0)]  # b1 only
+    assert mix["scope"]["administered_sessions"].sum() == 7
+
+    load = tp.weekday_hour_load_with_clinic(con, f, "A")
+    cell = {(r["weekday"], r["hour"]): r for r in load["clinic"].iter_rows(named=True)}
+    # as test_weekday_hour_load (clinic A): Monday 09h 60 of a1's minutes over 2 Mondays, 2 chairs
+    assert (
+        cell[(1, 9)]["avg_chairs_in_use"] == pytest.approx(60 / 120) and cell[(1, 9)]["chairs_in_scope"] == 2
+    )
+    # the scope: all 6 chairs (A 2, B 1, C 3); Tuesday 09h holds c1 (C) 09:00–10:30 → 60 min over 2 Tuesdays
+    net_cell = {(r["weekday"], r["hour"]): r for r in load["scope"].iter_rows(named=True)}
+    assert net_cell[(2, 9)]["chairs_in_scope"] == 6
+    assert net_cell[(2, 9)]["avg_chairs_in_use"] == pytest.approx(60 / 120)
+    assert cell[(2, 9)]["avg_chairs_in_use"] == 0
+
+    charts = tp.no_show_pchart_with_clinic(con, f, "B", CFG, "week")
+    # B: week 1 nothing scheduled (no point), week 2: b2 of b1, b2 -> one point at 1/2
+    assert charts["clinic"].select("period", "count", "n").rows() == [(date(2026, 3, 9), 1, 2)]
+    assert charts["scope"].select("count", "n").rows() == [(1, 7), (1, 3)]  # a4 of 7; b2 of 3
+    with pytest.raises(ValueError):
+        tp._sessions_over_time(con, tp._scopes(f, "A"), "week", "clinic")
