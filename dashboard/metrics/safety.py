@@ -17,6 +17,7 @@ sessions that are proportions carry Wilson 95% CIs. An empty denominator gives
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, Literal
 
 import duckdb
@@ -114,6 +115,40 @@ def _administered_sessions(f: Filters, *, with_condition: bool = False) -> Fragm
     )
 
 
+LINK_WINDOW_DAYS = 7  # AE sessions are first looked for among sessions this close to the period
+_LINKED_COLUMNS = (
+    "session_id, scheduled_at, status, phase, route, modality, dose_mg, weight_kg, dose_mg_per_kg, "
+    "duration_min, recovery_min, session_number, bp_sys_pre, bp_sys_max, bp_dia_pre, bp_dia_max, "
+    "hr_pre, hr_max, spo2_min"
+)
+
+
+def _linked_sessions(f: Filters, columns: str) -> Fragment:
+    """The sessions that the AEs in scope and period are linked to, without joining every session.
+
+    A plain ``LEFT JOIN sessions`` read the id (and columns) of all sessions of
+    every date (6M at network scale) for ~175k AEs a year. The AEs' session ids
+    are looked up first among the sessions scheduled within ``LINK_WINDOW_DAYS``
+    of the period (sessions are stored in time order: a few row groups), then
+    any id not found there (an AE recorded long after its session) in the whole
+    table, a scan DuckDB skips when no id is left. Same rows as the plain join.
+    """
+    where, params = combine(clinic_where(f, "c.clinic_id", "c.region"), period_where(f, "a.onset_at"))
+    margin = timedelta(days=LINK_WINDOW_DAYS)
+    sql = f"""
+        WITH ids AS (SELECT a.session_id FROM adverse_events a JOIN clinics c ON c.clinic_id = a.clinic_id
+                     WHERE {where} AND a.session_id IS NOT NULL),
+             near AS (SELECT {columns} FROM sessions
+                      WHERE scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)
+                        AND session_id IN (SELECT session_id FROM ids))
+        SELECT * FROM near
+        UNION ALL
+        SELECT {columns} FROM sessions
+        WHERE session_id IN (SELECT session_id FROM ids
+                             WHERE session_id NOT IN (SELECT session_id FROM near))"""
+    return sql, [*params, f.start - margin, f.end + timedelta(days=1) + margin]
+
+
 def _aes(f: Filters, *, detail: bool = True) -> Fragment:
     """AEs the filters select, joined with their clinic, patient and (optional) session.
 
@@ -129,14 +164,17 @@ def _aes(f: Filters, *, detail: bool = True) -> Fragment:
     ]
     where, params = combine(*parts)
     if not detail:
-        joins = "JOIN clinics c ON c.clinic_id = a.clinic_id"
+        joins, join_params = "JOIN clinics c ON c.clinic_id = a.clinic_id", []
         if f.conditions:
             joins += " JOIN patients p ON p.patient_key = a.patient_key"
         if f.routes or f.modalities:
-            joins += " LEFT JOIN sessions s ON s.session_id = a.session_id"
-        return f"SELECT a.*, c.clinic_name, c.region FROM adverse_events a {joins} WHERE {where}", params
+            linked, join_params = _linked_sessions(f, "session_id, route, modality")
+            joins += f" LEFT JOIN ({linked}) s ON s.session_id = a.session_id"
+        sql = f"SELECT a.*, c.clinic_name, c.region FROM adverse_events a {joins} WHERE {where}"
+        return sql, [*join_params, *params]
     dose_sql, dose_params = _dose_band("s.dose_mg_per_kg")
     band_sql, band_params = _session_band("s.session_number")
+    linked, linked_params = _linked_sessions(f, _LINKED_COLUMNS)
     sql = f"""
         SELECT a.*, c.clinic_name, c.region, p.primary_condition,
                s.scheduled_at, s.status, s.phase, s.route, s.modality, s.dose_mg, s.weight_kg,
@@ -147,9 +185,9 @@ def _aes(f: Filters, *, detail: bool = True) -> Fragment:
         FROM adverse_events a
         JOIN clinics c ON c.clinic_id = a.clinic_id
         JOIN patients p ON p.patient_key = a.patient_key
-        LEFT JOIN sessions s ON s.session_id = a.session_id
+        LEFT JOIN ({linked}) s ON s.session_id = a.session_id
         WHERE {where}"""
-    return sql, [NO_SESSION, *dose_params, NO_SESSION, *band_params, *params]
+    return sql, [NO_SESSION, *dose_params, NO_SESSION, *band_params, *linked_params, *params]
 
 
 def _one(con: duckdb.DuckDBPyConnection, sql: str, params: list[object]) -> tuple[Any, ...]:

@@ -672,6 +672,40 @@ def test_kpis_of_an_empty_scope(con: duckdb.DuckDBPyConnection) -> None:
     }
 
 
+def test_aes_reported_long_after_their_session_keep_its_attributes(make_db: Callable[[dict], Path]) -> None:
+    # Late reports (onset in March, weeks after the session) must find their session outside the
+    # window looked at first: L1 -> S1 (iv infusion, 0.50 mg/kg, no. 1, Jan 5), L2 -> S13 (im, Jan).
+    rows = {k: v for k, v in ROWS.items() if k != "adverse_events"} | {
+        "adverse_events": [
+            ae("L1", "P1", "C1", ts("2026-03-20"), "headache", session_id="S1"),
+            ae("L2", "P4", "C3", ts("2026-03-21"), "dizziness", session_id="S13"),
+        ]
+    }
+    late = duckdb.connect(str(make_db(rows)), read_only=True)
+    march = Filters(date(2026, 3, 1), date(2026, 3, 31), ("C1", "C2", "C3"))
+    try:
+        iv = safety.ae_rate(late, Filters(march.start, march.end, march.clinic_ids, routes=("iv",)))
+        assert (iv["ae_count"], iv["administered_sessions"]) == (1, 0)  # L1; no session in March
+        kap = safety.ae_rate(late, Filters(march.start, march.end, march.clinic_ids, modalities=("kap",)))
+        assert kap["ae_count"] == 0
+        by_route = by_level(safety.ae_rate_by(late, march, "route"))
+        assert {lvl: (r["ae_count"], r["administered_sessions"]) for lvl, r in by_route.items()} == {
+            "iv": (1, 0),
+            "im": (1, 0),
+        }
+        rows_out = {r["ae_id"]: r for r in safety.line_list(late, march).iter_rows(named=True)}
+        l1 = rows_out["L1"]
+        assert (l1["scheduled_at"], l1["route"], l1["dose_band"], l1["session_band"]) == (
+            ts("2026-01-05"),
+            "iv",
+            "0.50-<0.75",
+            "1-3",
+        )
+        assert (rows_out["L2"]["route"], rows_out["L2"]["session_number"]) == ("im", 1)
+    finally:
+        late.close()
+
+
 def test_serious_events(con: duckdb.DuckDBPyConnection) -> None:
     frame = safety.serious_events(con, JAN)
     assert frame["ae_id"].to_list() == ["A3"]  # A4 (serious) is in February
