@@ -51,6 +51,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
     sync_key_hashes(con)
+    sync_session_tails(con)
 
 
 def files_to_check(
@@ -399,31 +400,85 @@ def _status(load: FileLoad) -> str:
 UPDATE_LIMIT = 50_000  # above this many renumbered rows, rewriting them beats DuckDB's UPDATE
 
 
+SESSION_TAILS = "patient_session_tails"
+
+
+def sync_session_tails(con: duckdb.DuckDBPyConnection) -> bool:
+    """Rebuild ``patient_session_tails`` unless it counts every numbered session; True if rebuilt.
+
+    Per patient with administered sessions: how many, and the last by (scheduled_at,
+    session_id). A day's new sessions come after their patient's last one, so their
+    numbers follow from this small table instead of a scan of every patient's history.
+    """
+    con.execute(
+        f"CREATE TABLE IF NOT EXISTS {SESSION_TAILS} (patient_key VARCHAR NOT NULL, "
+        "administered BIGINT NOT NULL, last_at TIMESTAMP NOT NULL, last_session_id VARCHAR NOT NULL)"
+    ).fetchall()
+    [(numbered, tailed)] = con.execute(
+        f"SELECT (SELECT count(session_number) FROM sessions), "
+        f"(SELECT coalesce(sum(administered), 0) FROM {SESSION_TAILS})"
+    ).fetchall()
+    if numbered == tailed:
+        return False
+    con.execute(
+        f"CREATE OR REPLACE TABLE {SESSION_TAILS} AS SELECT patient_key, count(*) AS administered, "
+        "max(scheduled_at) AS last_at, arg_max(session_id, (scheduled_at, session_id)) AS last_session_id "
+        "FROM sessions WHERE session_number IS NOT NULL GROUP BY patient_key"
+    ).fetchall()
+    return True
+
+
 def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> None:
     """Insert ``_final`` with ``session_number`` computed, and renumber what the insert shifted.
 
     1, 2, … over a patient's administered sessions by ``scheduled_at`` (ties by
     session_id), null for the others. Only the affected patients are numbered —
-    those of the new rows and the previous owners of replaced rows (``_old``) —
-    and of their rows already in the table only those whose number changes are
-    written. New rows get their number on insert: DuckDB's UPDATE is slow for
-    millions of rows (an initial load).
+    those of the new rows and the previous owners of replaced rows (``_old``).
+    Most have only new sessions after their last one (``patient_session_tails``):
+    those continue from their count. The others ("slow": a replaced row, or a
+    session arriving before their last one) are renumbered from their rows in the
+    table, of which only those whose number changes are written. New rows get
+    their number on insert: DuckDB's UPDATE is slow for millions of rows (an
+    initial load).
     """
+    administered = [list(ADMINISTERED_STATUSES)]
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _patients AS "
         "SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
     ).fetchall()
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _numbers AS "
-        "SELECT _rid, session_id, old_n, CASE WHEN administered THEN row_number() OVER ("
-        "  PARTITION BY patient_key, administered ORDER BY scheduled_at, session_id) END AS n "
-        "FROM (SELECT *, list_contains(?, status) AS administered FROM ("
-        "  SELECT rowid AS _rid, session_id, patient_key, scheduled_at, status, session_number AS old_n "
-        "  FROM sessions WHERE patient_key IN (SELECT patient_key FROM _patients) "
-        "  UNION ALL "
-        "  SELECT NULL, session_id, patient_key, scheduled_at, status, NULL FROM _final))",
-        [list(ADMINISTERED_STATUSES)],
+        f"CREATE OR REPLACE TEMP TABLE _tails AS SELECT * FROM {SESSION_TAILS} "
+        "WHERE patient_key IN (SELECT patient_key FROM _patients)"
     ).fetchall()
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _slow AS SELECT patient_key FROM _old UNION "
+        "SELECT f.patient_key FROM _final f JOIN _tails t USING (patient_key) "
+        "WHERE list_contains(?, f.status) AND (f.scheduled_at < t.last_at "
+        "  OR (f.scheduled_at = t.last_at AND f.session_id <= t.last_session_id))",
+        administered,
+    ).fetchall()
+    (slow,) = con.execute("SELECT count(*) FROM _slow").fetchone()
+    # slow patients: all their rows, numbered afresh (a scan of the table's patient column)
+    stored = (
+        "SELECT rowid AS _rid, session_id, patient_key, scheduled_at, status, session_number AS old_n, "
+        "0 AS base FROM sessions WHERE patient_key IN (SELECT patient_key FROM _slow) UNION ALL "
+        if slow
+        else ""
+    )
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _numbers AS "
+        "SELECT _rid, session_id, patient_key, scheduled_at, old_n, CASE WHEN administered THEN "
+        "  base + row_number() OVER (PARTITION BY patient_key, administered "
+        "                            ORDER BY scheduled_at, session_id) END AS n "
+        "FROM (SELECT *, list_contains(?, status) AS administered FROM ("
+        f"  {stored}"
+        "  SELECT NULL AS _rid, f.session_id, f.patient_key, f.scheduled_at, f.status, NULL AS old_n, "
+        # fast patients' new rows continue from their count; a slow patient's base is 0
+        "    CASE WHEN s.patient_key IS NULL THEN coalesce(t.administered, 0) ELSE 0 END AS base "
+        "  FROM _final f LEFT JOIN _slow s USING (patient_key) LEFT JOIN _tails t USING (patient_key)))",
+        administered,
+    ).fetchall()
+    _update_session_tails(con)
     final_cols = ", ".join(f"f.{c}" for c in cols.split(", "))
     con.execute(
         f"INSERT INTO sessions ({cols}, session_number) SELECT {final_cols}, n.n "
@@ -449,8 +504,31 @@ def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> Non
         con.execute(
             "UPDATE sessions SET session_number = h.n FROM _shifted h WHERE sessions.rowid = h._rid"
         ).fetchall()
-    for temp in ("_patients", "_numbers", "_shifted"):
+    for temp in ("_patients", "_tails", "_slow", "_numbers", "_shifted"):
         con.execute(f"DROP TABLE {temp}").fetchall()
+
+
+def _update_session_tails(con: duckdb.DuckDBPyConnection) -> None:
+    """New tails of the affected patients: a fast one's count goes on; a slow one's is recounted."""
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _new_tails AS SELECT patient_key, "
+        "  coalesce(any_value(t.administered) FILTER (s.patient_key IS NULL), 0) + count(n.n) "
+        "    AS administered, "
+        "  max(n.scheduled_at) FILTER (n.n IS NOT NULL) AS at, "
+        "  arg_max(n.session_id, (n.scheduled_at, n.session_id)) FILTER (n.n IS NOT NULL) AS id "
+        "FROM _numbers n LEFT JOIN _slow s USING (patient_key) LEFT JOIN _tails t USING (patient_key) "
+        "GROUP BY patient_key"
+    ).fetchall()
+    con.execute(
+        f"DELETE FROM {SESSION_TAILS} WHERE patient_key IN (SELECT patient_key FROM _patients)"
+    ).fetchall()
+    # a fast patient with no new administered session keeps the old last one
+    con.execute(
+        f"INSERT INTO {SESSION_TAILS} SELECT patient_key, n.administered, "
+        "  coalesce(n.at, t.last_at), coalesce(n.id, t.last_session_id) "
+        "FROM _new_tails n LEFT JOIN _tails t USING (patient_key) WHERE n.administered > 0"
+    ).fetchall()
+    con.execute("DROP TABLE _new_tails").fetchall()
 
 
 def record_files(con: duckdb.DuckDBPyConnection, run_id: str, files: list[FileLoad]) -> None:

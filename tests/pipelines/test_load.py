@@ -243,6 +243,65 @@ def test_session_number_counts_administered_sessions_network_wide(
     assert rows(db, numbers) == [("A", None), ("B", None), ("C", 4), ("D", 3), ("E", 2), ("F", 1), ("Z", 1)]
 
 
+def test_session_numbers_over_runs_match_a_brute_force_count(tmp_path: Path) -> None:
+    """Runs of new days, late arrivals, status corrections and sessions moved to another patient.
+
+    Fast path (new sessions after the patient's last: numbers continue from
+    ``patient_session_tails``) and slow path (renumbering from the table) are both
+    checked against numbers counted in Python from the final rows alone.
+    """
+    import random
+
+    rng = random.Random(7)
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    patients = [f"P{i}" for i in range(6)]
+    write(ex, "patients.csv", PATIENTS, *(f"{p},C1,F,25-34,depression,2025-01-01" for p in patients))
+    statuses = ["completed", "completed", "stopped_early", "cancelled", "no_show"]
+    given_statuses = {"completed", "stopped_early"}  # administered: numbered
+    current: dict[str, tuple[str, str, str]] = {}  # session_id → (patient, scheduled_at, status)
+    next_id = 0
+    for run in range(5):
+        sent = []
+        for _ in range(12):  # new sessions, mostly on the run's own days, some late arrivals
+            day = 1 + run * 5 + rng.randrange(5) if rng.random() < 0.8 else 1 + rng.randrange(run * 5 + 1)
+            sid = f"S{next_id:03d}"
+            next_id += 1
+            current[sid] = (
+                rng.choice(patients),
+                f"2025-03-{day:02d}T{rng.randrange(8, 18):02d}:00",
+                rng.choice(statuses),
+            )
+            sent.append(sid)
+        for sid in rng.sample(sorted(set(current) - set(sent)), min(3, len(current) - len(sent))):
+            patient, at, _ = current[sid]  # a correction of an earlier run's session, some move patient
+            current[sid] = (rng.choice(patients) if rng.random() < 0.5 else patient, at, rng.choice(statuses))
+            sent.append(sid)
+        write(
+            ex,
+            f"sessions_{run}.csv",
+            SESSIONS,
+            *(sess(sid, current[sid][0], "C1", *current[sid][1:]) for sid in sent),
+        )
+        summary = refresh(ex, db)
+        assert summary.status == "succeeded", summary.message
+
+        expected: dict[str, int | None] = {sid: None for sid in current}
+        tails = set()
+        for patient in patients:
+            given = sorted(
+                (at, sid) for sid, (p, at, st) in current.items() if p == patient and st in given_statuses
+            )
+            expected.update({sid: i + 1 for i, (_, sid) in enumerate(given)})
+            if given:
+                tails.add((patient, len(given), given[-1][1]))
+        assert dict(rows(db, "SELECT session_id, session_number FROM sessions")) == expected, run
+        stored_tails = rows(
+            db, "SELECT patient_key, administered, last_session_id FROM patient_session_tails"
+        )
+        assert set(stored_tails) == tails, run
+
+
 def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
