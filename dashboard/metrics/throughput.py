@@ -183,20 +183,31 @@ def _summaries(
 ) -> list[dict[str, Any]]:
     scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
     capacity, cp = _union([_capacity_sql(sf) for sf in scopes])
-    counted = ", ".join(str(i) for i, wanted in enumerate(active_patients) if wanted)
-    active = (
-        f"count(DISTINCT patient_key) FILTER (WHERE {ADMINISTERED} AND scope IN ({counted}))"
-        if counted
-        else "CAST(NULL AS BIGINT)"
+    # distinct patients only over the scopes that want them, each from its own selection: a
+    # FILTER on the shared scan would still hash every session of the other scopes
+    counted = [
+        (i, scoped_sessions(sf))
+        for i, (sf, wanted) in enumerate(zip(scopes, active_patients, strict=True))
+        if wanted
+    ]
+    active_sql = " UNION ALL ".join(
+        f"SELECT {i} AS scope, count(DISTINCT patient_key) AS active_patients FROM ({q}) WHERE {ADMINISTERED}"
+        for i, (q, _) in counted
     )
+    active_params = [v for _, (_, p) in counted for v in p]
+    if not counted:
+        active_sql = "SELECT NULL AS scope, CAST(NULL AS BIGINT) AS active_patients"
     df = con.sql(
         f"""
-        WITH counts AS (SELECT scope, {_COUNTS}, {active} AS active_patients FROM ({scoped}) GROUP BY scope),
+        WITH counts AS (SELECT scope, {_COUNTS} FROM ({scoped}) GROUP BY scope),
+        active AS ({active_sql}),
         cap AS (SELECT scope, sum(chair_minutes_available) AS available FROM ({capacity}) GROUP BY scope)
-        SELECT k.scope, COLUMNS(counts.* EXCLUDE (scope)), coalesce(cap.available, 0) AS available
-        FROM range(?) k(scope) LEFT JOIN counts USING (scope) LEFT JOIN cap USING (scope)
+        SELECT k.scope, COLUMNS(counts.* EXCLUDE (scope)), active.active_patients,
+               coalesce(cap.available, 0) AS available
+        FROM range(?) k(scope) LEFT JOIN counts USING (scope) LEFT JOIN active USING (scope)
+        LEFT JOIN cap USING (scope)
         ORDER BY k.scope""",
-        params=[*sp, *cp, len(scopes)],
+        params=[*sp, *active_params, *cp, len(scopes)],
     ).pl()
     out = []
     for c, wanted in zip(df.iter_rows(named=True), active_patients, strict=True):
