@@ -67,16 +67,34 @@ def cluster_by_time(
 
 
 FIRST_SESSIONS = "patient_first_sessions"
+# Per-patient outcome tables (pipelines/outcome_tables.py builds them from the outcome
+# metrics' own per-patient functions; dashboard/metrics/outcomes.py reads them).
+OUTCOME_PATIENTS = "outcome_patients"
+OUTCOME_IDEATION = "outcome_ideation"
+OUTCOME_SESSION_SCORES = "outcome_session_scores"
+PER_PATIENT_TABLES = (FIRST_SESSIONS, OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
+TOUCHED_PATIENTS = "_touched_patients"  # filled by pipelines.load during the run
+# Above this share of all patients touched, rebuilding beats deleting and re-inserting.
+FULL_REBUILD_SHARE = 0.25
+
 _ADMINISTERED = ", ".join(f"'{s}'" for s in ADMINISTERED_STATUSES)  # contract constants, not input
-# A patient's first administered session by (scheduled_at, session_id): the session
-# the loader numbers 1, here derived from the raw columns alone.
-FIRST_SESSIONS_SQL = f"""
+
+
+def first_sessions_sql(patients: str = "TRUE") -> str:
+    """A patient's first administered session by (scheduled_at, session_id): the session the
+    loader numbers 1, here derived from the raw columns alone. ``patients`` restricts the
+    patients (a condition on ``patient_key``; SQL of this module, never input)."""
+    return f"""
     SELECT patient_key, x.session_id AS session_id, x.day0 AS day0, x.clinic_id AS clinic_id,
            x.route AS route, x.modality AS modality
     FROM (SELECT patient_key,
                  arg_min({{'session_id': session_id, 'day0': scheduled_at, 'clinic_id': clinic_id,
                           'route': route, 'modality': modality}}, (scheduled_at, session_id)) AS x
-          FROM {SESSIONS.name} WHERE status IN ({_ADMINISTERED}) GROUP BY patient_key)"""
+          FROM {SESSIONS.name} WHERE status IN ({_ADMINISTERED}) AND ({patients}) GROUP BY patient_key)"""
+
+
+FIRST_SESSIONS_SQL = first_sessions_sql()
+TOUCHED_ONLY = f"patient_key IN (SELECT patient_key FROM {TOUCHED_PATIENTS})"
 
 
 def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
@@ -84,19 +102,59 @@ def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {FIRST_SESSIONS} AS {FIRST_SESSIONS_SQL} ORDER BY day0").fetchall()
 
 
-def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
-    """FROM-clause source of first sessions: the summary table, or its SQL on a database without it."""
+def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute the touched patients' rows only (their first session may have moved or appeared)."""
+    con.execute(f"DELETE FROM {FIRST_SESSIONS} WHERE {TOUCHED_ONLY}").fetchall()
+    con.execute(f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(TOUCHED_ONLY)} ORDER BY day0").fetchall()
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
+    """Whether the current database has table ``name`` (a database published before it may not)."""
     [(present,)] = con.execute(
         "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
         "AND schema_name = current_schema() AND table_name = ?",
-        [FIRST_SESSIONS],
+        [name],
     ).fetchall()  # fetch all: DuckDB 2 results stream
-    return FIRST_SESSIONS if present else f"({FIRST_SESSIONS_SQL})"
+    return bool(present)
+
+
+def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
+    """FROM-clause source of first sessions: the summary table, or its SQL on a database without it."""
+    return FIRST_SESSIONS if table_exists(con, FIRST_SESSIONS) else f"({FIRST_SESSIONS_SQL})"
+
+
+def touched_patients(con: duckdb.DuckDBPyConnection) -> int:
+    """How many patients this run's load touched (0 when it loaded none)."""
+    [(present,)] = con.execute(
+        "SELECT count(*) FROM duckdb_tables() WHERE temporary AND table_name = ?", [TOUCHED_PATIENTS]
+    ).fetchall()
+    if not present:
+        return 0
+    return int(con.execute(f"SELECT count(DISTINCT patient_key) FROM {TOUCHED_PATIENTS}").fetchall()[0][0])
+
+
+def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
+    """Bring the per-patient tables up to date: "rebuilt", "updated" (touched patients) or "unchanged"."""
+    from pipelines import outcome_tables  # imports the outcome metrics, which import this module
+
+    touched = touched_patients(con)
+    [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
+    complete = all(table_exists(con, t) for t in PER_PATIENT_TABLES)
+    if not complete or touched > FULL_REBUILD_SHARE * patients:
+        build_first_sessions(con)
+        outcome_tables.rebuild(con)
+        return "rebuilt"
+    if not touched:
+        return "unchanged"
+    update_first_sessions(con)
+    outcome_tables.update_touched(con)
+    return "updated"
 
 
 def optimise(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Bring the read-side layout up to date after a load; returns the tables rewritten."""
+    """Bring the read-side layout up to date after a load; returns the tables rewritten or updated."""
     con.execute("SET enable_progress_bar = false").fetchall()  # no terminal bars in refresh logs
     rewritten = [table for table, column in CLUSTERED if cluster_by_time(con, table, column)]
-    build_first_sessions(con)
-    return [*rewritten, FIRST_SESSIONS]
+    if update_per_patient_tables(con) != "unchanged":
+        rewritten += PER_PATIENT_TABLES
+    return rewritten

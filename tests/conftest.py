@@ -10,6 +10,7 @@ import duckdb
 import pytest
 
 from pipelines.contract import TABLES_BY_NAME, schema_ddl
+from pipelines.load import insert_sessions_renumbered
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -17,9 +18,11 @@ Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 def write_db(path: Path, rows: Rows) -> Path:
     """Create a database in the published schema holding exactly ``rows``.
 
-    Missing columns are null; ``session_number`` is *not* derived, so tests
-    state it explicitly when they need it. A ``refresh_runs`` row is added
-    unless the caller gives its own, because readers key caches on it.
+    Missing columns are null. ``session_number`` is derived by the loader's own
+    numbering (as in a refreshed database) unless some session row states it:
+    tests of the numbering's consumers can then give exact, even odd, values.
+    A ``refresh_runs`` row is added unless the caller gives its own, because
+    readers key caches on it.
     """
     con = duckdb.connect(str(path))
     try:
@@ -40,6 +43,9 @@ def write_db(path: Path, rows: Rows) -> Path:
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})",
                 [[r.get(c) for c in cols] for r in records],
             )
+        sessions = rows.get("sessions") or []
+        if sessions and not any("session_number" in r for r in sessions):
+            _number_sessions(con)
         if "refresh_runs" not in rows:
             con.execute(
                 "INSERT INTO refresh_runs VALUES ('fixture', now()::TIMESTAMP, now()::TIMESTAMP, "
@@ -48,6 +54,15 @@ def write_db(path: Path, rows: Rows) -> Path:
     finally:
         con.close()
     return path
+
+
+def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Re-insert the sessions through the loader's numbering (``load.insert_sessions_renumbered``)."""
+    cols = ", ".join(n for n, _ in TABLES_BY_NAME["sessions"].published_columns if n != "session_number")
+    con.execute(f"CREATE TEMP TABLE _final AS SELECT {cols} FROM sessions")
+    con.execute("CREATE TEMP TABLE _old AS SELECT rowid AS _rid, patient_key FROM sessions WHERE FALSE")
+    con.execute("DELETE FROM sessions")
+    insert_sessions_renumbered(con, cols)
 
 
 @pytest.fixture

@@ -112,9 +112,16 @@ def t_mean_ci(values: Sequence[float], alpha: float = 0.05) -> tuple[float, floa
     if n == 0:
         return NAN, NAN, NAN
     mean = math.fsum(xs) / n
-    if n < 2:
+    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in xs) / (n - 1)) if n > 1 else NAN
+    return t_interval(n, mean, sd, alpha)
+
+
+def t_interval(n: int, mean: float, sd: float | None, alpha: float = 0.05) -> tuple[float, float, float]:
+    """``t_mean_ci`` from a summary (count, mean, sample sd), as a database aggregates it."""
+    if n == 0:
+        return NAN, NAN, NAN
+    if n < 2 or sd is None or math.isnan(sd):
         return mean, NAN, NAN
-    sd = math.sqrt(math.fsum((v - mean) ** 2 for v in xs) / (n - 1))
     from scipy import stats
 
     half = float(stats.t.ppf(1 - alpha / 2, n - 1)) * sd / math.sqrt(n)

@@ -12,7 +12,7 @@ from dashboard.db import connect
 from dashboard.metrics import safety, throughput
 from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
-from pipelines.summaries import cluster_by_time, optimise, time_spread
+from pipelines.summaries import PER_PATIENT_TABLES, cluster_by_time, optimise, time_spread
 
 CLINICS = tuple(f"CLN-{i:03d}" for i in range(1, 7))
 START = datetime(2025, 1, 6, 8, 0)
@@ -107,7 +107,7 @@ def test_optimise_leaves_small_tables_in_place(make_db) -> None:
     con = duckdb.connect(str(path))
     try:
         assert time_spread(con, "sessions", "scheduled_at") == 1.0
-        assert optimise(con) == ["patient_first_sessions"]  # rebuilt, sessions not rewritten
+        assert optimise(con) == list(PER_PATIENT_TABLES)  # built, sessions not rewritten
     finally:
         con.close()
 
@@ -117,7 +117,7 @@ def test_empty_table_has_no_spread(make_db) -> None:
     con = duckdb.connect(str(path))
     try:
         assert time_spread(con, "sessions", "scheduled_at") == 0.0
-        assert optimise(con) == ["patient_first_sessions"]  # rebuilt, sessions not rewritten
+        assert optimise(con) == list(PER_PATIENT_TABLES)  # built, sessions not rewritten
     finally:
         con.close()
 

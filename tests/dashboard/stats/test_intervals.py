@@ -13,6 +13,7 @@ from dashboard.stats.intervals import (
     garwood_poisson_many,
     poisson_rate_ci,
     poisson_rate_cis,
+    t_interval,
     t_mean_ci,
     wilson,
 )
@@ -145,6 +146,14 @@ def test_t_mean_ci_by_hand_and_scipy() -> None:
     values = [-4.0, -7.5, 0.0, -12.0, -3.0, -9.0, 2.0]
     ref = stats.t.interval(0.95, len(values) - 1, loc=sum(values) / len(values), scale=stats.sem(values))
     assert t_mean_ci(values)[1:] == pytest.approx(ref, rel=1e-12)
+
+
+def test_t_interval_from_a_summary_equals_scipy() -> None:
+    values = [-4.0, -7.5, 0.0, -12.0, -3.0, -9.0, 2.0]
+    n, mean, sd = len(values), sum(values) / len(values), stats.tstd(values)
+    ref = stats.t.interval(0.95, n - 1, loc=mean, scale=sd / math.sqrt(n))
+    assert t_interval(n, mean, sd)[1:] == pytest.approx(ref, rel=1e-12)
+    assert math.isnan(t_interval(1, 4.0, None)[1]) and t_interval(1, 4.0, None)[0] == 4.0
 
 
 def test_t_mean_ci_too_few_values() -> None:

@@ -1,0 +1,84 @@
+"""Per-patient outcome tables, kept up to date by every refresh (docs/performance.md).
+
+A patient's outcome figures — baseline and endpoint scores, response, remission,
+time to response, their score at each session number — depend on that patient's
+own history only. The viewer's filters merely choose which patients (the cohort)
+are counted. Computing them per page view meant loading a 365-day cohort's ~2M
+scores into Polars (2-8 s at network scale); the refresh computes them once, with
+the very functions the metrics run inline on a database without these tables
+(``dashboard.metrics.outcomes.patient_outcomes``, ``ideation_outcomes``,
+``session_scores_from``), and the metrics read the cohort's rows.
+
+Each row carries the patient's key and day-0 attributes (day 0, clinic, route,
+modality, condition) so the cohort filters apply to the table directly; rows are
+stored in day-0 order so a period reads only its row groups.
+"""
+
+from __future__ import annotations
+
+import math
+
+import duckdb
+import polars as pl
+
+from dashboard.metrics import outcomes
+from pipelines.summaries import (
+    OUTCOME_IDEATION,
+    OUTCOME_PATIENTS,
+    OUTCOME_SESSION_SCORES,
+    TOUCHED_ONLY,
+)
+
+TABLES = (OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
+SCORES_PER_CHUNK = 2_000_000  # bounds the refresh's memory: ~1 GB of Polars frames per chunk
+
+
+def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
+    """The three tables' rows for the patients of ``keyed`` (``outcomes.keyed_cohort``)."""
+    cohort = keyed.select("pid", "clinic_id", "clinic_name", "condition", "day0")
+    scores = outcomes.scores_for(con, keyed)
+    keys = keyed.select("pid", "patient_key", "day0", "route", "modality")
+    frames = {
+        OUTCOME_PATIENTS: outcomes.patient_outcomes(cohort, scores).drop("clinic_name"),
+        OUTCOME_IDEATION: outcomes.ideation_outcomes(cohort, scores),
+        OUTCOME_SESSION_SCORES: outcomes.session_scores_from(scores).join(
+            keyed.select("pid", "clinic_id", "condition"), on="pid"
+        ),
+    }
+    return {name: frame.join(keys, on="pid").drop("pid") for name, frame in frames.items()}
+
+
+def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+    """All patients, in chunks of consecutive day 0s so memory stays bounded at 10M sessions.
+
+    Chunks in day-0 order leave the tables in day-0 order without a final sort (26 s for
+    8M session scores) and let each chunk's scores query skip the row groups before it.
+    """
+    keyed = outcomes.keyed_cohort(con, "TRUE", []).sort("day0", "pid")
+    [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
+    chunks = max(1, math.ceil(n_scores / SCORES_PER_CHUNK))
+    size = math.ceil(keyed.height / chunks) or 1
+    for i in range(chunks):
+        frames = compute(con, keyed.slice(i * size, size))
+        for name, frame in frames.items():
+            _write(con, name, frame.sort("day0", "patient_key"), create=i == 0)
+
+
+def update_touched(con: duckdb.DuckDBPyConnection) -> None:
+    """Replace the rows of the patients this run's load touched (``summaries.TOUCHED_PATIENTS``)."""
+    frames = compute(con, outcomes.keyed_cohort(con, f"fs.{TOUCHED_ONLY}", []))
+    for name, frame in frames.items():
+        con.execute(f"DELETE FROM {name} WHERE {TOUCHED_ONLY}").fetchall()
+        _write(con, name, frame.sort("day0"), create=False)
+
+
+def _write(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, *, create: bool) -> None:
+    view = f"_{table}_frame"
+    con.register(view, frame)
+    try:
+        if create:
+            con.execute(f"CREATE OR REPLACE TABLE {table} AS SELECT * FROM {view}").fetchall()
+        else:
+            con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {view}").fetchall()
+    finally:
+        con.unregister(view)

@@ -1,0 +1,171 @@
+"""pipelines/outcome_tables.py: the refresh's per-patient outcome tables change no figure.
+
+Every Outcomes metric is computed twice on the same database: inline from the raw
+tables (the path a database without the tables takes, which tests/dashboard/metrics
+checks against hand-computed values) and from the tables the refresh built; they
+must agree exactly. An incremental refresh's update of the touched patients must
+leave the same rows as a rebuild from scratch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from dashboard.db import connect
+from dashboard.metrics import outcomes
+from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.filters import Filters
+from pipelines import outcome_tables, summaries
+from pipelines.cli import main
+
+CFG = MetricConfig(suppression_k=3)
+
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal results: frames as sorted rows (row order carries no meaning), dicts by key; floats
+    to 1e-12 (a standard deviation summed in another row order differs in the last bits)."""
+    if isinstance(a, pl.DataFrame):
+        try:
+            assert_frame_equal(a, b, check_row_order=False, check_exact=False, rel_tol=1e-12, abs_tol=1e-12)
+        except AssertionError:
+            return False
+        return True
+    if isinstance(a, float) and isinstance(b, float):
+        return a == pytest.approx(b, rel=1e-12, abs=1e-12, nan_ok=True)
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    if isinstance(a, list | tuple):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
+
+
+def _figures(path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    with connect(path) as con:
+        end = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchall()[0][0]
+        ids = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics ORDER BY 1").fetchall())
+        year = Filters(start=end - timedelta(days=364), end=end, clinic_ids=ids)
+        sets = {
+            "year": year,
+            "quarter, two clinics": Filters(start=end - timedelta(days=89), end=end, clinic_ids=ids[:2]),
+            "year, iv, depression": Filters(
+                start=year.start, end=end, clinic_ids=ids, routes=("iv",), conditions=("depression",)
+            ),
+        }
+        for name, f in sets.items():
+            out[f"{name}: measures"] = outcomes.outcome_measures(con, f, CFG)
+            out[f"{name}: summary"] = outcomes.outcome_summary(con, f, CFG)
+            out[f"{name}: report"] = outcomes.outcomes_report(con, f, CFG)
+            for pair in (("depression", "phq9"), ("depression", "gad7"), ("ptsd", "pcl5")):
+                out[f"{name}: detail {pair}"] = outcomes.outcome_detail(con, f, CFG, *pair)
+                out[f"{name}: trajectory {pair}"] = outcomes.trajectory(con, f, CFG, *pair)
+                out[f"{name}: comparison {pair}"] = outcomes.clinic_comparison(con, f, CFG, *pair)
+                out[f"{name}: km {pair}"] = outcomes.time_to_response(con, f, CFG, *pair)
+    return out
+
+
+@pytest.fixture(scope="module")
+def refreshed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path]:
+    """(exports, next day's exports, database refreshed from the first): 3 clinics × 0.4 years."""
+    root = tmp_path_factory.mktemp("outcome_tables")
+    common = ["--clinics", "3", "--years", "0.4", "--start", "2026-06-01", "--seed", "5"]
+    exports, next_day = root / "exports", root / "next"
+    assert main(["demo-data", "--out", str(exports), *common, "--end", "2026-10-20"]) == 0
+    assert main(["demo-data", "--out", str(next_day), *common, "--end", "2026-10-21"]) == 0
+    db = root / "ketaops.duckdb"
+    assert main(["refresh", "--exports", str(exports), "--db", str(db)]) == 0
+    return exports, next_day, db
+
+
+def test_figures_from_the_tables_equal_the_inline_computation(
+    refreshed: tuple[Path, Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    db = refreshed[2]
+    tabled = _figures(db)
+    with monkeypatch.context() as m:
+        m.setattr(outcomes, "_tables_present", lambda con: False)  # as on a database without them
+        inline = _figures(db)
+    assert inline.keys() == tabled.keys()
+    differ = [k for k in inline if not _same(inline[k], tabled[k])]
+    assert differ == []
+    # not vacuous: the year's primary depression response has evaluable patients
+    m = inline["year: measures"].filter(
+        (pl.col("condition") == "depression")
+        & (pl.col("instrument") == "phq9")
+        & (pl.col("measure") == "response")
+    )
+    assert m["denominator"][0] >= 10
+
+
+def test_a_rebuild_in_chunks_leaves_the_same_rows(
+    refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "chunked.duckdb"
+    shutil.copy(refreshed[2], copy)
+    monkeypatch.setattr(outcome_tables, "SCORES_PER_CHUNK", 500)
+    con = duckdb.connect(str(copy))
+    try:
+        [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
+        assert n_scores > 3 * 500  # several chunks
+        outcome_tables.rebuild(con)
+    finally:
+        con.close()
+    rows = _table_rows(copy)
+    assert rows == _table_rows(refreshed[2])
+    assert len(rows[summaries.OUTCOME_PATIENTS]) > 100
+
+
+def _table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        return {
+            t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
+            for t in summaries.PER_PATIENT_TABLES
+        }
+    finally:
+        con.close()
+
+
+def test_incremental_refresh_updates_touched_patients_like_a_rebuild(
+    refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    exports, next_day = tmp_path / "exports", refreshed[1]
+    shutil.copytree(refreshed[0], exports)
+    db = tmp_path / "ketaops.duckdb"
+    shutil.copy(refreshed[2], db)
+
+    paths: list[str] = []
+    original = summaries.update_per_patient_tables
+
+    def spy(con: duckdb.DuckDBPyConnection) -> str:
+        paths.append(original(con))
+        return paths[-1]
+
+    monkeypatch.setattr(summaries, "update_per_patient_tables", spy)
+    added = [p for p in next_day.rglob("*.csv") if not (exports / p.relative_to(next_day)).exists()]
+    assert added
+    for p in added:
+        shutil.copy2(p, exports / p.relative_to(next_day))
+    assert main(["refresh", "--exports", str(exports), "--db", str(db)]) == 0
+    assert paths == ["updated"]  # the day's patients only, not a rebuild
+
+    incremental = _table_rows(db)
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copy(db, rebuilt)
+    con = duckdb.connect(str(rebuilt))
+    try:
+        summaries.build_first_sessions(con)
+        outcome_tables.rebuild(con)
+    finally:
+        con.close()
+    assert incremental == _table_rows(rebuilt)
+    # the new day reached the tables: a patient whose day 0 is the new day
+    assert any(r[2].date().isoformat() == "2026-10-21" for r in incremental[summaries.FIRST_SESSIONS])
