@@ -220,6 +220,10 @@ def weekday_hour_load_with_clinic(f: Filters, clinic_id: str) -> dict[str, pl.Da
     return cached_metric("throughput", "weekday_hour_load_with_clinic", f, clinic_id)
 
 
+def no_show_pcharts_by_clinic(f: Filters, cfg: MetricConfig, grain: Grain) -> dict[str, pl.DataFrame]:
+    return cached_metric("throughput", "no_show_pcharts_by_clinic", f, cfg, grain)
+
+
 def no_show_pchart_with_clinic(
     f: Filters, clinic_id: str, cfg: MetricConfig, grain: Grain
 ) -> dict[str, pl.DataFrame]:

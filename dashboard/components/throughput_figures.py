@@ -206,11 +206,13 @@ def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, s
     """Per clinic in scope: how many p-chart points are special causes of concern / improvement.
 
     Counts the categories the metric already assigned; the network chart can hide one clinic's shift.
-    One p-chart query per clinic, so only up to ``MAX_SIGNAL_CLINICS`` clinics (empty frame above that).
+    Every clinic's chart comes from one query, still only up to ``MAX_SIGNAL_CLINICS`` clinics
+    (empty frame above that: a table of 200 clinics is not a summary).
     """
     rows = []
-    for cid in f.clinic_ids if len(f.clinic_ids) <= MAX_SIGNAL_CLINICS else ():
-        chart = queries.no_show_pchart(f.with_clinics((cid,)), cfg, grain)
+    many = len(f.clinic_ids) > MAX_SIGNAL_CLINICS
+    charts = {} if many else queries.no_show_pcharts_by_clinic(f, cfg, grain)
+    for cid, chart in charts.items():
         if chart.is_empty():
             continue
         signals = chart.filter(pl.col("category") != "common")

@@ -758,6 +758,22 @@ def no_show_pchart_with_clinic(
     return _by_scope([_pchart(_no_show_counts(df), cfg) for df in over_time])
 
 
+def no_show_pcharts_by_clinic(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+) -> dict[str, pl.DataFrame]:
+    """``no_show_pchart(f.with_clinics((c,)))`` for every clinic c in scope with a point, from one query.
+
+    The Throughput page scans each clinic's chart for special causes; one query per clinic
+    cost a scan of the period each.
+    """
+    weekly = sessions_over_time(con, f, grain, by="clinic")
+    return {
+        str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg)
+        for clinic, part in weekly.group_by("group", maintain_order=True)
+        if part["scheduled_sessions"].sum() > 0
+    }
+
+
 def _pchart(counts: pl.DataFrame, cfg: MetricConfig) -> pl.DataFrame:
     points = counts.select(period="period_start", count="no_shows", n="scheduled_sessions")
     return p_chart(points, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)

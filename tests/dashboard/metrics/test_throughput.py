@@ -615,3 +615,18 @@ def test_clinic_page_pairs_by_hand(con: duckdb.DuckDBPyConnection) -> None:
     assert charts["scope"].select("count", "n").rows() == [(1, 7), (1, 3)]  # a4 of 7; b2 of 3
     with pytest.raises(ValueError):
         tp._sessions_over_time(con, tp._scopes(f, "A"), "week", "clinic")
+
+
+def test_no_show_pcharts_by_clinic(con: duckdb.DuckDBPyConnection) -> None:
+    charts = tp.no_show_pcharts_by_clinic(con, filters(), CFG, "week")
+    # A: week of 2 March a1–a5, a7 (6 scheduled, a4 a no-show), week of 9 March a6 (1, none)
+    assert charts["A"].select("period", "count", "n").rows() == [
+        (date(2026, 3, 2), 1, 6),
+        (date(2026, 3, 9), 0, 1),
+    ]
+    # B: nothing scheduled in the first week, so one point: b2 of b1, b2; C: c1 in the first week only
+    assert charts["B"].select("period", "count", "n").rows() == [(date(2026, 3, 9), 1, 2)]
+    assert charts["C"].select("period", "count", "n").rows() == [(date(2026, 3, 2), 0, 1)]
+    # a clinic filtered out by the region has no chart; the p-chart columns are no_show_pchart's
+    assert set(tp.no_show_pcharts_by_clinic(con, filters(regions=("South",)), CFG, "week")) == {"B", "C"}
+    assert charts["A"].columns == tp.no_show_pchart(con, filters(clinic_ids=("A",)), CFG, "week").columns
