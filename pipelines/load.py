@@ -223,6 +223,7 @@ class TableLoader:
             con.execute("DROP TABLE IF EXISTS _final").fetchall()
             con.execute(f"ALTER TABLE {STAGE} RENAME TO _final").fetchall()
         find_replaced(con, table)
+        record_fresh_delta(con, table)
         if table.name in PATIENT_HISTORY_TABLES:
             record_touched_patients(con)
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
@@ -356,6 +357,8 @@ def sync_key_hashes(con: duckdb.DuckDBPyConnection) -> list[str]:
                 f"FROM {table.name}"
             ).fetchall()
             rebuilt.append(table.name)
+    if rebuilt:  # rows changed outside a refresh: the stored newest dates cannot be trusted either
+        recount_all_freshness(con)
     return rebuilt
 
 
@@ -367,6 +370,8 @@ def find_replaced(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     """
     key = table.key
     owner = ", patient_key" if table.name in PATIENT_HISTORY_TABLES else ""
+    if table.name in dict(_event_tables()):
+        owner += ", clinic_id AS _clinic"  # whose newest date a replacement may lower
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE _final_hashes AS SELECT {key} AS k, {KEY_HASH}({key}) AS h FROM _final"
     ).fetchall()
@@ -560,30 +565,83 @@ def record_files(con: duckdb.DuckDBPyConnection, run_id: str, files: list[FileLo
     con.unregister("_source_files_frame")
 
 
-def update_freshness(con: duckdb.DuckDBPyConnection) -> None:
-    """Newest event date per clinic (cheap aggregate over all rows) and its last file (incremental)."""
-    events = [
+def _event_tables() -> list[tuple[str, str]]:
+    """(table, event timestamp column) of the tables whose dates make a clinic's newest data date."""
+    return [
         (t.name, next(c.name for c in t.columns if c.kind == "timestamp"))
         for t in TABLES
         if "clinic_id" in t.by_name and t.name != "clinics"
     ]
-    newest = " UNION ALL ".join(
-        f"SELECT clinic_id, max({col})::DATE AS d FROM {name} GROUP BY ALL" for name, col in events
+
+
+FRESH_DELTA = "_fresh_delta"  # per clinic: newest date loaded this run, or a replaced row (recount)
+
+
+def _fresh_delta_table(con: duckdb.DuckDBPyConnection) -> None:
+    con.execute(
+        f"CREATE TEMP TABLE IF NOT EXISTS {FRESH_DELTA} (clinic_id VARCHAR, d DATE, replaced BOOLEAN)"
+    ).fetchall()
+
+
+def record_fresh_delta(con: duckdb.DuckDBPyConnection, table: Table) -> None:
+    """Newest event date per clinic of the rows loaded (``_final``); clinics of replaced rows."""
+    column = dict(_event_tables()).get(table.name)
+    if column is None:
+        return
+    _fresh_delta_table(con)
+    con.execute(
+        f"INSERT INTO {FRESH_DELTA} SELECT clinic_id, max({column})::DATE, false FROM _final GROUP BY ALL"
+    ).fetchall()
+    con.execute(f"INSERT INTO {FRESH_DELTA} SELECT DISTINCT _clinic, NULL, true FROM _old").fetchall()
+
+
+def recount_all_freshness(con: duckdb.DuckDBPyConnection) -> None:
+    """Make ``update_freshness`` recount every clinic (a NULL clinic marks it)."""
+    _fresh_delta_table(con)
+    con.execute(f"INSERT INTO {FRESH_DELTA} VALUES (NULL, NULL, true)").fetchall()
+
+
+def update_freshness(con: duckdb.DuckDBPyConnection) -> None:
+    """Newest event date per clinic and its last file, from what this run loaded.
+
+    A clinic's newest date only grows with new rows: the previous one or the newest
+    loaded. A replaced row may have held the newest date, so its clinic is recounted
+    from its rows (a scan, in runs with corrections only).
+    """
+    _fresh_delta_table(con)
+    [(recount_all, recount)] = con.execute(
+        f"SELECT count(*) FILTER (clinic_id IS NULL) > 0, count(*) FILTER (replaced) FROM {FRESH_DELTA}"
+    ).fetchall()
+    which = "" if recount_all else f"WHERE clinic_id IN (SELECT clinic_id FROM {FRESH_DELTA} WHERE replaced) "
+    counted = (
+        " UNION ALL ".join(
+            f"SELECT clinic_id, max({col})::DATE AS d FROM {name} {which}GROUP BY ALL"
+            for name, col in _event_tables()
+        )
+        if recount
+        else "SELECT NULL::VARCHAR AS clinic_id, NULL::DATE AS d"
     )
     con.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _touched (clinic_id VARCHAR, seen_at TIMESTAMP, path VARCHAR)"
     ).fetchall()
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _fresh AS "
-        f"WITH newest AS (SELECT clinic_id, max(d) AS d FROM ({newest}) GROUP BY ALL), "
+        f"WITH counted AS (SELECT clinic_id, max(d) AS d FROM ({counted}) GROUP BY ALL), "
+        f"recounted AS (SELECT DISTINCT clinic_id FROM {FRESH_DELTA} WHERE replaced), "
+        f"loaded AS (SELECT clinic_id, max(d) AS d FROM {FRESH_DELTA} GROUP BY ALL), "
         "latest AS (SELECT clinic_id, max(seen_at) AS at, arg_max(path, (seen_at, path)) AS path "
         "           FROM _touched GROUP BY ALL) "
-        "SELECT c.clinic_id, n.d, coalesce(l.at, f.last_file_at), "
+        "SELECT c.clinic_id, "
+        "       CASE WHEN ? OR r.clinic_id IS NOT NULL THEN n.d "
+        "            ELSE greatest(f.newest_data_date, d.d) END, "
+        "       coalesce(l.at, f.last_file_at), "
         "       CASE WHEN l.clinic_id IS NULL THEN f.last_file ELSE l.path END "
-        "FROM clinics c LEFT JOIN newest n USING (clinic_id) LEFT JOIN latest l USING (clinic_id) "
-        "LEFT JOIN clinic_freshness f USING (clinic_id)"
+        "FROM clinics c LEFT JOIN counted n USING (clinic_id) LEFT JOIN recounted r USING (clinic_id) "
+        "LEFT JOIN loaded d USING (clinic_id) LEFT JOIN latest l USING (clinic_id) "
+        "LEFT JOIN clinic_freshness f USING (clinic_id)",
+        [recount_all],
     ).fetchall()
     con.execute("DELETE FROM clinic_freshness").fetchall()
     con.execute("INSERT INTO clinic_freshness SELECT * FROM _fresh ORDER BY clinic_id").fetchall()
-    con.execute("DROP TABLE _fresh").fetchall()
-    con.execute("DROP TABLE _touched").fetchall()
+    for temp in ("_fresh", "_touched", FRESH_DELTA):
+        con.execute(f"DROP TABLE {temp}").fetchall()

@@ -405,6 +405,20 @@ def test_clinic_freshness_newest_event_and_last_file(tmp_path: Path) -> None:
         "JOIN source_files s ON s.path = f.last_file WHERE f.clinic_id = 'C1'",
     )
     assert arrived == [(True,)]
+    # corrections: S2 was wrongly dated and belongs to C2 → C1's newest falls back to A1's 03-04,
+    # C2's is S2's corrected 03-07; an older-dated new session S3 at C1 (03-03) changes nothing
+    write(
+        ex,
+        "C1/sessions_3.csv",
+        SESSIONS,
+        sess("S2", "P1", "C2", "2025-03-07T09:00"),
+        sess("S3", "P1", "C1", "2025-03-03T09:00"),
+    )
+    refresh(ex, db)
+    assert rows(db, fresh) == [
+        ("C1", "2025-03-04", "C1/sessions_3.csv"),
+        ("C2", "2025-03-07", "C1/sessions_3.csv"),
+    ]
 
 
 @pytest.mark.slow
