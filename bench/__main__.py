@@ -110,7 +110,7 @@ def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
     import logging
 
     logging.getLogger("streamlit").setLevel(logging.ERROR)
-    from bench.pages import PAGES, filter_combinations, measure_page
+    from bench.pages import PAGES, filter_combinations, measure_page, warm_imports
     from dashboard.db import connect
     from dashboard.metrics.filters import Filters
 
@@ -120,6 +120,9 @@ def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
         last = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchone()[0]
     base = Filters(start=last, end=last, clinic_ids=tuple(clinic_ids))
     combos = filter_combinations(base, clinic_ids, regions, n_combos)
+    print(
+        f"\nImports paid once per server process (not in the renders below): {warm_imports():.2f} s"
+    )
     print(
         f"\nPage query sets over {len(combos)} filter combinations (seconds; baseline = one hand-written "
         "DuckDB statement on the raw tables):"

@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pipelines.contract import TABLES_BY_NAME, schema_ddl
-from pipelines.load import insert_sessions_renumbered
+from pipelines.load import ensure_schema, insert_sessions_renumbered
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -60,8 +60,9 @@ def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:
     """Re-insert the sessions through the loader's numbering (``load.insert_sessions_renumbered``)."""
     cols = ", ".join(n for n, _ in TABLES_BY_NAME["sessions"].published_columns if n != "session_number")
     con.execute(f"CREATE TEMP TABLE _final AS SELECT {cols} FROM sessions")
-    con.execute("CREATE TEMP TABLE _old AS SELECT rowid AS _rid, patient_key FROM sessions WHERE FALSE")
     con.execute("DELETE FROM sessions")
+    ensure_schema(con)  # the loader's own bookkeeping tables, as a refresh has them
+    con.execute("CREATE TEMP TABLE _old AS SELECT rowid AS _rid, patient_key FROM sessions WHERE FALSE")
     insert_sessions_renumbered(con, cols)
 
 

@@ -93,13 +93,23 @@ def freshness_banner(as_of: dict[str, Any], stale_days: int) -> None:
         )
     stale = list(as_of.get("stale_clinic_ids") or [])
     if stale:
-        names = dict(queries.clinics().select("clinic_id", "clinic_name").iter_rows())
-        who = ", ".join(f"{names.get(c, c)} ({c})" for c in stale)
         st.warning(
-            f"**Stale data:** no new data for more than {stale_days} days from {who}. "
+            f"**Stale data:** no new data for more than {stale_days} days from {_stale_who(stale)}. "
             "Their recent figures may be incomplete (see the Data page).",
             icon=":material/schedule:",
         )
+
+
+STALE_NAMED = 5  # beyond this many, the banner counts clinics instead of listing them
+
+
+def _stale_who(stale: list[str]) -> str:
+    """The stale clinics by name, or a count when a list would fill the screen (200 clinics)."""
+    names = dict(queries.clinics().select("clinic_id", "clinic_name").iter_rows())
+    named = [f"{names.get(c, c)} ({c})" for c in stale[:STALE_NAMED]]
+    if len(stale) <= STALE_NAMED:
+        return ", ".join(named)
+    return f"{len(stale)} of {len(names)} clinics, e.g. {', '.join(named[:3])}"
 
 
 def _day(d: date | datetime) -> str:

@@ -10,17 +10,21 @@ from __future__ import annotations
 
 from typing import Any
 
-import plotly.graph_objects as go
 import polars as pl
 import streamlit as st
-from plotly.subplots import make_subplots
 
 from dashboard import queries_outcomes as qo
-from dashboard.components import charts, empty, tables
+from dashboard.components import empty, tables
 from dashboard.components.filters import label
+from dashboard.components.outcome_figures import (
+    FLAG_TEXT,
+    caterpillar_figure,
+    funnel_figure,
+    km_figure,
+    trajectory_figure,
+)
 from dashboard.components.page import context, require_sessions
 from dashboard.metrics.outcomes import (
-    AT_RISK_DAYS,
     IDEATION_INSTRUMENT,
     MEASURES,
     RULES,
@@ -32,21 +36,6 @@ f = require_sessions(ctx)
 cfg = ctx.cfg
 K = cfg.suppression_k
 HIDDEN = f"suppressed (n < {K})"
-BAND_COLORS = ("#dcefe3", "#eef3d6", "#fbeecd", "#f8dcc5", "#f2c9c4")  # best → worst severity
-FLAG_COLORS = {
-    "above_998": "#1f6fb2",
-    "above_95": "#7fa7c9",
-    "within": "#a0a7ae",
-    "below_95": "#f0b27a",
-    "below_998": "#e8871e",
-}
-FLAG_TEXT = {
-    "above_998": "above 99.8% limit",
-    "above_95": "above 95% limit",
-    "within": "within limits",
-    "below_95": "below 95% limit",
-    "below_998": "below 99.8% limit",
-}
 
 
 def instrument_label(instrument: str) -> str:
@@ -209,127 +198,6 @@ for start in range(0, len(items), per_row):
                 st.caption(sub)
 
 
-# --- time to response and trajectory -----------------------------------------------------------
-def km_figure(km: dict[str, Any]) -> go.Figure:
-    curve = km["curve"]
-    fig = make_subplots(rows=2, cols=1, shared_xaxes=True, row_heights=[0.84, 0.16], vertical_spacing=0.04)
-    day = [0.0, *curve["day"].to_list()]
-    lo, hi = [0.0, *curve["ci_low"].to_list()], [0.0, *curve["ci_high"].to_list()]
-    responded = [0.0, *curve["responded"].to_list()]
-    band = {"shape": "hv", "width": 0}
-    fig.add_trace(
-        go.Scatter(x=day, y=hi, mode="lines", line=band, hoverinfo="skip", showlegend=False), row=1, col=1
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=day,
-            y=lo,
-            mode="lines",
-            line=band,
-            fill="tonexty",
-            fillcolor="rgba(42,127,142,0.18)",
-            name="95% CI",
-            hoverinfo="skip",
-        ),
-        row=1,
-        col=1,
-    )
-    at_risk = [None, *curve["at_risk"].to_list()]
-    fig.add_trace(
-        go.Scatter(
-            x=day,
-            y=responded,
-            mode="lines",
-            line={"shape": "hv", "color": charts.ACCENT, "width": 2.5},
-            name="responded",
-            customdata=at_risk,
-            hovertemplate="day %{x}: %{y:.0%} responded<extra></extra>",
-        ),
-        row=1,
-        col=1,
-    )
-    risk = km["at_risk"]
-    labels = [f"<{K}" if s else f"{n:,}" for n, s in zip(risk["at_risk"], risk["suppressed"], strict=True)]
-    fig.add_trace(
-        go.Scatter(
-            x=risk["day"].to_list(),
-            y=[0] * risk.height,
-            mode="text",
-            text=labels,
-            textfont={"size": 12},
-            hoverinfo="skip",
-            showlegend=False,
-        ),
-        row=2,
-        col=1,
-    )
-    charts.base_layout(fig, "Time to response (Kaplan–Meier)", "", "", height=400)
-    fig.update_yaxes(title_text="responded (cumulative)", tickformat=".0%", range=[0, 1], row=1, col=1)
-    fig.update_yaxes(showticklabels=False, showgrid=False, zeroline=False, title_text="at risk", row=2, col=1)
-    fig.update_xaxes(range=[-7, max(AT_RISK_DAYS) + 7], tickvals=list(AT_RISK_DAYS))
-    fig.update_xaxes(title_text="days since day 0", row=2, col=1)
-    fig.update_layout(showlegend=True)
-    return fig
-
-
-def trajectory_figure(traj: pl.DataFrame) -> go.Figure:
-    fig = go.Figure()
-    low, high = rule.score_range
-    for i, band in enumerate(rule.bands):
-        shade = BAND_COLORS[round(i * (len(BAND_COLORS) - 1) / max(len(rule.bands) - 1, 1))]
-        fig.add_hrect(
-            y0=max(low, band.low - 0.5),
-            y1=min(high, band.high + 0.5),
-            fillcolor=shade,
-            opacity=0.8,
-            line_width=0,
-            layer="below",
-            annotation_text=band.label,
-            annotation_position="top right",
-            annotation_font={"size": 10, "color": "#5b6670"},
-        )
-    x = traj["session_number"].to_list()
-    fig.add_trace(
-        go.Scatter(
-            x=x, y=traj["q3"].to_list(), mode="lines", line={"width": 0}, hoverinfo="skip", showlegend=False
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=traj["q1"].to_list(),
-            mode="lines",
-            line={"width": 0},
-            fill="tonexty",
-            fillcolor="rgba(42,127,142,0.22)",
-            name="IQR",
-            hoverinfo="skip",
-        )
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=x,
-            y=traj["median"].to_list(),
-            mode="lines+markers",
-            name="median",
-            line={"color": charts.ACCENT, "width": 2.5},
-            customdata=traj.select("n", "q1", "q3").rows(),
-            hovertemplate="session %{x}: median %{y:g} (IQR %{customdata[1]:g}–%{customdata[2]:g}), "
-            "n = %{customdata[0]}<extra></extra>",
-        )
-    )
-    charts.base_layout(
-        fig,
-        f"{rule.label} by administered session",
-        "session number (0 = before treatment)",
-        f"{rule.label} score",
-        height=400,
-    )
-    fig.update_yaxes(range=[low, high])
-    fig.update_xaxes(tickvals=x, ticktext=["before" if v == 0 else str(v) for v in x])
-    return fig
-
-
 detail = qo.outcome_detail(f, cfg, condition, instrument)
 left, right = st.columns(2)
 with left:
@@ -340,7 +208,7 @@ with left:
     elif km["n"] == 0 or km["curve"].is_empty():
         empty.no_data("patients with a baseline and a later score")
     else:
-        st.plotly_chart(km_figure(km), key="km")
+        st.plotly_chart(km_figure(km, K), key="km")
         st.caption(
             f"{km['n']:,} patients with a baseline and a later score; "
             "censored at their last score (≤ day 120). Band: 95% CI (Greenwood, log-log)."
@@ -352,7 +220,7 @@ with right:
         st.markdown(f"**{rule.label} by administered session**")
         st.info(f"Trajectory: {HIDDEN}." if K > 0 else "No scores.", icon=":material/visibility_off:")
     else:
-        st.plotly_chart(trajectory_figure(traj), key="trajectory")
+        st.plotly_chart(trajectory_figure(traj, rule), key="trajectory")
         st.caption(
             "Median and interquartile range of each patient's latest score at each session"
             + (f"; sessions with fewer than {K} patients are left out." if K > 0 else ".")
@@ -360,115 +228,6 @@ with right:
 
 
 # --- clinics compared -----------------------------------------------------------------------------
-def funnel_figure(comp: pl.DataFrame, network: dict[str, Any]) -> go.Figure:
-    fig = go.Figure()
-    curve = network["curve"]
-    if curve is not None:
-        for col, dash, name in (
-            ("upper998", "dot", "99.8% limits"),
-            ("upper95", "dash", "95% limits"),
-            ("lower95", "dash", None),
-            ("lower998", "dot", None),
-        ):
-            fig.add_trace(
-                go.Scatter(
-                    x=curve["n"].to_list(),
-                    y=curve[col].to_list(),
-                    mode="lines",
-                    name=name or col,
-                    showlegend=name is not None,
-                    legendgroup=dash,
-                    hoverinfo="skip",
-                    line={"color": charts.NETWORK_COLOR, "dash": dash, "width": 1.2},
-                )
-            )
-    theta0 = network["response_rate"]
-    n_max = comp["evaluable"].max() * 1.12
-    fig.add_trace(  # a trace, not an annotation, so its label sits in the legend clear of the clinics
-        go.Scatter(
-            x=[0, n_max],
-            y=[theta0, theta0],
-            mode="lines",
-            name=f"network {theta0:.0%}",
-            line={"color": charts.NETWORK_COLOR, "width": 2},
-            hoverinfo="skip",
-        )
-    )
-    comp = comp.sort("evaluable")
-    # labels alternate above/below the points so neighbouring clinics do not overwrite each other
-    positions = ["top center" if i % 2 == 0 else "bottom center" for i in range(comp.height)]
-    fig.add_trace(
-        go.Scatter(
-            x=comp["evaluable"].to_list(),
-            y=comp["response_rate"].to_list(),
-            mode="markers+text",
-            text=comp["clinic_name"].to_list(),
-            textposition=positions,
-            textfont={"size": 11},
-            marker={
-                "size": 11,
-                "color": [FLAG_COLORS.get(fl or "within") for fl in comp["flag"]],
-                "line": {"width": 1, "color": "white"},
-            },
-            customdata=comp.select("responders", "flag").rows(),
-            name="clinics",
-            hovertemplate="%{text}: %{y:.0%} (%{customdata[0]}/%{x})<br>%{customdata[1]}<extra></extra>",
-        )
-    )
-    charts.base_layout(
-        fig, "Response rate by clinic: funnel plot", "evaluable patients", "response rate", height=420
-    )
-    # zoom on the clinics and the limits at the smallest clinic (the funnel's mouth is not informative)
-    smallest = comp.row(0, named=True)
-    lows = [smallest["lower998"], *comp["response_rate"].to_list()]
-    highs = [smallest["upper998"], *comp["response_rate"].to_list()]
-    y0 = max(0.0, min(v for v in lows if v is not None) - 0.08)
-    y1 = min(1.0, max(v for v in highs if v is not None) + 0.08)
-    fig.update_yaxes(tickformat=".0%", range=[y0, y1])
-    fig.update_xaxes(range=[0, n_max])
-    return fig
-
-
-def caterpillar_figure(comp: pl.DataFrame, network: dict[str, Any]) -> go.Figure:
-    comp = comp.sort("response_rate")
-    fig = go.Figure(
-        go.Scatter(
-            x=comp["response_rate"].to_list(),
-            y=comp["clinic_name"].to_list(),
-            mode="markers",
-            marker={"size": 10, "color": charts.ACCENT},
-            error_x={
-                "type": "data",
-                "symmetric": False,
-                "color": charts.ACCENT,
-                "array": (comp["ci_high"] - comp["response_rate"]).to_list(),
-                "arrayminus": (comp["response_rate"] - comp["ci_low"]).to_list(),
-            },
-            customdata=comp.select("responders", "evaluable").rows(),
-            name="clinic",
-            hovertemplate="%{y}: %{x:.0%} (%{customdata[0]}/%{customdata[1]})<extra></extra>",
-        )
-    )
-    fig.add_vline(
-        network["response_rate"],
-        line={"color": charts.NETWORK_COLOR, "dash": "dash"},
-        annotation_text=f"network {network['response_rate']:.0%}",
-        annotation_position="top",
-        annotation_font={"size": 11, "color": charts.NETWORK_COLOR},
-    )
-    charts.base_layout(
-        fig,
-        "Response rate by clinic with 95% CI",
-        "response rate",
-        "",
-        height=max(300, 40 * comp.height + 120),
-    )
-    fig.update_xaxes(tickformat=".0%", range=[0, 1])
-    fig.update_yaxes(type="category")
-    fig.update_layout(showlegend=False)
-    return fig
-
-
 st.subheader("Clinics compared on response")
 comp, network = detail["clinics"], detail["network"]
 visible = comp.filter(~pl.col("suppressed"))

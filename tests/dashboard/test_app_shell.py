@@ -233,3 +233,17 @@ def test_every_registered_page_opens_without_error(app_at, demo_like_db):
     for spec in available_pages():
         at.switch_page(f"views/{spec.file}").run()
         assert not at.exception, (spec.file, [e.value for e in at.exception])
+
+
+def test_stale_banner_counts_clinics_instead_of_listing_a_whole_network(monkeypatch):
+    import polars as pl
+
+    from dashboard.components import page
+
+    ids = [f"CLN-{i:03d}" for i in range(1, 201)]
+    frame = pl.DataFrame({"clinic_id": ids, "clinic_name": [f"Clinic {i}" for i in range(1, 201)]})
+    monkeypatch.setattr(page.queries, "clinics", lambda: frame)
+    assert page._stale_who(ids[:2]) == "Clinic 1 (CLN-001), Clinic 2 (CLN-002)"
+    many = page._stale_who(ids[:150])
+    assert many.startswith("150 of 200 clinics, e.g. Clinic 1 (CLN-001)")
+    assert "Clinic 4 " not in many  # three examples, not 150 names
