@@ -21,7 +21,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contract import ADMINISTERED_STATUSES, TABLES, Table, schema_ddl
-from pipelines.summaries import CLUSTERED
+from pipelines.summaries import CLUSTERED, TOUCHED_PATIENTS
 from pipelines.validate import FileResult
 
 STAGE = "_stage"
@@ -245,16 +245,31 @@ class TableLoader:
             return
         joins, whens = [], []
         for i, (col, target) in enumerate(fks):
-            # The values matching no key of the target (this batch included): a probe of the
-            # target's key hashes instead of a scan of its keys (millions of strings).
+            # The values matching no key of the target (this batch included).
             con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _fk_values AS SELECT DISTINCT {col} AS v, "
-                f"{KEY_HASH}({col}) AS h FROM {STAGE} WHERE {col} IS NOT NULL"
+                f"CREATE OR REPLACE TEMP TABLE _fk_values AS "
+                f"SELECT DISTINCT {col} AS v FROM {STAGE} WHERE {col} IS NOT NULL"
             ).fetchall()
-            con.execute(
-                f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS SELECT v FROM _fk_values "
-                f"WHERE h NOT IN ({_known_hashes(target, '(SELECT h FROM _fk_values)')})"
+            [(values, targets)] = con.execute(
+                f"SELECT (SELECT count(*) FROM _fk_values), (SELECT count(*) FROM {target})"
             ).fetchall()
+            target_key = next(t.key for t in TABLES if t.name == target)
+            if values * HASH_PROBE_RATIO < targets:
+                # a few values into a large table: a probe of its key hashes, not a scan of its keys
+                known = _known_hashes(target, "(SELECT h FROM _probe)")
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _probe AS SELECT v, {KEY_HASH}(v) AS h FROM _fk_values"
+                ).fetchall()
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS "
+                    f"SELECT v FROM _probe WHERE h NOT IN ({known})"
+                ).fetchall()
+                con.execute("DROP TABLE _probe").fetchall()
+            else:  # e.g. a full load, or the clinic register: joining the keys themselves is cheaper
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS SELECT v FROM _fk_values "
+                    f"ANTI JOIN {target} t ON t.{target_key} = v"
+                ).fetchall()
             joins.append(f"LEFT JOIN _fk_missing{i} m{i} ON m{i}.v = s.{col}")
             whens.append(f"WHEN m{i}.v IS NOT NULL THEN {i}")
         con.execute("DROP TABLE _fk_values").fetchall()
@@ -300,7 +315,6 @@ class TableLoader:
 # Tables whose rows make up a patient's treatment history (day 0, session numbers, scores,
 # condition): the per-patient summaries are recomputed for every patient they touch.
 PATIENT_HISTORY_TABLES = ("patients", "sessions", "assessments")
-TOUCHED_PATIENTS = "_touched_patients"
 
 
 def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
@@ -323,6 +337,9 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
 # the hash is stored: it must not change with the DuckDB version. Two keys share a hash
 # with probability ~n²/2¹²⁹ (~1e-25 for 17M keys), far below a disk's undetected error rate.
 KEY_HASH = "md5_number"
+# Probe the hashes when the values looked up are fewer than 1/HASH_PROBE_RATIO of the table's
+# rows; otherwise one join on the key strings costs less than hashing every value.
+HASH_PROBE_RATIO = 20
 
 
 def key_hashes(table: str) -> str:
@@ -514,25 +531,21 @@ def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> Non
 
 
 def _update_session_tails(con: duckdb.DuckDBPyConnection) -> None:
-    """New tails of the affected patients: a fast one's count goes on; a slow one's is recounted."""
+    """Tails of the patients numbered: the highest number is the count, its session the last.
+
+    A fast patient whose new sessions were none administered keeps its tail; a slow one
+    with none administered left loses it.
+    """
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE _new_tails AS SELECT patient_key, "
-        "  coalesce(any_value(t.administered) FILTER (s.patient_key IS NULL), 0) + count(n.n) "
-        "    AS administered, "
-        "  max(n.scheduled_at) FILTER (n.n IS NOT NULL) AS at, "
-        "  arg_max(n.session_id, (n.scheduled_at, n.session_id)) FILTER (n.n IS NOT NULL) AS id "
-        "FROM _numbers n LEFT JOIN _slow s USING (patient_key) LEFT JOIN _tails t USING (patient_key) "
-        "GROUP BY patient_key"
+        "CREATE OR REPLACE TEMP TABLE _new_tails AS SELECT patient_key, max(n) AS administered, "
+        "arg_max(scheduled_at, n) AS last_at, arg_max(session_id, n) AS last_session_id "
+        "FROM _numbers WHERE n IS NOT NULL GROUP BY patient_key"
     ).fetchall()
     con.execute(
-        f"DELETE FROM {SESSION_TAILS} WHERE patient_key IN (SELECT patient_key FROM _patients)"
+        f"DELETE FROM {SESSION_TAILS} WHERE patient_key IN "
+        "(SELECT patient_key FROM _new_tails UNION SELECT patient_key FROM _slow)"
     ).fetchall()
-    # a fast patient with no new administered session keeps the old last one
-    con.execute(
-        f"INSERT INTO {SESSION_TAILS} SELECT patient_key, n.administered, "
-        "  coalesce(n.at, t.last_at), coalesce(n.id, t.last_session_id) "
-        "FROM _new_tails n LEFT JOIN _tails t USING (patient_key) WHERE n.administered > 0"
-    ).fetchall()
+    con.execute(f"INSERT INTO {SESSION_TAILS} SELECT * FROM _new_tails").fetchall()
     con.execute("DROP TABLE _new_tails").fetchall()
 
 

@@ -302,7 +302,11 @@ def test_session_numbers_over_runs_match_a_brute_force_count(tmp_path: Path) -> 
         assert set(stored_tails) == tails, run
 
 
-def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe_ratio", [0, 10**9], ids=["key-hashes", "key-join"])
+def test_foreign_keys_see_the_batch_and_the_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int
+) -> None:
+    monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", probe_ratio)  # both ways of looking up values
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
     write(ex, "patients_1.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
@@ -328,12 +332,16 @@ def test_foreign_keys_see_the_batch_and_the_database(tmp_path: Path) -> None:
     assert (summary.rows_loaded, summary.rows_rejected) == (3, 2)  # S1 + A1, A2; A3, A4
 
 
-def test_key_hashes_missing_or_stale_are_rebuilt_before_the_load(tmp_path: Path) -> None:
+@pytest.mark.parametrize("probe_ratio", [0, 10**9], ids=["key-hashes", "key-join"])
+def test_key_hashes_missing_or_stale_are_rebuilt_before_the_load(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int
+) -> None:
     """Replaced keys and foreign keys are found through stored key hashes (load.key_hashes).
 
     A database published before them, or whose rows were changed by hand, must not make a
     correction a duplicate or let a foreign key point at a row that is gone.
     """
+    monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", probe_ratio)
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
     write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
