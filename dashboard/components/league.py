@@ -78,7 +78,7 @@ def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date)
 
     The funnel flag is read against ``network_f`` (every allowed clinic), as on the Safety page.
     """
-    df = queries.throughput_by_clinic(f, cfg).select(
+    df = queries.throughput_by_clinic(f, cfg, active_patients=False).select(
         "clinic_id", "clinic_name", "region", "administered_sessions", "chair_utilisation", "no_show_rate"
     )
     if queries.available("safety", "funnel"):
