@@ -176,7 +176,13 @@ def filter_combinations(base: Filters, clinic_ids: list[str], regions: list[str]
 
 
 def _swap_filters(call: Call, f: Filters) -> Call:
-    args = tuple(f if isinstance(a, Filters) else a for a in call.args)
+    """The call with the combination's filters; a one-clinic call (the Clinic page's clinic)
+    keeps its clinic, so replaying it does not turn it into a network query."""
+
+    def swapped(a: Filters) -> Filters:
+        return replace(f, clinic_ids=a.clinic_ids) if len(a.clinic_ids) == 1 else f
+
+    args = tuple(swapped(a) if isinstance(a, Filters) else a for a in call.args)
     return replace(call, args=args)
 
 
