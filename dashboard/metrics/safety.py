@@ -16,7 +16,7 @@ sessions that are proportions carry Wilson 95% CIs. An empty denominator gives
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any, Literal
 
@@ -232,6 +232,10 @@ def _ae_rate_of(con: duckdb.DuckDBPyConnection, f: Filters, n: int) -> dict[str,
     """``ae_rate`` given its denominator ``n`` (counted by the caller, possibly in a wider scan)."""
     aes_sql, ap = _aes(f, detail=False)
     k, serious = _one(con, f"SELECT count(*), count(*) FILTER (WHERE serious) FROM ({aes_sql})", ap)
+    return _rate_figures(k, serious, n)
+
+
+def _rate_figures(k: int, serious: int, n: int) -> dict[str, Any]:
     return {"ae_count": k, "serious_ae_count": serious, "administered_sessions": n, **_rate(k, n)}
 
 
@@ -353,7 +357,9 @@ def patients_with_ae(
     administered session in scope in the period is left out), so it is a proportion.
     """
     sessions_sql, sp = _administered_sessions(f)
-    aes_sql, ap = _aes(f, detail=False)
+    # The active patients already have the condition (a patient attribute), so the AE side needs no
+    # condition filter of its own: the same intersection without a second join to 1M patients.
+    aes_sql, ap = _aes(replace(f, conditions=()), detail=False)
     active, with_ae = _one(
         con,
         f"""SELECT count(*), count(*) FILTER (WHERE patient_key IN (SELECT patient_key FROM ({aes_sql})))
@@ -642,9 +648,22 @@ def kpis(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[
     ``protocol`` = ``protocol_summary(f, cfg)``: the same definitions, computed together.
     """
     counts = _session_counts(con, f, cfg)
+    before = f.previous_period()
+    prev_sql, pp = _administered_sessions(before)
+    (n_before,) = _one(con, f"SELECT count(*) FROM ({prev_sql})", pp)
+    # The AEs of both periods in one scan: the previous period ends the day before f.start.
+    aes_sql, ap = _aes(replace(f, start=before.start), detail=False)
+    split = "onset_at >= CAST(? AS TIMESTAMP)"
+    k, serious, k_before, serious_before = _one(
+        con,
+        f"""SELECT count(*) FILTER (WHERE {split}), count(*) FILTER (WHERE {split} AND serious),
+                   count(*) FILTER (WHERE NOT {split}), count(*) FILTER (WHERE NOT {split} AND serious)
+            FROM ({aes_sql})""",
+        [f.start] * 4 + ap,
+    )
     return {
-        "rate": _ae_rate_of(con, f, counts["administered_sessions"]),
-        "previous_rate": ae_rate(con, f.previous_period()),
+        "rate": _rate_figures(k, serious, counts["administered_sessions"]),
+        "previous_rate": _rate_figures(k_before, serious_before, n_before),
         "patients": patients_with_ae(con, f),
         "excursion": _excursion_figures(counts),
         "protocol": _protocol_figures(counts),
