@@ -120,9 +120,7 @@ def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
         last = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchone()[0]
     base = Filters(start=last, end=last, clinic_ids=tuple(clinic_ids))
     combos = filter_combinations(base, clinic_ids, regions, n_combos)
-    print(
-        f"\nImports paid once per server process (not in the renders below): {warm_imports():.2f} s"
-    )
+    print(f"\nImports paid once per server process (not in the renders below): {warm_imports():.2f} s")
     print(
         f"\nPage query sets over {len(combos)} filter combinations (seconds; baseline = one hand-written "
         "DuckDB statement on the raw tables):"
