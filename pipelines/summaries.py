@@ -84,6 +84,7 @@ TOUCHED_PATIENTS = "_touched_patients"  # filled by pipelines.load during the ru
 # Above this share of all patients touched, rebuilding beats deleting and re-inserting.
 FULL_REBUILD_SHARE = 0.25
 
+
 def first_sessions_sql(patients: str = "TRUE") -> str:
     """Each patient's first administered session: the one the loader numbers 1 (by
     ``scheduled_at``, ties by ``session_id``, over all clinics), as new starts count it.
