@@ -92,8 +92,12 @@ def rate_dot_whisker(
         x_title += f"; dashed line: all in scope, {network:.2f}"
     charts.base_layout(fig, title, x_title, level_title, height=max(240, 28 * len(labels) + 130))
     fig.update_layout(showlegend=False)
-    fig.update_yaxes(autorange="reversed", type="category", automargin=True)
+    # first level at the top, no padding rows (autorange left ~8 empty rows above 200 clinics)
+    fig.update_yaxes(range=[len(labels) - 0.5, -0.5], type="category", automargin=True)
     fig.update_xaxes(rangemode="tozero")
+    if len(labels) > 25:  # a long list: the scale where reading starts, and again at the end
+        fig.update_xaxes(side="top", mirror="ticks", showline=True, ticks="outside")
+        fig.update_layout(margin={"t": 110})
     if network is not None:
         fig.add_vline(network, line={"color": charts.NETWORK_COLOR, "dash": "dash", "width": 1.2})
     return fig

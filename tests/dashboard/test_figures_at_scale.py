@@ -1,4 +1,4 @@
-"""dashboard/components/outcome_figures.py: charts stay readable at network scale."""
+"""Figures stay readable at network scale (200 clinics): outcome funnel labels, safety rate lists."""
 
 from __future__ import annotations
 
@@ -34,3 +34,25 @@ def test_a_small_network_names_every_clinic() -> None:
 
 def test_a_large_network_names_only_the_clinics_outside_the_998_limits() -> None:
     assert sorted(_labels(200)) == ["Clinic 0", "Clinic 1"]
+
+
+def test_a_long_rate_list_has_its_scale_on_top_and_no_empty_rows() -> None:
+    from dashboard.components.safety_figures import rate_dot_whisker
+
+    def frame(n: int) -> pl.DataFrame:
+        return pl.DataFrame(
+            {
+                "label": [f"C{i}" for i in range(n)],
+                "ae_per_100": [10.0 + i for i in range(n)],
+                "ci_low": [8.0 + i for i in range(n)],
+                "ci_high": [12.0 + i for i in range(n)],
+                "ae_count": [10] * n,
+                "administered_sessions": [100] * n,
+            }
+        )
+
+    long = rate_dot_whisker(frame(200), title="t", level_title="clinic", network=12.0, label_of={})
+    assert tuple(long.layout.yaxis.range) == (199.5, -0.5)  # first clinic at the top, no padding
+    assert long.layout.xaxis.side == "top"
+    short = rate_dot_whisker(frame(5), title="t", level_title="route", network=None, label_of={})
+    assert short.layout.xaxis.side != "top"
