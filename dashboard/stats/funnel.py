@@ -30,11 +30,14 @@ integer carries the limit's probability mass.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
-from scipy import stats
+from scipy import special
+
+if TYPE_CHECKING:
+    from scipy import stats
 
 Kind = Literal["poisson", "binomial"]
 # (probability, column name) of the four limits the dashboard draws
@@ -46,6 +49,14 @@ LIMITS: tuple[tuple[float, str], ...] = (
 )
 FLAGS = ("above_998", "above_95", "within", "below_95", "below_998")
 WINSOR = 0.10
+
+
+def _stats():  # -> the scipy.stats module
+    """``scipy.stats``, imported on first use: ~1 s that a refresh (which imports the outcome
+    metrics but draws no funnel) and a server's first page would otherwise pay."""
+    from scipy import stats
+
+    return stats
 
 
 def _interpolated_quantile(dist: stats.rv_discrete, p: float) -> np.ndarray:
@@ -61,13 +72,13 @@ def _interpolated_quantile(dist: stats.rv_discrete, p: float) -> np.ndarray:
 def poisson_limit(expected: float | Sequence[float] | np.ndarray, p: float) -> np.ndarray:
     """Interpolated p-quantile of Poisson(expected), on the count scale, floored at 0."""
     mu = np.atleast_1d(np.asarray(expected, dtype=float))
-    return _interpolated_quantile(stats.poisson(mu), p)
+    return _interpolated_quantile(_stats().poisson(mu), p)
 
 
 def binomial_limit(n: int | Sequence[int] | np.ndarray, theta0: float, p: float) -> np.ndarray:
     """Interpolated p-quantile of Binomial(n, θ0), on the count scale, in [0, n]."""
     size = np.atleast_1d(np.asarray(n, dtype=float))
-    return np.minimum(_interpolated_quantile(stats.binom(size, theta0), p), size)
+    return np.minimum(_interpolated_quantile(_stats().binom(size, theta0), p), size)
 
 
 def _within_sd(kind: Kind, theta0: float, n: np.ndarray) -> np.ndarray:
@@ -123,7 +134,7 @@ def funnel_limits(
     cols: dict[str, np.ndarray] = {"n": n, "expected": theta0 * n}
     for p, name in LIMITS:
         if tau2 > 0:
-            z = float(stats.norm.ppf(p))
+            z = float(special.ndtri(p))
             with np.errstate(invalid="ignore"):  # n = 0 rows become nan, then null
                 rate = theta0 + z * np.sqrt(_within_sd(kind, theta0, n) ** 2 + tau2)
                 upper_cap = np.inf if kind == "poisson" else 1.0
@@ -207,7 +218,8 @@ def midp_flags(
     """
     y = np.asarray(observed, dtype=float)
     n = np.asarray(exposure, dtype=float)
-    dist = stats.poisson(theta0 * n) if kind == "poisson" else stats.binom(n, theta0)
+    st = _stats()
+    dist = st.poisson(theta0 * n) if kind == "poisson" else st.binom(n, theta0)
     with np.errstate(invalid="ignore"):
         half = 0.5 * dist.pmf(y)
         upper = dist.sf(y) + half  # P(Y > y) + ½P(Y = y)
