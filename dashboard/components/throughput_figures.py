@@ -19,6 +19,22 @@ from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 
 GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
+MAX_CLINIC_LINES = 12  # more lines than this in one chart cannot be told apart
+
+
+def grain_control(where: Any = st) -> str:
+    """The "Time step" picker, kept in the URL (``?grain=``) and shared by Throughput and Clinic."""
+    return where.segmented_control(
+        "Time step",
+        list(GRAINS),
+        format_func=GRAINS.__getitem__,
+        default="week",
+        key="grain",
+        bind="query-params",
+        required=True,
+    )
+
+
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 MAX_SIGNAL_CLINICS = 30  # per-clinic p-chart scan: beyond this, narrow the clinic filter first
 

@@ -98,15 +98,7 @@ if queries.available("safety", "ae_rate"):
         note=None,
     )
 
-grain = st.segmented_control(
-    "Time step",
-    list(fig.GRAINS),
-    format_func=fig.GRAINS.__getitem__,
-    default="week",
-    key="grain",
-    bind="query-params",
-    required=True,
-)
+grain = fig.grain_control()
 pgrain = "month" if grain == "month" else "week"
 
 

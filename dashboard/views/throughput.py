@@ -68,15 +68,7 @@ kpi.tiles(
 
 st.subheader("Sessions over time")
 c1, c2 = st.columns([1, 1])
-grain = c1.segmented_control(
-    "Time step",
-    list(fig.GRAINS),
-    format_func=fig.GRAINS.__getitem__,
-    default="week",
-    key="grain",
-    bind="query-params",
-    required=True,
-)
+grain = fig.grain_control(c1)
 by = c2.segmented_control(
     "Split by",
     ["network", "clinic", "region"],
@@ -86,7 +78,14 @@ by = c2.segmented_control(
     bind="query-params",
     required=True,
 )
-fig.sessions_over_time(f, grain, None if by == "network" else by, key="sessions_over_time")
+split = None if by == "network" else by
+if by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES:
+    split = "region"
+    st.caption(
+        f"{len(f.clinic_ids)} clinics are too many lines to read, so this chart is split by region. "
+        f"Pick at most {fig.MAX_CLINIC_LINES} clinics (or one region) in the sidebar to compare clinics."
+    )
+fig.sessions_over_time(f, grain, split, key="sessions_over_time")
 
 left, right = st.columns(2)
 with left:

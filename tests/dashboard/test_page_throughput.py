@@ -53,6 +53,20 @@ def test_grain_and_split_are_in_the_url(app_at, demo_like_db):
     assert sorted(trace["name"] for trace in spec["data"]) == ["North", "South"]
 
 
+def test_too_many_clinics_split_by_region_with_a_note(app_at, demo_like_db, monkeypatch):
+    from dashboard.components import throughput_figures
+
+    # the demo-like network has 4 clinics; a limit of 3 stands in for 200 clinics and 12 lines
+    monkeypatch.setattr(throughput_figures, "MAX_CLINIC_LINES", 3)
+    at = app_at(demo_like_db, page=PAGE, by="Clinic")
+    assert not at.exception
+    spec = next(
+        s for s in chart_specs(at) if s["layout"]["title"]["text"].startswith("Administered sessions")
+    )
+    assert sorted(trace["name"] for trace in spec["data"]) == ["North", "South"]
+    assert "too many lines to read" in texts(at)
+
+
 def test_route_filter_changes_the_figures(app_at, demo_like_db):
     all_routes = metric_values(app_at(demo_like_db, page=PAGE, period="Last 12 months"))["Scheduled"]
     at = app_at(demo_like_db, page=PAGE, period="Last 12 months", route=["Intranasal"])
