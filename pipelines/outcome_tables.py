@@ -35,7 +35,7 @@ SCORES_PER_CHUNK = 2_000_000  # bounds the refresh's memory: ~1 GB of Polars fra
 
 def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
     """The three tables' rows for the patients of ``keyed`` (``outcomes.keyed_cohort``)."""
-    cohort = keyed.select("pid", "clinic_id", "clinic_name", "condition", "day0")
+    cohort = outcomes.cohort_columns(keyed)
     scores = outcomes.scores_for(con, keyed)
     keys = keyed.select("pid", "patient_key", "day0", "route", "modality")
     frames = {

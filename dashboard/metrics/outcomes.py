@@ -321,24 +321,16 @@ def keyed_cohort(con: duckdb.DuckDBPyConnection, where: str, params: list[object
     return con.sql(sql, params=params).pl()
 
 
-def load_cohort(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
-    """One row per cohort patient: pid (a per-query number, not an identifier), clinic, condition, day0."""
-    return _cohort_columns(keyed_cohort(con, *cohort_where(f)))
-
-
-def _cohort_columns(keyed: pl.DataFrame) -> pl.DataFrame:
-    return keyed.select("pid", "clinic_id", "clinic_name", "condition", "day0")
-
-
-def load_scores(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame:
-    """Cohort patients' scores from 30 days before day 0 on (see ``load_outcome_data``)."""
-    return load_outcome_data(con, f)[1]
+def cohort_columns(keyed: pl.DataFrame) -> pl.DataFrame:
+    """A keyed cohort without its keys: one row per patient with pid (a per-query number,
+    not an identifier), clinic, condition and day 0."""
+    return keyed.select(COHORT_COLUMNS)
 
 
 def load_outcome_data(con: duckdb.DuckDBPyConnection, f: Filters) -> tuple[pl.DataFrame, pl.DataFrame]:
     """(cohort, scores) of the viewer's cohort, computed from the raw tables (see ``scores_for``)."""
     keyed = keyed_cohort(con, *cohort_where(f))
-    return _cohort_columns(keyed), scores_for(con, keyed)
+    return cohort_columns(keyed), scores_for(con, keyed)
 
 
 def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFrame:
@@ -574,7 +566,7 @@ def cohort_outcomes(
             patients = patients.filter((pl.col("condition") == pair[0]) & (pl.col("instrument") == pair[1]))
         return cohort, patients, ideation_outcomes(cohort, scores)
     rows = _read_cohort_rows(con, OUTCOME_PATIENTS, f, f"o.day0, c.clinic_name, o.* EXCLUDE ({_KEYS})", pair)
-    cohort = rows.select(*_COHORT).unique("pid").sort("pid")
+    cohort = rows.select(COHORT_COLUMNS).unique("pid").sort("pid")
     patients = rows.select(PATIENT_OUTCOME_COLUMNS)
     ideation = (
         _read_cohort_rows(con, OUTCOME_IDEATION, f, f"o.* EXCLUDE ({_KEYS})").select(IDEATION_COLUMNS)
@@ -615,7 +607,7 @@ _TRAJECTORY = """
 # the per-patient tables' own columns besides the rule results: which patient, and the
 # day-0 attributes the viewer's filters select on
 _KEYS = "patient_key, day0, route, modality"
-_COHORT = ("pid", "clinic_id", "clinic_name", "condition", "day0")
+COHORT_COLUMNS = ("pid", "clinic_id", "clinic_name", "condition", "day0")
 PATIENT_OUTCOME_COLUMNS = (
     "pid", "clinic_id", "clinic_name", "condition", "instrument", "is_primary", "baseline", "endpoint",
     "rapid_score", "durable_score", "event_day", "last_day", "follow_ups", "has_scores", "evaluable",
