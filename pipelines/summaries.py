@@ -13,7 +13,7 @@ patient's first administered session: day 0 of the outcomes cohort, in day-0
 order, so a period's cohort is a range read instead of a pass over every
 history) and the outcome tables of ``pipelines/outcome_tables.py``. A full load
 rebuilds them; a daily load recomputes only the patients it touched
-(``_touched_patients``, filled by the loader). ``FIRST_SESSIONS_SQL`` is the one
+(``_touched_patients``, filled by the loader). ``first_sessions_sql`` is the one
 definition: a reader uses the table when present and the same SQL inline
 otherwise (``first_sessions_source``).
 """
@@ -87,22 +87,32 @@ FULL_REBUILD_SHARE = 0.25
 
 def first_sessions_sql(patients: str = "TRUE") -> str:
     """Each patient's first administered session: the one the loader numbers 1 (by
-    ``scheduled_at``, ties by ``session_id``, over all clinics), as new starts count it.
+    ``scheduled_at``, ties by ``session_id``, over all clinics), as new starts count it,
+    with the patient's ``induction_sessions`` (the induction metrics' per-patient count,
+    ``dashboard.metrics.throughput.induction_sessions_sql``).
     ``patients`` restricts the patients (a condition on ``patient_key``; SQL of this module,
     never input). Reading the loader's number is an integer filter; re-deriving the first
     session with a GROUP BY over every history took 1.4 s for a day's patients at 6M sessions."""
+    from dashboard.metrics.throughput import induction_sessions_sql  # the metric owns its definition
+
+    firsts = f"""
+        SELECT patient_key, session_id, scheduled_at AS day0, clinic_id, route, modality
+        FROM {SESSIONS.name} WHERE session_number = 1 AND ({patients})"""
     return f"""
-    SELECT patient_key, session_id, scheduled_at AS day0, clinic_id, route, modality
-    FROM {SESSIONS.name} WHERE session_number = 1 AND ({patients})"""
+    SELECT f.*, coalesce(n.induction_sessions, 0) AS induction_sessions
+    FROM ({firsts}) f LEFT JOIN ({induction_sessions_sql(firsts)}) n USING (patient_key)"""
 
 
-FIRST_SESSIONS_SQL = first_sessions_sql()
 TOUCHED_ONLY = f"patient_key IN (SELECT patient_key FROM {TOUCHED_PATIENTS})"
+# A column added to a per-patient table after databases were published without it: such a
+# table is rebuilt by the next refresh and read inline until then.
+FIRST_SESSIONS_NEWEST_COLUMN = "induction_sessions"
 
 
 def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
     """(Re)build ``patient_first_sessions`` (a full rebuild: ~1.5 s for 6M sessions under load)."""
-    con.execute(f"CREATE OR REPLACE TABLE {FIRST_SESSIONS} AS {FIRST_SESSIONS_SQL} ORDER BY day0").fetchall()
+    sql = f"CREATE OR REPLACE TABLE {FIRST_SESSIONS} AS {first_sessions_sql()} ORDER BY day0"
+    con.execute(sql).fetchall()
 
 
 def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
@@ -111,19 +121,22 @@ def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(TOUCHED_ONLY)} ORDER BY day0").fetchall()
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str) -> bool:
-    """Whether the current database has table ``name`` (a database published before it may not)."""
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, column: str | None = None) -> bool:
+    """Whether the current database has table ``name`` (with ``column``, if given): a database
+    published before the table (or the column) existed may not."""
     [(present,)] = con.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE database_name = current_database() "
-        "AND schema_name = current_schema() AND table_name = ?",
-        [name],
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = ? AND (? IS NULL OR column_name = ?)",
+        [name, column, column],
     ).fetchall()  # fetch all: DuckDB 2 results stream
     return bool(present)
 
 
 def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
     """FROM-clause source of first sessions: the summary table, or its SQL on a database without it."""
-    return FIRST_SESSIONS if table_exists(con, FIRST_SESSIONS) else f"({FIRST_SESSIONS_SQL})"
+    if table_exists(con, FIRST_SESSIONS, FIRST_SESSIONS_NEWEST_COLUMN):
+        return FIRST_SESSIONS
+    return f"({first_sessions_sql()})"
 
 
 def touched_patients(con: duckdb.DuckDBPyConnection) -> int:
@@ -142,7 +155,9 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
 
     touched = touched_patients(con)
     [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
-    complete = all(table_exists(con, t) for t in PER_PATIENT_TABLES)
+    complete = all(table_exists(con, t) for t in PER_PATIENT_TABLES) and table_exists(
+        con, FIRST_SESSIONS, FIRST_SESSIONS_NEWEST_COLUMN
+    )
     if not complete or touched > FULL_REBUILD_SHARE * patients:
         build_first_sessions(con)
         outcome_tables.rebuild(con)

@@ -20,10 +20,12 @@ from dashboard.metrics.filters import (
     Filters,
     Fragment,
     clinic_where,
+    scoped_first_sessions,
     scoped_sessions,
 )
 from dashboard.stats.spc import p_chart
 from pipelines.contract import ADMINISTERED_STATUSES, CLINICS
+from pipelines.summaries import first_sessions_source
 
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[str, ...] = ("day", "week", "month")
@@ -112,21 +114,38 @@ def _capacity_sql(f: Filters) -> Fragment:
 # --- new starts -------------------------------------------------------------------------
 
 
-def _first_sessions_sql(f: Filters, *, period: bool = True) -> Fragment:
+def _first_sessions_sql(f: Filters, source: str) -> Fragment:
     """Patients' first administered session network-wide (``session_number`` = 1), filtered.
 
     ``session_number`` is derived on load over all of a patient's administered
     sessions in every clinic, so the first session is found network-wide; it then
     counts for the clinic, region, route and modality of that session and the
-    patient's condition. Columns: patient_key, first_at, first_date, clinic_id,
-    clinic_name, region.
+    patient's condition. ``source``: ``first_sessions_source``. Columns: patient_key,
+    first_at, first_date, clinic_id, clinic_name, region, induction_sessions.
     """
-    scoped, sp = scoped_sessions(f, period=period)
+    scoped, sp = scoped_first_sessions(f, source)
     sql = f"""
-        SELECT patient_key, scheduled_at AS first_at, CAST(scheduled_at AS DATE) AS first_date,
-               clinic_id, clinic_name, region
-        FROM ({scoped}) s WHERE session_number = 1 AND {ADMINISTERED}"""
+        SELECT patient_key, day0 AS first_at, CAST(day0 AS DATE) AS first_date,
+               clinic_id, clinic_name, region, induction_sessions
+        FROM ({scoped})"""
     return sql, sp
+
+
+def induction_sessions_sql(firsts: str) -> str:
+    """Per patient of ``firsts`` (SQL with patient_key and day0): administered induction
+    sessions from day 0 to the end of its 42nd day, in any clinic (metrics.md).
+
+    The count the funnel and completion compare with 3 and 6. The refresh stores it with each
+    first session (``patient_first_sessions``, pipelines/summaries.py), so a page counts a
+    year's new starts without joining their sessions (0.26 s at 365 days on the large network).
+    """
+    return f"""
+        SELECT f.patient_key, count(*) AS induction_sessions
+        FROM ({firsts}) f JOIN sessions s ON s.patient_key = f.patient_key
+        WHERE s.{ADMINISTERED} AND s.phase = 'induction' AND s.scheduled_at >= f.day0
+          -- "within 42 days": the session's date is at most day0's date + 42, i.e. before midnight of day 43
+          AND s.scheduled_at < CAST(CAST(f.day0 AS DATE) + {INDUCTION_WINDOW_DAYS + 1} AS TIMESTAMP)
+        GROUP BY f.patient_key"""
 
 
 # --- one clinic beside its scope (the Clinic page) ---------------------------------------
@@ -391,7 +410,8 @@ def _new_starts_over_time(
     con: duckdb.DuckDBPyConnection, scopes: list[Filters], grain: str
 ) -> list[pl.DataFrame]:
     g = _grain(grain)
-    firsts, fp = _union([_first_sessions_sql(sf) for sf in scopes])
+    source = first_sessions_source(con)
+    firsts, fp = _union([_first_sessions_sql(sf, source) for sf in scopes])
     buckets, bp = _buckets_sql(scopes[0], g)
     df = con.sql(
         f"""
@@ -511,45 +531,26 @@ def _induction(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[di
 def _induction_counts(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[dict[str, Any]]:
     """Per scope: mature new starts and how many reached each funnel stage within the window.
 
-    Mature: first session on or before the cutoff, so the cohort scan ends there, and a counted
-    session lies at most 42 days after it: both scans are bounded by the cutoff, not by the data.
-    The scopes share the period (only their clinics differ).
+    Mature: first session on or before the cutoff (data's last date − 42 days). Each new
+    start carries its count of induction sessions (``induction_sessions_sql``).
     """
     f = scopes[0]
     last = data_last_date(con)
     cutoff = last - timedelta(days=INDUCTION_WINDOW_DAYS) if last else None
-    firsts, fp = _union([_first_sessions_sql(sf) for sf in scopes])
+    source = first_sessions_source(con)
+    firsts, fp = _union([_first_sessions_sql(sf, source) for sf in scopes])
     last_first = min(f.end, cutoff) if cutoff else f.end
     stages = [n for _, n in FUNNEL_STAGES if n > 1]
-    reached = ", ".join("count(*) FILTER (WHERE n >= ?)" for _ in stages)
+    reached = ", ".join(f"count(*) FILTER (WHERE induction_sessions >= ?) AS reached_{n}" for n in stages)
     rows = con.execute(
         f"""
-        WITH cohort AS (
-            -- "within 42 days": the session's date is at most first_date + 42, i.e. before midnight of day 43
-            SELECT scope, patient_key, first_at, CAST(first_date + ? AS TIMESTAMP) AS window_end
-            FROM ({firsts}) WHERE first_at < CAST(? AS TIMESTAMP)),
-        n AS (
-            SELECT c.scope, count(*) AS n
-            FROM cohort c JOIN sessions s ON s.patient_key = c.patient_key
-            WHERE s.{ADMINISTERED} AND s.phase = 'induction'
-              AND s.scheduled_at >= c.first_at AND s.scheduled_at < c.window_end
-              -- redundant bounds (every counted session lies in them) so DuckDB skips older row groups
-              AND s.scheduled_at >= CAST(? AS TIMESTAMP) AND s.scheduled_at < CAST(? AS TIMESTAMP)
-            GROUP BY c.scope, c.patient_key),
-        started AS (SELECT scope, count(*) AS started FROM cohort GROUP BY scope),
-        stages AS (SELECT scope, {reached} FROM n GROUP BY scope)
-        SELECT k.scope, coalesce(started.started, 0), COLUMNS(stages.* EXCLUDE (scope))
-        FROM range(?) k(scope) LEFT JOIN started USING (scope) LEFT JOIN stages USING (scope)
+        WITH counts AS (
+            SELECT scope, count(*) AS started, {reached}
+            FROM ({firsts}) WHERE first_at < CAST(? AS TIMESTAMP) GROUP BY scope)
+        SELECT k.scope, coalesce(counts.started, 0), COLUMNS(counts.* EXCLUDE (scope, started))
+        FROM range(?) k(scope) LEFT JOIN counts USING (scope)
         ORDER BY k.scope""",
-        [
-            INDUCTION_WINDOW_DAYS + 1,
-            *fp,
-            last_first + timedelta(days=1),
-            f.start,
-            last_first + timedelta(days=INDUCTION_WINDOW_DAYS + 1),
-            *stages,
-            len(scopes),
-        ],
+        [*stages, *fp, last_first + timedelta(days=1), len(scopes)],
     ).fetchall()
     return [
         {

@@ -136,6 +136,9 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
         ids = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
         f = Filters(start=end - timedelta(days=364), end=end, clinic_ids=ids)
         inline = outcomes.outcome_summary(con, f, cfg)
+        inline_induction = throughput.induction(con, f)
+        inline_new_starts = throughput.new_starts_over_time(con, f)
+        assert inline_induction["completion"]["eligible_patients"] > 20
     con = duckdb.connect(str(path))
     try:
         build_first_sessions(con)
@@ -147,9 +150,24 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
                 "QUALIFY row_number() OVER (PARTITION BY patient_key ORDER BY scheduled_at, session_id) = 1"
             ).fetchall()
         )
+        sessions = con.execute("SELECT patient_key, scheduled_at, status, phase FROM sessions").fetchall()
     finally:
         con.close()
+
+    def induction_sessions(key: str, day0: datetime) -> int:
+        """By a loop: administered induction sessions from day 0 to the end of day 0's date + 42."""
+        return sum(
+            1
+            for k, at, status, phase in sessions
+            if k == key and status in ("completed", "stopped_early") and phase == "induction"
+            if day0 <= at and at.date() <= day0.date() + timedelta(days=42)
+        )
+
+    brute = [(*first, induction_sessions(first[0], first[2])) for first in brute]
     assert table == brute and len(table) > 50
+    assert {row[-1] for row in table} >= {1, 3, 6}  # the counts the funnel's stages compare with
     with connect(path) as con:
         assert first_sessions_source(con) == FIRST_SESSIONS
         assert outcomes.outcome_summary(con, f, cfg).equals(inline)
+        assert throughput.induction(con, f)["funnel"].equals(inline_induction["funnel"])
+        assert throughput.new_starts_over_time(con, f).equals(inline_new_starts)

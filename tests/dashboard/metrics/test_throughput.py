@@ -17,6 +17,7 @@ import pytest
 from dashboard.metrics import throughput as tp
 from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.summaries import FIRST_SESSIONS, build_first_sessions, first_sessions_source
 
 CFG = MetricConfig()
 ADMIN = ("completed", "stopped_early")
@@ -326,8 +327,18 @@ INDUCTION_SESSIONS = [
 ]
 
 
-@pytest.fixture
-def icon(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+def with_first_sessions_table(path: Path, table: bool) -> Path:
+    """The database with the refresh's ``patient_first_sessions`` (``table``) or without it (the
+    induction metrics then count inline): both paths must give the same figures."""
+    with duckdb.connect(str(path)) as c:
+        if table:
+            build_first_sessions(c)
+        assert (first_sessions_source(c) == FIRST_SESSIONS) is table
+    return path
+
+
+@pytest.fixture(params=[False, True], ids=["inline", "table"])
+def icon(make_db: Callable[[dict], Path], request: pytest.FixtureRequest) -> duckdb.DuckDBPyConnection:
     keys = sorted({s["patient_key"] for s in INDUCTION_SESSIONS})
     path = make_db(
         {
@@ -336,6 +347,7 @@ def icon(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
             "sessions": numbered(INDUCTION_SESSIONS),
         }
     )
+    with_first_sessions_table(path, request.param)
     c = duckdb.connect(str(path), read_only=True)
     yield c
     c.close()
@@ -458,7 +470,8 @@ def test_induction_merged_call(icon: duckdb.DuckDBPyConnection) -> None:
     assert to_june["funnel"]["patients"].to_list() == [1, 1, 1]  # Q1 alone, 6 sessions by 1 June
 
 
-def test_induction_counts_the_42nd_day_not_the_43rd(make_db: Callable[[dict], Path]) -> None:
+@pytest.mark.parametrize("table", [False, True], ids=["inline", "table"])
+def test_induction_counts_the_42nd_day_not_the_43rd(make_db: Callable[[dict], Path], table: bool) -> None:
     # first session 1 May 23:30; day 42 = 12 June (counted even at 23:59), 13 June 00:00 is day 43
     days = ["2026-05-03", "2026-05-05", "2026-05-07", "2026-05-09"]
     rows = [
@@ -469,12 +482,14 @@ def test_induction_counts_the_42nd_day_not_the_43rd(make_db: Callable[[dict], Pa
         *series("S", "A", days, prefix="S1"),
         sess("S-43", "S", "A", "2026-06-13 00:00"),  # day 43: only 5 within the window
         sess("Z-0", "Z", "A", "2026-08-31 10:00"),  # data's last date: cutoff 20 July
+        # M: first administered session in the maintenance phase: started, 0 induction sessions
+        *series("M", "A", ["2026-05-02", "2026-05-04"], phase="maintenance"),
     ]
-    path = make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)})
+    path = with_first_sessions_table(make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)}), table)
     with duckdb.connect(str(path), read_only=True) as c:
         got = tp.induction(c, Filters(date(2026, 5, 1), date(2026, 5, 31), ("A",)))
-    assert got["funnel"]["patients"].to_list() == [2, 2, 1]  # R and S started, both ≥ 3, only R ≥ 6
-    assert got["completion"]["completion_rate"] == pytest.approx(1 / 2)
+    assert got["funnel"]["patients"].to_list() == [3, 2, 1]  # R, S, M started; R and S ≥ 3, only R ≥ 6
+    assert got["completion"]["completion_rate"] == pytest.approx(1 / 3)
 
 
 def test_maintenance_merged_call_with_ties_and_lookback(make_db: Callable[[dict], Path]) -> None:
