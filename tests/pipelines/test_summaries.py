@@ -171,3 +171,27 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
         assert outcomes.outcome_summary(con, f, cfg).equals(inline)
         assert throughput.induction(con, f)["funnel"].equals(inline_induction["funnel"])
         assert throughput.new_starts_over_time(con, f).equals(inline_new_starts)
+
+
+def test_first_sessions_table_without_the_induction_count_is_read_inline_and_rebuilt(tmp_path) -> None:
+    """A database published before ``induction_sessions`` existed: pages count inline (same figures)
+    until the next refresh, which rebuilds the per-patient tables instead of updating them."""
+    from pipelines.summaries import FIRST_SESSIONS, first_sessions_source, update_per_patient_tables
+    from tests.dashboard.conftest import build_demo_like_db
+
+    path = build_demo_like_db(tmp_path / "demo.duckdb")
+    con = duckdb.connect(str(path))
+    try:
+        assert update_per_patient_tables(con) == "rebuilt"
+        con.execute(f"ALTER TABLE {FIRST_SESSIONS} DROP COLUMN induction_sessions").fetchall()
+        assert first_sessions_source(con) != FIRST_SESSIONS
+        end = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchall()[0][0]
+        ids = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+        f = Filters(start=end - timedelta(days=364), end=end, clinic_ids=ids)
+        inline = throughput.induction(con, f)["funnel"]
+        assert update_per_patient_tables(con) == "rebuilt"  # nothing touched, yet not "unchanged"
+        assert first_sessions_source(con) == FIRST_SESSIONS
+        assert throughput.induction(con, f)["funnel"].equals(inline)
+        assert inline["patients"][0] > 20
+    finally:
+        con.close()
