@@ -79,7 +79,16 @@ FIRST_SESSIONS = "patient_first_sessions"
 OUTCOME_PATIENTS = "outcome_patients"
 OUTCOME_IDEATION = "outcome_ideation"
 OUTCOME_SESSION_SCORES = "outcome_session_scores"
-PER_PATIENT_TABLES = (FIRST_SESSIONS, OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
+# Each administered maintenance session with the patient's previous one (the maintenance cadence,
+# dashboard/metrics/throughput.py ``maintenance_sessions_sql``).
+MAINTENANCE_SESSIONS = "maintenance_sessions"
+PER_PATIENT_TABLES = (
+    FIRST_SESSIONS,
+    MAINTENANCE_SESSIONS,
+    OUTCOME_PATIENTS,
+    OUTCOME_IDEATION,
+    OUTCOME_SESSION_SCORES,
+)
 TOUCHED_PATIENTS = "_touched_patients"  # filled by pipelines.load during the run
 # Above this share of all patients touched, rebuilding beats deleting and re-inserting.
 FULL_REBUILD_SHARE = 0.25
@@ -121,6 +130,24 @@ def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(TOUCHED_ONLY)} ORDER BY day0").fetchall()
 
 
+def build_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """(Re)build ``maintenance_sessions`` in time order (a year of them is then a range read)."""
+    from dashboard.metrics.throughput import maintenance_sessions_sql
+
+    sql = maintenance_sessions_sql()
+    con.execute(f"CREATE OR REPLACE TABLE {MAINTENANCE_SESSIONS} AS {sql} ORDER BY scheduled_at").fetchall()
+
+
+def update_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:
+    """Recompute the touched patients' maintenance sessions (a new or replaced session may sit
+    between two older ones and change its successor's previous session)."""
+    from dashboard.metrics.throughput import maintenance_sessions_sql
+
+    con.execute(f"DELETE FROM {MAINTENANCE_SESSIONS} WHERE {TOUCHED_ONLY}").fetchall()
+    sql = f"INSERT INTO {MAINTENANCE_SESSIONS} {maintenance_sessions_sql(TOUCHED_ONLY)} ORDER BY scheduled_at"
+    con.execute(sql).fetchall()
+
+
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, column: str | None = None) -> bool:
     """Whether the current database has table ``name`` (with ``column``, if given): a database
     published before the table (or the column) existed may not."""
@@ -130,6 +157,15 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, column: str | None =
         [name, column, column],
     ).fetchall()  # fetch all: DuckDB 2 results stream
     return bool(present)
+
+
+def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
+    """FROM-clause source of maintenance sessions: the table, or its SQL on a database without it."""
+    if table_exists(con, MAINTENANCE_SESSIONS):
+        return MAINTENANCE_SESSIONS
+    from dashboard.metrics.throughput import maintenance_sessions_sql
+
+    return f"({maintenance_sessions_sql()})"
 
 
 def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
@@ -160,12 +196,17 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
     )
     if not complete or touched > FULL_REBUILD_SHARE * patients:
         build_first_sessions(con)
+        build_maintenance_sessions(con)
         outcome_tables.rebuild(con)
         return "rebuilt"
     if not touched:
         return "unchanged"
     update_first_sessions(con)
+    update_maintenance_sessions(con)
     outcome_tables.update_touched(con)
+    # touched patients' rows go back in at the end: re-sort when that has scattered the time order
+    cluster_by_time(con, FIRST_SESSIONS, "day0")
+    cluster_by_time(con, MAINTENANCE_SESSIONS, "scheduled_at")
     return "updated"
 
 

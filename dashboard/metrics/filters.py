@@ -117,6 +117,12 @@ def scoped_first_sessions(f: Filters, source: str) -> Fragment:
     return _scoped(f, source, "day0", True)
 
 
+def scoped_maintenance_sessions(f: Filters, source: str) -> Fragment:
+    """Administered maintenance sessions in the period selected as ``scoped_sessions`` selects
+    sessions; ``source`` is ``pipelines.summaries.maintenance_sessions_source``."""
+    return _scoped(f, source, "scheduled_at", True)
+
+
 def _scoped(f: Filters, source: str, ts_col: str, period: bool) -> Fragment:
     joins = "JOIN clinics c ON c.clinic_id = s.clinic_id"
     if f.conditions:

@@ -20,12 +20,15 @@ from dashboard.metrics.filters import (
     Filters,
     Fragment,
     clinic_where,
+    combine,
+    dimension_where,
     scoped_first_sessions,
+    scoped_maintenance_sessions,
     scoped_sessions,
 )
 from dashboard.stats.spc import p_chart
 from pipelines.contract import ADMINISTERED_STATUSES, CLINICS
-from pipelines.summaries import first_sessions_source
+from pipelines.summaries import first_sessions_source, maintenance_sessions_source
 
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[str, ...] = ("day", "week", "month")
@@ -603,56 +606,76 @@ def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame
 # --- maintenance and mix ----------------------------------------------------------------
 
 
-def _maintenance_gaps_sql(scopes: list[Filters]) -> Fragment:
+def maintenance_sessions_sql(patients: str = "TRUE") -> str:
+    """Each administered maintenance session with the patient's previous one anywhere in the
+    network (time, clinic, route, modality; null for the first): the steps of the cadence.
+
+    ``patients`` restricts the patients (SQL of pipelines/summaries.py, never input). The
+    refresh stores it as ``maintenance_sessions``. Ties in time are ordered by session id,
+    so two sessions at the same time are each other's neighbours (a 0-day gap).
+    """
+    return f"""
+        SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality,
+               lag(session_id) OVER w AS prev_session_id, lag(scheduled_at) OVER w AS prev_at,
+               lag(clinic_id) OVER w AS prev_clinic_id, lag(route) OVER w AS prev_route,
+               lag(modality) OVER w AS prev_modality
+        FROM sessions WHERE {ADMINISTERED} AND phase = 'maintenance' AND ({patients})
+        WINDOW w AS (PARTITION BY patient_key ORDER BY scheduled_at, session_id)"""
+
+
+def _maintenance_gaps_sql(scopes: list[Filters], source: str) -> Fragment:
     """Per scope, days between a patient's consecutive administered maintenance sessions within its filters.
 
     The gap belongs to the period of its later session; the earlier one may lie
     before the period. Gaps longer than ``MAX_CADENCE_GAP_DAYS`` are a restart,
-    not a cadence, and are left out (this also bounds the scan). Columns:
-    scope, patient_key, gap_days.
+    not a cadence, and are left out. Columns: scope, patient_key, gap_days.
 
-    Per patient with a maintenance session in the period (a semi-join: the
-    lookback year of other patients is never aggregated): the last session
-    before the period and the period's sessions as one time-ordered list, each
-    paired with its successor. A hash aggregate, cheaper than a window sorting
-    two years of sessions by patient; tied times pair up in either order into
-    the same multiset of gaps.
+    ``source`` (``maintenance_sessions_source``) gives each session its previous one in
+    the network. When that one also passes the filters it is the previous one within
+    them (nothing within the filters lies between): the usual case, read from the
+    period's rows alone. Otherwise (the patient changed clinic, route or modality) the
+    previous session within the filters is looked up among that patient's earlier ones,
+    at most ``MAX_CADENCE_GAP_DAYS`` before the period (an older one makes no cadence).
     """
-    f = scopes[0]
-    lookback = f.start - timedelta(days=MAX_CADENCE_GAP_DAYS)
-    period_end = f.end + timedelta(days=1)
-    parts = []
-    for sf in scopes:
-        scoped, sp = scoped_sessions(sf, period=False)
-        parts.append(
-            (
-                f"""SELECT patient_key, scheduled_at FROM ({scoped}) s
-                WHERE {ADMINISTERED} AND phase = 'maintenance'
-                  AND scheduled_at >= CAST(? AS TIMESTAMP) AND scheduled_at < CAST(? AS TIMESTAMP)""",
-                [*sp, lookback, period_end],
-            )
+    lookback = scopes[0].start - timedelta(days=MAX_CADENCE_GAP_DAYS)
+    rows, candidates, params, cparams = [], [], [], []
+    for i, sf in enumerate(scopes):
+        period_rows, rp = scoped_maintenance_sessions(sf, source)
+        prev_ok, pp = combine(
+            clinic_where(sf, "pc.clinic_id", "pc.region"),
+            dimension_where(sf, route_col="m.prev_route", modality_col="m.prev_modality"),
         )
-    m, mp = _union(parts)
+        rows.append(
+            f"""SELECT {i} AS scope, m.patient_key, m.session_id, m.scheduled_at, m.prev_at,
+                       coalesce({prev_ok}, FALSE) AS prev_ok
+                FROM ({period_rows}) m LEFT JOIN clinics pc ON pc.clinic_id = m.prev_clinic_id"""
+        )
+        params += [*pp, *rp]
+        earlier, ep = scoped_maintenance_sessions(replace(sf, start=lookback), source)
+        candidates.append(
+            f"""SELECT {i} AS scope, patient_key, session_id, scheduled_at FROM ({earlier})
+                WHERE patient_key IN (SELECT patient_key FROM slow WHERE scope = {i})"""
+        )
+        cparams += ep
     sql = f"""
-        WITH m AS ({m}),
-        per_patient AS (
-            SELECT scope, patient_key,
-                   max(scheduled_at) FILTER (WHERE scheduled_at < CAST(? AS TIMESTAMP)) AS before_period,
-                   list(scheduled_at ORDER BY scheduled_at)
-                       FILTER (WHERE scheduled_at >= CAST(? AS TIMESTAMP)) AS in_period
-            FROM m SEMI JOIN (SELECT scope, patient_key FROM m WHERE scheduled_at >= CAST(? AS TIMESTAMP)) p
-                USING (scope, patient_key)
-            GROUP BY scope, patient_key),
-        chains AS (
-            SELECT scope, patient_key,
-                   CASE WHEN before_period IS NULL THEN in_period
-                        ELSE list_prepend(before_period, in_period) END AS ts
-            FROM per_patient),
+        WITH rows AS ({" UNION ALL ".join(rows)}),
+        slow AS (SELECT * FROM rows WHERE prev_at IS NOT NULL AND NOT prev_ok),
+        candidates AS ({" UNION ALL ".join(candidates)}),
+        looked_up AS (
+            SELECT s.scope, s.patient_key, s.scheduled_at, max(c.scheduled_at) AS prev_at
+            FROM slow s JOIN candidates c ON c.scope = s.scope AND c.patient_key = s.patient_key
+             AND (c.scheduled_at < s.scheduled_at
+                  OR (c.scheduled_at = s.scheduled_at AND c.session_id < s.session_id))
+            GROUP BY s.scope, s.patient_key, s.session_id, s.scheduled_at),
         pairs AS (
-            SELECT scope, patient_key, unnest(ts[:-1]) AS earlier, unnest(ts[2:]) AS later FROM chains)
-        SELECT scope, patient_key, date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) AS gap_days
-        FROM pairs WHERE date_diff('day', CAST(earlier AS DATE), CAST(later AS DATE)) <= ?"""
-    return sql, [*mp, f.start, f.start, f.start, MAX_CADENCE_GAP_DAYS]
+            SELECT scope, patient_key, prev_at, scheduled_at FROM rows WHERE prev_ok
+            UNION ALL SELECT scope, patient_key, prev_at, scheduled_at FROM looked_up)
+        SELECT * FROM (
+            SELECT scope, patient_key,
+                   date_diff('day', CAST(prev_at AS DATE), CAST(scheduled_at AS DATE)) AS gap_days
+            FROM pairs)
+        WHERE gap_days <= ?"""
+    return sql, [*params, *cparams, MAX_CADENCE_GAP_DAYS]
 
 
 def maintenance(con: duckdb.DuckDBPyConnection, f: Filters) -> dict[str, Any]:
@@ -670,7 +693,7 @@ def maintenance_with_clinic(con: duckdb.DuckDBPyConnection, f: Filters, clinic_i
 
 
 def _maintenance(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> list[dict[str, Any]]:
-    gaps, gp = _maintenance_gaps_sql(scopes)
+    gaps, gp = _maintenance_gaps_sql(scopes, maintenance_sessions_source(con))
     df = con.sql(
         f"""
         WITH gaps AS ({gaps}),

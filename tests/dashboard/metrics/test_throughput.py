@@ -7,7 +7,8 @@ calling the code under test.
 from __future__ import annotations
 
 from collections.abc import Callable
-from datetime import date, datetime
+from dataclasses import replace
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +18,14 @@ import pytest
 from dashboard.metrics import throughput as tp
 from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
-from pipelines.summaries import FIRST_SESSIONS, build_first_sessions, first_sessions_source
+from pipelines.summaries import (
+    FIRST_SESSIONS,
+    MAINTENANCE_SESSIONS,
+    build_first_sessions,
+    build_maintenance_sessions,
+    first_sessions_source,
+    maintenance_sessions_source,
+)
 
 CFG = MetricConfig()
 ADMIN = ("completed", "stopped_early")
@@ -327,13 +335,16 @@ INDUCTION_SESSIONS = [
 ]
 
 
-def with_first_sessions_table(path: Path, table: bool) -> Path:
-    """The database with the refresh's ``patient_first_sessions`` (``table``) or without it (the
-    induction metrics then count inline): both paths must give the same figures."""
+def with_tables(path: Path, table: bool) -> Path:
+    """The database with the refresh's ``patient_first_sessions`` and ``maintenance_sessions``
+    (``table``) or without them (the metrics then read the same SQL inline): both paths must
+    give the same figures."""
     with duckdb.connect(str(path)) as c:
         if table:
             build_first_sessions(c)
+            build_maintenance_sessions(c)
         assert (first_sessions_source(c) == FIRST_SESSIONS) is table
+        assert (maintenance_sessions_source(c) == MAINTENANCE_SESSIONS) is table
     return path
 
 
@@ -347,7 +358,7 @@ def icon(make_db: Callable[[dict], Path], request: pytest.FixtureRequest) -> duc
             "sessions": numbered(INDUCTION_SESSIONS),
         }
     )
-    with_first_sessions_table(path, request.param)
+    with_tables(path, request.param)
     c = duckdb.connect(str(path), read_only=True)
     yield c
     c.close()
@@ -394,7 +405,8 @@ def test_induction_empty_cohort(icon: duckdb.DuckDBPyConnection) -> None:
 # --- maintenance cadence --------------------------------------------------------------------
 
 
-def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
+@pytest.mark.parametrize("table", [False, True], ids=["inline", "table"])
+def test_maintenance_cadence(make_db: Callable[[dict], Path], table: bool) -> None:
     rows = [
         *series("M1", "A", ["2026-02-20", "2026-03-06", "2026-03-27"], phase="maintenance"),  # gaps 14, 21
         sess("M1-ns", "M1", "A", "2026-03-13 10:00", "no_show", phase="maintenance"),  # ignored
@@ -404,7 +416,10 @@ def test_maintenance_cadence(make_db: Callable[[dict], Path]) -> None:
         # M4: 433 days since the previous maintenance session: a restart (> 365 days), not a cadence
         *series("M4", "A", ["2025-01-01", "2026-03-10"], phase="maintenance"),
     ]
-    path = make_db({"clinics": CLINICS[:2], "patients": [patient("M1", "ocd")], "sessions": numbered(rows)})
+    path = with_tables(
+        make_db({"clinics": CLINICS[:2], "patients": [patient("M1", "ocd")], "sessions": numbered(rows)}),
+        table,
+    )
     with duckdb.connect(str(path), read_only=True) as c:
         f = Filters(date(2026, 3, 1), date(2026, 3, 31), ("A",))
         # the 14-day gap counts although its earlier session (20 Feb) precedes the period
@@ -485,14 +500,15 @@ def test_induction_counts_the_42nd_day_not_the_43rd(make_db: Callable[[dict], Pa
         # M: first administered session in the maintenance phase: started, 0 induction sessions
         *series("M", "A", ["2026-05-02", "2026-05-04"], phase="maintenance"),
     ]
-    path = with_first_sessions_table(make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)}), table)
+    path = with_tables(make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)}), table)
     with duckdb.connect(str(path), read_only=True) as c:
         got = tp.induction(c, Filters(date(2026, 5, 1), date(2026, 5, 31), ("A",)))
     assert got["funnel"]["patients"].to_list() == [3, 2, 1]  # R, S, M started; R and S ≥ 3, only R ≥ 6
     assert got["completion"]["completion_rate"] == pytest.approx(1 / 3)
 
 
-def test_maintenance_merged_call_with_ties_and_lookback(make_db: Callable[[dict], Path]) -> None:
+@pytest.mark.parametrize("table", [False, True], ids=["inline", "table"])
+def test_maintenance_merged_call_with_ties_and_lookback(make_db: Callable[[dict], Path], table: bool) -> None:
     rows = [
         # T: last session before the period 25 Feb, then 1 Mar twice at the same time and 8 Mar:
         # gaps 25 Feb→1 Mar = 4, the tie = 0, 1 Mar→8 Mar = 7
@@ -506,7 +522,7 @@ def test_maintenance_merged_call_with_ties_and_lookback(make_db: Callable[[dict]
         # W: one maintenance session in March after exactly 365 days: kept (≤ 365)
         *series("W", "A", ["2025-03-15", "2026-03-15"], phase="maintenance"),
     ]
-    path = make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)})
+    path = with_tables(make_db({"clinics": CLINICS[:1], "sessions": numbered(rows)}), table)
     with duckdb.connect(str(path), read_only=True) as c:
         got = tp.maintenance(c, Filters(date(2026, 3, 1), date(2026, 3, 31), ("A",)))
     assert got["cadence"].rows() == [(0, 1), (4, 1), (7, 1), (21, 1), (365, 1)]
@@ -560,7 +576,8 @@ def test_with_clinic_calls_give_each_scope_its_own_figures(icon: duckdb.DuckDBPy
     assert south["clinic"]["funnel"]["patients"].to_list() == [1, 1, 0]
 
 
-def test_maintenance_with_clinic(make_db: Callable[[dict], Path]) -> None:
+@pytest.mark.parametrize("table", [False, True], ids=["inline", "table"])
+def test_maintenance_with_clinic(make_db: Callable[[dict], Path], table: bool) -> None:
     rows = [
         *series("M1", "A", ["2026-02-20", "2026-03-06", "2026-03-27"], phase="maintenance"),  # A: 14, 21
         *series("M3", "B", ["2026-03-02", "2026-03-30"], phase="maintenance"),  # B: 28
@@ -569,7 +586,7 @@ def test_maintenance_with_clinic(make_db: Callable[[dict], Path]) -> None:
         sess("M5-2", "M5", "A", "2026-03-06 10:00", phase="maintenance"),
         sess("M5-3", "M5", "B", "2026-03-11 10:00", phase="maintenance"),
     ]
-    path = make_db({"clinics": CLINICS[:2], "sessions": numbered(rows)})
+    path = with_tables(make_db({"clinics": CLINICS[:2], "sessions": numbered(rows)}), table)
     with duckdb.connect(str(path), read_only=True) as c:
         both = tp.maintenance_with_clinic(c, Filters(date(2026, 3, 1), date(2026, 3, 31), ("A", "B")), "B")
     assert both["scope"]["cadence"].rows() == [(5, 2), (14, 1), (21, 1), (28, 1)]
@@ -645,3 +662,83 @@ def test_no_show_pcharts_by_clinic(con: duckdb.DuckDBPyConnection) -> None:
     # a clinic filtered out by the region has no chart; the p-chart columns are no_show_pchart's
     assert set(tp.no_show_pcharts_by_clinic(con, filters(regions=("South",)), CFG, "week")) == {"B", "C"}
     assert charts["A"].columns == tp.no_show_pchart(con, filters(clinic_ids=("A",)), CFG, "week").columns
+
+
+@pytest.mark.parametrize("table", [False, True], ids=["inline", "table"])
+def test_maintenance_cadence_equals_a_loop_over_each_patients_sessions_within_the_filters(
+    make_db: Callable[[dict], Path], table: bool
+) -> None:
+    """Random histories with clinic, route and modality changes and tied times, against a loop:
+    per patient, the administered maintenance sessions the filters select, in (time, id) order,
+    each paired with the one before it; the gap counts when the later one is in the period."""
+    import random
+    from collections import Counter
+    from itertools import pairwise
+
+    rng = random.Random(7)
+    rows = []
+    for p in range(60):
+        at = datetime(2025, 1, 1, 10) + timedelta(days=rng.randint(0, 400))
+        for k in range(rng.randint(1, 16)):
+            at += timedelta(days=rng.choice([0, 7, 7, 14, 14, 21, 30, 45, 200, 400]))  # 0: a tie in time
+            rows.append(
+                sess(
+                    f"S{p:02d}-{k:02d}",
+                    f"P{p:02d}",
+                    rng.choice("AAAB" if p % 3 else "ABC"),
+                    f"{at:%Y-%m-%d %H:%M}",
+                    rng.choice(["completed", "completed", "stopped_early", "no_show"]),
+                    rng.choice(["maintenance", "maintenance", "induction"]),
+                    route=rng.choice(["iv", "iv", "im"]),
+                    modality=rng.choice(["infusion", "infusion", "kap"]),
+                )
+            )
+    path = with_tables(make_db({"clinics": CLINICS, "sessions": numbered(rows)}), table)
+
+    def by_loop(f: Filters, previous_anywhere: bool = False) -> list[tuple[int, int]]:
+        region = {c["clinic_id"]: c["region"] for c in CLINICS}
+
+        def selected(r: dict[str, Any]) -> bool:
+            return (
+                r["clinic_id"] in f.clinic_ids
+                and (not f.regions or region[r["clinic_id"]] in f.regions)
+                and (not f.routes or r["route"] in f.routes)
+                and (not f.modalities or r["modality"] in f.modalities)
+            )
+
+        chosen = sorted(
+            (r["patient_key"], r["scheduled_at"], r["session_id"], selected(r))
+            for r in rows
+            if r["status"] in ADMIN and r["phase"] == "maintenance" and (previous_anywhere or selected(r))
+        )
+        gaps = Counter(
+            (later[1].date() - earlier[1].date()).days
+            for earlier, later in pairwise(chosen)
+            if earlier[0] == later[0]
+            and later[3]
+            and f.start <= later[1].date() <= f.end
+            and (later[1].date() - earlier[1].date()).days <= tp.MAX_CADENCE_GAP_DAYS
+        )
+        return sorted(gaps.items())
+
+    year = Filters(date(2025, 9, 1), date(2026, 8, 31), ("A", "B", "C"))
+    cases = [
+        year,
+        year.with_clinics(("A",)),
+        year.with_clinics(("B", "C")),
+        replace(year, regions=("South",)),
+        replace(year, routes=("iv",)),
+        replace(year, modalities=("kap",), clinic_ids=("A", "C")),
+        Filters(date(2026, 1, 1), date(2026, 3, 31), ("A", "B")),
+    ]
+    with duckdb.connect(str(path), read_only=True) as c:
+        for f in cases:
+            expected = by_loop(f)
+            assert tp.maintenance_cadence(c, f).rows() == expected, f
+        assert sum(n for _, n in by_loop(year.with_clinics(("A",)))) > 20  # the loop found gaps
+        # and the filters matter: pairing with the previous session anywhere would differ
+        for f in cases[1:6]:
+            assert by_loop(f) != by_loop(f, previous_anywhere=True), f
+        both = tp.maintenance_with_clinic(c, year.with_clinics(("A", "B")), "C")
+        assert both["scope"]["cadence"].rows() == by_loop(year.with_clinics(("A", "B")))
+        assert both["clinic"]["cadence"].rows() == by_loop(year.with_clinics(("C",)))
