@@ -22,6 +22,13 @@ class Filters:
     routes: tuple[str, ...] = ()
     modalities: tuple[str, ...] = ()
 
+    def __post_init__(self) -> None:
+        # Each list is a set: kept sorted and without repeats, so equal selections are equal
+        # Filters and one cache key (the Clinic page's scope came in two orders and every
+        # figure of the network was computed twice).
+        for name in ("clinic_ids", "regions", "conditions", "routes", "modalities"):
+            object.__setattr__(self, name, tuple(sorted(set(getattr(self, name)))))
+
     def previous_period(self) -> Filters:
         """The equal-length period just before this one (for KPI deltas)."""
         days = (self.end - self.start).days + 1
