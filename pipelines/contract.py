@@ -221,6 +221,12 @@ SESSIONS = Table(
             "int",
             "1, 2, … over the patient's administered sessions in time order, network-wide; null otherwise",
         ),
+        Derived(
+            "primary_condition",
+            "enum",
+            "the patient's primary_condition, kept equal to the patients row on every load "
+            "(condition filters select sessions without joining a million patients)",
+        ),
     ),
     rules=(
         "dose_mg > 0 (`out_of_range`)",

@@ -50,6 +50,7 @@ class FileLoad:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
+    add_session_conditions(con)
     sync_key_hashes(con)
     sync_session_tails(con)
 
@@ -105,9 +106,14 @@ def touch_mtimes(con: duckdb.DuckDBPyConnection, touched: list[tuple[str, str, d
     con.unregister("_touched_files")
 
 
-def _staged_columns(table: Table) -> list[str]:
-    """Published columns that come from the validator (session_number is derived here)."""
-    return [name for name, _ in table.published_columns if name != "session_number"]
+# Published columns the loader derives (the validator derives the others, e.g. dose_mg_per_kg).
+LOADER_DERIVED = ("session_number", "primary_condition")
+
+
+def staged_columns(table: Table) -> list[str]:
+    """Published columns that come from the validator (derived ``LOADER_DERIVED`` are filled here)."""
+    filled_here = {d.name for d in table.derived} & set(LOADER_DERIVED)
+    return [name for name, _ in table.published_columns if name not in filled_here]
 
 
 def _clinic_column(table: Table) -> str:
@@ -134,7 +140,7 @@ class TableLoader:
         idx = len(self.files)
         self._record(load, result)
         if result.accepted.height:
-            cols = [*_staged_columns(self.table), "_row_number"]
+            cols = [*staged_columns(self.table), "_row_number"]
             self._accepted.append(
                 result.accepted.select(cols).with_columns(pl.lit(idx, dtype=pl.Int32).alias("_file_idx"))
             )
@@ -151,7 +157,7 @@ class TableLoader:
         for load, result in zip(loads, results, strict=True):
             self._record(load, result)
         if accepted.height:
-            cols = [*_staged_columns(self.table), "_row_number"]
+            cols = [*staged_columns(self.table), "_row_number"]
             self._accepted.append(
                 accepted.select(*cols, (pl.col("_file") + base).cast(pl.Int32).alias("_file_idx"))
             )
@@ -226,8 +232,10 @@ class TableLoader:
         record_fresh_delta(con, table)
         if table.name in PATIENT_HISTORY_TABLES:
             record_touched_patients(con)
+        if table.name == "patients":
+            record_condition_changes(con)
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
-        cols = ", ".join(_staged_columns(table))
+        cols = ", ".join(staged_columns(table))
         if table.name == "sessions":
             insert_sessions_renumbered(con, cols)
         else:
@@ -235,6 +243,8 @@ class TableLoader:
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
             con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
         add_key_hashes(con, table)
+        if table.name == "patients":
+            copy_condition_changes(con)
         for temp in (STAGE, "_final", "_old", "_files"):
             con.execute(f"DROP TABLE IF EXISTS {temp}").fetchall()
 
@@ -450,6 +460,52 @@ def sync_session_tails(con: duckdb.DuckDBPyConnection) -> bool:
     return True
 
 
+def record_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """``_condition_changes``: replaced patients (``_old``) whose primary condition changes.
+
+    Run before the old rows are deleted. Their sessions carry the condition
+    (``sessions.primary_condition``) and are updated by ``copy_condition_changes``.
+    """
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _condition_changes AS "
+        "SELECT f.patient_key, f.primary_condition FROM _final f JOIN patients p USING (patient_key) "
+        "WHERE p.rowid IN (SELECT _rid FROM _old) "
+        "AND p.primary_condition IS DISTINCT FROM f.primary_condition"
+    ).fetchall()
+
+
+def copy_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
+    """Give the sessions of patients whose condition changed the new one (a scan only if any did)."""
+    (changed,) = con.execute("SELECT count(*) FROM _condition_changes").fetchone()
+    if changed:
+        con.execute(
+            "UPDATE sessions SET primary_condition = c.primary_condition FROM _condition_changes c "
+            "WHERE sessions.patient_key = c.patient_key"
+        ).fetchall()
+    con.execute("DROP TABLE _condition_changes").fetchall()
+
+
+def add_session_conditions(con: duckdb.DuckDBPyConnection) -> bool:
+    """Add ``sessions.primary_condition`` to a database published before it existed; True if added.
+
+    The table is rewritten (in time order) rather than updated: an UPDATE of millions of rows
+    is slow in DuckDB, and this runs once per database.
+    """
+    [(present,)] = con.execute(
+        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = 'sessions' AND column_name = 'primary_condition'"
+    ).fetchall()
+    if present:
+        return False
+    con.execute(
+        "CREATE TABLE _sessions_with_condition AS SELECT s.*, p.primary_condition "
+        "FROM sessions s LEFT JOIN patients p USING (patient_key) ORDER BY s.scheduled_at, s.session_id"
+    ).fetchall()
+    con.execute("DROP TABLE sessions").fetchall()
+    con.execute("ALTER TABLE _sessions_with_condition RENAME TO sessions").fetchall()
+    return True
+
+
 def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> None:
     """Insert ``_final`` with ``session_number`` computed, and renumber what the insert shifted.
 
@@ -503,8 +559,10 @@ def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> Non
     _update_session_tails(con)
     final_cols = ", ".join(f"f.{c}" for c in cols.split(", "))
     con.execute(
-        f"INSERT INTO sessions ({cols}, session_number) SELECT {final_cols}, n.n "
+        f"INSERT INTO sessions ({cols}, session_number, primary_condition) "
+        f"SELECT {final_cols}, n.n, p.primary_condition "
         "FROM _final f JOIN _numbers n ON n._rid IS NULL AND n.session_id = f.session_id "
+        "LEFT JOIN patients p ON p.patient_key = f.patient_key "
         # in time order: the dashboard filters on periods, and DuckDB skips row groups outside
         # them (an incremental refresh appends recent days, which keeps the table in order)
         "ORDER BY f.scheduled_at, f.session_id"

@@ -113,9 +113,9 @@ def first_sessions_sql(patients: str = "TRUE") -> str:
 
 
 TOUCHED_ONLY = f"patient_key IN (SELECT patient_key FROM {TOUCHED_PATIENTS})"
-# A column added to a per-patient table after databases were published without it: such a
-# table is rebuilt by the next refresh and read inline until then.
-FIRST_SESSIONS_NEWEST_COLUMN = "induction_sessions"
+# The newest column of a per-patient table: a table without it was built by an older version,
+# is rebuilt by the next refresh and read inline until then.
+NEWEST_COLUMN = {FIRST_SESSIONS: "induction_sessions", MAINTENANCE_SESSIONS: "primary_condition"}
 
 
 def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
@@ -161,7 +161,7 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, column: str | None =
 
 def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
     """FROM-clause source of maintenance sessions: the table, or its SQL on a database without it."""
-    if table_exists(con, MAINTENANCE_SESSIONS):
+    if table_exists(con, MAINTENANCE_SESSIONS, NEWEST_COLUMN[MAINTENANCE_SESSIONS]):
         return MAINTENANCE_SESSIONS
     from dashboard.metrics.throughput import maintenance_sessions_sql
 
@@ -170,7 +170,7 @@ def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
 
 def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
     """FROM-clause source of first sessions: the summary table, or its SQL on a database without it."""
-    if table_exists(con, FIRST_SESSIONS, FIRST_SESSIONS_NEWEST_COLUMN):
+    if table_exists(con, FIRST_SESSIONS, NEWEST_COLUMN[FIRST_SESSIONS]):
         return FIRST_SESSIONS
     return f"({first_sessions_sql()})"
 
@@ -191,9 +191,7 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
 
     touched = touched_patients(con)
     [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
-    complete = all(table_exists(con, t) for t in PER_PATIENT_TABLES) and table_exists(
-        con, FIRST_SESSIONS, FIRST_SESSIONS_NEWEST_COLUMN
-    )
+    complete = all(table_exists(con, t, NEWEST_COLUMN.get(t)) for t in PER_PATIENT_TABLES)
     if not complete or touched > FULL_REBUILD_SHARE * patients:
         build_first_sessions(con)
         build_maintenance_sessions(con)

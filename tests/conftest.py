@@ -10,7 +10,7 @@ import duckdb
 import pytest
 
 from pipelines.contract import TABLES_BY_NAME, schema_ddl
-from pipelines.load import ensure_schema, insert_sessions_renumbered
+from pipelines.load import ensure_schema, insert_sessions_renumbered, staged_columns
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -21,6 +21,7 @@ def write_db(path: Path, rows: Rows) -> Path:
     Missing columns are null. ``session_number`` is derived by the loader's own
     numbering (as in a refreshed database) unless some session row states it:
     tests of the numbering's consumers can then give exact, even odd, values.
+    ``sessions.primary_condition`` is the patient's, as the loader copies it.
     A ``refresh_runs`` row is added unless the caller gives its own, because
     readers key caches on it.
     """
@@ -46,6 +47,12 @@ def write_db(path: Path, rows: Rows) -> Path:
         sessions = rows.get("sessions") or []
         if sessions and not any("session_number" in r for r in sessions):
             _number_sessions(con)
+        # the loader copies each patient's condition onto their sessions; so does the fixture,
+        # unless a row states its own
+        con.execute(
+            "UPDATE sessions SET primary_condition = p.primary_condition FROM patients p "
+            "WHERE sessions.patient_key = p.patient_key AND sessions.primary_condition IS NULL"
+        )
         if "refresh_runs" not in rows:
             con.execute(
                 "INSERT INTO refresh_runs VALUES ('fixture', now()::TIMESTAMP, now()::TIMESTAMP, "
@@ -58,7 +65,7 @@ def write_db(path: Path, rows: Rows) -> Path:
 
 def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:
     """Re-insert the sessions through the loader's numbering (``load.insert_sessions_renumbered``)."""
-    cols = ", ".join(n for n, _ in TABLES_BY_NAME["sessions"].published_columns if n != "session_number")
+    cols = ", ".join(staged_columns(TABLES_BY_NAME["sessions"]))
     con.execute(f"CREATE TEMP TABLE _final AS SELECT {cols} FROM sessions")
     con.execute("DELETE FROM sessions")
     ensure_schema(con)  # the loader's own bookkeeping tables, as a refresh has them

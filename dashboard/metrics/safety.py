@@ -102,17 +102,11 @@ def _session_band(col: str) -> Fragment:
     )
 
 
-def _administered_sessions(f: Filters, *, with_condition: bool = False) -> Fragment:
-    """Administered sessions the filters select, with region and clinic_name (and the condition)."""
+def _administered_sessions(f: Filters) -> Fragment:
+    """Administered sessions the filters select, with region, clinic_name and the patient's condition."""
     scoped, params = scoped_sessions(f)
     status, sp = _in("status", ADMINISTERED_STATUSES)
-    if not with_condition:
-        return f"SELECT * FROM ({scoped}) x WHERE {status}", params + sp
-    return (
-        f"SELECT x.*, p.primary_condition FROM ({scoped}) x "
-        f"JOIN patients p ON p.patient_key = x.patient_key WHERE {status}",
-        params + sp,
-    )
+    return f"SELECT * FROM ({scoped}) x WHERE {status}", params + sp
 
 
 LINK_WINDOW_DAYS = 7  # AE sessions are first looked for among sessions this close to the period
@@ -268,7 +262,7 @@ def ae_rate_by(
     """
     if dimension not in DIMENSIONS:
         raise ValueError(f"dimension must be one of {DIMENSIONS}, not {dimension!r}")
-    sessions_sql, sp = _administered_sessions(f, with_condition=dimension == "condition")
+    sessions_sql, sp = _administered_sessions(f)
     # clinic, region and the AE attributes need no patient or session columns
     aes_sql, ap = _aes(f, detail=dimension not in (*AE_DIMENSIONS, "clinic", "region"))
     if dimension in AE_DIMENSIONS:

@@ -615,7 +615,7 @@ def maintenance_sessions_sql(patients: str = "TRUE") -> str:
     so two sessions at the same time are each other's neighbours (a 0-day gap).
     """
     return f"""
-        SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality,
+        SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality, primary_condition,
                lag(session_id) OVER w AS prev_session_id, lag(scheduled_at) OVER w AS prev_at,
                lag(clinic_id) OVER w AS prev_clinic_id, lag(route) OVER w AS prev_route,
                lag(modality) OVER w AS prev_modality

@@ -495,3 +495,56 @@ def test_dirty_demo_is_fully_accounted_for_and_stores_no_identifier(tmp_path: Pa
     before = checksums(db, keep)
     assert refresh(ex, db).files_read == 0
     assert checksums(db, keep) == before
+
+
+def test_sessions_carry_their_patients_condition_through_corrections(tmp_path: Path) -> None:
+    """sessions.primary_condition is the patient's on every load: new sessions take it, and a
+    corrected patients row (another condition) moves all that patient's stored sessions."""
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(
+        ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01", "P2,C1,M,25-34,ptsd,2025-02-01"
+    )
+    write(
+        ex,
+        "sessions_1.csv",
+        SESSIONS,
+        sess("A", "P1", "C1", "2025-03-01T09:00"),
+        sess("B", "P1", "C1", "2025-03-02T09:00", "no_show"),
+        sess("Z", "P2", "C1", "2025-03-01T09:00"),
+    )
+    refresh(ex, db)
+    conditions = "SELECT session_id, primary_condition FROM sessions ORDER BY 1"
+    assert rows(db, conditions) == [("A", "depression"), ("B", "depression"), ("Z", "ptsd")]
+    # P1's condition is corrected; a new session of P1 arrives in the same run
+    write(ex, "patients_fix.csv", PATIENTS, "P1,C1,F,25-34,anxiety,2025-02-01")
+    write(ex, "sessions_2.csv", SESSIONS, sess("C", "P1", "C1", "2025-03-03T09:00"))
+    refresh(ex, db)
+    assert rows(db, conditions) == [("A", "anxiety"), ("B", "anxiety"), ("C", "anxiety"), ("Z", "ptsd")]
+    # the condition filter then selects P1's sessions as anxiety (the page's path, no patients join)
+    from datetime import date
+
+    from dashboard.metrics.filters import Filters, scoped_sessions
+
+    sql, params = scoped_sessions(
+        Filters(date(2025, 3, 1), date(2025, 3, 31), ("C1",), conditions=("anxiety",))
+    )
+    assert "patients" not in sql
+    assert sorted(r[0] for r in rows(db, f"SELECT session_id FROM ({sql})", params)) == ["A", "B", "C"]
+
+
+def test_a_database_published_before_session_conditions_gets_them_on_the_next_refresh(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "sessions_1.csv", SESSIONS, sess("A", "P1", "C1", "2025-03-01T09:00"))
+    refresh(ex, db)
+    con = duckdb.connect(str(db))
+    con.execute("ALTER TABLE sessions DROP COLUMN primary_condition")  # as published by an older version
+    con.close()
+    write(ex, "sessions_2.csv", SESSIONS, sess("B", "P1", "C1", "2025-03-02T09:00"))
+    assert refresh(ex, db).status == "succeeded"
+    assert rows(db, "SELECT session_id, primary_condition, session_number FROM sessions ORDER BY 1") == [
+        ("A", "depression", 1),
+        ("B", "depression", 2),
+    ]
