@@ -268,6 +268,14 @@ ADVERSE_EVENTS = Table(
         Column("outcome", "enum", "never", enum=AE_OUTCOMES),
         Column("description", "text", "never", doc="free text; identifiers redacted on load"),
     ),
+    derived=(
+        Derived(
+            "primary_condition",
+            "enum",
+            "the patient's primary_condition, kept equal to the patients row on every load "
+            "(condition filters select adverse events without joining a million patients)",
+        ),
+    ),
     rules=("severity_grade 4–5 ⇒ serious (`grade_not_serious`)",),
 )
 

@@ -50,7 +50,7 @@ class FileLoad:
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
-    add_session_conditions(con)
+    add_patient_conditions(con)
     sync_key_hashes(con)
     sync_session_tails(con)
 
@@ -241,7 +241,14 @@ class TableLoader:
         else:
             # in the read-side order summaries.optimise keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
-            con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
+            if _carries_condition(table):
+                con.execute(
+                    f"INSERT INTO {table.name} ({cols}, primary_condition) "
+                    f"SELECT {', '.join(f'f.{c}' for c in cols.split(', '))}, p.primary_condition "
+                    f"FROM _final f LEFT JOIN patients p ON p.patient_key = f.patient_key{order}"
+                ).fetchall()
+            else:
+                con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
         add_key_hashes(con, table)
         if table.name == "patients":
             copy_condition_changes(con)
@@ -474,36 +481,50 @@ def record_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
 
 
+def _carries_condition(table: Table) -> bool:
+    """Whether ``table`` has the loader-derived copy of its patient's ``primary_condition``."""
+    return any(d.name == "primary_condition" for d in table.derived)
+
+
 def copy_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
-    """Give the sessions of patients whose condition changed the new one (a scan only if any did)."""
+    """Give the rows of patients whose condition changed the new one (a scan only if any did)."""
     (changed,) = con.execute("SELECT count(*) FROM _condition_changes").fetchone()
     if changed:
-        con.execute(
-            "UPDATE sessions SET primary_condition = c.primary_condition FROM _condition_changes c "
-            "WHERE sessions.patient_key = c.patient_key"
-        ).fetchall()
+        for table in TABLES:
+            if _carries_condition(table):
+                con.execute(
+                    f"UPDATE {table.name} SET primary_condition = c.primary_condition "
+                    f"FROM _condition_changes c WHERE {table.name}.patient_key = c.patient_key"
+                ).fetchall()
     con.execute("DROP TABLE _condition_changes").fetchall()
 
 
-def add_session_conditions(con: duckdb.DuckDBPyConnection) -> bool:
-    """Add ``sessions.primary_condition`` to a database published before it existed; True if added.
+def add_patient_conditions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add ``primary_condition`` to tables of a database published before they carried it.
 
-    The table is rewritten (in time order) rather than updated: an UPDATE of millions of rows
-    is slow in DuckDB, and this runs once per database.
+    Returns the tables rewritten. A table is rewritten (in its read-side order) rather than
+    updated: an UPDATE of millions of rows is slow in DuckDB, and this runs once per database.
     """
-    [(present,)] = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = current_schema() AND table_name = 'sessions' AND column_name = 'primary_condition'"
-    ).fetchall()
-    if present:
-        return False
-    con.execute(
-        "CREATE TABLE _sessions_with_condition AS SELECT s.*, p.primary_condition "
-        "FROM sessions s LEFT JOIN patients p USING (patient_key) ORDER BY s.scheduled_at, s.session_id"
-    ).fetchall()
-    con.execute("DROP TABLE sessions").fetchall()
-    con.execute("ALTER TABLE _sessions_with_condition RENAME TO sessions").fetchall()
-    return True
+    added = []
+    for table in TABLES:
+        if not _carries_condition(table):
+            continue
+        [(present,)] = con.execute(
+            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
+            "AND schema_name = current_schema() AND table_name = ? AND column_name = 'primary_condition'",
+            [table.name],
+        ).fetchall()
+        if present:
+            continue
+        order = "".join(f" ORDER BY t.{c}, t.{table.key}" for t, c in CLUSTERED if t == table.name)
+        con.execute(
+            f"CREATE TABLE _with_condition AS SELECT t.*, p.primary_condition "
+            f"FROM {table.name} t LEFT JOIN patients p USING (patient_key){order}"
+        ).fetchall()
+        con.execute(f"DROP TABLE {table.name}").fetchall()
+        con.execute(f"ALTER TABLE _with_condition RENAME TO {table.name}").fetchall()
+        added.append(table.name)
+    return added
 
 
 def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> None:

@@ -105,7 +105,7 @@ def first_sessions_sql(patients: str = "TRUE") -> str:
     from dashboard.metrics.throughput import induction_sessions_sql  # the metric owns its definition
 
     firsts = f"""
-        SELECT patient_key, session_id, scheduled_at AS day0, clinic_id, route, modality
+        SELECT patient_key, session_id, scheduled_at AS day0, clinic_id, route, modality, primary_condition
         FROM {SESSIONS.name} WHERE session_number = 1 AND ({patients})"""
     return f"""
     SELECT f.*, coalesce(n.induction_sessions, 0) AS induction_sessions
@@ -113,9 +113,13 @@ def first_sessions_sql(patients: str = "TRUE") -> str:
 
 
 TOUCHED_ONLY = f"patient_key IN (SELECT patient_key FROM {TOUCHED_PATIENTS})"
-# The newest column of a per-patient table: a table without it was built by an older version,
-# is rebuilt by the next refresh and read inline until then.
-NEWEST_COLUMN = {FIRST_SESSIONS: "induction_sessions", MAINTENANCE_SESSIONS: "primary_condition"}
+# Columns added to per-patient tables after databases were published without them: a table
+# lacking one was built by an older version, is rebuilt by the next refresh and read inline
+# until then.
+ADDED_COLUMNS = {
+    FIRST_SESSIONS: ("induction_sessions", "primary_condition"),
+    MAINTENANCE_SESSIONS: ("primary_condition",),
+}
 
 
 def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
@@ -148,20 +152,21 @@ def update_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(sql).fetchall()
 
 
-def table_exists(con: duckdb.DuckDBPyConnection, name: str, column: str | None = None) -> bool:
-    """Whether the current database has table ``name`` (with ``column``, if given): a database
-    published before the table (or the column) existed may not."""
-    [(present,)] = con.execute(
-        "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
-        "AND schema_name = current_schema() AND table_name = ? AND (? IS NULL OR column_name = ?)",
-        [name, column, column],
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...] = ()) -> bool:
+    """Whether the current database has table ``name`` with ``columns``: a database published
+    before the table (or the columns) existed may not."""
+    [(present, found)] = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE list_contains(?, column_name)) FROM duckdb_columns() "
+        "WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = ?",
+        [list(columns), name],
     ).fetchall()  # fetch all: DuckDB 2 results stream
-    return bool(present)
+    return bool(present) and found == len(columns)
 
 
 def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
     """FROM-clause source of maintenance sessions: the table, or its SQL on a database without it."""
-    if table_exists(con, MAINTENANCE_SESSIONS, NEWEST_COLUMN[MAINTENANCE_SESSIONS]):
+    if table_exists(con, MAINTENANCE_SESSIONS, ADDED_COLUMNS[MAINTENANCE_SESSIONS]):
         return MAINTENANCE_SESSIONS
     from dashboard.metrics.throughput import maintenance_sessions_sql
 
@@ -170,7 +175,7 @@ def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
 
 def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
     """FROM-clause source of first sessions: the summary table, or its SQL on a database without it."""
-    if table_exists(con, FIRST_SESSIONS, NEWEST_COLUMN[FIRST_SESSIONS]):
+    if table_exists(con, FIRST_SESSIONS, ADDED_COLUMNS[FIRST_SESSIONS]):
         return FIRST_SESSIONS
     return f"({first_sessions_sql()})"
 
@@ -191,7 +196,7 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
 
     touched = touched_patients(con)
     [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
-    complete = all(table_exists(con, t, NEWEST_COLUMN.get(t)) for t in PER_PATIENT_TABLES)
+    complete = all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES)
     if not complete or touched > FULL_REBUILD_SHARE * patients:
         build_first_sessions(con)
         build_maintenance_sessions(con)

@@ -21,7 +21,7 @@ def write_db(path: Path, rows: Rows) -> Path:
     Missing columns are null. ``session_number`` is derived by the loader's own
     numbering (as in a refreshed database) unless some session row states it:
     tests of the numbering's consumers can then give exact, even odd, values.
-    ``sessions.primary_condition`` is the patient's, as the loader copies it.
+    ``primary_condition`` of sessions and AEs is the patient's, as the loader copies it.
     A ``refresh_runs`` row is added unless the caller gives its own, because
     readers key caches on it.
     """
@@ -49,10 +49,11 @@ def write_db(path: Path, rows: Rows) -> Path:
             _number_sessions(con)
         # the loader copies each patient's condition onto their sessions; so does the fixture,
         # unless a row states its own
-        con.execute(
-            "UPDATE sessions SET primary_condition = p.primary_condition FROM patients p "
-            "WHERE sessions.patient_key = p.patient_key AND sessions.primary_condition IS NULL"
-        )
+        for table in ("sessions", "adverse_events"):
+            con.execute(
+                f"UPDATE {table} SET primary_condition = p.primary_condition FROM patients p "
+                f"WHERE {table}.patient_key = p.patient_key AND {table}.primary_condition IS NULL"
+            )
         if "refresh_runs" not in rows:
             con.execute(
                 "INSERT INTO refresh_runs VALUES ('fixture', now()::TIMESTAMP, now()::TIMESTAMP, "

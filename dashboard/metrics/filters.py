@@ -110,7 +110,7 @@ def scoped_sessions(f: Filters, *, period: bool = True) -> Fragment:
     which the loader copies onto each session: no join of a million patients),
     route, modality and, unless ``period=False``, the period on ``scheduled_at``.
     """
-    return _scoped(f, "sessions", "scheduled_at", period, condition_on_row=True)
+    return _scoped(f, "sessions", "scheduled_at", period)
 
 
 def scoped_first_sessions(f: Filters, source: str) -> Fragment:
@@ -121,30 +121,31 @@ def scoped_first_sessions(f: Filters, source: str) -> Fragment:
     route and modality, the patient's condition, and the period on day 0. One row
     per patient (1M at network scale) instead of a pass over every session.
     """
-    return _scoped(f, source, "day0", True, condition_on_row=False)
+    return _scoped(f, source, "day0", True)
 
 
 def scoped_maintenance_sessions(f: Filters, source: str) -> Fragment:
     """Administered maintenance sessions in the period selected as ``scoped_sessions`` selects
     sessions; ``source`` is ``pipelines.summaries.maintenance_sessions_source``."""
-    return _scoped(f, source, "scheduled_at", True, condition_on_row=True)
+    return _scoped(f, source, "scheduled_at", True)
 
 
-def _scoped(f: Filters, source: str, ts_col: str, period: bool, *, condition_on_row: bool) -> Fragment:
-    """``condition_on_row``: the source has the patient's ``primary_condition`` on each row;
-    otherwise patients are joined when a condition filter needs them."""
-    joins = "JOIN clinics c ON c.clinic_id = s.clinic_id"
-    condition_col = "s.primary_condition"
-    if f.conditions and not condition_on_row:
-        joins += " JOIN patients p ON p.patient_key = s.patient_key"
-        condition_col = "p.primary_condition"
+def _scoped(f: Filters, source: str, ts_col: str, period: bool) -> Fragment:
+    """Rows of ``source`` (sessions or a per-patient table of them: each row carries its clinic,
+    route, modality and the patient's ``primary_condition``) selected by the viewer's filters."""
     parts = [
         # the scope on the joined clinics row (200 rows) rather than on every session: the inner
         # join then drops out-of-scope sessions, ~30 ms less per year of sessions than an IN list
         clinic_where(f, "c.clinic_id", "c.region"),
-        dimension_where(f, condition_col=condition_col, route_col="s.route", modality_col="s.modality"),
+        dimension_where(
+            f, condition_col="s.primary_condition", route_col="s.route", modality_col="s.modality"
+        ),
     ]
     if period:
         parts.append(period_where(f, f"s.{ts_col}"))
     where, params = _and(parts)
-    return f"SELECT s.*, c.region, c.clinic_name FROM {source} s {joins} WHERE {where}", params
+    return (
+        f"SELECT s.*, c.region, c.clinic_name FROM {source} s JOIN clinics c ON c.clinic_id = s.clinic_id "
+        f"WHERE {where}",
+        params,
+    )

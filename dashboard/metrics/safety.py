@@ -146,21 +146,20 @@ def _linked_sessions(f: Filters, columns: str) -> Fragment:
 def _aes(f: Filters, *, detail: bool = True) -> Fragment:
     """AEs the filters select, joined with their clinic, patient and (optional) session.
 
-    ``detail=False`` (counts only) joins patients and sessions only when a
-    filter needs them: on a 10M-session network that join is most of the cost.
+    ``detail=False`` (counts only) joins sessions only when a filter needs
+    them: on a 10M-session network that join is most of the cost.
     """
     parts = [
         clinic_where(f, "c.clinic_id", "c.region"),  # on the joined clinics row: see scoped_sessions
+        # the patient's condition is copied onto each AE by the loader: no join of a million patients
         dimension_where(
-            f, condition_col="p.primary_condition", route_col="s.route", modality_col="s.modality"
+            f, condition_col="a.primary_condition", route_col="s.route", modality_col="s.modality"
         ),
         period_where(f, "a.onset_at"),
     ]
     where, params = combine(*parts)
     if not detail:
         joins, join_params = "JOIN clinics c ON c.clinic_id = a.clinic_id", []
-        if f.conditions:
-            joins += " JOIN patients p ON p.patient_key = a.patient_key"
         if f.routes or f.modalities:
             linked, join_params = _linked_sessions(f, "session_id, route, modality")
             joins += f" LEFT JOIN ({linked}) s ON s.session_id = a.session_id"
@@ -170,7 +169,7 @@ def _aes(f: Filters, *, detail: bool = True) -> Fragment:
     band_sql, band_params = _session_band("s.session_number")
     linked, linked_params = _linked_sessions(f, _LINKED_COLUMNS)
     sql = f"""
-        SELECT a.*, c.clinic_name, c.region, p.primary_condition,
+        SELECT a.*, c.clinic_name, c.region,
                s.scheduled_at, s.status, s.phase, s.route, s.modality, s.dose_mg, s.weight_kg,
                s.dose_mg_per_kg, s.duration_min, s.recovery_min, s.session_number,
                s.bp_sys_pre, s.bp_sys_max, s.bp_dia_pre, s.bp_dia_max, s.hr_pre, s.hr_max, s.spo2_min,
@@ -178,7 +177,6 @@ def _aes(f: Filters, *, detail: bool = True) -> Fragment:
                CASE WHEN s.session_id IS NULL THEN ? ELSE {band_sql} END AS session_band
         FROM adverse_events a
         JOIN clinics c ON c.clinic_id = a.clinic_id
-        JOIN patients p ON p.patient_key = a.patient_key
         LEFT JOIN ({linked}) s ON s.session_id = a.session_id
         WHERE {where}"""
     return sql, [NO_SESSION, *dose_params, NO_SESSION, *band_params, *linked_params, *params]

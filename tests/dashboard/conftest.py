@@ -182,6 +182,15 @@ def build_demo_like_db(path: Path, *, seed: int = 11, days: int = 420) -> Path:
         "assessments": _schema_frame("assessments", assessments),
         "adverse_events": _schema_frame("adverse_events", aes),
     }
+    # the loader copies each patient's condition onto their sessions and AEs
+    conditions = frames["patients"].select("patient_key", "primary_condition")
+    for table in ("sessions", "adverse_events"):
+        frames[table] = (
+            frames[table]
+            .drop("primary_condition")
+            .join(conditions, on="patient_key", how="left")
+            .select([c for c, _ in TABLES_BY_NAME[table].published_columns])
+        )
     refreshed = datetime.combine(LAST_DATE + timedelta(days=1), datetime.min.time()) + timedelta(hours=6)
     runs = pl.DataFrame(
         {

@@ -513,14 +513,18 @@ def test_sessions_carry_their_patients_condition_through_corrections(tmp_path: P
         sess("B", "P1", "C1", "2025-03-02T09:00", "no_show"),
         sess("Z", "P2", "C1", "2025-03-01T09:00"),
     )
+    write(ex, "adverse_events.csv", AES, "AE1,P1,C1,A,2025-03-01T09:30,headache,1,false,none")
     refresh(ex, db)
     conditions = "SELECT session_id, primary_condition FROM sessions ORDER BY 1"
+    ae_conditions = "SELECT ae_id, primary_condition FROM adverse_events ORDER BY 1"
     assert rows(db, conditions) == [("A", "depression"), ("B", "depression"), ("Z", "ptsd")]
+    assert rows(db, ae_conditions) == [("AE1", "depression")]
     # P1's condition is corrected; a new session of P1 arrives in the same run
     write(ex, "patients_fix.csv", PATIENTS, "P1,C1,F,25-34,anxiety,2025-02-01")
     write(ex, "sessions_2.csv", SESSIONS, sess("C", "P1", "C1", "2025-03-03T09:00"))
     refresh(ex, db)
     assert rows(db, conditions) == [("A", "anxiety"), ("B", "anxiety"), ("C", "anxiety"), ("Z", "ptsd")]
+    assert rows(db, ae_conditions) == [("AE1", "anxiety")]
     # the condition filter then selects P1's sessions as anxiety (the page's path, no patients join)
     from datetime import date
 
@@ -533,14 +537,16 @@ def test_sessions_carry_their_patients_condition_through_corrections(tmp_path: P
     assert sorted(r[0] for r in rows(db, f"SELECT session_id FROM ({sql})", params)) == ["A", "B", "C"]
 
 
-def test_a_database_published_before_session_conditions_gets_them_on_the_next_refresh(tmp_path: Path) -> None:
+def test_a_database_published_before_condition_copies_gets_them_on_the_next_refresh(tmp_path: Path) -> None:
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
     write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
     write(ex, "sessions_1.csv", SESSIONS, sess("A", "P1", "C1", "2025-03-01T09:00"))
+    write(ex, "adverse_events.csv", AES, "AE1,P1,C1,A,2025-03-01T09:30,headache,1,false,none")
     refresh(ex, db)
     con = duckdb.connect(str(db))
-    con.execute("ALTER TABLE sessions DROP COLUMN primary_condition")  # as published by an older version
+    for table in ("sessions", "adverse_events"):  # as published by an older version
+        con.execute(f"ALTER TABLE {table} DROP COLUMN primary_condition")
     con.close()
     write(ex, "sessions_2.csv", SESSIONS, sess("B", "P1", "C1", "2025-03-02T09:00"))
     assert refresh(ex, db).status == "succeeded"
@@ -548,3 +554,4 @@ def test_a_database_published_before_session_conditions_gets_them_on_the_next_re
         ("A", "depression", 1),
         ("B", "depression", 2),
     ]
+    assert rows(db, "SELECT ae_id, primary_condition FROM adverse_events") == [("AE1", "depression")]

@@ -145,7 +145,8 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
         table = sorted(con.execute(f"SELECT * FROM {FIRST_SESSIONS}").fetchall())
         brute = sorted(
             con.execute(
-                "SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality FROM sessions "
+                "SELECT s.patient_key, session_id, scheduled_at, clinic_id, route, modality, "
+                "p.primary_condition FROM sessions s JOIN patients p USING (patient_key) "
                 "WHERE status IN ('completed', 'stopped_early') "
                 "QUALIFY row_number() OVER (PARTITION BY patient_key ORDER BY scheduled_at, session_id) = 1"
             ).fetchall()
@@ -166,6 +167,7 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
     brute = [(*first, induction_sessions(first[0], first[2])) for first in brute]
     assert table == brute and len(table) > 50
     assert {row[-1] for row in table} >= {1, 3, 6}  # the counts the funnel's stages compare with
+    assert {row[-2] for row in table} >= {"depression", "ptsd"}
     with connect(path) as con:
         assert first_sessions_source(con) == FIRST_SESSIONS
         assert outcomes.outcome_summary(con, f, cfg).equals(inline)
