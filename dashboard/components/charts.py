@@ -185,7 +185,8 @@ def funnel_steps(labels: Sequence[str], values: Sequence[float], *, title: str) 
         go.Funnel(
             y=list(labels),
             x=list(values),
-            textinfo="value+percent initial",
+            # whole patients with thousands separators: the default SI format showed "102.544k"
+            texttemplate="%{value:,}<br>%{percentInitial:.0%}",
             marker={"color": [PALETTE[0], PALETTE[1], PALETTE[2], PALETTE[3]][: len(values)]},
             connector={"line": {"color": "#dfe6ea"}},
         )

@@ -296,7 +296,7 @@ def induction(
     st.plotly_chart(fig, key=key)
     rate = done.get("completion_rate")
     st.caption(
-        f"Induction completion: **{rate:.0%}** of {done['eligible_patients']} new starts had ≥ 6 induction "
+        f"Induction completion: **{rate:.0%}** of {done['eligible_patients']:,} new starts had ≥ 6 induction "
         f"sessions within 42 days. Only patients whose first session was on or before "
         f"{done['maturity_cutoff']} (42 days before the data's last date) count."
         if rate is not None
@@ -335,8 +335,8 @@ def maintenance(
     if summary.get("median_days") is not None:
         st.caption(
             f"Median {summary['median_days']:.0f} days between maintenance sessions "
-            f"(IQR {summary['p25_days']:.0f}–{summary['p75_days']:.0f}; {summary['intervals']} intervals, "
-            f"{summary['patients']} patients)."
+            f"(IQR {summary['p25_days']:.0f}–{summary['p75_days']:.0f}; {summary['intervals']:,} intervals, "
+            f"{summary['patients']:,} patients)."
         )
 
 

@@ -56,3 +56,12 @@ def test_a_long_rate_list_has_its_scale_on_top_and_no_empty_rows() -> None:
     assert long.layout.xaxis.side == "top"
     short = rate_dot_whisker(frame(5), title="t", level_title="route", network=None, label_of={})
     assert short.layout.xaxis.side != "top"
+
+
+def test_induction_funnel_shows_whole_patients_with_separators_not_si_units() -> None:
+    """A network funnel of 102,544 new starts read "102.544k" with Plotly's default text."""
+    from dashboard.components.charts import funnel_steps
+
+    trace = funnel_steps(["started", "≥3", "≥6"], [102544, 75044, 55896], title="t").data[0]
+    assert trace.textinfo is None and trace.texttemplate == "%{value:,}<br>%{percentInitial:.0%}"
+    assert list(trace.x) == [102544, 75044, 55896]
