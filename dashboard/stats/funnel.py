@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Literal
 
 import numpy as np
 import polars as pl
-from scipy import special
 
 if TYPE_CHECKING:
     from scipy import stats
@@ -134,6 +133,8 @@ def funnel_limits(
     cols: dict[str, np.ndarray] = {"n": n, "expected": theta0 * n}
     for p, name in LIMITS:
         if tau2 > 0:
+            from scipy import special  # on first use, as _stats(): the refresh imports this module
+
             z = float(special.ndtri(p))
             with np.errstate(invalid="ignore"):  # n = 0 rows become nan, then null
                 rate = theta0 + z * np.sqrt(_within_sd(kind, theta0, n) ** 2 + tau2)

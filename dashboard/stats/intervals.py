@@ -16,14 +16,16 @@ import numpy as np
 # The normal and χ² quantiles come from scipy.special, the functions scipy.stats' ``ppf`` calls
 # (norm: ndtri; chi2: 2·gammaincinv(df/2, q)), so the values are the same to the bit: importing
 # scipy.stats costs ~1 s, paid by the first page a fresh server renders. The rarer beta and t
-# quantiles import scipy.stats when first used.
-from scipy import special
+# quantiles import scipy.stats when first used, and scipy.special (~0.4 s) is imported on first
+# use too: the refresh imports the outcome metrics, which import this module, but never calls it.
 
 Interval = tuple[float, float]
 NAN = float("nan")
 
 
 def _z(alpha: float) -> float:
+    from scipy import special
+
     return float(special.ndtri(1 - alpha / 2))
 
 
@@ -75,6 +77,8 @@ def garwood_poisson_many(k: Sequence[int] | np.ndarray, alpha: float = 0.05) -> 
     A scipy quantile call costs ~0.2-0.5 ms whatever its size, so a 200-clinic
     table of per-row calls spent 0.1-0.3 s here; vectorised it is ~1 ms.
     """
+    from scipy import special
+
     counts = np.asarray(k, dtype=np.int64)
     if (counts < 0).any():
         raise ValueError(f"count must be >= 0, got {counts.min()}")

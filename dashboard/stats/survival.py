@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
-from scipy.special import ndtri  # the normal quantile; scipy.stats costs ~1 s to import
 
 CIMethod = Literal["log-log", "plain"]
 
@@ -98,6 +97,8 @@ def kaplan_meier(
         terms = np.where(n_events == 0, 0.0, n_events / (n_at_risk * (n_at_risk - n_events).astype(float)))
         greenwood = np.cumsum(terms)  # inf once Ŝ reaches 0
         variance = np.where(survival > 0, survival**2 * greenwood, 0.0)
+
+        from scipy.special import ndtri  # on first use: the refresh imports this module, never calls it
 
         z = ndtri(0.5 + confidence / 2)
         if ci_method == "plain":

@@ -265,3 +265,18 @@ def test_systemd_units_are_a_oneshot_service_and_a_persistent_timer() -> None:
     args = build_parser().parse_args(exec_start.split()[1:])  # the options exist and parse
     assert (args.command, args.wait) == ("refresh", 600.0)
     assert f"SuccessExitStatus={EXIT_LOCKED}" in service.splitlines()
+
+
+def test_the_refresh_imports_no_scipy() -> None:
+    """SciPy is for the pages' intervals and limits; importing it cost every refresh ~0.4-1 s of a
+    daily run's ~10 s. The refresh imports the outcome metrics (for its per-patient tables), so
+    the statistics modules must import SciPy on first use only."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, pipelines.refresh, pipelines.validate, pipelines.outcome_tables, pipelines.cli; "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
