@@ -19,6 +19,8 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from pipelines.contract import TABLES
+
 DEFAULT_DB = Path("data/ketaops.duckdb")
 
 
@@ -56,6 +58,7 @@ def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
     try:
         con.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path or db_path())]).fetchall()
         con.execute(f"USE {alias}").fetchall()
+        _bridge_condition_copies(con, alias)
     except BaseException:
         con.close()
         raise
@@ -67,6 +70,29 @@ def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
             con.execute(f"DETACH {alias}").fetchall()
         finally:
             con.close()
+
+
+# Tables on which the loader keeps a copy of the patient's condition (pipelines/load.py).
+CONDITION_COPIES = tuple(t.name for t in TABLES if any(d.name == "primary_condition" for d in t.derived))
+
+
+def _bridge_condition_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """On a database published before sessions and AEs carried the patient's condition, temp
+    views that add it (a join, as before), so pages work until the next refresh adds the column.
+
+    Temp views belong to this connection only and shadow the attached tables of the same name.
+    The check binds a zero-row query per table (~0.1 ms; a catalog query cost 2 ms per read).
+    """
+    for table in CONDITION_COPIES:
+        try:
+            con.execute(f"SELECT primary_condition FROM {alias}.main.{table} LIMIT 0").fetchall()
+        except duckdb.CatalogException:  # no such table (not a KetaOps database): nothing to bridge
+            continue
+        except duckdb.BinderException:
+            con.execute(
+                f"CREATE TEMP VIEW {table} AS SELECT t.*, p.primary_condition FROM {alias}.main.{table} t "
+                f"LEFT JOIN {alias}.main.patients p USING (patient_key)"
+            ).fetchall()
 
 
 _INSTANCE: duckdb.DuckDBPyConnection | None = None

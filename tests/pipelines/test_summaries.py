@@ -197,3 +197,44 @@ def test_first_sessions_table_without_the_induction_count_is_read_inline_and_reb
         assert inline["patients"][0] > 20
     finally:
         con.close()
+
+
+def test_pages_read_a_database_published_before_the_condition_copies(tmp_path) -> None:
+    """Until its next refresh adds ``primary_condition`` to sessions and AEs, a database of an
+    older version is read through temp views that join the patients: same figures."""
+    import shutil
+
+    from tests.dashboard.conftest import build_demo_like_db
+
+    path = build_demo_like_db(tmp_path / "new.duckdb")
+    old = tmp_path / "old.duckdb"
+    shutil.copyfile(path, old)
+    con = duckdb.connect(str(old))
+    for table in ("sessions", "adverse_events"):
+        con.execute(f"ALTER TABLE {table} DROP COLUMN primary_condition").fetchall()
+    con.close()
+
+    def figures(db: Path) -> list[object]:
+        with connect(db) as c:
+            end = c.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchall()[0][0]
+            ids = tuple(r[0] for r in c.execute("SELECT clinic_id FROM clinics").fetchall())
+            f = Filters(start=end - timedelta(days=364), end=end, clinic_ids=ids, conditions=("ptsd",))
+            return [
+                throughput.throughput_summary(c, f, MetricConfig()),
+                throughput.induction(c, f)["completion"],
+                safety.ae_rate(c, f),
+            ]
+
+    new_figures = figures(path)
+    assert figures(old) == new_figures
+    assert new_figures[0]["administered_sessions"] > 50 and new_figures[2]["ae_count"] > 0
+    bridged = (
+        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name IN ('sessions', 'adverse_events')"
+    )
+    with connect(old) as c:  # the views are this connection's: the file is untouched
+        assert c.execute(bridged).fetchall()[0][0] == 2
+    with connect(path) as c:  # a current database needs none
+        assert c.execute(bridged).fetchall()[0][0] == 0
+    with duckdb.connect(str(old), read_only=True) as raw:
+        cols = {r[0] for r in raw.execute("DESCRIBE sessions").fetchall()}
+    assert "primary_condition" not in cols
