@@ -88,6 +88,10 @@ def line_chart(
     else:
         fig.update_yaxes(rangemode="tozero")
     fig.update_layout(showlegend=series is not None)
+    if series is not None and df.schema.get(x, pl.Null).is_temporal():
+        # date ticks take two lines (day, then the year under the first): the legend goes lower
+        # than base_layout's, or its first row overlaps the x-axis title
+        fig.update_layout(legend_y=-0.42)
     return fig
 
 

@@ -65,3 +65,18 @@ def test_induction_funnel_shows_whole_patients_with_separators_not_si_units() ->
     trace = funnel_steps(["started", "≥3", "≥6"], [102544, 75044, 55896], title="t").data[0]
     assert trace.textinfo is None and trace.texttemplate == "%{value:,}<br>%{percentInitial:.0%}"
     assert list(trace.x) == [102544, 75044, 55896]
+
+
+def test_a_dated_line_chart_puts_its_legend_below_the_two_line_date_ticks() -> None:
+    """Seen in Chromium: the first legend row overlapped "Week starting" under "Sep 6 / 2026" ticks."""
+    from datetime import date, timedelta
+
+    from dashboard.components.charts import line_chart
+
+    weeks = [date(2026, 9, 7) + timedelta(days=7 * i) for i in range(10)]
+    df = pl.DataFrame({"week": weeks * 2, "n": list(range(20)), "clinic": ["A"] * 10 + ["B"] * 10})
+    kw = {"x": "week", "y": "n", "title": "t", "x_title": "week starting", "y_title": "n"}
+    dated = line_chart(df, series="clinic", **kw)
+    assert dated.layout.showlegend and dated.layout.legend.y == -0.42
+    by_label = line_chart(df.with_columns(pl.col("week").cast(pl.String)), series="clinic", **kw)
+    assert by_label.layout.legend.y == -0.28  # one-line category ticks keep the default place
