@@ -19,7 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.contract import TABLES
+from pipelines.contract import CONDITION_COPIES
 
 DEFAULT_DB = Path("data/ketaops.duckdb")
 
@@ -70,10 +70,6 @@ def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
             con.execute(f"DETACH {alias}").fetchall()
         finally:
             con.close()
-
-
-# Tables on which the loader keeps a copy of the patient's condition (pipelines/load.py).
-CONDITION_COPIES = tuple(t.name for t in TABLES if any(d.name == "primary_condition" for d in t.derived))
 
 
 def _bridge_condition_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:

@@ -282,6 +282,10 @@ ADVERSE_EVENTS = Table(
 # Load order: a table's foreign keys point only to tables earlier in this tuple.
 TABLES: tuple[Table, ...] = (CLINICS, PATIENTS, SESSIONS, ASSESSMENTS, ADVERSE_EVENTS)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
+# Tables on which the loader keeps a copy of the patient's primary_condition (a derived column).
+CONDITION_COPIES: tuple[str, ...] = tuple(
+    t.name for t in TABLES if any(d.name == "primary_condition" for d in t.derived)
+)
 
 # --- Reject reasons -------------------------------------------------------------------
 

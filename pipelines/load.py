@@ -20,8 +20,8 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from pipelines.contract import ADMINISTERED_STATUSES, TABLES, Table, schema_ddl
-from pipelines.summaries import CLUSTERED, TOUCHED_PATIENTS
+from pipelines.contract import ADMINISTERED_STATUSES, CONDITION_COPIES, TABLES, Table, schema_ddl
+from pipelines.summaries import CLUSTERED, TOUCHED_PATIENTS, table_exists
 from pipelines.validate import FileResult
 
 STAGE = "_stage"
@@ -241,7 +241,7 @@ class TableLoader:
         else:
             # in the read-side order summaries.optimise keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
-            if _carries_condition(table):
+            if table.name in CONDITION_COPIES:
                 con.execute(
                     f"INSERT INTO {table.name} ({cols}, primary_condition) "
                     f"SELECT {', '.join(f'f.{c}' for c in cols.split(', '))}, p.primary_condition "
@@ -481,21 +481,15 @@ def record_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
     ).fetchall()
 
 
-def _carries_condition(table: Table) -> bool:
-    """Whether ``table`` has the loader-derived copy of its patient's ``primary_condition``."""
-    return any(d.name == "primary_condition" for d in table.derived)
-
-
 def copy_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
     """Give the rows of patients whose condition changed the new one (a scan only if any did)."""
     (changed,) = con.execute("SELECT count(*) FROM _condition_changes").fetchone()
     if changed:
-        for table in TABLES:
-            if _carries_condition(table):
-                con.execute(
-                    f"UPDATE {table.name} SET primary_condition = c.primary_condition "
-                    f"FROM _condition_changes c WHERE {table.name}.patient_key = c.patient_key"
-                ).fetchall()
+        for table in CONDITION_COPIES:
+            con.execute(
+                f"UPDATE {table} SET primary_condition = c.primary_condition "
+                f"FROM _condition_changes c WHERE {table}.patient_key = c.patient_key"
+            ).fetchall()
     con.execute("DROP TABLE _condition_changes").fetchall()
 
 
@@ -506,15 +500,8 @@ def add_patient_conditions(con: duckdb.DuckDBPyConnection) -> list[str]:
     updated: an UPDATE of millions of rows is slow in DuckDB, and this runs once per database.
     """
     added = []
-    for table in TABLES:
-        if not _carries_condition(table):
-            continue
-        [(present,)] = con.execute(
-            "SELECT count(*) FROM duckdb_columns() WHERE database_name = current_database() "
-            "AND schema_name = current_schema() AND table_name = ? AND column_name = 'primary_condition'",
-            [table.name],
-        ).fetchall()
-        if present:
+    for table in (t for t in TABLES if t.name in CONDITION_COPIES):
+        if table_exists(con, table.name, ("primary_condition",)):
             continue
         order = "".join(f" ORDER BY t.{c}, t.{table.key}" for t, c in CLUSTERED if t == table.name)
         con.execute(

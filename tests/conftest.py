@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.contract import TABLES_BY_NAME, schema_ddl
+from pipelines.contract import CONDITION_COPIES, TABLES_BY_NAME, schema_ddl
 from pipelines.load import ensure_schema, insert_sessions_renumbered, staged_columns
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -49,7 +49,7 @@ def write_db(path: Path, rows: Rows) -> Path:
             _number_sessions(con)
         # the loader copies each patient's condition onto their sessions; so does the fixture,
         # unless a row states its own
-        for table in ("sessions", "adverse_events"):
+        for table in CONDITION_COPIES:
             con.execute(
                 f"UPDATE {table} SET primary_condition = p.primary_condition FROM patients p "
                 f"WHERE {table}.patient_key = p.patient_key AND {table}.primary_condition IS NULL"

@@ -21,7 +21,7 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from pipelines.contract import TABLES_BY_NAME, schema_ddl
+from pipelines.contract import CONDITION_COPIES, TABLES_BY_NAME, schema_ddl
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # The data's last date is yesterday, so freshness (judged against the wall clock, like `ketaops status`) sees
@@ -184,7 +184,7 @@ def build_demo_like_db(path: Path, *, seed: int = 11, days: int = 420) -> Path:
     }
     # the loader copies each patient's condition onto their sessions and AEs
     conditions = frames["patients"].select("patient_key", "primary_condition")
-    for table in ("sessions", "adverse_events"):
+    for table in CONDITION_COPIES:
         frames[table] = (
             frames[table]
             .drop("primary_condition")
