@@ -26,7 +26,7 @@ import streamlit as st
 from dashboard.db import connect, db_path, db_version
 from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
-from pipelines.publish import failed_runs_path
+from pipelines.publish import side_runs_path
 
 Grain = str  # "day" | "week" | "month"
 
@@ -39,18 +39,21 @@ def database_exists() -> bool:
     return db_version() is not None
 
 
-def _key() -> tuple[str, str]:
+def _key(runs: bool = False) -> tuple[str, str]:
     """(version, path) every cache entry is keyed on.
 
-    The version covers the published file and the failed-runs log beside it (a
-    failed refresh leaves the database untouched but must show in the header).
+    The version is the published file's. ``runs=True`` (the refresh history and the
+    header's last refresh) adds that of the runs log beside it: a refresh that failed or
+    found nothing new records its run there and leaves the file, and so every other
+    cached figure, as it was.
     """
     path = db_path()
     version = db_version(path)
     if version is None:
         raise NoDatabase(str(path))
-    failed = db_version(failed_runs_path(path))
-    return f"{version}|{failed or ''}", _resolved(str(path))
+    if runs:
+        version += f"|{db_version(side_runs_path(path)) or ''}"
+    return version, _resolved(str(path))
 
 
 @functools.lru_cache(maxsize=16)
@@ -101,13 +104,17 @@ def _cached_metric(
         return fn(con, *_args, **dict(_kwargs))
 
 
+# Metric functions that read the runs recorded beside the database (``operations._side_runs``).
+READS_SIDE_RUNS = frozenset({("operations", "data_as_of"), ("operations", "refresh_history")})
+
+
 def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
     """``dashboard.metrics.<module>.<name>(con, *args, **kwargs)``, cached on the DB version.
 
     Arguments must be hashable by ``st.cache_data`` (dataclasses such as Filters are).
     Pages of other helpers may call this directly for a function without a wrapper here.
     """
-    version, path = _key()
+    version, path = _key(runs=(module, name) in READS_SIDE_RUNS)
     kw = tuple(sorted(kwargs.items()))
     # keywords only: Streamlit runs inspect.signature once per *positional* argument
     return _cached_metric(

@@ -55,6 +55,29 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     sync_session_tails(con)
 
 
+def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``ensure_schema`` and the per-patient tables of ``summaries`` would add nothing.
+
+    Every table and column this version creates is compared with the database's (the
+    expected ones from ``ensure_schema`` run on an empty in-memory database). A run that
+    finds no new file publishes nothing only if this holds: the first run of a version
+    that adds a table or a column publishes it even when no export changed.
+    """
+    from pipelines.summaries import ADDED_COLUMNS, PER_PATIENT_TABLES
+
+    columns = (
+        "SELECT table_name, column_name, data_type FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND schema_name = current_schema()"
+    )
+    with duckdb.connect() as empty:
+        ensure_schema(empty)
+        expected = set(empty.execute(columns).fetchall())
+    present = set(con.execute(columns).fetchall())
+    return expected <= present and all(
+        table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES
+    )
+
+
 def files_to_check(
     con: duckdb.DuckDBPyConnection, found: list[tuple[str, str, int]]
 ) -> list[tuple[str, str, int, str | None]]:

@@ -94,33 +94,49 @@ def publish(build: Path, db: Path) -> None:
     _fsync_path(db.parent, directory=True)
 
 
-# --- Failed runs ------------------------------------------------------------------------
-# A failed run must leave the published file byte-for-byte as it was, so its
-# ``refresh_runs`` record goes to a small JSON-lines file beside it instead.
-# ``ketaops status`` reads both; the next successful refresh moves the records
+# --- Runs recorded beside the database -----------------------------------------------------
+# A run that publishes nothing leaves the published file byte for byte as it was: a failed
+# run, and a run that found nothing new (most runs of a quarter-hourly schedule; republishing
+# an unchanged 0.9 GB file would cost seconds of I/O and empty every dashboard cache). Its
+# ``refresh_runs`` record goes to a small JSON-lines file beside the database instead.
+# ``ketaops status`` and the dashboard read both; the next publishing run moves the records
 # into ``refresh_runs`` and deletes the file.
 
+SIDE_RUNS_SUFFIX = ".unpublished-runs.jsonl"
+# Versions before December 2026 recorded failed runs only, in this file: still read and folded.
+LEGACY_SIDE_RUNS_SUFFIX = ".failed-runs.jsonl"
 
-def failed_runs_path(db: Path) -> Path:
-    return db.with_name(db.name + ".failed-runs.jsonl")
+
+def side_runs_path(db: Path) -> Path:
+    return db.with_name(db.name + SIDE_RUNS_SUFFIX)
 
 
-def append_failed_run(db: Path, record: dict[str, object]) -> None:
-    with failed_runs_path(db).open("a", encoding="utf-8") as fh:
+def _side_files(db: Path) -> list[Path]:
+    return [db.with_name(db.name + LEGACY_SIDE_RUNS_SUFFIX), side_runs_path(db)]
+
+
+def append_side_run(db: Path, record: dict[str, object]) -> None:
+    with side_runs_path(db).open("a", encoding="utf-8") as fh:
         fh.write(json.dumps(record, default=str) + "\n")
         fh.flush()
         os.fsync(fh.fileno())
 
 
-def read_failed_runs(db: Path) -> list[dict[str, object]]:
-    """Records of failed runs not yet folded into the database (a torn last line is ignored)."""
-    path = failed_runs_path(db)
-    if not path.exists():
-        return []
+def read_side_runs(db: Path) -> list[dict[str, object]]:
+    """Records of runs not yet folded into the database, oldest first (a torn last line is ignored)."""
     records = []
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            records.append(json.loads(line))
-        except json.JSONDecodeError:
+    for path in _side_files(db):
+        if not path.exists():
             continue
+        for line in path.read_text(encoding="utf-8").splitlines():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue
     return records
+
+
+def clear_side_runs(db: Path) -> None:
+    """After a publish that folded the records into ``refresh_runs``."""
+    for path in _side_files(db):
+        path.unlink(missing_ok=True)

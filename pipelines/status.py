@@ -16,7 +16,7 @@ import duckdb
 
 from dashboard.db import connect
 from pipelines.progress import logfmt
-from pipelines.publish import read_failed_runs
+from pipelines.publish import read_side_runs
 
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
@@ -67,9 +67,9 @@ def _as_datetime(value: object) -> datetime | None:
 
 
 def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> StatusReport:
-    """Runs (published + failed ones recorded beside the file) and clinic freshness on ``today``."""
+    """Runs (published + recorded beside the file: failed, nothing new) and clinic freshness on ``today``."""
     report = StatusReport()
-    records = [dict(r) for r in read_failed_runs(db)]
+    records = [dict(r) for r in read_side_runs(db)]
     try:
         with connect(db) as con:
             rows = con.execute(
@@ -82,7 +82,7 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
     for r in records:
         r["started_at"] = _as_datetime(r["started_at"])
         r["finished_at"] = _as_datetime(r["finished_at"])
-    unique = {r["run_id"]: r for r in records}  # a failure may be in both places
+    unique = {r["run_id"]: r for r in records}  # a side record may be in both places
     report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
     return report
 

@@ -1,9 +1,10 @@
 """Data operations figures: refresh history, clinic freshness, rejected rows, "data as of".
 
-For the Data page and the header of every page. A failed refresh leaves the
-published file untouched and records its run in a JSON-lines file beside it
-(``pipelines.publish``), so the run history merges both sources, as
-``ketaops status`` does. The stale rule is the one of ``ketaops status``.
+For the Data page and the header of every page. A refresh that publishes
+nothing (it failed, or found nothing new) leaves the published file untouched
+and records its run in a JSON-lines file beside it (``pipelines.publish``), so
+the run history merges both sources, as ``ketaops status`` does. The stale
+rule is the one of ``ketaops status``.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import polars as pl
 
 from dashboard.metrics.config import MetricConfig
 from pipelines.contract import REASONS
-from pipelines.publish import read_failed_runs
+from pipelines.publish import read_side_runs
 
 RUN_SCHEMA: dict[str, Any] = {
     "run_id": pl.String,
@@ -41,9 +42,9 @@ def published_path(con: duckdb.DuckDBPyConnection) -> Path | None:
     return Path(rows[0][0]) if rows and rows[0][0] else None
 
 
-def _failed_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
+def _side_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     path = published_path(con)
-    records = read_failed_runs(path) if path else []
+    records = read_side_runs(path) if path else []
 
     def value(record: dict[str, object], key: str) -> object:
         v = record.get(key)
@@ -57,12 +58,15 @@ def _failed_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
 
 
 def refresh_history(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
-    """The newest ``limit`` refresh runs (published and failed ones), newest first, with duration_s."""
+    """The newest ``limit`` refresh runs, newest first, with duration_s.
+
+    Published ones and those recorded beside the file (failed, or nothing new).
+    """
     cols = ", ".join(RUN_SCHEMA)
     published = con.sql(f"SELECT {cols} FROM refresh_runs").pl().cast(RUN_SCHEMA)  # type: ignore[arg-type]
     runs = (
-        pl.concat([_failed_runs(con), published])
-        .unique("run_id", keep="last", maintain_order=True)  # a failure folded in later is in both
+        pl.concat([_side_runs(con), published])
+        .unique("run_id", keep="last", maintain_order=True)  # a side record folded in later is in both
         .sort("started_at", descending=True, nulls_last=True)
         .head(limit)
     )

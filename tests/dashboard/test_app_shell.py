@@ -175,9 +175,9 @@ def test_header_shows_data_date_refresh_failure_and_stale_clinic(app_at, demo_li
 def test_header_warns_when_the_last_refresh_failed(app_at, demo_like_db, tmp_path):
     db = tmp_path / "ketaops.duckdb"
     shutil.copyfile(demo_like_db, db)
-    from pipelines.publish import append_failed_run
+    from pipelines.publish import append_side_run
 
-    append_failed_run(
+    append_side_run(
         db,
         {
             "run_id": "r9",
@@ -190,6 +190,32 @@ def test_header_warns_when_the_last_refresh_failed(app_at, demo_like_db, tmp_pat
     at = app_at(db)
     warnings = "\n".join(w.value for w in at.warning)
     assert "last refresh failed" in warnings and "exports folder unreadable" in warnings
+
+
+def test_a_run_recorded_beside_the_database_updates_the_header_but_keeps_the_figures_cached(
+    app_at, demo_like_db, tmp_path, monkeypatch
+):
+    """A refresh that failed or found nothing new leaves the file; only run-reading caches refill."""
+    from dashboard import queries
+    from dashboard.metrics import throughput
+    from pipelines.publish import append_side_run
+
+    db = tmp_path / "ketaops.duckdb"
+    shutil.copyfile(demo_like_db, db)
+    at = app_at(db)
+    assert "refresh failed" not in "\n".join(w.value for w in at.warning)
+    calls: list[str] = []
+    real = throughput.data_last_date
+    monkeypatch.setattr(throughput, "data_last_date", lambda con: calls.append("x") or real(con))
+    version, _ = queries._key()
+    runs_version, _ = queries._key(runs=True)
+    record = {"run_id": "r9", "started_at": "2099-01-01T06:00:00", "finished_at": "2099-01-01T06:00:05"}
+    append_side_run(db, {**record, "status": "failed", "message": "exports folder unreadable"})
+    assert queries._key()[0] == version and queries._key(runs=True)[0] != runs_version
+    at.run()
+    warnings = "\n".join(w.value for w in at.warning)
+    assert "last refresh failed" in warnings and "exports folder unreadable" in warnings
+    assert calls == []  # the period's anchor (and every other figure) came from the cache
 
 
 def test_a_new_publish_shows_without_a_restart(app_at, demo_like_db, tmp_path):

@@ -6,13 +6,17 @@ Expected counts are worked out by hand in the comments, never read back from the
 from __future__ import annotations
 
 import os
+from datetime import date
 from pathlib import Path
 
 import duckdb
 import pytest
 
+from pipelines import publish
 from pipelines.contract import TABLES
+from pipelines.load import schema_is_current
 from pipelines.refresh import refresh
+from pipelines.status import check_status
 
 CLINICS = "clinic_id,clinic_name,region,opened_on,chairs"
 PATIENTS = "patient_key,home_clinic_id,sex,age_band,primary_condition,enrolled_on"
@@ -142,15 +146,82 @@ def test_every_input_row_is_loaded_rejected_or_collapsed(dirty: Path, tmp_path: 
     assert run == [("succeeded", 4, 0, 7, 6)]
 
 
-def test_second_refresh_changes_no_table_and_reads_no_file(dirty: Path, tmp_path: Path) -> None:
+def test_a_run_with_nothing_new_publishes_nothing_and_is_recorded_beside_the_file(
+    dirty: Path, tmp_path: Path
+) -> None:
+    db = tmp_path / "k.duckdb"
+    first = refresh(dirty, db)
+    before, stat = db.read_bytes(), db.stat()
+    second = refresh(dirty, db)
+    assert (second.status, second.files_read, second.files_skipped) == ("succeeded", 0, 5)
+    assert "not republished" in second.message
+    # not a copy with the same bytes: the very same file, so dashboard caches stay valid
+    assert db.read_bytes() == before and (db.stat().st_ino, db.stat().st_mtime_ns) == (
+        stat.st_ino,
+        stat.st_mtime_ns,
+    )
+    assert rows(db, "SELECT count(*) FROM refresh_runs")[0][0] == 1
+    [side] = publish.read_side_runs(db)
+    assert (side["run_id"], side["status"], side["files_skipped"]) == (second.run_id, "succeeded", 5)
+    assert check_status(db, 9999, date(2025, 4, 1)).runs[0]["run_id"] == second.run_id  # newest first
+    # the next run that publishes folds the record in and removes the side file
+    write(dirty, "CLN-1/sessions_2025-03-09.csv", SESSIONS, sess("S90", "P1", "C1", "2025-03-09T09:00"))
+    third = refresh(dirty, db)
+    assert third.files_read == 1
+    assert rows(db, "SELECT run_id FROM refresh_runs ORDER BY started_at") == [
+        (first.run_id,),
+        (second.run_id,),
+        (third.run_id,),
+    ]
+    assert not publish.side_runs_path(db).exists()
+
+
+def test_a_database_of_an_older_version_is_republished_even_with_nothing_new(
+    dirty: Path, tmp_path: Path
+) -> None:
+    """The first run of a version that adds a table or column publishes it without new exports."""
     db = tmp_path / "k.duckdb"
     refresh(dirty, db)
     keep = [*DATA_TABLES, "rejected_rows", "clinic_freshness", "source_files"]
     before = checksums(db, keep)
-    second = refresh(dirty, db)
-    assert (second.status, second.files_read, second.files_skipped) == ("succeeded", 0, 5)
+    firsts = checksums(db, ["patient_first_sessions"])
+    assert firsts["patient_first_sessions"][0] > 0
+    con = duckdb.connect(str(db))
+    con.execute("DROP TABLE patient_first_sessions").fetchall()  # as published before the table existed
+    con.close()
+    inode = db.stat().st_ino
+    again = refresh(dirty, db)
+    assert (again.status, again.files_read) == ("succeeded", 0)
+    assert db.stat().st_ino != inode  # republished
+    assert checksums(db, ["patient_first_sessions"]) == firsts
     assert checksums(db, keep) == before
     assert rows(db, "SELECT count(*) FROM refresh_runs")[0][0] == 2
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        "DROP TABLE maintenance_sessions",
+        "ALTER TABLE patient_first_sessions DROP COLUMN induction_sessions",
+        "ALTER TABLE sessions DROP COLUMN primary_condition",
+        "DROP TABLE sessions_key_hashes",
+        "DROP TABLE patient_session_tails",
+        "ALTER TABLE source_files DROP COLUMN file_mtime",
+        "ALTER TABLE clinics ALTER COLUMN chairs TYPE VARCHAR",
+    ],
+)
+def test_schema_is_current_sees_what_ensure_schema_or_the_summaries_would_add(
+    dirty: Path, tmp_path: Path, change: str
+) -> None:
+    db = tmp_path / "k.duckdb"
+    refresh(dirty, db)
+    con = duckdb.connect(str(db))
+    try:
+        assert schema_is_current(con)
+        con.execute(change).fetchall()
+        assert not schema_is_current(con)
+    finally:
+        con.close()
 
 
 def test_unchanged_content_with_a_new_mtime_is_skipped_and_new_content_is_read(

@@ -82,12 +82,22 @@ def test_leftovers_of_killed_runs_are_removed_but_nothing_else(tmp_path: Path) -
 
 def test_failed_runs_side_file_round_trip_ignores_a_torn_line(tmp_path: Path) -> None:
     db = tmp_path / "k.duckdb"
-    publish.append_failed_run(db, {"run_id": "r1", "status": "failed"})
-    publish.append_failed_run(db, {"run_id": "r2", "status": "failed"})
-    with publish.failed_runs_path(db).open("a") as fh:
+    publish.append_side_run(db, {"run_id": "r1", "status": "failed"})
+    publish.append_side_run(db, {"run_id": "r2", "status": "failed"})
+    with publish.side_runs_path(db).open("a") as fh:
         fh.write('{"run_id": "r3", "sta')  # killed mid-write
-    assert [r["run_id"] for r in publish.read_failed_runs(db)] == ["r1", "r2"]
+    assert [r["run_id"] for r in publish.read_side_runs(db)] == ["r1", "r2"]
     assert not db.exists()  # recording a failure never creates or touches the database
+
+
+def test_side_runs_of_an_older_version_are_read_first_and_cleared_with_the_new_ones(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    legacy = tmp_path / "k.duckdb.failed-runs.jsonl"  # where versions before December 2026 wrote them
+    legacy.write_text('{"run_id": "old", "status": "failed"}\n', encoding="utf-8")
+    publish.append_side_run(db, {"run_id": "new", "status": "succeeded"})
+    assert [r["run_id"] for r in publish.read_side_runs(db)] == ["old", "new"]
+    publish.clear_side_runs(db)
+    assert publish.read_side_runs(db) == [] and sorted(tmp_path.iterdir()) == []
 
 
 def test_reader_connection_sees_a_new_publish_while_an_old_one_is_still_open(tmp_path: Path) -> None:

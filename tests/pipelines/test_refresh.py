@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -16,7 +17,7 @@ import pytest
 from pipelines import publish
 from pipelines.lock import lock_path
 from pipelines.refresh import EXIT_CANT_WRITE, EXIT_FAILED, EXIT_LOCKED, EXIT_NO_EXPORTS, STAGES, refresh
-from pipelines.status import EXIT_LAST_RUN_FAILED
+from pipelines.status import EXIT_LAST_RUN_FAILED, check_status
 
 pytestmark = pytest.mark.slow
 
@@ -203,10 +204,9 @@ def test_two_refreshes_at_once_one_runs_the_other_waits_or_gives_up(exports: Pat
     waiter = cli("--exports", str(exports), "--db", str(db), "--wait", "60")
     assert waiter.returncode == 0, waiter.stderr
     assert first.wait(timeout=60) == 0
-    con = duckdb.connect(str(db), read_only=True)
-    runs = con.execute("SELECT status, files_read FROM refresh_runs ORDER BY started_at").fetchall()
-    con.close()
-    assert runs == [("succeeded", 3), ("succeeded", 0)]  # the waiter ran after, finding nothing new
+    runs = check_status(db, 9999, date(2025, 4, 1)).runs  # published and recorded beside the file
+    # the waiter ran after, finding nothing new
+    assert [(r["status"], r["files_read"]) for r in runs] == [("succeeded", 0), ("succeeded", 3)]
 
 
 def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succeeds(
@@ -221,7 +221,7 @@ def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succe
     (line,) = failed.stderr.splitlines()
     assert "ERROR run_failed" in line and "failure injected at mid_load" in line
     assert db.read_bytes() == before  # byte for byte
-    assert siblings(db) == ["k.duckdb", "k.duckdb.failed-runs.jsonl", "k.duckdb.lock"]
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock", "k.duckdb.unpublished-runs.jsonl"]
     status_cmd = [sys.executable, "-m", "pipelines.cli", "status", "--db", str(db), "--stale-days", "9999"]
     status = subprocess.run(status_cmd, capture_output=True, text=True, timeout=60)
     assert status.returncode == EXIT_LAST_RUN_FAILED, status.stdout
@@ -230,7 +230,7 @@ def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succe
     runs = con.execute("SELECT status FROM refresh_runs ORDER BY started_at").fetchall()
     con.close()
     assert runs == [("succeeded",), ("failed",), ("succeeded",)]
-    assert not publish.failed_runs_path(db).exists()
+    assert not publish.side_runs_path(db).exists()
 
 
 DEPLOY = Path(__file__).resolve().parents[2] / "deploy"

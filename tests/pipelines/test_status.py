@@ -87,7 +87,7 @@ def test_last_run_failed_exits_with_the_failed_code(make_db: Callable[..., Path]
 @pytest.mark.slow
 def test_failure_recorded_beside_the_database_counts_and_flags_combine(make_db: Callable[..., Path]) -> None:
     db = make_db(_network(newest_c1_days_ago=10))
-    publish.append_failed_run(db, {**_run("r3", "failed", 0), "message": "disk full"})
+    publish.append_side_run(db, {**_run("r3", "failed", 0), "message": "disk full"})
     result = _status(db)
     assert result.returncode == EXIT_LAST_RUN_FAILED | EXIT_STALE == 12
     assert "disk full" in result.stdout

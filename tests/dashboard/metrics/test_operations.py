@@ -13,7 +13,7 @@ import pytest
 
 from dashboard.db import connect
 from dashboard.metrics import operations as ops
-from pipelines.publish import failed_runs_path
+from pipelines.publish import side_runs_path
 from pipelines.status import check_status
 
 TODAY = date(2026, 7, 10)
@@ -132,7 +132,7 @@ FAILED = {  # a failed run leaves the file untouched and is recorded beside it
 @pytest.fixture
 def db(make_db: Callable[[dict], Path]) -> Path:
     path = make_db(ROWS)
-    failed_runs_path(path).write_text(json.dumps(FAILED) + "\n{torn line", encoding="utf-8")
+    side_runs_path(path).write_text(json.dumps(FAILED) + "\n{torn line", encoding="utf-8")
     return path
 
 
