@@ -75,12 +75,21 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"Incremental refresh of one new day: {inc.seconds:.2f} s vs full {p.full.seconds:.1f} s "
                 f"(ratio {inc.seconds / p.full.seconds:.3f}; target ≤ {TARGETS['incremental_seconds']} s "
-                f"{_verdict(inc.seconds, TARGETS['incremental_seconds'])})"
+                f"{_verdict(inc.seconds, TARGETS['incremental_seconds'])}), in the standby copy left by "
+                "the schedule's last run with nothing new"
             )
             results["incremental"] = asdict(inc)
-        if p.touched:
-            print(f"  same exports with every file's mtime changed (all hashed): {p.touched.seconds:.2f} s")
-            results["touched"] = asdict(p.touched)
+            for label, key, run in (
+                ("  the same day right after a publish (no standby copy: copies as it goes)",
+                 "incremental_no_standby", p.incremental_no_standby),
+                ("  a run with nothing new, the first after a publish (copies the database for the next run)",
+                 "idle_first", p.idle_first),
+                ("  a run with nothing new (most scheduled runs)", "idle", p.idle),
+                ("  same exports with every file's mtime changed (all hashed)", "touched", p.touched),
+            ):  # fmt: skip
+                if run is not None:
+                    print(f"{label}: {run.seconds:.2f} s")
+                    results[key] = asdict(run)
     if not db.exists():
         print(f"no database at {db}: run without --skip-pipeline first", file=sys.stderr)
         return 1

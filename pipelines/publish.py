@@ -7,7 +7,8 @@ the same directory, changes only that copy, checkpoints and closes it, fsyncs
 it, and renames it over the published path. A reader opens either the whole
 old file or the whole new one; a failed or killed build leaves the published
 file untouched and only a ``.building-*`` leftover, removed by the next run
-(which holds the lock, so every leftover is stale).
+(which holds the lock, so every leftover is stale). A run with nothing to do
+prepares the next run's copy in advance (``prepare_standby``).
 """
 
 from __future__ import annotations
@@ -60,22 +61,74 @@ def _fsync_path(path: Path, directory: bool = False) -> None:
 def building_copy(db: Path, run_id: str) -> Iterator[Path]:
     """A private copy of the published database (or no file yet, for a first run).
 
-    The copy is removed, with its WAL and spill folder, if the block raises;
-    otherwise the caller must ``publish`` it.
+    The standby copy an idle run prepared (``prepare_standby``) if it is a copy of
+    the file published now: renamed, it costs nothing. Otherwise a fresh copy:
+    ~1 s per GB from the page cache (copy_file_range), and as much again to write
+    it to disk at publish (an fsync started at once in the background only moved
+    that wait; measured). The copy is removed, with its WAL and spill folder, if
+    the block raises; otherwise the caller must ``publish`` it.
     """
     build = build_path(db, run_id)
     try:
-        if db.exists():
-            # copy_file_range/sendfile: ~1 s per GB from page cache; writing it to disk (the
-            # first checkpoint's fsync, ~1.5 s for 0.9 GB) is most of a day's refresh I/O. An
-            # fsync started at once in the background only moved that wait (measured).
-            shutil.copyfile(db, build)
-            shutil.copymode(db, build)
+        standby = standby_path(db) if db.exists() else None
+        if standby is not None and standby.exists():
+            os.replace(standby, build)
+        else:
+            remove_standbys(db)  # copies of a file no longer published
+            if db.exists():
+                shutil.copyfile(db, build)
+                shutil.copymode(db, build)
         yield build
     except BaseException:
         for path in build.parent.glob(f"{build.name}*"):  # the file, its .wal and .tmp spill folder
             _remove(path)
         raise
+
+
+# --- Standby copy ------------------------------------------------------------------------
+# Writing a fresh copy of the published file (copy + fsync, ~3 s per GB) was most of a day's
+# refresh at network scale. A run that finds nothing new (most runs of a quarter-hourly
+# schedule) has time to spare: it leaves a copy of the published file, already on disk, that
+# the next run that has work renames into place instead of copying. The copy's name holds the
+# published file's identity (inode, mtime ns, size), so a copy of any other file (a later
+# publish, a restored backup) is never used, only removed.
+
+STANDBY_MARK = ".standby-"
+
+
+def standby_path(db: Path) -> Path:
+    """Where the standby copy of the file published now is kept (``db`` must exist)."""
+    st = db.stat()
+    return db.with_name(f"{db.name}{STANDBY_MARK}{st.st_ino}-{st.st_mtime_ns}-{st.st_size}")
+
+
+def remove_standbys(db: Path, keep: Path | None = None) -> None:
+    for path in db.parent.glob(f"{db.name}{STANDBY_MARK}*"):
+        if path != keep:
+            _remove(path)
+
+
+def prepare_standby(db: Path, run_id: str) -> bool:
+    """Leave a durable copy of the published file for the next run; False if one is there already.
+
+    Call while holding the refresh lock (nothing publishes meanwhile). Written under a
+    build name first, so a run killed half-way leaves only a leftover the next run removes.
+    """
+    target = standby_path(db)
+    remove_standbys(db, keep=target)
+    if target.exists():
+        return False
+    partial = build_path(db, f"{run_id}-standby")
+    try:
+        shutil.copyfile(db, partial)
+        shutil.copymode(db, partial)
+        _fsync_path(partial)
+        os.replace(partial, target)
+        _fsync_path(db.parent, directory=True)
+    except BaseException:
+        partial.unlink(missing_ok=True)
+        raise
+    return True
 
 
 def finish(con: duckdb.DuckDBPyConnection) -> None:

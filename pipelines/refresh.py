@@ -1,9 +1,11 @@
 """``ketaops refresh``: validate new export files, load them into a copy of the database, publish it.
 
 Order of work (docs/operations.md explains the why):
-lock → remove leftovers of killed runs → copy the published file → skip files
-already loaded unchanged → validate and load table by table (``contract.TABLES``
-order, files by path) → bookkeeping → checkpoint → atomic rename.
+lock → remove leftovers of killed runs → if nothing is new: record the run
+beside the file, leave a standby copy for the next run, stop → take the standby
+copy or copy the published file → skip files already loaded unchanged →
+validate and load table by table (``contract.TABLES`` order, files by path) →
+bookkeeping → checkpoint → atomic rename.
 A failure anywhere leaves the published file as it was; the failed run is
 recorded beside it (``publish.append_side_run``). A run that finds nothing new
 publishes nothing: its record goes beside the file too.
@@ -220,6 +222,12 @@ def _build_and_publish(
     if _nothing_to_publish(db, found):
         summary.files_skipped = len(found)
         summary.message = f"nothing new: {len(found)} files unchanged; the database was not republished"
+        try:
+            if publish.prepare_standby(db, summary.run_id):
+                summary.message += "; copied it for the next run"
+        except OSError as exc:  # e.g. a full disk: the next run copies as it goes
+            summary.message += f"; could not copy it for the next run: {exc}"
+            log("refresh", "warning", "standby_failed", message=str(exc))
         summary.finished_at = _now()
         publish.append_side_run(db, _run_record(summary))
         return

@@ -20,7 +20,8 @@ def test_tiny_benchmark_runs_and_reports_every_figure(tmp_path):
     pipeline = results["pipeline"]
     assert pipeline["rows"] > 1000 and pipeline["full"]["returncode"] == 0
     assert pipeline["full_vs_baseline"] > 0
-    assert results["incremental"]["returncode"] == 0
+    for run in ("incremental", "incremental_no_standby", "idle_first", "idle", "touched"):
+        assert results[run]["returncode"] == 0 and results[run]["seconds"] > 0, run
     pages = {p["page"]: p for p in results["pages"]}
     assert set(pages) == {"overview", "throughput", "clinic", "safety", "outcomes", "data"}
     for page in pages.values():

@@ -161,6 +161,10 @@ def test_a_run_with_nothing_new_publishes_nothing_and_is_recorded_beside_the_fil
         stat.st_mtime_ns,
     )
     assert rows(db, "SELECT count(*) FROM refresh_runs")[0][0] == 1
+    # with time to spare, it leaves the next run a copy of the published file, already on disk
+    standby = publish.standby_path(db)
+    assert standby.read_bytes() == before and "copied it for the next run" in second.message
+    standby_inode = standby.stat().st_ino
     [side] = publish.read_side_runs(db)
     assert (side["run_id"], side["status"], side["files_skipped"]) == (second.run_id, "succeeded", 5)
     assert check_status(db, 9999, date(2025, 4, 1)).runs[0]["run_id"] == second.run_id  # newest first
@@ -168,12 +172,14 @@ def test_a_run_with_nothing_new_publishes_nothing_and_is_recorded_beside_the_fil
     write(dirty, "CLN-1/sessions_2025-03-09.csv", SESSIONS, sess("S90", "P1", "C1", "2025-03-09T09:00"))
     third = refresh(dirty, db)
     assert third.files_read == 1
+    assert db.stat().st_ino == standby_inode  # built in the standby copy, not in a fresh one
     assert rows(db, "SELECT run_id FROM refresh_runs ORDER BY started_at") == [
         (first.run_id,),
         (second.run_id,),
         (third.run_id,),
     ]
     assert not publish.side_runs_path(db).exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["exports", "k.duckdb", "k.duckdb.lock"]
 
 
 def test_a_database_of_an_older_version_is_republished_even_with_nothing_new(

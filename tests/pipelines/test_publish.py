@@ -80,6 +80,55 @@ def test_leftovers_of_killed_runs_are_removed_but_nothing_else(tmp_path: Path) -
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb", "other.duckdb.building-c"]
 
 
+def test_a_standby_copy_of_the_published_file_is_taken_instead_of_a_copy(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    assert publish.prepare_standby(db, "idle1") is True
+    assert publish.prepare_standby(db, "idle2") is False  # one is there already: not copied again
+    standby = publish.standby_path(db)
+    assert standby.read_bytes() == db.read_bytes() and publish.leftover_builds(db) == []
+    inode = standby.stat().st_ino
+    with publish.building_copy(db, "run1") as build:
+        assert build.stat().st_ino == inode and not standby.exists()  # renamed, not copied
+        con = duckdb.connect(str(build))
+        con.execute("UPDATE t SET x = 2").fetchall()
+        publish.finish(con)
+        publish.publish(build, db)
+    assert _value(db) == 2
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb"]
+
+
+def test_a_standby_copy_of_another_file_is_never_used_and_is_removed(tmp_path: Path) -> None:
+    db = _db(tmp_path / "k.duckdb", 1)
+    publish.prepare_standby(db, "idle")
+    old_standby = publish.standby_path(db)
+    db.unlink()
+    _db(db, 7)  # another file published meanwhile (e.g. a backup restored by hand)
+    assert not publish.standby_path(db).exists() and old_standby.exists()
+    with publish.building_copy(db, "run1") as build:
+        assert _value(build) == 7  # a copy of the file published now
+        assert not old_standby.exists()
+    # a standby left behind by a database since deleted is removed by the next (first) build
+    publish.prepare_standby(db, "idle")
+    orphan = publish.standby_path(db)
+    db.unlink()
+    with publish.building_copy(db, "run2") as build:
+        assert not build.exists() and not orphan.exists()
+
+
+def test_a_standby_copy_is_written_under_a_leftover_name_until_complete(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Killed half-way, the partial copy is a ``.building-*`` leftover the next run removes."""
+    db = _db(tmp_path / "k.duckdb", 1)
+    synced: list[Path] = []
+    monkeypatch.setattr(publish, "_fsync_path", lambda path, directory=False: synced.append(path))
+    publish.prepare_standby(db, "idle")
+    partial = synced[0]  # the copy, made durable before it gets its standby name
+    assert partial.parent == tmp_path and partial.name.startswith(f"k.duckdb{publish.BUILD_MARK}")
+    partial.write_bytes(b"torn")
+    assert publish.remove_leftovers(db) == [partial]
+
+
 def test_failed_runs_side_file_round_trip_ignores_a_torn_line(tmp_path: Path) -> None:
     db = tmp_path / "k.duckdb"
     publish.append_side_run(db, {"run_id": "r1", "status": "failed"})
