@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import sys
+import time
 from datetime import UTC, datetime
 from typing import Any, TextIO
 
@@ -31,6 +32,24 @@ def logfmt(command: str, level: str, event: str, **fields: object) -> str:
 
 def log(command: str, level: str, event: str, stream: TextIO | None = None, **fields: object) -> None:
     print(logfmt(command, level, event, **fields), file=stream or sys.stderr, flush=True)
+
+
+class StageClock:
+    """Wall seconds per named stage of a run: the ``stages`` field of ``run_finished`` says
+    where a slow refresh spent its time without a profiler."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self._last = time.perf_counter()
+
+    def lap(self, stage: str) -> None:
+        """Add the time since the previous lap to ``stage`` (stages may recur, e.g. per batch)."""
+        now = time.perf_counter()
+        self.seconds[stage] = self.seconds.get(stage, 0.0) + now - self._last
+        self._last = now
+
+    def __str__(self) -> str:
+        return ",".join(f"{stage}:{seconds:.2f}" for stage, seconds in self.seconds.items())
 
 
 class _NoBar:

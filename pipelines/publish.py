@@ -17,7 +17,7 @@ import json
 import os
 import shutil
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -137,14 +137,31 @@ def finish(con: duckdb.DuckDBPyConnection) -> None:
     con.close()
 
 
+RETIRED_MARK = ".retired-"
+
+
 def publish(build: Path, db: Path) -> None:
-    """Make ``build`` the published database in one atomic rename (durable across a crash)."""
+    """Make ``build`` the published database in one atomic rename (durable across a crash).
+
+    The replaced file keeps a second name, ``<db>.retired-<build name>``, removed by the
+    next run (``remove_retired``): dropping the last name of a 0.9 GB file frees its cached
+    pages and blocks, ~0.6 s that kept the new data from the dashboard for no reason.
+    """
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
         raise RuntimeError(f"{wal} still exists: the build was not checkpointed and closed")
     _fsync_path(build)
+    if db.exists():
+        with suppress(OSError):  # no hard links here: the rename drops the old file itself
+            os.link(db, db.with_name(f"{db.name}{RETIRED_MARK}{build.name}"))
     os.replace(build, db)
     _fsync_path(db.parent, directory=True)
+
+
+def remove_retired(db: Path) -> None:
+    """Delete the files earlier publishes replaced (their readers, if any, keep them open)."""
+    for path in db.parent.glob(f"{db.name}{RETIRED_MARK}*"):
+        path.unlink(missing_ok=True)
 
 
 # --- Runs recorded beside the database -----------------------------------------------------

@@ -21,7 +21,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import suppress
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -40,7 +40,7 @@ from pipelines.load import (
     update_freshness,
 )
 from pipelines.lock import LockBusy, refresh_lock
-from pipelines.progress import log, logfmt, progress_bar
+from pipelines.progress import StageClock, log, logfmt, progress_bar
 
 # Exit codes (sysexits.h names), documented in docs/operations.md.
 EXIT_OK = 0
@@ -87,6 +87,7 @@ class RunSummary:
     duplicates_collapsed: int = 0
     redactions: int = 0
     message: str = ""
+    clock: StageClock = field(default_factory=StageClock, repr=False, compare=False)
 
     @property
     def seconds(self) -> float:
@@ -182,6 +183,7 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
         log("refresh", "warning", "stale_lock_cleared", holder=stale_holder)
     try:
         _test_hook("locked")
+        publish.remove_retired(db)
         removed = publish.remove_leftovers(db)
         if removed:
             notes.append(f"removed {len(removed)} leftover build file(s)")
@@ -216,10 +218,12 @@ def _run_record(s: RunSummary) -> dict[str, object]:
 def _build_and_publish(
     exports: Path, db: Path, summary: RunSummary, notes: list[str], progress: bool
 ) -> None:
-    from pipelines.validate import validate_batch  # the heavy import only when there is work
-
+    clock = summary.clock
     found = discover(exports)
-    if _nothing_to_publish(db, found):
+    clock.lap("discover")
+    changed = _changed_since_published(db, found)
+    clock.lap("check")
+    if changed == []:
         summary.files_skipped = len(found)
         summary.message = f"nothing new: {len(found)} files unchanged; the database was not republished"
         try:
@@ -228,11 +232,15 @@ def _build_and_publish(
         except OSError as exc:  # e.g. a full disk: the next run copies as it goes
             summary.message += f"; could not copy it for the next run: {exc}"
             log("refresh", "warning", "standby_failed", message=str(exc))
+        clock.lap("standby")
         summary.finished_at = _now()
         publish.append_side_run(db, _run_record(summary))
         return
+    from pipelines.validate import validate_batch  # the heavy import only when there is work
+
     pending_runs = publish.read_side_runs(db)
     with publish.building_copy(db, summary.run_id) as build:
+        clock.lap("copy")
         _test_hook("copied")
         # Bounded memory: DuckDB spills to <build>.tmp (removed with the build) beyond this limit.
         limit = os.environ.get(MEMORY_ENV, DEFAULT_MEMORY)
@@ -245,7 +253,8 @@ def _build_and_publish(
                     "INSERT OR IGNORE INTO refresh_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [rec.get(k) for k in _RUN_COLUMNS],
                 ).fetchall()
-            changed = files_to_check(con, found)  # new paths and new mtimes only
+            if changed is None:  # new paths and new mtimes only
+                changed = files_to_check(con, found)
             summary.files_skipped = len(found) - len(changed)
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             paths: dict[str, Path] = {}
@@ -273,6 +282,7 @@ def _build_and_publish(
                     paths[rel] = path
             touch_mtimes(con, touched)
             summary.files_ignored = len(ignored)
+            clock.lap("open")
             bar = progress_bar(len(paths), "refresh", progress)
             loaded: list[FileLoad] = []
             try:
@@ -286,6 +296,7 @@ def _build_and_publish(
                         for load in chunk:
                             load.seen_at = _now()
                         batch = validate_batch([(paths[load.rel_path], load.rel_path) for load in chunk])
+                        clock.lap("validate")
                         for load, result in zip(chunk, batch.files, strict=True):
                             load.content_hash = result.content_hash  # what was actually read
                             if result.file_error:
@@ -299,15 +310,19 @@ def _build_and_publish(
                                     )
                                 )
                         loader.stage_batch(chunk, batch.files, batch.accepted)
+                        clock.lap("load")
                         bar.update(len(chunk))
                     loader.apply()
+                    clock.lap("load")
                     loaded.extend(loader.files)
                     _test_hook("mid_load")
             finally:
                 bar.close()
             record_files(con, summary.run_id, loaded + ignored)
             update_freshness(con)
+            clock.lap("bookkeeping")
             summaries.optimise(con)  # read-side layout (time order of sessions), docs/performance.md
+            clock.lap("optimise")
             _summarise(summary, loaded, notes)
             summary.finished_at = _now()
             con.execute(
@@ -315,28 +330,33 @@ def _build_and_publish(
                 [_run_record(summary)[k] for k in _RUN_COLUMNS],
             ).fetchall()
             publish.finish(con)
+            clock.lap("checkpoint")
         finally:
             con.close()
         _test_hook("before_publish")
         publish.publish(build, db)
+        clock.lap("publish")
     publish.clear_side_runs(db)  # now recorded in refresh_runs
 
 
-def _nothing_to_publish(db: Path, found: list[tuple[str, str, int]]) -> bool:
-    """No file new or changed since the published build, whose schema is this version's.
+def _changed_since_published(
+    db: Path, found: list[tuple[str, str, int]]
+) -> list[tuple[str, str, int, str | None]] | None:
+    """``files_to_check`` asked of the published file, read-only (readers keep reading it).
 
-    Asked of the published file read-only (readers keep reading it): ~0.1 s instead of
-    the copy, checkpoint and publish of the whole file (~3 s at network scale), and the
-    dashboard keeps its caches, keyed on the published file.
+    None when there is no published file or its schema is not this version's: then
+    the run publishes whatever it finds. An empty list means nothing to publish:
+    ~0.1 s instead of the copy, checkpoint and publish of the whole file (~3 s at
+    network scale), and the dashboard keeps its caches, keyed on the published file.
     """
     if not db.exists():
-        return False
+        return None
     try:
         con = duckdb.connect(str(db), read_only=True)
     except duckdb.Error:  # unreadable: the full path reports it as a failed run
-        return False
+        return None
     try:
-        return schema_is_current(con) and not files_to_check(con, found)
+        return files_to_check(con, found) if schema_is_current(con) else None
     finally:
         con.close()
 
@@ -389,13 +409,15 @@ def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) ->
 
 
 def summary_line(s: RunSummary) -> str:
-    fields = {k: v for k, v in asdict(s).items() if k not in ("started_at", "finished_at", "message")}
+    skip = ("started_at", "finished_at", "message", "clock")
+    fields = {k: v for k, v in asdict(s).items() if k not in skip}
     return logfmt(
         "refresh",
         "info" if s.status == "succeeded" else "error",
         "run_finished",
         **fields,
         seconds=round(s.seconds, 2),
+        stages=str(s.clock),
     )
 
 
