@@ -8,7 +8,7 @@ become ``unknown_fk`` rejects; the last version of each key wins (files in the
 order given, i.e. lexicographic by path); the keys are deleted from the table
 and re-inserted; ``session_number`` is recomputed only for patients whose
 sessions changed. Whether a key (or a foreign-key value) is already stored is
-answered by ``<table>_key_hashes``, one 128-bit hash per stored key, so a day's
+answered by ``<table>_key_hashes``, one 64-bit hash per stored key, so a day's
 refresh does not scan millions of key strings (see ``sync_key_hashes``).
 """
 
@@ -371,12 +371,16 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
 
 
 # --- Key hashes ----------------------------------------------------------------------------
-# ``<table>_key_hashes`` holds a 128-bit hash of every key of a data table. "Is this key (or
-# foreign-key value) already in the database?" is then a scan of 16-byte integers instead of
-# millions of strings (a refresh of one day asks it ~10,000 times per table). MD5 because
-# the hash is stored: it must not change with the DuckDB version. Two keys share a hash
-# with probability ~n²/2¹²⁹ (~1e-25 for 17M keys), far below a disk's undetected error rate.
-KEY_HASH = "md5_number"
+# ``<table>_key_hashes`` holds a 64-bit hash of every key of a data table. "Is this key (or
+# foreign-key value) already in the database?" is then a scan of 8-byte integers instead of
+# millions of strings (a refresh of one day asks it ~10,000 times per table). MD5 (its lower
+# half) because the hash is stored: it must not change with the DuckDB version. Collisions:
+# a new key sharing a stored key's hash only costs a look-up of the key column
+# (``find_replaced`` compares the keys themselves); a foreign-key value that matches nothing
+# but shares a hash with a stored key would be taken as known, with probability ~n/2⁶⁴
+# (~1e-12 per value looked up at 17M keys), far below a disk's undetected error rate.
+# 128-bit hashes made every look-up read twice the bytes (278 MB of a 925 MB database).
+KEY_HASH, KEY_HASH_TYPE = "md5_number_lower", "UBIGINT"
 # Probe the hashes when the values looked up are fewer than 1/HASH_PROBE_RATIO of the table's
 # rows; otherwise one join on the key strings costs less than hashing every value.
 HASH_PROBE_RATIO = 20
@@ -399,22 +403,27 @@ def sync_key_hashes(con: duckdb.DuckDBPyConnection) -> list[str]:
     """Rebuild a table's key hashes unless they match its rows one for one; returns the rebuilt.
 
     Every refresh keeps them in step (``find_replaced``/``add_key_hashes``); this catches a
-    database published before they existed, or rows changed by hand (two counts per table).
+    database published before they existed or with another hash, or rows changed by hand
+    (two counts and a type per table).
     """
-    rebuilt = []
+    rebuilt, miscounted = [], False
     for table in TABLES:
         hashes = key_hashes(table.name)
-        con.execute(f"CREATE TABLE IF NOT EXISTS {hashes} (key_hash UHUGEINT NOT NULL)").fetchall()
-        [(rows, hashed)] = con.execute(
-            f"SELECT (SELECT count(*) FROM {table.name}), (SELECT count(*) FROM {hashes})"
+        con.execute(f"CREATE TABLE IF NOT EXISTS {hashes} (key_hash {KEY_HASH_TYPE} NOT NULL)").fetchall()
+        [(rows, hashed, hash_type)] = con.execute(
+            f"SELECT (SELECT count(*) FROM {table.name}), (SELECT count(*) FROM {hashes}), "
+            "(SELECT data_type FROM duckdb_columns() WHERE database_name = current_database() "
+            "  AND schema_name = current_schema() AND table_name = ? AND column_name = 'key_hash')",
+            [hashes],
         ).fetchall()
-        if rows != hashed:
+        if rows != hashed or hash_type != KEY_HASH_TYPE:
             con.execute(
                 f"CREATE OR REPLACE TABLE {hashes} AS SELECT {KEY_HASH}({table.key}) AS key_hash "
                 f"FROM {table.name}"
             ).fetchall()
             rebuilt.append(table.name)
-    if rebuilt:  # rows changed outside a refresh: the stored newest dates cannot be trusted either
+            miscounted |= rows != hashed
+    if miscounted:  # rows changed outside a refresh: the stored newest dates cannot be trusted either
         recount_all_freshness(con)
     return rebuilt
 

@@ -215,6 +215,7 @@ def test_a_database_of_an_older_version_is_republished_even_with_nothing_new(
         "ALTER TABLE patient_first_sessions DROP COLUMN induction_sessions",
         "ALTER TABLE sessions DROP COLUMN primary_condition",
         "DROP TABLE sessions_key_hashes",
+        "ALTER TABLE sessions_key_hashes ALTER COLUMN key_hash TYPE UHUGEINT",  # 128-bit, before Dec 2026
         "DROP TABLE patient_session_tails",
         "ALTER TABLE source_files DROP COLUMN file_mtime",
         "ALTER TABLE clinics ALTER COLUMN chairs TYPE VARCHAR",
@@ -455,6 +456,54 @@ def test_key_hashes_missing_or_stale_are_rebuilt_before_the_load(
     # one hash per stored key: S1 in sessions; A2 in assessments
     assert rows(db, "SELECT count(*) FROM sessions_key_hashes") == [(1,)]
     assert rows(db, "SELECT count(*) FROM assessments_key_hashes") == [(1,)]
+
+
+def test_keys_sharing_a_hash_are_told_apart_by_the_keys_themselves(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """64-bit key hashes can collide: a new key sharing a stored key's hash must still be new."""
+    monkeypatch.setattr("pipelines.load.KEY_HASH", "length")  # every two-character key collides
+    monkeypatch.setattr("pipelines.load.KEY_HASH_TYPE", "BIGINT")
+    monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", 10**9)  # foreign keys by joining the keys
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "sessions_1.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
+    refresh(ex, db)
+    write(
+        ex,
+        "sessions_2.csv",
+        SESSIONS,
+        sess("S1", "P1", "C1", "2025-03-01T09:00", "no_show"),  # a correction of S1
+        sess("S2", "P1", "C1", "2025-03-02T09:00"),  # new, with S1's hash
+    )
+    assert refresh(ex, db).status == "succeeded"
+    assert rows(db, "SELECT session_id, status, session_number FROM sessions ORDER BY 1") == [
+        ("S1", "no_show", None),
+        ("S2", "completed", 1),
+    ]
+    assert rows(db, "SELECT count(*), count(DISTINCT key_hash) FROM sessions_key_hashes") == [(2, 1)]
+
+
+def test_key_hashes_of_an_older_version_are_rebuilt_as_64_bit(tmp_path: Path) -> None:
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "sessions_1.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
+    refresh(ex, db)
+    con = duckdb.connect(str(db))  # as published with 128-bit hashes
+    con.execute(
+        "CREATE OR REPLACE TABLE sessions_key_hashes AS "
+        "SELECT md5_number(session_id) AS key_hash FROM sessions"
+    )
+    con.close()
+    write(ex, "sessions_2.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00", "no_show"))
+    assert refresh(ex, db).status == "succeeded"
+    assert rows(db, "SELECT session_id, status FROM sessions") == [("S1", "no_show")]
+    assert rows(
+        db,
+        "SELECT typeof(key_hash), key_hash = md5_number_lower('S1') FROM sessions_key_hashes",
+    ) == [("UBIGINT", True)]
 
 
 def test_whole_file_reject_loads_nothing_and_is_not_read_again(tmp_path: Path) -> None:
