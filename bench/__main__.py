@@ -90,6 +90,10 @@ def main(argv: list[str] | None = None) -> int:
                 if run is not None:
                     print(f"{label}: {run.seconds:.2f} s")
                     results[key] = asdict(run)
+            if p.spread:
+                runs = ", ".join(f"{k} {' / '.join(f'{v:.2f}' for v in vs)}" for k, vs in p.spread.items())
+                print(f"  (medians of {len(next(iter(p.spread.values())))} schedules; every run, s: {runs})")
+                results["incremental_spread"] = p.spread
     if not db.exists():
         print(f"no database at {db}: run without --skip-pipeline first", file=sys.stderr)
         return 1
