@@ -168,8 +168,8 @@ def data_as_of(today: date, stale_days: int) -> dict[str, Any]:
     return cached_metric("operations", "data_as_of", today, stale_days)
 
 
-def refresh_history(limit: int = 50) -> pl.DataFrame:
-    return cached_metric("operations", "refresh_history", limit)
+def refresh_history(limit: int = 50, *, include_idle: bool = True) -> pl.DataFrame:
+    return cached_metric("operations", "refresh_history", limit, include_idle=include_idle)
 
 
 def clinic_freshness(today: date, stale_days: int) -> pl.DataFrame:

@@ -57,16 +57,25 @@ def _side_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     return pl.DataFrame({k: [value(r, k) for r in records] for k in RUN_SCHEMA}, schema=RUN_SCHEMA)
 
 
-def refresh_history(con: duckdb.DuckDBPyConnection, limit: int = 20) -> pl.DataFrame:
+# A run that read no file: it found nothing new (most runs of a quarter-hourly schedule).
+FOUND_NOTHING = (pl.col("status") == "succeeded") & (pl.col("files_read").fill_null(0) == 0)
+
+
+def refresh_history(
+    con: duckdb.DuckDBPyConnection, limit: int = 20, *, include_idle: bool = True
+) -> pl.DataFrame:
     """The newest ``limit`` refresh runs, newest first, with duration_s.
 
     Published ones and those recorded beside the file (failed, or nothing new).
+    ``include_idle=False`` leaves out the succeeded runs that read no file, before the
+    limit: with a quarter-hourly schedule they would fill any page of history.
     """
     cols = ", ".join(RUN_SCHEMA)
     published = con.sql(f"SELECT {cols} FROM refresh_runs").pl().cast(RUN_SCHEMA)  # type: ignore[arg-type]
     runs = (
         pl.concat([_side_runs(con), published])
         .unique("run_id", keep="last", maintain_order=True)  # a side record folded in later is in both
+        .filter(pl.lit(include_idle) | ~FOUND_NOTHING)
         .sort("started_at", descending=True, nulls_last=True)
         .head(limit)
     )

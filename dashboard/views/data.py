@@ -25,17 +25,25 @@ st.caption(
 
 # --- refresh history -------------------------------------------------------------------------
 st.subheader("Refresh history")
-runs = queries.refresh_history(50)
-if runs.is_empty():
+last = queries.refresh_history(1)
+show_idle = st.toggle(
+    "Show runs that found nothing new",
+    key="show_idle",
+    help="Scheduled runs (every 15 minutes) mostly find no new export: they publish nothing.",
+)
+runs = queries.refresh_history(50, include_idle=show_idle)
+if last.is_empty():
     st.info("No refresh has run yet: `ketaops refresh --exports DIR --db PATH`.", icon=":material/sync:")
 else:
     failed = runs.filter(pl.col("status") == "failed").height
     c1, c2, c3 = st.columns(3)
-    c1.metric("Last refresh", f"{runs['status'][0]}", help=runs["message"][0], border=True)
+    c1.metric("Last refresh", f"{last['status'][0]}", help=last["message"][0], border=True)
     c2.metric("Failed runs (shown)", failed, border=True)
     c3.metric(
         "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
     )
+    if runs.is_empty():
+        st.caption("Every recent run found nothing new: switch on the toggle above to list them.")
     tables.table(
         runs.with_columns(
             status=pl.col("status").replace({"succeeded": "✓ succeeded", "failed": "✗ failed"})

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import shutil
+
+from pipelines.publish import append_side_run
 from tests.dashboard.conftest import frame_with, sql_value, texts
 
 PAGE = "views/data.py"
@@ -33,9 +36,31 @@ def test_download_follows_the_chosen_run(app_at, demo_like_db):
     assert len(frame_with(at, "raw_record")) == in_run
 
 
+def test_runs_that_found_nothing_new_are_listed_only_on_request(app_at, demo_like_db, tmp_path):
+    """A quarter-hourly schedule's idle runs would fill the history; the last run still shows."""
+    db = tmp_path / "ketaops.duckdb"
+    shutil.copyfile(demo_like_db, db)
+    published = sql_value(db, "SELECT count(*) FROM refresh_runs")
+    for i in range(60):  # 15 hours of a quarter-hourly schedule, newer than every published run
+        at = f"2099-01-01T{i // 4:02d}:{i % 4 * 15:02d}"
+        record = {"run_id": f"idle{i:02d}", "started_at": f"{at}:00", "finished_at": f"{at}:01"}
+        append_side_run(db, {**record, "status": "succeeded", "files_read": 0, "message": "nothing new"})
+    at = app_at(db, page=PAGE)
+    assert not at.exception
+    assert len(frame_with(at, "run_id", "status")) == published  # all published runs, no idle one
+    last = next(m for m in at.metric if m.label == "Last refresh")
+    assert last.value == "succeeded" and last.help == "nothing new"  # the newest run, idle or not
+    at.toggle(key="show_idle").set_value(True).run()
+    shown = frame_with(at, "run_id", "status")
+    assert len(shown) == 50 and shown["run_id"][0] == "idle59"  # the page's 50 newest runs
+
+
 def test_data_page_on_an_empty_database_still_shows_the_refresh(app_at, empty_db, absent_db):
     at = app_at(empty_db, page=PAGE)
     assert not at.exception
+    # its one run read no file (an empty exports folder): listed on request
+    assert "switch on the toggle" in texts(at)
+    at.toggle(key="show_idle").set_value(True).run()
     assert len(frame_with(at, "run_id", "status")) == 1
     assert "No row has been rejected" in texts(at)
     assert "No database yet" in texts(app_at(absent_db, page=PAGE))

@@ -148,6 +148,20 @@ def test_refresh_history_merges_failed_runs(db: Path) -> None:
         assert ops.refresh_history(con, limit=1)["run_id"].to_list() == ["r3"]
 
 
+def test_refresh_history_can_leave_out_runs_that_read_no_file_before_the_limit(db: Path) -> None:
+    times = {"started_at": "2026-07-10 06:15:00", "finished_at": "2026-07-10 06:15:01"}
+    idle = {**FAILED, **times, "run_id": "r4", "status": "succeeded", "message": "nothing new"}
+    with side_runs_path(db).open("a", encoding="utf-8") as fh:
+        fh.write("\n" + json.dumps(idle) + "\n")
+    with connect(db) as con:
+        every = ops.refresh_history(con, limit=100)
+        busy = ops.refresh_history(con, limit=100, include_idle=False)
+        newest_busy = ops.refresh_history(con, limit=1, include_idle=False)
+    assert every["run_id"].to_list() == ["r4", "r3", "r2", "r1"]
+    assert busy["run_id"].to_list() == ["r3", "r2", "r1"]  # a failed run that read no file stays
+    assert newest_busy["run_id"].to_list() == ["r3"]  # left out before the limit, not after
+
+
 def test_clinic_freshness(db: Path) -> None:
     with connect(db) as con:
         df = ops.clinic_freshness(con, TODAY, stale_days=3)
