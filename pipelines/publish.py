@@ -186,8 +186,11 @@ def _side_files(db: Path) -> list[Path]:
 
 
 def append_side_run(db: Path, record: dict[str, object]) -> None:
-    with side_runs_path(db).open("a", encoding="utf-8") as fh:
-        fh.write(json.dumps(record, default=str) + "\n")
+    with side_runs_path(db).open("a+b") as fh:
+        fh.seek(0, os.SEEK_END)
+        torn = fh.tell() > 0 and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n"
+        # a line torn by a killed run stays a line of its own: the new record is not glued to it
+        fh.write((("\n" if torn else "") + json.dumps(record, default=str) + "\n").encode())
         fh.flush()
         os.fsync(fh.fileno())
 

@@ -153,6 +153,8 @@ def test_failed_runs_side_file_round_trip_ignores_a_torn_line(tmp_path: Path) ->
         fh.write('{"run_id": "r3", "sta')  # killed mid-write
     assert [r["run_id"] for r in publish.read_side_runs(db)] == ["r1", "r2"]
     assert not db.exists()  # recording a failure never creates or touches the database
+    publish.append_side_run(db, {"run_id": "r4", "status": "succeeded"})  # after the torn line
+    assert [r["run_id"] for r in publish.read_side_runs(db)] == ["r1", "r2", "r4"]
 
 
 def test_side_runs_of_an_older_version_are_read_first_and_cleared_with_the_new_ones(tmp_path: Path) -> None:
