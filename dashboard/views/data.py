@@ -25,19 +25,19 @@ st.caption(
 
 # --- refresh history -------------------------------------------------------------------------
 st.subheader("Refresh history")
-last = queries.refresh_history(1)
+as_of = ctx.as_of  # the header's last run (idle or not), one definition with it
 show_idle = st.toggle(
     "Show runs that found nothing new",
     key="show_idle",
     help="Scheduled runs (every 15 minutes) mostly find no new export: they publish nothing.",
 )
 runs = queries.refresh_history(50, include_idle=show_idle)
-if last.is_empty():
+if as_of["last_refresh_status"] is None:
     st.info("No refresh has run yet: `ketaops refresh --exports DIR --db PATH`.", icon=":material/sync:")
 else:
     failed = runs.filter(pl.col("status") == "failed").height
     c1, c2, c3 = st.columns(3)
-    c1.metric("Last refresh", f"{last['status'][0]}", help=last["message"][0], border=True)
+    c1.metric("Last refresh", as_of["last_refresh_status"], help=as_of["last_refresh_message"], border=True)
     c2.metric("Failed runs (shown)", failed, border=True)
     c3.metric(
         "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
