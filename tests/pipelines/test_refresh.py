@@ -284,3 +284,88 @@ def test_the_refresh_imports_no_scipy() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def _one_file_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pipelines.refresh
+
+    monkeypatch.setattr(pipelines.refresh, "BATCH_BYTES", 1)  # every file is a chunk of its own
+
+
+def test_the_next_chunk_is_validated_on_a_thread_while_the_current_one_loads(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import pipelines.validate
+    from pipelines.load import TableLoader
+
+    for day in (2, 3, 4):
+        add_day(exports, day)
+    files = 6  # clinics, patients, four days of sessions: six chunks
+    _one_file_per_chunk(monkeypatch)
+    started: list[threading.Event] = [threading.Event() for _ in range(files)]
+    threads: set[str] = set()
+    overlapped: list[bool] = []
+    real_validate, real_stage = pipelines.validate.validate_batch, TableLoader.stage_batch
+
+    def validate(items):  # type: ignore[no-untyped-def]
+        threads.add(threading.current_thread().name)
+        started[sum(e.is_set() for e in started)].set()
+        return real_validate(items)
+
+    def stage(self, loads, results, accepted):  # type: ignore[no-untyped-def]
+        i = len(overlapped)
+        # a sequential run only validates the next chunk after this one is staged: it would wait here
+        overlapped.append(i + 1 == files or started[i + 1].wait(timeout=10))
+        return real_stage(self, loads, results, accepted)
+
+    monkeypatch.setattr(pipelines.validate, "validate_batch", validate)
+    monkeypatch.setattr(TableLoader, "stage_batch", stage)
+    db = tmp_path / "k.duckdb"
+    summary = refresh(exports, db)
+    assert summary.status == "succeeded", summary.message
+    assert overlapped == [True] * files
+    assert threading.current_thread().name not in threads  # validated off the loading thread
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT session_number) FROM sessions").fetchone() == (25, 25)
+    con.close()
+
+
+@pytest.mark.parametrize("failing", ["validate", "stage"])
+def test_a_chunk_that_fails_to_validate_or_load_fails_the_run_and_leaves_no_thread_behind(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
+) -> None:
+    import threading
+
+    import pipelines.validate
+    from pipelines.load import TableLoader
+
+    db = tmp_path / "k.duckdb"
+    refresh(exports, db)
+    before = checksums(db)
+    for day in (2, 3, 4):
+        add_day(exports, day)
+    _one_file_per_chunk(monkeypatch)
+    calls: list[str] = []
+    real_validate, real_stage = pipelines.validate.validate_batch, TableLoader.stage_batch
+
+    def validate(items):  # type: ignore[no-untyped-def]
+        calls.append(items[0][1])
+        if failing == "validate" and len(calls) == 2:
+            raise MemoryError("injected")
+        return real_validate(items)
+
+    def stage(self, loads, results, accepted):  # type: ignore[no-untyped-def]
+        if failing == "stage" and loads[0].rel_path.endswith("03.csv"):
+            raise MemoryError("injected")
+        return real_stage(self, loads, results, accepted)
+
+    monkeypatch.setattr(pipelines.validate, "validate_batch", validate)
+    monkeypatch.setattr(TableLoader, "stage_batch", stage)
+    summary = refresh(exports, db)
+    assert summary.status == "failed" and "MemoryError: injected" in summary.message
+    assert checksums(db) == before
+    # nothing validated beyond the failure (one chunk ahead of a failed load at most)
+    assert len(calls) == (2 if failing == "validate" else 3)
+    assert not [t for t in threading.enumerate() if t.name.startswith("ketaops-validate")]
