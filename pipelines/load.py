@@ -201,8 +201,12 @@ class TableLoader:
             self._buffered += result.rejects.height
 
     def _flush(self) -> None:
+        # One Arrow chunk per column: a batch's frame holds a chunk per file (~1,400 at network
+        # scale), and DuckDB scans a registered frame chunk by chunk: inserting 520k session rows
+        # took 2 s in 1,400 chunks, 0.15 s in one. pl.concat([one frame], rechunk=True) returns
+        # that frame as it is, hence .rechunk() (a copy of ~50 ms).
         if self._rejects:
-            rejects = pl.concat(self._rejects, how="vertical_relaxed", rechunk=True)
+            rejects = pl.concat(self._rejects, how="vertical_relaxed").rechunk()
             self.con.register("_rejects", rejects)
             self.con.execute(
                 "INSERT INTO rejected_rows SELECT ?, ?, _source_file, row_number, reason, column_name, "
@@ -211,7 +215,7 @@ class TableLoader:
             ).fetchall()
             self.con.unregister("_rejects")
         if self._accepted:
-            accepted = pl.concat(self._accepted, how="diagonal_relaxed", rechunk=True)
+            accepted = pl.concat(self._accepted, how="diagonal_relaxed").rechunk()
             self.con.register("_accepted", accepted)
             self.con.execute(f"INSERT INTO {STAGE} BY NAME SELECT * FROM _accepted").fetchall()
             self.con.unregister("_accepted")

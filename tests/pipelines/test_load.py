@@ -6,7 +6,7 @@ Expected counts are worked out by hand in the comments, never read back from the
 from __future__ import annotations
 
 import os
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
@@ -685,3 +685,49 @@ def test_a_database_published_before_condition_copies_gets_them_on_the_next_refr
         ("B", "depression", 2),
     ]
     assert rows(db, "SELECT ae_id, primary_condition FROM adverse_events") == [("AE1", "depression")]
+
+
+def test_a_batch_of_many_files_is_staged_as_one_chunk_per_column(tmp_path: Path) -> None:
+    """A batch's frame holds a chunk per file; DuckDB scans a registered frame chunk by chunk
+    (2 s instead of 0.15 s for 520k rows in 1,400 chunks), so the loader hands it over in one."""
+    import polars as pl
+
+    from pipelines.contract import TABLES_BY_NAME
+    from pipelines.load import STAGE, FileLoad, TableLoader, ensure_schema
+    from pipelines.validate import validate_batch
+
+    header = "session_id,patient_key,clinic_id,scheduled_at,status,phase,dose_mg,weight_kg,duration_min"
+    items = []
+    for day in range(1, 31):
+        path = tmp_path / f"sessions_2025-03-{day:02d}.csv"
+        rows = [f"S{day}-{i},P{i},C1,2025-03-{day:02d}T09:00,completed,induction,10,70,40" for i in range(3)]
+        rows.append(f"S{day}-bad,P1,C1,not a time,completed,induction,10,70,40")  # a reject per file
+        path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
+        items.append((path, path.name))
+    batch = validate_batch(items)
+    assert batch.accepted.n_chunks("first") > 1  # what the validator hands over: a chunk per file
+
+    registered: dict[str, int] = {}
+
+    class Recording:
+        """The loader's connection, noting how many chunks each registered frame has."""
+
+        def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+            self._con = con
+
+        def register(self, name: str, frame: pl.DataFrame) -> object:
+            registered[name] = max(frame.n_chunks("all"))
+            return self._con.register(name, frame)
+
+        def __getattr__(self, name: str) -> object:
+            return getattr(self._con, name)
+
+    con = duckdb.connect()
+    ensure_schema(con)
+    loader = TableLoader(Recording(con), TABLES_BY_NAME["sessions"], "run")  # type: ignore[arg-type]
+    loads = [FileLoad(rel, "sessions", "", datetime(2025, 4, 1), None) for _, rel in items]
+    loader.stage_batch(loads, batch.files, batch.accepted)
+    loader._flush()
+    assert registered == {"_accepted": 1, "_rejects": 1}
+    assert con.execute(f"SELECT count(*) FROM {STAGE}").fetchone() == (90,)
+    assert con.execute("SELECT count(*) FROM rejected_rows").fetchone() == (30,)
