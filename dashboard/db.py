@@ -138,6 +138,19 @@ def _acquire(con: duckdb.DuckDBPyConnection, key: str) -> _Attachment:
         return attachment
 
 
+def detach_idle() -> int:
+    """Detach every attachment no read is using; the next read attaches its file afresh.
+
+    For a tool about to write a file in place (DuckDB refuses that while the process keeps it
+    attached) and for the benchmark's first read after a publish. Returns how many went.
+    """
+    with _ATTACH_LOCK:
+        idle = [key for key, a in _CURRENT.items() if not a.users]
+        for key in idle:
+            _retire(key, _CURRENT[key])
+        return len(idle)
+
+
 def _is_published(key: str) -> bool:
     """Whether ``key`` is the published database (``db_path()``), the one file kept attached."""
     published = str(db_path())

@@ -29,4 +29,5 @@ def test_tiny_benchmark_runs_and_reports_every_figure(tmp_path):
     for page in pages.values():
         assert page["calls"] > 0, page  # the page's query set was captured
         assert page["warm_p95"] > 0 and page["cold_p50"] > 0 and page["baseline_p50"] > 0
+        assert page["first_read"] > 0  # a number: NaN (never measured) fails this too
     assert "ratio" in done.stdout and "cold/base" in done.stdout

@@ -121,6 +121,19 @@ def test_a_replaced_file_nobody_reads_is_detached_by_the_next_read(published: Pa
         assert _attached() == [_alias(con)] != [old_alias]
 
 
+def test_detach_idle_leaves_the_attachments_in_use(published: Path) -> None:
+    path = _write(published, 1)
+    with db.connect(path) as con:
+        first = _alias(con)
+    with db.connect(path) as con:
+        assert db.detach_idle() == 0  # the one attachment is in use
+        assert _x(con) == 1 and _attached() == [first]
+    assert db.detach_idle() == 1
+    assert _attached() == []
+    with db.connect(path) as con:  # attached afresh
+        assert _x(con) == 1 and _alias(con) != first
+
+
 def test_a_file_published_during_the_attach_serves_that_read_only(
     published: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
