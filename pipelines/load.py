@@ -258,7 +258,7 @@ class TableLoader:
         find_replaced(con, table)
         record_fresh_delta(con, table)
         if table.name in PATIENT_HISTORY_TABLES:
-            record_touched_patients(con)
+            record_touched_patients(con, table.name)
         if table.name == "patients":
             record_condition_changes(con)
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
@@ -361,17 +361,30 @@ class TableLoader:
 PATIENT_HISTORY_TABLES = ("patients", "sessions", "assessments")
 
 
-def record_touched_patients(con: duckdb.DuckDBPyConnection) -> None:
+def record_touched_patients(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Add the patients of the rows loaded (``_final``) and replaced (``_old``) to ``_touched_patients``.
 
     ``summaries.optimise`` then updates its per-patient tables for those patients only
     (a day's refresh touches thousands of 1M patients). A session moved from one patient
-    to another by a correction touches both.
+    to another by a correction touches both. Each row says what touched the patient:
+    ``session_at``, the time of a session loaded or replaced (the old row's time, read
+    before it is deleted), or ``patient_row`` for the patients row itself; both empty for
+    an assessment. Their first session can only change through those
+    (``summaries.update_first_sessions``).
     """
-    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {TOUCHED_PATIENTS} (patient_key VARCHAR)").fetchall()
     con.execute(
-        f"INSERT INTO {TOUCHED_PATIENTS} SELECT patient_key FROM _final UNION SELECT patient_key FROM _old"
+        f"CREATE TEMP TABLE IF NOT EXISTS {TOUCHED_PATIENTS} "
+        "(patient_key VARCHAR, session_at TIMESTAMP, patient_row BOOLEAN)"
     ).fetchall()
+    if table == "sessions":
+        rows = (
+            "SELECT patient_key, scheduled_at, false FROM _final UNION ALL "
+            "SELECT o.patient_key, s.scheduled_at, false FROM _old o JOIN sessions s ON s.rowid = o._rid"
+        )
+    else:
+        row = "true" if table == "patients" else "false"
+        rows = f"SELECT patient_key, NULL, {row} FROM _final UNION SELECT patient_key, NULL, {row} FROM _old"
+    con.execute(f"INSERT INTO {TOUCHED_PATIENTS} {rows}").fetchall()
 
 
 # --- Key hashes ----------------------------------------------------------------------------

@@ -128,10 +128,45 @@ def build_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(sql).fetchall()
 
 
+FIRST_MAY_CHANGE = "_first_may_change"
+
+
 def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute the touched patients' rows only (their first session may have moved or appeared)."""
-    con.execute(f"DELETE FROM {FIRST_SESSIONS} WHERE {TOUCHED_ONLY}").fetchall()
-    con.execute(f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(TOUCHED_ONLY)} ORDER BY day0").fetchall()
+    """Recompute the rows of the touched patients whose first session or induction count can change.
+
+    Those are the patients without a first session yet, those with a session loaded or
+    replaced before the end of their induction window (day 0's date + 43 days: it may
+    become, stop being or be counted beside the first), and those whose patients row
+    changed (the condition the row carries). A long-treated patient's new maintenance
+    session changes nothing here. The new first session is never before the earlier of
+    the old day 0 and the earliest touched session, which bounds the sessions read:
+    recent row groups only, instead of every patient's history (0.40 → 0.01 s for a day
+    at network scale).
+    """
+    from dashboard.metrics.throughput import INDUCTION_WINDOW_DAYS
+
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {FIRST_MAY_CHANGE} AS
+        WITH t AS (SELECT patient_key, min(session_at) AS at, bool_or(patient_row) AS patient_row
+                   FROM {TOUCHED_PATIENTS} GROUP BY patient_key)
+        SELECT t.patient_key, least(f.day0, t.at) AS since
+        FROM t LEFT JOIN {FIRST_SESSIONS} f USING (patient_key)
+        WHERE (t.at IS NOT NULL AND (f.day0 IS NULL
+                 OR t.at < CAST(CAST(f.day0 AS DATE) + {INDUCTION_WINDOW_DAYS + 1} AS TIMESTAMP)))
+           OR (t.patient_row AND f.day0 IS NOT NULL)"""
+    ).fetchall()
+    [(since,)] = con.execute(f"SELECT min(since) FROM {FIRST_MAY_CHANGE}").fetchall()
+    if since is not None:  # else no patient's first session can have changed
+        _replace_first_sessions(con, since)
+    con.execute(f"DROP TABLE {FIRST_MAY_CHANGE}").fetchall()
+
+
+def _replace_first_sessions(con: duckdb.DuckDBPyConnection, since: object) -> None:
+    chosen = f"patient_key IN (SELECT patient_key FROM {FIRST_MAY_CHANGE})"
+    con.execute(f"DELETE FROM {FIRST_SESSIONS} WHERE {chosen}").fetchall()
+    bounded = f"{chosen} AND scheduled_at >= $since"
+    sql = f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(bounded)} ORDER BY day0"
+    con.execute(sql, {"since": since}).fetchall()
 
 
 def build_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:

@@ -238,3 +238,79 @@ def test_pages_read_a_database_published_before_the_condition_copies(tmp_path) -
     with duckdb.connect(str(old), read_only=True) as raw:
         cols = {r[0] for r in raw.execute("DESCRIBE sessions").fetchall()}
     assert "primary_condition" not in cols
+
+
+def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: Path, monkeypatch) -> None:
+    """A daily refresh recomputes the first session (and induction count) only of patients whose
+    touched sessions fall before the end of their induction window, or whose patients row
+    changed; every kind of change below must still leave the table a rebuild would."""
+    import shutil
+
+    from pipelines import summaries
+    from pipelines.refresh import refresh
+    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
+    from tests.pipelines.test_load import PATIENTS, SESSIONS, write
+
+    def session(sid: str, patient: str, at: str, status: str = "completed", phase: str = "induction") -> str:
+        return f"{sid},{patient},C1,{at},{status},{phase},35,70,40"
+
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
+    others = [f"Q{i:02d}" for i in range(40)]  # untouched patients: the run updates, it does not rebuild
+    write(
+        ex,
+        "patients.csv",
+        PATIENTS,
+        *(f"{p},C1,F,25-34,depression,2025-01-01" for p in ["P1", "P2", "P3", "P4", "P5", *others]),
+    )
+    write(
+        ex,
+        "sessions_2025-01.csv",
+        SESSIONS,
+        session("A1", "P1", "2025-01-01T09:00"),
+        session("A2", "P1", "2025-01-05T09:00"),
+        session("A3", "P1", "2025-04-01T09:00", phase="maintenance"),
+        session("B1", "P2", "2025-01-02T09:00"),
+        session("C1", "P3", "2025-01-03T09:00"),
+        session("C2", "P3", "2025-01-04T09:00"),
+        session("D1", "P4", "2025-01-04T09:00"),
+        session("E1", "P5", "2025-01-06T09:00"),
+        *(session(f"O{i:02d}", p, f"2025-01-{1 + i % 28:02d}T10:00") for i, p in enumerate(others)),
+    )
+    assert refresh(ex, db).status == "succeeded"
+    write(
+        ex,
+        "sessions_2025-05.csv",
+        SESSIONS,
+        session("A4", "P1", "2025-05-01T09:00", phase="maintenance"),  # long after P1's window
+        session("B0", "P2", "2024-12-30T09:00"),  # before P2's day 0: the new first session
+        session("C1", "P3", "2025-01-03T09:00", status="no_show"),  # P3's first session corrected away
+        session("D2", "P4", "2025-02-10T09:00"),  # inside P4's window (day 0 + 42): counted
+        session("A2", "P6", "2025-01-05T09:00"),  # moved from P1 (inside P1's window) to new patient P6
+    )
+    write(
+        ex, "patients_2025-05.csv", PATIENTS, "P5,C1,F,25-34,ptsd,2025-01-01", "P6,C1,M,35-44,ocd,2025-05-01"
+    )
+    paths: list[str] = []
+    original = summaries.update_per_patient_tables
+    monkeypatch.setattr(
+        summaries, "update_per_patient_tables", lambda con: paths.append(original(con)) or paths[-1]
+    )
+    assert refresh(ex, db).status == "succeeded"
+    assert paths == ["updated"]
+
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copy(db, rebuilt)
+    with duckdb.connect(str(rebuilt)) as con:
+        summaries.build_first_sessions(con)
+    query = f"SELECT * FROM {summaries.FIRST_SESSIONS} ORDER BY patient_key"
+    with duckdb.connect(str(db), read_only=True) as con:
+        updated = con.execute(query).fetchall()
+    with duckdb.connect(str(rebuilt), read_only=True) as con:
+        expected = con.execute(query).fetchall()
+    assert updated == expected
+    firsts = {row[0]: (row[1], row[-2], row[-1]) for row in updated}  # session, condition, induction count
+    assert firsts["P1"] == ("A1", "depression", 1)  # A2 moved away
+    assert firsts["P2"][0] == "B0" and firsts["P3"] == ("C2", "depression", 1)
+    assert firsts["P4"] == ("D1", "depression", 2) and firsts["P5"] == ("E1", "ptsd", 1)
+    assert firsts["P6"] == ("A2", "ocd", 1)
