@@ -13,7 +13,8 @@ patient's first administered session: day 0 of the outcomes cohort, in day-0
 order, so a period's cohort is a range read instead of a pass over every
 history) and the outcome tables of ``pipelines/outcome_tables.py``. A full load
 rebuilds them; a daily load recomputes only the patients it touched
-(``_touched_patients``, filled by the loader). ``first_sessions_sql`` is the one
+(``_touched_patients``, filled by the loader), first sessions only those of them whose
+first session can change (``update_first_sessions``). ``first_sessions_sql`` is the one
 definition: a reader uses the table when present and the same SQL inline
 otherwise (``first_sessions_source``).
 """
