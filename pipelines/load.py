@@ -377,9 +377,12 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection, table: str) -> None:
         "(patient_key VARCHAR, session_at TIMESTAMP, patient_row BOOLEAN)"
     ).fetchall()
     if table == "sessions":
+        # one row per patient (a full load stages 10M sessions): their earliest touched session
         rows = (
-            "SELECT patient_key, scheduled_at, false FROM _final UNION ALL "
-            "SELECT o.patient_key, s.scheduled_at, false FROM _old o JOIN sessions s ON s.rowid = o._rid"
+            "SELECT patient_key, min(touched_at), false FROM ("
+            "  SELECT patient_key, scheduled_at AS touched_at FROM _final UNION ALL "
+            "  SELECT o.patient_key, s.scheduled_at FROM _old o JOIN sessions s ON s.rowid = o._rid"
+            ") GROUP BY patient_key"
         )
     else:
         row = "true" if table == "patients" else "false"
