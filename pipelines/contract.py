@@ -167,6 +167,13 @@ CLINICS = Table(
     rules=("closed_on ≥ opened_on (`closed_before_opened`)",),
 )
 
+PATIENT_NUMBER = Derived(
+    "patient_no",
+    "int",
+    "the patient's number in this database (1, 2, … in order of first load; kept through corrections): "
+    "the refresh finds a patient's rows by a 4-byte integer instead of the pseudonym (never shown)",
+)
+
 PATIENTS = Table(
     name="patients",
     key="patient_key",
@@ -179,6 +186,7 @@ PATIENTS = Table(
         Column("primary_condition", "enum", "always", enum=CONDITIONS),
         Column("enrolled_on", "date", "always"),
     ),
+    derived=(PATIENT_NUMBER,),
 )
 
 SESSIONS = Table(
@@ -227,6 +235,7 @@ SESSIONS = Table(
             "the patient's primary_condition, kept equal to the patients row on every load "
             "(condition filters select sessions without joining a million patients)",
         ),
+        PATIENT_NUMBER,
     ),
     rules=(
         "dose_mg > 0 (`out_of_range`)",
@@ -248,6 +257,7 @@ ASSESSMENTS = Table(
         Column("assessed_at", "timestamp", "always"),
         Column("session_id", "text", "never", references="sessions"),
     ),
+    derived=(PATIENT_NUMBER,),
     rules=("score within the instrument's range (`out_of_range`)",),
 )
 
@@ -285,6 +295,10 @@ TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 # Tables on which the loader keeps a copy of the patient's primary_condition (a derived column).
 CONDITION_COPIES: tuple[str, ...] = tuple(
     t.name for t in TABLES if any(d.name == "primary_condition" for d in t.derived)
+)
+# Tables whose rows carry the patient's number (``PATIENT_NUMBER``: the patients row's, copied on load).
+NUMBER_COPIES: tuple[str, ...] = tuple(
+    t.name for t in TABLES if t.name != "patients" and PATIENT_NUMBER in t.derived
 )
 
 # --- Reject reasons -------------------------------------------------------------------

@@ -20,7 +20,14 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
-from pipelines.contract import ADMINISTERED_STATUSES, CONDITION_COPIES, TABLES, Table, schema_ddl
+from pipelines.contract import (
+    ADMINISTERED_STATUSES,
+    CONDITION_COPIES,
+    NUMBER_COPIES,
+    TABLES,
+    Table,
+    schema_ddl,
+)
 from pipelines.summaries import CLUSTERED, TOUCHED_PATIENTS, table_exists
 from pipelines.validate import FileResult
 
@@ -51,6 +58,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
     add_patient_conditions(con)
+    add_patient_numbers(con)
     sync_key_hashes(con)
     sync_session_tails(con)
 
@@ -130,7 +138,7 @@ def touch_mtimes(con: duckdb.DuckDBPyConnection, touched: list[tuple[str, str, d
 
 
 # Published columns the loader derives (the validator derives the others, e.g. dose_mg_per_kg).
-LOADER_DERIVED = ("session_number", "primary_condition")
+LOADER_DERIVED = ("session_number", "primary_condition", "patient_no")
 
 
 def staged_columns(table: Table) -> list[str]:
@@ -154,7 +162,9 @@ class TableLoader:
         self._accepted: list[pl.DataFrame] = []
         self._rejects: list[pl.DataFrame] = []
         self._buffered = 0
-        cols = ", ".join(f"{n} {t}" for n, t in table.published_columns if n != "session_number")
+        cols = ", ".join(
+            f"{n} {t}" for n, t in table.published_columns if n not in ("session_number", "patient_no")
+        )
         con.execute(f"DROP TABLE IF EXISTS {STAGE}").fetchall()
         con.execute(f"CREATE TEMP TABLE {STAGE} ({cols}, _row_number BIGINT, _file_idx INTEGER)").fetchall()
 
@@ -259,19 +269,25 @@ class TableLoader:
         record_fresh_delta(con, table)
         if table.name in PATIENT_HISTORY_TABLES:
             record_touched_patients(con, table.name)
+        numbered = 0
         if table.name == "patients":
             record_condition_changes(con)
+            [(numbered,)] = con.execute("SELECT coalesce(max(patient_no), 0) FROM patients").fetchall()
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
         cols = ", ".join(staged_columns(table))
         if table.name == "sessions":
             insert_sessions_renumbered(con, cols)
+        elif table.name == "patients":
+            insert_patients_numbered(con, cols, numbered)
         else:
             # in the read-side order summaries.optimise keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
-            if table.name in CONDITION_COPIES:
+            copies = patient_copies(table)
+            if copies:
                 con.execute(
-                    f"INSERT INTO {table.name} ({cols}, primary_condition) "
-                    f"SELECT {', '.join(f'f.{c}' for c in cols.split(', '))}, p.primary_condition "
+                    f"INSERT INTO {table.name} ({cols}, {', '.join(copies)}) "
+                    f"SELECT {', '.join(f'f.{c}' for c in cols.split(', '))}, "
+                    f"{', '.join(f'p.{c}' for c in copies)} "
                     f"FROM _final f LEFT JOIN patients p ON p.patient_key = f.patient_key{order}"
                 ).fetchall()
             else:
@@ -456,6 +472,8 @@ def find_replaced(con: duckdb.DuckDBPyConnection, table: Table) -> None:
     """
     key = table.key
     owner = ", patient_key" if table.name in PATIENT_HISTORY_TABLES else ""
+    if table.name == "patients":
+        owner += ", patient_no"  # a corrected patients row keeps its number
     if table.name in dict(_event_tables()):
         owner += ", clinic_id AS _clinic"  # whose newest date a replacement may lower
     con.execute(
@@ -545,23 +563,60 @@ def copy_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
     con.execute("DROP TABLE _condition_changes").fetchall()
 
 
-def add_patient_conditions(con: duckdb.DuckDBPyConnection) -> list[str]:
-    """Add ``primary_condition`` to tables of a database published before they carried it.
+def patient_copies(table: Table) -> list[str]:
+    """Derived columns of ``table`` the loader copies from the row's patients row."""
+    return [d.name for d in table.derived if d.name in ("primary_condition", "patient_no")]
 
-    Returns the tables rewritten. A table is rewritten (in its read-side order) rather than
-    updated: an UPDATE of millions of rows is slow in DuckDB, and this runs once per database.
+
+def insert_patients_numbered(con: duckdb.DuckDBPyConnection, cols: str, numbered: int) -> None:
+    """Insert ``_final`` into patients: a corrected row keeps its ``patient_no`` (``_old``), a new
+    patient takes the next after ``numbered`` (the highest before this run's rows were deleted)."""
+    final_cols = ", ".join(f"f.{c}" for c in cols.split(", "))
+    con.execute(
+        f"INSERT INTO patients ({cols}, patient_no) SELECT {final_cols}, CAST(coalesce(o.patient_no, "
+        "  $numbered + row_number() OVER (PARTITION BY o.patient_no IS NULL ORDER BY f.patient_key)) "
+        "AS INTEGER) FROM _final f LEFT JOIN _old o ON o._key = f.patient_key",
+        {"numbered": numbered},
+    ).fetchall()
+
+
+def add_patient_conditions(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add ``primary_condition`` to tables of a database published before they carried it."""
+    return _add_patient_copy(con, "primary_condition", CONDITION_COPIES)
+
+
+def add_patient_numbers(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Number the patients of a database published before ``patient_no`` and copy the numbers
+    onto their rows (1, 2, … in key order: any order will do, they only have to stay)."""
+    added = []
+    if not table_exists(con, "patients", ("patient_no",)):
+        con.execute(
+            "CREATE TABLE _with_copy AS SELECT *, "
+            "CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no FROM patients"
+        ).fetchall()
+        con.execute("DROP TABLE patients").fetchall()
+        con.execute("ALTER TABLE _with_copy RENAME TO patients").fetchall()
+        added.append("patients")
+    return added + _add_patient_copy(con, "patient_no", NUMBER_COPIES)
+
+
+def _add_patient_copy(con: duckdb.DuckDBPyConnection, column: str, tables: tuple[str, ...]) -> list[str]:
+    """Add ``column`` of the patients row to ``tables`` lacking it; returns the tables rewritten.
+
+    A table is rewritten (in its read-side order) rather than updated: an UPDATE of millions
+    of rows is slow in DuckDB, and this runs once per database.
     """
     added = []
-    for table in (t for t in TABLES if t.name in CONDITION_COPIES):
-        if table_exists(con, table.name, ("primary_condition",)):
+    for table in (t for t in TABLES if t.name in tables):
+        if table_exists(con, table.name, (column,)):
             continue
         order = "".join(f" ORDER BY t.{c}, t.{table.key}" for t, c in CLUSTERED if t == table.name)
         con.execute(
-            f"CREATE TABLE _with_condition AS SELECT t.*, p.primary_condition "
+            f"CREATE TABLE _with_copy AS SELECT t.*, p.{column} "
             f"FROM {table.name} t LEFT JOIN patients p USING (patient_key){order}"
         ).fetchall()
         con.execute(f"DROP TABLE {table.name}").fetchall()
-        con.execute(f"ALTER TABLE _with_condition RENAME TO {table.name}").fetchall()
+        con.execute(f"ALTER TABLE _with_copy RENAME TO {table.name}").fetchall()
         added.append(table.name)
     return added
 
@@ -621,8 +676,8 @@ def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> Non
     _update_session_tails(con)
     final_cols = ", ".join(f"f.{c}" for c in cols.split(", "))
     con.execute(
-        f"INSERT INTO sessions ({cols}, session_number, primary_condition) "
-        f"SELECT {final_cols}, n.n, p.primary_condition "
+        f"INSERT INTO sessions ({cols}, session_number, primary_condition, patient_no) "
+        f"SELECT {final_cols}, n.n, p.primary_condition, p.patient_no "
         # new rows find their number by _final's row id: an integer join (10M rows: 1.3 s less than
         # on session_id)
         "FROM _final f JOIN _numbers n ON n._frow = f.rowid "

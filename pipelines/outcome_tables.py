@@ -9,7 +9,8 @@ the very functions the metrics run inline on a database without these tables
 (``dashboard.metrics.outcomes.patient_outcomes``, ``ideation_outcomes``,
 ``session_scores_from``), and the metrics read the cohort's rows.
 
-Each row carries the patient's key and day-0 attributes (day 0, clinic, route,
+Each row carries the patient's key and number (``patient_no``: the refresh replaces a patient's
+rows by it) and day-0 attributes (day 0, clinic, route,
 modality, condition) so the cohort filters apply to the table directly; rows are
 stored in day-0 order so a period reads only its row groups.
 """
@@ -37,7 +38,7 @@ def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl
     """The three tables' rows for the patients of ``keyed`` (``outcomes.keyed_cohort``)."""
     cohort = outcomes.cohort_columns(keyed)
     scores = outcomes.scores_for(con, keyed)
-    keys = keyed.select("pid", "patient_key", "day0", "route", "modality")
+    keys = keyed.select("pid", "patient_key", "patient_no", "day0", "route", "modality")
     frames = {
         OUTCOME_PATIENTS: outcomes.patient_outcomes(cohort, scores).drop("clinic_name"),
         OUTCOME_IDEATION: outcomes.ideation_outcomes(cohort, scores),
@@ -54,7 +55,7 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     Chunks in day-0 order leave the tables in day-0 order without a final sort (26 s for
     8M session scores) and let each chunk's scores query skip the row groups before it.
     """
-    keyed = outcomes.keyed_cohort(con, "TRUE", []).sort("day0", "pid")
+    keyed = outcomes.keyed_cohort(con, "TRUE", [], numbered=True).sort("day0", "pid")
     [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
     chunks = max(1, math.ceil(n_scores / SCORES_PER_CHUNK))
     size = math.ceil(keyed.height / chunks) or 1
@@ -65,8 +66,8 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def update_touched(con: duckdb.DuckDBPyConnection) -> None:
-    """Replace the rows of the patients this run's load touched (``summaries.TOUCHED_PATIENTS``)."""
-    frames = compute(con, outcomes.keyed_cohort(con, f"fs.{TOUCHED_ONLY}", []))
+    """Replace the rows of the patients this run's load touched (``summaries.TOUCHED_NUMBERS``)."""
+    frames = compute(con, outcomes.keyed_cohort(con, f"fs.{TOUCHED_ONLY}", [], numbered=True))
     for name, frame in frames.items():
         con.execute(f"DELETE FROM {name} WHERE {TOUCHED_ONLY}").fetchall()
         _write(con, name, frame.sort("day0"), create=False)

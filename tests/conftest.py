@@ -9,7 +9,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from pipelines.contract import CONDITION_COPIES, TABLES_BY_NAME, schema_ddl
+from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES, TABLES_BY_NAME, schema_ddl
 from pipelines.load import ensure_schema, insert_sessions_renumbered, staged_columns
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
@@ -44,6 +44,7 @@ def write_db(path: Path, rows: Rows) -> Path:
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})",
                 [[r.get(c) for c in cols] for r in records],
             )
+        number_patients(con)
         sessions = rows.get("sessions") or []
         if sessions and not any("session_number" in r for r in sessions):
             _number_sessions(con)
@@ -62,6 +63,20 @@ def write_db(path: Path, rows: Rows) -> Path:
     finally:
         con.close()
     return path
+
+
+def number_patients(con: duckdb.DuckDBPyConnection) -> None:
+    """Number the patients (``patient_no``) and copy the numbers onto their rows, as the loader does."""
+    con.execute(
+        "UPDATE patients SET patient_no = n.no FROM (SELECT patient_key, "
+        "  CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS no FROM patients) n "
+        "WHERE patients.patient_key = n.patient_key"
+    )
+    for table in NUMBER_COPIES:
+        con.execute(
+            f"UPDATE {table} SET patient_no = p.patient_no FROM patients p "
+            f"WHERE {table}.patient_key = p.patient_key"
+        )
 
 
 def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:

@@ -47,6 +47,7 @@ from pipelines.contract import (
     SESSIONS,
 )
 from pipelines.summaries import (
+    ADDED_COLUMNS,
     OUTCOME_IDEATION,
     OUTCOME_PATIENTS,
     OUTCOME_SESSION_SCORES,
@@ -281,7 +282,7 @@ def suppressed_clinics(evaluable: dict[str, int], cfg: MetricConfig) -> set[str]
 _ALL_INSTRUMENTS = (*RULES, IDEATION_INSTRUMENT)
 
 
-def _cohort_sql(where: str, first_sessions: str) -> str:
+def _cohort_sql(where: str, first_sessions: str, numbered: bool = False) -> str:
     """CTE ``cohort``: patients of ``first_sessions`` (day 0, its clinic, route, modality) meeting ``where``.
 
     ``first_sessions`` is ``pipelines.summaries.first_sessions_source``: the
@@ -289,10 +290,12 @@ def _cohort_sql(where: str, first_sessions: str) -> str:
     session, ties on ``scheduled_at`` to the lower ``session_id``), so finding
     day 0 no longer groups every patient's whole history (7 s at 10M sessions).
     ``where`` may use ``fs`` (first sessions), ``c`` (clinics) and ``p`` (patients).
+    ``numbered`` adds the patient's number (the refresh's tables have it).
     """
     return f"""
         cohort AS (
-            SELECT fs.patient_key, dense_rank() OVER (ORDER BY fs.patient_key) AS pid,
+            SELECT fs.patient_key, {"fs.patient_no, " if numbered else ""}
+                   dense_rank() OVER (ORDER BY fs.patient_key) AS pid,
                    fs.clinic_id, c.clinic_name, p.primary_condition AS condition, fs.day0,
                    fs.route, fs.modality
             FROM {first_sessions} fs
@@ -315,10 +318,17 @@ def cohort_where(
     )
 
 
-def keyed_cohort(con: duckdb.DuckDBPyConnection, where: str, params: list[object]) -> pl.DataFrame:
-    """Cohort patients meeting ``where``, with their keys (for a second query; never returned to a page)."""
-    cols = "patient_key, pid, clinic_id, clinic_name, condition, day0, route, modality"
-    sql = f"WITH {_cohort_sql(where, first_sessions_source(con))} SELECT {cols} FROM cohort ORDER BY pid"
+def keyed_cohort(
+    con: duckdb.DuckDBPyConnection, where: str, params: list[object], numbered: bool = False
+) -> pl.DataFrame:
+    """Cohort patients meeting ``where``, with their keys (for a second query; never returned to a page).
+
+    ``numbered`` (the refresh) adds ``patient_no``, which ``scores_for`` then joins on.
+    """
+    number = "patient_no, " if numbered else ""
+    cols = f"patient_key, {number}pid, clinic_id, clinic_name, condition, day0, route, modality"
+    cohort = _cohort_sql(where, first_sessions_source(con), numbered)
+    sql = f"WITH {cohort} SELECT {cols} FROM cohort ORDER BY pid"
     return con.sql(sql, params=params).pl()
 
 
@@ -344,22 +354,25 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
     of the session named by ``session_id`` when given (and administered, same
     patient), else of the latest administered session at or before
     ``assessed_at``, else 0 (before treatment). Patient keys stay inside this
-    function (the cohort is handed over as a registered frame). Unordered.
+    function (the cohort is handed over as a registered frame). Unordered. A cohort with
+    ``patient_no`` (the refresh's) is joined on that integer: a day's few hundred long-treated
+    patients make these joins read every score and session (docs/performance.md).
     """
+    key = "patient_no" if "patient_no" in keyed.columns else "patient_key"
     inst = ", ".join("?" for _ in _ALL_INSTRUMENTS)
     view = f"outcome_cohort_{uuid.uuid4().hex}"  # per call: concurrent reads never share a name
     # every cohort patient's sessions are on or after the earliest day 0, and their scores at
     # most 30 days before it: redundant bounds that let DuckDB skip older row groups
     first_day0 = keyed["day0"].min()
     earliest_score = None if first_day0 is None else first_day0 - timedelta(days=BASELINE_DAYS + 1)
-    con.register(view, keyed.select("patient_key", "pid", "day0"))
+    con.register(view, keyed.select(key, "pid", "day0"))
     try:
         x = con.sql(
             f"""
             SELECT k.pid, s.instrument, s.score, s.assessed_at, s.assessment_id, s.session_id,
                    date_diff('day', CAST(k.day0 AS DATE), CAST(s.assessed_at AS DATE)) AS day,
                    s.assessed_at > k.day0 AS after
-            FROM {view} k JOIN {ASSESSMENTS.name} s ON s.patient_key = k.patient_key
+            FROM {view} k JOIN {ASSESSMENTS.name} s ON s.{key} = k.{key}
             WHERE s.instrument IN ({inst})
               AND CAST(s.assessed_at AS DATE) >= CAST(k.day0 AS DATE) - INTERVAL {BASELINE_DAYS} DAY
               AND s.assessed_at >= CAST(? AS TIMESTAMP)""",
@@ -368,7 +381,7 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
         adm = con.sql(  # administered sessions are the numbered ones
             f"""
             SELECT k.pid, s.session_id, s.scheduled_at, s.session_number
-            FROM {SESSIONS.name} s JOIN {view} k ON k.patient_key = s.patient_key
+            FROM {SESSIONS.name} s JOIN {view} k ON k.{key} = s.{key}
             WHERE s.session_number IS NOT NULL AND s.scheduled_at >= CAST(? AS TIMESTAMP)""",
             params=[first_day0],
         ).pl()
@@ -526,7 +539,7 @@ Pair = tuple[str, str]  # (condition, instrument)
 
 
 def _tables_present(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(table_exists(con, t) for t in _PER_PATIENT)
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in _PER_PATIENT)
 
 
 def _read_cohort_rows(
@@ -607,7 +620,7 @@ _TRAJECTORY = """
 
 # the per-patient tables' own columns besides the rule results: which patient, and the
 # day-0 attributes the viewer's filters select on
-_KEYS = "patient_key, day0, route, modality"
+_KEYS = "patient_key, patient_no, day0, route, modality"
 COHORT_COLUMNS = ("pid", "clinic_id", "clinic_name", "condition", "day0")
 PATIENT_OUTCOME_COLUMNS = (
     "pid", "clinic_id", "clinic_name", "condition", "instrument", "is_primary", "baseline", "endpoint",

@@ -606,16 +606,18 @@ def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame
 # --- maintenance and mix ----------------------------------------------------------------
 
 
-def maintenance_sessions_sql(patients: str = "TRUE") -> str:
+def maintenance_sessions_sql(patients: str = "TRUE", numbered: bool = False) -> str:
     """Each administered maintenance session with the patient's previous one anywhere in the
     network (time, clinic, route, modality; null for the first): the steps of the cadence.
 
     ``patients`` restricts the patients (SQL of pipelines/summaries.py, never input). The
     refresh stores it as ``maintenance_sessions``. Ties in time are ordered by session id,
-    so two sessions at the same time are each other's neighbours (a 0-day gap).
+    so two sessions at the same time are each other's neighbours (a 0-day gap). ``numbered`` adds
+    ``patient_no`` (as ``first_sessions_sql``).
     """
     return f"""
-        SELECT patient_key, session_id, scheduled_at, clinic_id, route, modality, primary_condition,
+        SELECT patient_key, {"patient_no, " if numbered else ""}
+               session_id, scheduled_at, clinic_id, route, modality, primary_condition,
                lag(session_id) OVER w AS prev_session_id, lag(scheduled_at) OVER w AS prev_at,
                lag(clinic_id) OVER w AS prev_clinic_id, lag(route) OVER w AS prev_route,
                lag(modality) OVER w AS prev_modality

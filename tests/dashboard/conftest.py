@@ -22,6 +22,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from pipelines.contract import CONDITION_COPIES, TABLES_BY_NAME, schema_ddl
+from tests.conftest import number_patients
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # The data's last date is yesterday, so freshness (judged against the wall clock, like `ketaops status`) sees
@@ -281,6 +282,7 @@ def build_demo_like_db(path: Path, *, seed: int = 11, days: int = 420) -> Path:
             con.register("frame", frame)
             con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM frame")
             con.unregister("frame")
+        number_patients(con)
     finally:
         con.close()
     return path

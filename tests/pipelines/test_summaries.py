@@ -142,7 +142,12 @@ def test_first_sessions_table_equals_brute_force_and_the_inline_path(tmp_path) -
     con = duckdb.connect(str(path))
     try:
         build_first_sessions(con)
-        table = sorted(con.execute(f"SELECT * FROM {FIRST_SESSIONS}").fetchall())
+        table = sorted(con.execute(f"SELECT * EXCLUDE (patient_no) FROM {FIRST_SESSIONS}").fetchall())
+        [(misnumbered,)] = con.execute(
+            f"SELECT count(*) FROM {FIRST_SESSIONS} f JOIN patients p USING (patient_key) "
+            "WHERE f.patient_no IS DISTINCT FROM p.patient_no"
+        ).fetchall()
+        assert misnumbered == 0
         brute = sorted(
             con.execute(
                 "SELECT s.patient_key, session_id, scheduled_at, clinic_id, route, modality, "
@@ -305,11 +310,16 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
         summaries.build_first_sessions(con)
     query = f"SELECT * FROM {summaries.FIRST_SESSIONS} ORDER BY patient_key"
     with duckdb.connect(str(db), read_only=True) as con:
-        updated = con.execute(query).fetchall()
+        cursor = con.execute(query)
+        updated = cursor.fetchall()
+        names = [d[0] for d in cursor.description]
     with duckdb.connect(str(rebuilt), read_only=True) as con:
         expected = con.execute(query).fetchall()
     assert updated == expected
-    firsts = {row[0]: (row[1], row[-2], row[-1]) for row in updated}  # session, condition, induction count
+    rows = [dict(zip(names, row, strict=True)) for row in updated]
+    firsts = {
+        r["patient_key"]: (r["session_id"], r["primary_condition"], r["induction_sessions"]) for r in rows
+    }
     assert firsts["P1"] == ("A1", "depression", 1)  # A2 moved away
     assert firsts["P2"][0] == "B0" and firsts["P3"] == ("C2", "depression", 1)
     assert firsts["P4"] == ("D1", "depression", 2) and firsts["P5"] == ("E1", "ptsd", 1)
