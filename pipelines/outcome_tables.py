@@ -66,11 +66,38 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def update_touched(con: duckdb.DuckDBPyConnection) -> None:
-    """Replace the rows of the patients this run's load touched (``summaries.TOUCHED_NUMBERS``)."""
+    """Bring the rows of the patients this run's load touched (``summaries.TOUCHED_NUMBERS``) up to date."""
     frames = compute(con, outcomes.keyed_cohort(con, f"fs.{TOUCHED_ONLY}", [], numbered=True))
     for name, frame in frames.items():
-        con.execute(f"DELETE FROM {name} WHERE {TOUCHED_ONLY}").fetchall()
-        _write(con, name, frame.sort("day0"), create=False)
+        _replace_changed(con, name, frame.sort("day0"))
+
+
+def _replace_changed(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame) -> None:
+    """Delete the touched patients' rows ``frame`` no longer holds; insert the rows it adds.
+
+    Most rows of a day's touched patients do not change (a long-treated patient's new
+    session or score leaves their outcome rows as they were): of ~58,000 recomputed rows
+    ~13,000 differ. Deleting and re-inserting them all cost ~0.3 s more at the checkpoint
+    (docs/performance.md). A row is one patient's (and instrument's, and session number's):
+    no two are equal, so comparing whole rows is exact.
+    """
+    view = f"_{table}_frame"
+    same = " AND ".join(f"n.{c} IS NOT DISTINCT FROM o.{c}" for c in frame.columns)
+    con.register(view, frame)
+    try:
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _stored AS SELECT rowid AS _rid, {', '.join(frame.columns)} "
+            f"FROM {table} WHERE {TOUCHED_ONLY}"
+        ).fetchall()
+        con.execute(
+            f"DELETE FROM {table} WHERE rowid IN (SELECT o._rid FROM _stored o ANTI JOIN {view} n ON {same})"
+        ).fetchall()
+        con.execute(
+            f"INSERT INTO {table} BY NAME SELECT n.* FROM {view} n ANTI JOIN _stored o ON {same}"
+        ).fetchall()
+    finally:
+        con.unregister(view)
+        con.execute("DROP TABLE IF EXISTS _stored").fetchall()
 
 
 def _write(con: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, *, create: bool) -> None:
