@@ -64,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
             f"RSS target ≤ {TARGETS['refresh_rss_mb']} MB "
             f"{_verdict(p.full.peak_rss_mb, TARGETS['refresh_rss_mb'])}"
         )
+        if p.full.stages:
+            print(f"  stages, s: {p.full.stages}")
         results["pipeline"] = {
             "rows": p.rows,
             "full": asdict(p.full),
@@ -78,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_verdict(inc.seconds, TARGETS['incremental_seconds'])}), in the standby copy left by "
                 "the schedule's last run with nothing new"
             )
+            if inc.stages:
+                print(f"  stages of that run, s: {inc.stages}")
             results["incremental"] = asdict(inc)
             for label, key, run in (
                 ("  the same day right after a publish (no standby copy: copies as it goes)",

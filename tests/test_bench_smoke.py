@@ -24,6 +24,8 @@ def test_tiny_benchmark_runs_and_reports_every_figure(tmp_path):
         assert results[run]["returncode"] == 0 and results[run]["seconds"] > 0, run
     spread = results["incremental_spread"]  # each median figure is the middle of its repeats
     assert results["incremental"]["seconds"] == spread["inc"][1] and len(spread["inc"]) == 3
+    # where each refresh's time went, from its own run_finished line
+    assert "optimise:" in results["incremental"]["stages"] and "load:" in pipeline["full"]["stages"]
     pages = {p["page"]: p for p in results["pages"]}
     assert set(pages) == {"overview", "throughput", "clinic", "safety", "outcomes", "data"}
     for page in pages.values():
