@@ -91,8 +91,9 @@ PER_PATIENT_TABLES = (
     OUTCOME_SESSION_SCORES,
 )
 TOUCHED_PATIENTS = "_touched_patients"  # filled by pipelines.load during the run
-# Their numbers (``patients.patient_no``): the per-patient updates find a patient's rows in the
-# big tables by this 4-byte integer (a scan of 9M assessments: 0.23 s by key, 0.05 s by number).
+# Per touched patient: their number (``patients.patient_no``: the per-patient updates find a
+# patient's rows in the big tables by this 4-byte integer; a scan of 9M assessments took 0.23 s
+# by key, 0.05 s by number), the earliest session touched and whether their patients row was.
 TOUCHED_NUMBERS = "_touched_numbers"
 # Above this share of all patients touched, rebuilding beats deleting and re-inserting.
 FULL_REBUILD_SHARE = 0.25
@@ -157,12 +158,10 @@ def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
 
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {FIRST_MAY_CHANGE} AS
-        WITH t AS (SELECT patient_key, min(session_at) AS at, bool_or(patient_row) AS patient_row
-                   FROM {TOUCHED_PATIENTS} GROUP BY patient_key)
-        SELECT t.patient_key, least(f.day0, t.at) AS since
-        FROM t LEFT JOIN {FIRST_SESSIONS} f USING (patient_key)
-        WHERE (t.at IS NOT NULL AND (f.day0 IS NULL
-                 OR t.at < CAST(CAST(f.day0 AS DATE) + {INDUCTION_WINDOW_DAYS + 1} AS TIMESTAMP)))
+        SELECT t.patient_no, least(f.day0, t.session_at) AS since
+        FROM {TOUCHED_NUMBERS} t LEFT JOIN {FIRST_SESSIONS} f USING (patient_no)
+        WHERE (t.session_at IS NOT NULL AND (f.day0 IS NULL
+                 OR t.session_at < CAST(CAST(f.day0 AS DATE) + {INDUCTION_WINDOW_DAYS + 1} AS TIMESTAMP)))
            OR (t.patient_row AND f.day0 IS NOT NULL)"""
     ).fetchall()
     [(since,)] = con.execute(f"SELECT min(since) FROM {FIRST_MAY_CHANGE}").fetchall()
@@ -172,7 +171,7 @@ def update_first_sessions(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _replace_first_sessions(con: duckdb.DuckDBPyConnection, since: object) -> None:
-    chosen = f"patient_key IN (SELECT patient_key FROM {FIRST_MAY_CHANGE})"
+    chosen = f"patient_no IN (SELECT patient_no FROM {FIRST_MAY_CHANGE})"
     con.execute(f"DELETE FROM {FIRST_SESSIONS} WHERE {chosen}").fetchall()
     bounded = f"{chosen} AND scheduled_at >= $since"
     sql = f"INSERT INTO {FIRST_SESSIONS} {first_sessions_sql(bounded, numbered=True)} ORDER BY day0"
@@ -187,15 +186,49 @@ def build_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(f"CREATE OR REPLACE TABLE {MAINTENANCE_SESSIONS} AS {sql} ORDER BY scheduled_at").fetchall()
 
 
+MAINTENANCE_FROM = "_maintenance_from"
+
+
 def update_maintenance_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    """Recompute the touched patients' maintenance sessions (a new or replaced session may sit
-    between two older ones and change its successor's previous session)."""
+    """Recompute the touched patients' maintenance rows from their earliest touched session on.
+
+    A row is a session with the one before it (``maintenance_sessions_sql``), so a session
+    loaded or replaced at time t (the replaced row's old time too) changes rows at t or later
+    only: a new session may sit between two older ones and become its successor's previous
+    one. Rows from ``since`` (the earliest touched session; all of them for a changed patients
+    row, whose condition every row carries) are recomputed from the sessions at or after
+    ``lower``, the last unchanged row's time, so the first recomputed row still finds the
+    session before it. Only recent sessions are read, instead of every touched patient's
+    whole history (a day at network scale: 0.14 s; docs/performance.md). A patient touched by
+    an assessment only keeps their rows.
+    """
     from dashboard.metrics.throughput import maintenance_sessions_sql
 
-    con.execute(f"DELETE FROM {MAINTENANCE_SESSIONS} WHERE {TOUCHED_ONLY}").fetchall()
-    touched = maintenance_sessions_sql(TOUCHED_ONLY, numbered=True)
-    sql = f"INSERT INTO {MAINTENANCE_SESSIONS} {touched} ORDER BY scheduled_at"
-    con.execute(sql).fetchall()
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {MAINTENANCE_FROM} AS
+        WITH t AS (SELECT patient_no, CASE WHEN NOT patient_row THEN session_at END AS since, session_at
+                   FROM {TOUCHED_NUMBERS} WHERE session_at IS NOT NULL OR patient_row)
+        SELECT t.patient_no, t.since,
+               CASE WHEN t.since IS NULL THEN least(min(m.scheduled_at), t.session_at)
+                    ELSE coalesce(max(m.scheduled_at) FILTER (WHERE m.scheduled_at < t.since), t.since)
+               END AS lower
+        FROM t LEFT JOIN {MAINTENANCE_SESSIONS} m USING (patient_no)
+        GROUP BY t.patient_no, t.since, t.session_at"""
+    ).fetchall()
+    con.execute(
+        f"DELETE FROM {MAINTENANCE_SESSIONS} m USING {MAINTENANCE_FROM} c "
+        "WHERE m.patient_no = c.patient_no AND (c.since IS NULL OR m.scheduled_at >= c.since)"
+    ).fetchall()
+    [(lower,)] = con.execute(f"SELECT min(lower) FROM {MAINTENANCE_FROM}").fetchall()
+    if lower is not None:  # else no touched patient has a maintenance session to (re)compute
+        chosen = f"patient_no IN (SELECT patient_no FROM {MAINTENANCE_FROM}) AND scheduled_at >= $lower"
+        rows = maintenance_sessions_sql(chosen, numbered=True)
+        con.execute(
+            f"INSERT INTO {MAINTENANCE_SESSIONS} SELECT x.* FROM ({rows}) x JOIN {MAINTENANCE_FROM} c "
+            "USING (patient_no) WHERE c.since IS NULL OR x.scheduled_at >= c.since ORDER BY x.scheduled_at",
+            {"lower": lower},
+        ).fetchall()
+    con.execute(f"DROP TABLE {MAINTENANCE_FROM}").fetchall()
 
 
 def table_exists(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...] = ()) -> bool:
@@ -250,9 +283,10 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
         return "rebuilt"
     if not touched:
         return "unchanged"
-    con.execute(
-        f"CREATE OR REPLACE TEMP TABLE {TOUCHED_NUMBERS} AS SELECT patient_no FROM patients "
-        f"WHERE patient_key IN (SELECT patient_key FROM {TOUCHED_PATIENTS})"
+    con.execute(  # per patient: the earliest session touched, whether their patients row changed
+        f"CREATE OR REPLACE TEMP TABLE {TOUCHED_NUMBERS} AS SELECT p.patient_no, "
+        "min(t.session_at) AS session_at, bool_or(t.patient_row) AS patient_row "
+        f"FROM {TOUCHED_PATIENTS} t JOIN patients p USING (patient_key) GROUP BY p.patient_no"
     ).fetchall()
     update_first_sessions(con)
     update_maintenance_sessions(con)

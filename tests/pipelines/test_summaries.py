@@ -324,3 +324,104 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
     assert firsts["P2"][0] == "B0" and firsts["P3"] == ("C2", "depression", 1)
     assert firsts["P4"] == ("D1", "depression", 2) and firsts["P5"] == ("E1", "ptsd", 1)
     assert firsts["P6"] == ("A2", "ocd", 1)
+
+
+def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """Each maintenance row names the session before it: a late session, a session moved in
+    time or to another patient, a patients row's new condition and a new patient must leave the
+    table a rebuild would, though only rows from each patient's earliest touched session on are
+    recomputed (from the sessions after the last row kept: the first run below checks that
+    bound alone, as the earliest of the run)."""
+    import shutil
+
+    from pipelines import summaries
+    from pipelines.refresh import refresh
+    from tests.pipelines.test_load import ASSESSMENTS, PATIENTS, SESSIONS, write
+    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
+
+    def session(sid: str, patient: str, at: str) -> str:
+        return f"{sid},{patient},C1,{at},completed,maintenance,35,70,40"
+
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    paths: list[str] = []
+    original = summaries.update_per_patient_tables
+    monkeypatch.setattr(
+        summaries, "update_per_patient_tables", lambda con: paths.append(original(con)) or paths[-1]
+    )
+
+    def refreshed_rows() -> dict[str, dict[str, object]]:
+        """Refresh; the maintenance rows, checked against a rebuild."""
+        assert refresh(ex, db).status == "succeeded"
+        rebuilt = tmp_path / "rebuilt.duckdb"
+        shutil.copy(db, rebuilt)
+        with duckdb.connect(str(rebuilt)) as con:
+            summaries.build_maintenance_sessions(con)
+        query = f"SELECT * FROM {summaries.MAINTENANCE_SESSIONS} ORDER BY session_id"
+        with duckdb.connect(str(db), read_only=True) as con:
+            cursor = con.execute(query)
+            updated = cursor.fetchall()
+            names = [d[0] for d in cursor.description]
+        with duckdb.connect(str(rebuilt), read_only=True) as con:
+            assert updated == con.execute(query).fetchall()
+        return {r["session_id"]: r for r in (dict(zip(names, row, strict=True)) for row in updated)}
+
+    write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
+    others = [f"Q{i:02d}" for i in range(40)]  # untouched patients: the runs update, they do not rebuild
+    write(
+        ex,
+        "patients.csv",
+        PATIENTS,
+        *(f"{p},C1,F,25-34,depression,2024-12-01" for p in ["P1", "P2", "P3", "P4", "P5", "P7", "P8"]),
+        *(f"{p},C1,F,25-34,depression,2024-12-01" for p in others),
+    )
+    write(
+        ex,
+        "sessions_2025-01.csv",
+        SESSIONS,
+        session("M1", "P1", "2025-02-01T09:00"),
+        session("M2", "P1", "2025-02-10T09:00"),
+        session("M3", "P1", "2025-03-10T09:00"),
+        session("M4", "P2", "2025-03-01T09:00"),
+        session("M5", "P2", "2025-04-15T09:00"),
+        session("M6", "P3", "2025-03-01T09:00"),
+        session("M7", "P3", "2025-04-01T09:00"),
+        session("M8", "P4", "2025-01-20T09:00"),
+        session("M9", "P4", "2025-02-20T09:00"),
+        session("M10", "P5", "2025-03-05T09:00"),
+        session("M14", "P7", "2025-01-07T09:00"),
+        session("M16", "P8", "2025-03-03T09:00"),
+        *(session(f"O{i:02d}", p, f"2025-01-{1 + i % 28:02d}T10:00") for i, p in enumerate(others)),
+    )
+    refreshed_rows()
+    # a late session, alone: its previous row is older than anything else the run touches
+    write(ex, "sessions_2025-02.csv", SESSIONS, session("M11", "P1", "2025-02-20T09:00"))
+    rows = refreshed_rows()
+    assert rows["M3"]["prev_session_id"] == "M11" and rows["M11"]["prev_session_id"] == "M2"
+
+    # P4's and P8's conditions corrected (P8 has no new session), P6 new
+    new_rows = (
+        "P4,C1,F,25-34,ptsd,2024-12-01",
+        "P6,C1,M,35-44,ocd,2025-05-01",
+        "P8,C1,F,25-34,ocd,2024-12-01",
+    )
+    write(ex, "patients_2025-05.csv", PATIENTS, *new_rows)
+    write(
+        ex,
+        "sessions_2025-05.csv",
+        SESSIONS,
+        session("M5", "P2", "2025-02-25T09:00"),  # corrected: now before M4
+        session("M7", "P5", "2025-04-01T09:00"),  # corrected: P5's, not P3's
+        session("M12", "P6", "2025-05-02T09:00"),  # a new patient's
+        session("M13", "P6", "2025-05-09T09:00"),
+        session("M15", "P4", "2025-05-20T09:00"),  # after P4's rows, which the new condition changes
+    )
+    write(ex, "assessments_2025-05.csv", ASSESSMENTS, "X1,P7,C1,phq9,12,2025-05-01T09:00,")  # no session
+    rows = refreshed_rows()
+    assert paths == ["rebuilt", "updated", "updated"]
+    assert rows["M4"]["prev_session_id"] == "M5" and rows["M5"]["prev_session_id"] is None
+    assert rows["M7"]["patient_key"] == "P5" and rows["M7"]["prev_session_id"] == "M10"
+    assert {rows[s]["primary_condition"] for s in ("M8", "M9", "M15")} == {"ptsd"}
+    assert rows["M16"]["primary_condition"] == "ocd"
+    assert rows["M13"]["prev_session_id"] == "M12" and rows["M14"]["prev_session_id"] is None
