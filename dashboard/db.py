@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.contract import CONDITION_COPIES
+from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES
 
 DEFAULT_DB = Path("data/ketaops.duckdb")
 # DuckDB's buffer memory (cached blocks, query state) of the read instance; the Streamlit server's
@@ -104,7 +104,7 @@ def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         raise
     try:
         con.execute(f"USE {attachment.alias}").fetchall()
-        _bridge_condition_copies(con, attachment.alias)
+        _bridge_patient_copies(con, attachment.alias)
         yield con
     finally:
         try:
@@ -193,23 +193,40 @@ def _detach(attachment: _Attachment) -> None:
         con.close()
 
 
-def _bridge_condition_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
-    """On a database published before sessions and AEs carried the patient's condition, temp
-    views that add it (a join, as before), so pages work until the next refresh adds the column.
+# Columns the loader copies from the patients row that a database of an older version may lack,
+# with what a temp view gives in their place until its next refresh adds them: the condition by
+# a join (as before the copies), and for ``patient_no`` (pages only count distinct patients by
+# it) the key itself, which counts the same patients.
+_BRIDGED = {
+    "primary_condition": ("p.primary_condition", CONDITION_COPIES),
+    "patient_no": ("t.patient_key AS patient_no", NUMBER_COPIES),
+}
+
+
+def _bridge_patient_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """On a database published before a table carried a copied column (``_BRIDGED``), a temp view
+    of the table that adds it, so pages work until the next refresh adds the column.
 
     Temp views belong to this connection only and shadow the attached tables of the same name.
-    The check binds a zero-row query per table (~0.1 ms; a catalog query cost 2 ms per read).
+    The check binds a zero-row query per column (~0.1 ms; a catalog query cost 2 ms per read).
     """
-    for table in CONDITION_COPIES:
-        try:
-            con.execute(f"SELECT primary_condition FROM {alias}.main.{table} LIMIT 0").fetchall()
-        except duckdb.CatalogException:  # no such table (not a KetaOps database): nothing to bridge
-            continue
-        except duckdb.BinderException:
-            con.execute(
-                f"CREATE TEMP VIEW {table} AS SELECT t.*, p.primary_condition FROM {alias}.main.{table} t "
-                f"LEFT JOIN {alias}.main.patients p USING (patient_key)"
-            ).fetchall()
+    tables = sorted({t for _, copies in _BRIDGED.values() for t in copies})
+    for table in tables:
+        added = []
+        for column, (value, copies) in _BRIDGED.items():
+            if table not in copies:
+                continue
+            try:
+                con.execute(f"SELECT {column} FROM {alias}.main.{table} LIMIT 0").fetchall()
+            except duckdb.CatalogException:  # no such table (not a KetaOps database): nothing to bridge
+                break
+            except duckdb.BinderException:
+                added.append(value)
+        if added:
+            join = any(v.startswith("p.") for v in added)
+            patients = f" LEFT JOIN {alias}.main.patients p USING (patient_key)" if join else ""
+            view = f"SELECT t.*, {', '.join(added)} FROM {alias}.main.{table} t{patients}"
+            con.execute(f"CREATE TEMP VIEW {table} AS {view}").fetchall()
 
 
 _INSTANCE: duckdb.DuckDBPyConnection | None = None

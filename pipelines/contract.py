@@ -171,7 +171,8 @@ PATIENT_NUMBER = Derived(
     "patient_no",
     "int",
     "the patient's number in this database (1, 2, … in order of first load; kept through corrections): "
-    "the refresh finds a patient's rows by a 4-byte integer instead of the pseudonym (never shown)",
+    "the refresh finds a patient's rows, and pages count patients, by a 4-byte integer instead of "
+    "the pseudonym (never shown)",
 )
 
 PATIENTS = Table(

@@ -206,14 +206,16 @@ def _summaries(
     scoped, sp = _union([scoped_sessions(sf) for sf in scopes])
     capacity, cp = _union([_capacity_sql(sf) for sf in scopes])
     # distinct patients only over the scopes that want them, each from its own selection: a
-    # FILTER on the shared scan would still hash every session of the other scopes
+    # FILTER on the shared scan would still hash every session of the other scopes. Counted by
+    # the loader's 4-byte patient_no, not the 14-character key: a year of the network's
+    # sessions 0.34 -> 0.20 s per summary (docs/performance.md)
     counted = [
         (i, scoped_sessions(sf))
         for i, (sf, wanted) in enumerate(zip(scopes, active_patients, strict=True))
         if wanted
     ]
     active_sql = " UNION ALL ".join(
-        f"SELECT {i} AS scope, count(DISTINCT patient_key) AS active_patients FROM ({q}) WHERE {ADMINISTERED}"
+        f"SELECT {i} AS scope, count(DISTINCT patient_no) AS active_patients FROM ({q}) WHERE {ADMINISTERED}"
         for i, (q, _) in counted
     )
     active_params = [v for _, (_, p) in counted for v in p]
@@ -262,7 +264,7 @@ def throughput_by_clinic(
     scoped, sp = scoped_sessions(f)
     capacity, cp = _capacity_sql(f)
     active = (
-        f"SELECT clinic_id, count(DISTINCT patient_key) AS active_patients FROM scoped WHERE {ADMINISTERED} "
+        f"SELECT clinic_id, count(DISTINCT patient_no) AS active_patients FROM scoped WHERE {ADMINISTERED} "
         "GROUP BY clinic_id"
         if active_patients
         else "SELECT NULL AS clinic_id, CAST(NULL AS BIGINT) AS active_patients"

@@ -204,9 +204,10 @@ def test_first_sessions_table_without_the_induction_count_is_read_inline_and_reb
         con.close()
 
 
-def test_pages_read_a_database_published_before_the_condition_copies(tmp_path) -> None:
-    """Until its next refresh adds ``primary_condition`` to sessions and AEs, a database of an
-    older version is read through temp views that join the patients: same figures."""
+def test_pages_read_a_database_published_before_the_patient_copies(tmp_path) -> None:
+    """Until its next refresh adds ``primary_condition`` to sessions and AEs and ``patient_no`` to
+    sessions and scores, a database of an older version is read through temp views that join the
+    patients and count patients by key: same figures."""
     import shutil
 
     from tests.dashboard.conftest import build_demo_like_db
@@ -217,6 +218,8 @@ def test_pages_read_a_database_published_before_the_condition_copies(tmp_path) -
     con = duckdb.connect(str(old))
     for table in ("sessions", "adverse_events"):
         con.execute(f"ALTER TABLE {table} DROP COLUMN primary_condition").fetchall()
+    for table in ("patients", "sessions", "assessments"):  # nor did any carry patient numbers
+        con.execute(f"ALTER TABLE {table} DROP COLUMN patient_no").fetchall()
     con.close()
 
     def figures(db: Path) -> list[object]:
@@ -228,16 +231,19 @@ def test_pages_read_a_database_published_before_the_condition_copies(tmp_path) -
                 throughput.throughput_summary(c, f, MetricConfig()),
                 throughput.induction(c, f)["completion"],
                 safety.ae_rate(c, f),
+                throughput.throughput_by_clinic(c, f, MetricConfig())["active_patients"].to_list(),
             ]
 
     new_figures = figures(path)
     assert figures(old) == new_figures
     assert new_figures[0]["administered_sessions"] > 50 and new_figures[2]["ae_count"] > 0
+    assert new_figures[0]["active_patients"] > 20 and sum(new_figures[3]) >= new_figures[0]["active_patients"]
     bridged = (
-        "SELECT count(*) FROM duckdb_views() WHERE temporary AND view_name IN ('sessions', 'adverse_events')"
+        "SELECT count(*) FROM duckdb_views() WHERE temporary "
+        "AND view_name IN ('sessions', 'adverse_events', 'assessments')"
     )
     with connect(old) as c:  # the views are this connection's: the file is untouched
-        assert c.execute(bridged).fetchall()[0][0] == 2
+        assert c.execute(bridged).fetchall()[0][0] == 3
     with connect(path) as c:  # a current database needs none
         assert c.execute(bridged).fetchall()[0][0] == 0
     with duckdb.connect(str(old), read_only=True) as raw:
