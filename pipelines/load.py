@@ -590,12 +590,10 @@ def add_patient_numbers(con: duckdb.DuckDBPyConnection) -> list[str]:
     onto their rows (1, 2, … in key order: any order will do, they only have to stay)."""
     added = []
     if not table_exists(con, "patients", ("patient_no",)):
-        con.execute(
-            "CREATE TABLE _with_copy AS SELECT *, "
-            "CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no FROM patients"
-        ).fetchall()
-        con.execute("DROP TABLE patients").fetchall()
-        con.execute("ALTER TABLE _with_copy RENAME TO patients").fetchall()
+        numbered = (
+            "SELECT *, CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no FROM patients"
+        )
+        _rewrite(con, "patients", numbered)
         added.append("patients")
     return added + _add_patient_copy(con, "patient_no", NUMBER_COPIES)
 
@@ -611,14 +609,17 @@ def _add_patient_copy(con: duckdb.DuckDBPyConnection, column: str, tables: tuple
         if table_exists(con, table.name, (column,)):
             continue
         order = "".join(f" ORDER BY t.{c}, t.{table.key}" for t, c in CLUSTERED if t == table.name)
-        con.execute(
-            f"CREATE TABLE _with_copy AS SELECT t.*, p.{column} "
-            f"FROM {table.name} t LEFT JOIN patients p USING (patient_key){order}"
-        ).fetchall()
-        con.execute(f"DROP TABLE {table.name}").fetchall()
-        con.execute(f"ALTER TABLE _with_copy RENAME TO {table.name}").fetchall()
+        _rewrite(con, table.name, f"SELECT t.*, p.{column} FROM {table.name} t "
+                 f"LEFT JOIN patients p USING (patient_key){order}")  # fmt: skip
         added.append(table.name)
     return added
+
+
+def _rewrite(con: duckdb.DuckDBPyConnection, table: str, sql: str) -> None:
+    """Replace ``table`` by the rows of ``sql`` (which may read it), under the same name."""
+    con.execute(f"CREATE TABLE _rewritten AS {sql}").fetchall()
+    con.execute(f"DROP TABLE {table}").fetchall()
+    con.execute(f"ALTER TABLE _rewritten RENAME TO {table}").fetchall()
 
 
 def insert_sessions_renumbered(con: duckdb.DuckDBPyConnection, cols: str) -> None:

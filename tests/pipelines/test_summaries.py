@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -251,29 +252,69 @@ def test_pages_read_a_database_published_before_the_patient_copies(tmp_path) -> 
     assert "primary_condition" not in cols
 
 
+def _clinic_and_patients(ex: Path, patients: list[str], enrolled: str) -> None:
+    """One clinic and ``patients``, plus 40 untouched ones: a run that touches a few of them
+    updates the per-patient tables instead of rebuilding them (``FULL_REBUILD_SHARE``)."""
+    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
+    from tests.pipelines.test_load import PATIENTS, write
+
+    write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
+    others = [f"Q{i:02d}" for i in range(40)]
+    rows = (f"{p},C1,F,25-34,depression,{enrolled}" for p in [*patients, *others])
+    write(ex, "patients.csv", PATIENTS, *rows)
+
+
+def _untouched_sessions(session: Callable[[str, str, str], str]) -> list[str]:
+    """A session for each of ``_clinic_and_patients``'s untouched patients."""
+    return [session(f"O{i:02d}", f"Q{i:02d}", f"2025-01-{1 + i % 28:02d}T10:00") for i in range(40)]
+
+
+def _rows_as_rebuilt(
+    db: Path, tmp_path: Path, build: Callable[[duckdb.DuckDBPyConnection], None], table: str, key: str
+) -> dict[str, dict[str, object]]:
+    """``table``'s rows by ``key``, after checking they equal those ``build`` makes on a copy of ``db``."""
+    import shutil
+
+    rebuilt = tmp_path / "rebuilt.duckdb"
+    shutil.copy(db, rebuilt)
+    with duckdb.connect(str(rebuilt)) as con:
+        build(con)
+    query = f"SELECT * FROM {table} ORDER BY {key}"
+    with duckdb.connect(str(db), read_only=True) as con:
+        cursor = con.execute(query)
+        updated = cursor.fetchall()
+        names = [d[0] for d in cursor.description]
+    with duckdb.connect(str(rebuilt), read_only=True) as con:
+        assert updated == con.execute(query).fetchall()
+    return {r[key]: r for r in (dict(zip(names, row, strict=True)) for row in updated)}
+
+
+def _per_patient_paths(monkeypatch) -> list[str]:
+    """What each refresh's ``update_per_patient_tables`` did ("rebuilt", "updated", …), in order."""
+    from pipelines import summaries
+
+    paths: list[str] = []
+    original = summaries.update_per_patient_tables
+    monkeypatch.setattr(
+        summaries, "update_per_patient_tables", lambda con: paths.append(original(con)) or paths[-1]
+    )
+    return paths
+
+
 def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: Path, monkeypatch) -> None:
     """A daily refresh recomputes the first session (and induction count) only of patients whose
     touched sessions fall before the end of their induction window, or whose patients row
     changed; every kind of change below must still leave the table a rebuild would."""
-    import shutil
 
     from pipelines import summaries
     from pipelines.refresh import refresh
-    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
     from tests.pipelines.test_load import PATIENTS, SESSIONS, write
 
     def session(sid: str, patient: str, at: str, status: str = "completed", phase: str = "induction") -> str:
         return f"{sid},{patient},C1,{at},{status},{phase},35,70,40"
 
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
-    write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
-    others = [f"Q{i:02d}" for i in range(40)]  # untouched patients: the run updates, it does not rebuild
-    write(
-        ex,
-        "patients.csv",
-        PATIENTS,
-        *(f"{p},C1,F,25-34,depression,2025-01-01" for p in ["P1", "P2", "P3", "P4", "P5", *others]),
-    )
+    _clinic_and_patients(ex, ["P1", "P2", "P3", "P4", "P5"], "2025-01-01")
     write(
         ex,
         "sessions_2025-01.csv",
@@ -286,7 +327,7 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
         session("C2", "P3", "2025-01-04T09:00"),
         session("D1", "P4", "2025-01-04T09:00"),
         session("E1", "P5", "2025-01-06T09:00"),
-        *(session(f"O{i:02d}", p, f"2025-01-{1 + i % 28:02d}T10:00") for i, p in enumerate(others)),
+        *_untouched_sessions(session),
     )
     assert refresh(ex, db).status == "succeeded"
     write(
@@ -302,30 +343,13 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
     write(
         ex, "patients_2025-05.csv", PATIENTS, "P5,C1,F,25-34,ptsd,2025-01-01", "P6,C1,M,35-44,ocd,2025-05-01"
     )
-    paths: list[str] = []
-    original = summaries.update_per_patient_tables
-    monkeypatch.setattr(
-        summaries, "update_per_patient_tables", lambda con: paths.append(original(con)) or paths[-1]
-    )
+    paths = _per_patient_paths(monkeypatch)
     assert refresh(ex, db).status == "succeeded"
     assert paths == ["updated"]
 
-    rebuilt = tmp_path / "rebuilt.duckdb"
-    shutil.copy(db, rebuilt)
-    with duckdb.connect(str(rebuilt)) as con:
-        summaries.build_first_sessions(con)
-    query = f"SELECT * FROM {summaries.FIRST_SESSIONS} ORDER BY patient_key"
-    with duckdb.connect(str(db), read_only=True) as con:
-        cursor = con.execute(query)
-        updated = cursor.fetchall()
-        names = [d[0] for d in cursor.description]
-    with duckdb.connect(str(rebuilt), read_only=True) as con:
-        expected = con.execute(query).fetchall()
-    assert updated == expected
-    rows = [dict(zip(names, row, strict=True)) for row in updated]
-    firsts = {
-        r["patient_key"]: (r["session_id"], r["primary_condition"], r["induction_sessions"]) for r in rows
-    }
+    build = summaries.build_first_sessions
+    rows = _rows_as_rebuilt(db, tmp_path, build, summaries.FIRST_SESSIONS, "patient_key")
+    firsts = {k: (r["session_id"], r["primary_condition"], r["induction_sessions"]) for k, r in rows.items()}
     assert firsts["P1"] == ("A1", "depression", 1)  # A2 moved away
     assert firsts["P2"][0] == "B0" and firsts["P3"] == ("C2", "depression", 1)
     assert firsts["P4"] == ("D1", "depression", 2) and firsts["P5"] == ("E1", "ptsd", 1)
@@ -340,48 +364,24 @@ def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session
     table a rebuild would, though only rows from each patient's earliest touched session on are
     recomputed (from the sessions after the last row kept: the first run below checks that
     bound alone, as the earliest of the run)."""
-    import shutil
 
     from pipelines import summaries
     from pipelines.refresh import refresh
     from tests.pipelines.test_load import ASSESSMENTS, PATIENTS, SESSIONS, write
-    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
 
     def session(sid: str, patient: str, at: str) -> str:
         return f"{sid},{patient},C1,{at},completed,maintenance,35,70,40"
 
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
-    paths: list[str] = []
-    original = summaries.update_per_patient_tables
-    monkeypatch.setattr(
-        summaries, "update_per_patient_tables", lambda con: paths.append(original(con)) or paths[-1]
-    )
+    paths = _per_patient_paths(monkeypatch)
 
     def refreshed_rows() -> dict[str, dict[str, object]]:
         """Refresh; the maintenance rows, checked against a rebuild."""
         assert refresh(ex, db).status == "succeeded"
-        rebuilt = tmp_path / "rebuilt.duckdb"
-        shutil.copy(db, rebuilt)
-        with duckdb.connect(str(rebuilt)) as con:
-            summaries.build_maintenance_sessions(con)
-        query = f"SELECT * FROM {summaries.MAINTENANCE_SESSIONS} ORDER BY session_id"
-        with duckdb.connect(str(db), read_only=True) as con:
-            cursor = con.execute(query)
-            updated = cursor.fetchall()
-            names = [d[0] for d in cursor.description]
-        with duckdb.connect(str(rebuilt), read_only=True) as con:
-            assert updated == con.execute(query).fetchall()
-        return {r["session_id"]: r for r in (dict(zip(names, row, strict=True)) for row in updated)}
+        build = summaries.build_maintenance_sessions
+        return _rows_as_rebuilt(db, tmp_path, build, summaries.MAINTENANCE_SESSIONS, "session_id")
 
-    write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
-    others = [f"Q{i:02d}" for i in range(40)]  # untouched patients: the runs update, they do not rebuild
-    write(
-        ex,
-        "patients.csv",
-        PATIENTS,
-        *(f"{p},C1,F,25-34,depression,2024-12-01" for p in ["P1", "P2", "P3", "P4", "P5", "P7", "P8"]),
-        *(f"{p},C1,F,25-34,depression,2024-12-01" for p in others),
-    )
+    _clinic_and_patients(ex, ["P1", "P2", "P3", "P4", "P5", "P7", "P8"], "2024-12-01")
     write(
         ex,
         "sessions_2025-01.csv",
@@ -398,7 +398,7 @@ def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session
         session("M10", "P5", "2025-03-05T09:00"),
         session("M14", "P7", "2025-01-07T09:00"),
         session("M16", "P8", "2025-03-03T09:00"),
-        *(session(f"O{i:02d}", p, f"2025-01-{1 + i % 28:02d}T10:00") for i, p in enumerate(others)),
+        *_untouched_sessions(session),
     )
     refreshed_rows()
     # a late session, alone: its previous row is older than anything else the run touches
