@@ -249,7 +249,8 @@ def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
         return MAINTENANCE_SESSIONS
     from dashboard.metrics.throughput import maintenance_sessions_sql
 
-    return f"({maintenance_sessions_sql()})"
+    # numbered: the pages tell patients apart by patient_no (bridged on an older database)
+    return f"({maintenance_sessions_sql(numbered=True)})"
 
 
 def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:

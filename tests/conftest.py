@@ -44,10 +44,10 @@ def write_db(path: Path, rows: Rows) -> Path:
                 f"INSERT INTO {table} ({', '.join(cols)}) VALUES ({placeholders})",
                 [[r.get(c) for c in cols] for r in records],
             )
-        number_patients(con)
         sessions = rows.get("sessions") or []
         if sessions and not any("session_number" in r for r in sessions):
             _number_sessions(con)
+        number_patients(con)
         # the loader copies each patient's condition onto their sessions; so does the fixture,
         # unless a row states its own
         for table in CONDITION_COPIES:
@@ -66,17 +66,22 @@ def write_db(path: Path, rows: Rows) -> Path:
 
 
 def number_patients(con: duckdb.DuckDBPyConnection) -> None:
-    """Number the patients (``patient_no``) and copy the numbers onto their rows, as the loader does."""
+    """Number the patients (``patient_no``) and put the numbers on their rows, as the loader does.
+
+    Every key gets a number, also one without a patients row (fixtures may leave it out;
+    the loader's foreign-key check never does).
+    """
+    keys = " UNION ".join(f"SELECT patient_key FROM {t}" for t in ("patients", *NUMBER_COPIES))
     con.execute(
-        "UPDATE patients SET patient_no = n.no FROM (SELECT patient_key, "
-        "  CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS no FROM patients) n "
-        "WHERE patients.patient_key = n.patient_key"
+        "CREATE OR REPLACE TEMP TABLE _patient_numbers AS SELECT patient_key, "
+        f"CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS no FROM ({keys})"
     )
-    for table in NUMBER_COPIES:
+    for table in ("patients", *NUMBER_COPIES):
         con.execute(
-            f"UPDATE {table} SET patient_no = p.patient_no FROM patients p "
-            f"WHERE {table}.patient_key = p.patient_key"
+            f"UPDATE {table} SET patient_no = n.no FROM _patient_numbers n "
+            f"WHERE {table}.patient_key = n.patient_key"
         )
+    con.execute("DROP TABLE _patient_numbers")
 
 
 def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:
