@@ -38,7 +38,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES
+from pipelines.contract import PATIENT_COPIES
 
 DEFAULT_DB = Path("data/ketaops.duckdb")
 # DuckDB's buffer memory (cached blocks, query state) of the read instance; the Streamlit server's
@@ -198,8 +198,8 @@ def _detach(attachment: _Attachment) -> None:
 # a join (as before the copies), and for ``patient_no`` (pages only count distinct patients by
 # it) the key itself, which counts the same patients.
 _BRIDGED = {
-    "primary_condition": ("p.primary_condition", CONDITION_COPIES),
-    "patient_no": ("t.patient_key AS patient_no", NUMBER_COPIES),
+    "primary_condition": ("p.primary_condition", PATIENT_COPIES["primary_condition"]),
+    "patient_no": ("t.patient_key AS patient_no", PATIENT_COPIES["patient_no"]),
 }
 
 

@@ -301,6 +301,11 @@ CONDITION_COPIES: tuple[str, ...] = tuple(
 NUMBER_COPIES: tuple[str, ...] = tuple(
     t.name for t in TABLES if t.name != "patients" and PATIENT_NUMBER in t.derived
 )
+# Every column the loader copies from a row's patients row, with the tables that carry it.
+PATIENT_COPIES: dict[str, tuple[str, ...]] = {
+    "primary_condition": CONDITION_COPIES,
+    "patient_no": NUMBER_COPIES,
+}
 
 # --- Reject reasons -------------------------------------------------------------------
 

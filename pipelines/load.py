@@ -24,6 +24,7 @@ from pipelines.contract import (
     ADMINISTERED_STATUSES,
     CONDITION_COPIES,
     NUMBER_COPIES,
+    PATIENT_COPIES,
     TABLES,
     Table,
     schema_ddl,
@@ -565,7 +566,7 @@ def copy_condition_changes(con: duckdb.DuckDBPyConnection) -> None:
 
 def patient_copies(table: Table) -> list[str]:
     """Derived columns of ``table`` the loader copies from the row's patients row."""
-    return [d.name for d in table.derived if d.name in ("primary_condition", "patient_no")]
+    return [column for column, tables in PATIENT_COPIES.items() if table.name in tables]
 
 
 def insert_patients_numbered(con: duckdb.DuckDBPyConnection, cols: str, numbered: int) -> None:
