@@ -18,6 +18,7 @@ stored in day-0 order so a period reads only its row groups.
 from __future__ import annotations
 
 import math
+from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
 import polars as pl
@@ -54,15 +55,31 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
 
     Chunks in day-0 order leave the tables in day-0 order without a final sort (26 s for
     8M session scores) and let each chunk's scores query skip the row groups before it.
+    The next chunk is computed on a thread, through its own cursor, while this one is
+    written: Polars' rules and DuckDB's writes each leave a core idle much of the time
+    (docs/performance.md). One chunk ahead at most, so memory stays bounded.
     """
     keyed = outcomes.keyed_cohort(con, "TRUE", [], numbered=True).sort("day0", "pid")
     [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
     chunks = max(1, math.ceil(n_scores / SCORES_PER_CHUNK))
     size = math.ceil(keyed.height / chunks) or 1
-    for i in range(chunks):
-        frames = compute(con, keyed.slice(i * size, size))
-        for name, frame in frames.items():
-            _write(con, name, frame.sort("day0", "patient_key"), create=i == 0)
+    reader = con.cursor()  # the thread's queries never share the writer's connection
+
+    def sorted_chunk(i: int) -> dict[str, pl.DataFrame]:
+        frames = compute(reader, keyed.slice(i * size, size))
+        return {name: frame.sort("day0", "patient_no") for name, frame in frames.items()}
+
+    try:
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketaops-outcomes") as pool:
+            ahead = pool.submit(sorted_chunk, 0)
+            for i in range(chunks):
+                frames = ahead.result()
+                if i + 1 < chunks:
+                    ahead = pool.submit(sorted_chunk, i + 1)
+                for name, frame in frames.items():
+                    _write(con, name, frame, create=i == 0)
+    finally:
+        reader.close()
 
 
 def update_touched(con: duckdb.DuckDBPyConnection) -> None:

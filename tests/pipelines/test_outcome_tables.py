@@ -116,11 +116,42 @@ def test_a_rebuild_in_chunks_leaves_the_same_rows(
         [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
         assert n_scores > 3 * 500  # several chunks
         outcome_tables.rebuild(con)
+        # chunks are computed ahead on a thread but written in order: each table stays in day-0 order
+        for table in outcome_tables.TABLES:
+            [(back,)] = con.execute(
+                f"SELECT count(*) FILTER (WHERE day0 < prev) FROM "
+                f"(SELECT day0, lag(day0) OVER (ORDER BY rowid) AS prev FROM {table})"
+            ).fetchall()
+            assert back == 0, table
     finally:
         con.close()
     rows = _table_rows(copy)
     assert rows == _table_rows(refreshed[2])
     assert len(rows[summaries.OUTCOME_PATIENTS]) > 100
+
+
+def test_a_chunk_that_fails_fails_the_rebuild(
+    refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    copy = tmp_path / "failing.duckdb"
+    shutil.copy(refreshed[2], copy)
+    monkeypatch.setattr(outcome_tables, "SCORES_PER_CHUNK", 500)
+    real, calls = outcome_tables.compute, []
+
+    def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        calls.append(keyed.height)
+        if len(calls) == 2:  # the chunk computed on the thread while the first is written
+            raise RuntimeError("chunk 2 failed")
+        return real(con, keyed)
+
+    monkeypatch.setattr(outcome_tables, "compute", compute)
+    con = duckdb.connect(str(copy))
+    try:
+        with pytest.raises(RuntimeError, match="chunk 2 failed"):
+            outcome_tables.rebuild(con)
+    finally:
+        con.close()
+    assert len(calls) == 2  # nothing computed after the failure
 
 
 def _table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:

@@ -98,11 +98,17 @@ class Builder:
         return sid
 
     def score(
-        self, key: str, instrument: str, when: datetime, score: float, session_id: str | None = None
+        self,
+        key: str,
+        instrument: str,
+        when: datetime,
+        score: float,
+        session_id: str | None = None,
+        assessment_id: str | None = None,
     ) -> None:
         self.rows["assessments"].append(
             {
-                "assessment_id": f"a{next(self._ids)}",
+                "assessment_id": assessment_id or f"a{next(self._ids)}",
                 "patient_key": key,
                 "clinic_id": "A",
                 "instrument": instrument,
@@ -410,6 +416,35 @@ def test_trajectory_session_mapping(make_db: Callable[[dict], Path]) -> None:
     assert (by[2]["n"], by[2]["median"]) == (2, 14)
     assert (by[1]["n"], by[1]["median"]) == (1, 18)
     assert (by[3]["n"], by[3]["median"]) == (1, 10)
+
+
+def test_windows_take_scores_in_time_order_not_file_order(make_db: Callable[[dict], Path]) -> None:
+    b = Builder()
+    # R1: scores arrive out of time order. Endpoint = the latest by time within 42 days: day 20's 4
+    # (80% → responder, 4 < 5 → remitted), not day 10's 18, which came later in the file.
+    b.patient("R1", "depression")
+    b.score("R1", "phq9", d(2), 8)  # rapid window (≤ 7 days): the *first* score, 8 → 60% → rapid responder
+    b.score("R1", "phq9", d(6), 15)  # second rapid-window score (25%): not the one that counts
+    b.score("R1", "phq9", d(20), 4)
+    b.score("R1", "phq9", d(10), 18)
+    b.score("R1", "phq9", d(-1), 20)
+    # R2, R3: two endpoint scores at the same instant: the tie goes to the higher assessment id
+    # ("…2": 9, 55% → responder; "…1" would be 12, 40%), whichever comes first in the file
+    for key, first, second in (("R2", ("t1", 12), ("t2", 9)), ("R3", ("u2", 9), ("u1", 12))):
+        b.patient(key, "depression")
+        b.score(key, "phq9", d(-1), 20)
+        for assessment_id, score in (first, second):
+            b.score(key, "phq9", d(21), score, assessment_id=assessment_id)
+    with opened(make_db(b.rows)) as con:
+        m = outcome_measures(con, PERIOD, NO_SUPPRESSION)
+    resp = _measure(m, "depression", "phq9", "response")
+    assert (resp["numerator"], resp["denominator"]) == (3, 3)
+    rem = _measure(m, "depression", "phq9", "remission")
+    assert (rem["numerator"], rem["denominator"]) == (1, 3)  # R1's 4 < 5; the 9s are not
+    rapid = _measure(m, "depression", "phq9", "rapid_response")
+    assert (rapid["numerator"], rapid["denominator"]) == (1, 1)  # R2, R3 have no score within 7 days
+    # mean change: (4 − 20) + 2 × (9 − 20) = −38 over 3
+    assert _measure(m, "depression", "phq9", "mean_change")["estimate"] == pytest.approx(-38 / 3)
 
 
 # --- small-cell suppression -------------------------------------------------------------
