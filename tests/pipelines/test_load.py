@@ -485,25 +485,49 @@ def test_keys_sharing_a_hash_are_told_apart_by_the_keys_themselves(
     assert rows(db, "SELECT count(*), count(DISTINCT key_hash) FROM sessions_key_hashes") == [(2, 1)]
 
 
-def test_key_hashes_of_an_older_version_are_rebuilt_as_64_bit(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "published",
+    [
+        # 128-bit MD5, before 1 Dec 2026
+        [
+            "CREATE OR REPLACE TABLE sessions_key_hashes AS "
+            "SELECT md5_number(session_id) AS key_hash FROM sessions"
+        ],
+        # 64-bit MD5 halves and no canary, before 2 Dec 2026: same type and count, other values
+        [
+            "CREATE OR REPLACE TABLE sessions_key_hashes AS "
+            "SELECT md5_number_lower(session_id) AS key_hash FROM sessions",
+            "DROP TABLE key_hash_canary",
+        ],
+        # hashed by a DuckDB whose hash() differs from this one's (an upgrade): its canary differs too
+        [
+            "CREATE OR REPLACE TABLE sessions_key_hashes AS "
+            "SELECT hash(session_id) + 1 AS key_hash FROM sessions",
+            "UPDATE key_hash_canary SET canary = canary + 1",
+        ],
+    ],
+    ids=["md5-128", "md5-64", "other-duckdb"],
+)
+def test_key_hashes_of_another_function_are_rebuilt(tmp_path: Path, published: list[str]) -> None:
+    """Stored hashes made otherwise would not find a corrected key: the correction would be a duplicate."""
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
     write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
     write(ex, "sessions_1.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
     refresh(ex, db)
-    con = duckdb.connect(str(db))  # as published with 128-bit hashes
-    con.execute(
-        "CREATE OR REPLACE TABLE sessions_key_hashes AS "
-        "SELECT md5_number(session_id) AS key_hash FROM sessions"
-    )
+    con = duckdb.connect(str(db))
+    for sql in published:
+        con.execute(sql)
     con.close()
     write(ex, "sessions_2.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00", "no_show"))
     assert refresh(ex, db).status == "succeeded"
     assert rows(db, "SELECT session_id, status FROM sessions") == [("S1", "no_show")]
-    assert rows(
-        db,
-        "SELECT typeof(key_hash), key_hash = md5_number_lower('S1') FROM sessions_key_hashes",
-    ) == [("UBIGINT", True)]
+    assert rows(db, "SELECT typeof(key_hash), key_hash = hash('S1') FROM sessions_key_hashes") == [
+        ("UBIGINT", True)
+    ]
+    assert rows(db, "SELECT function, canary = hash('KetaOps key-hash canary') FROM key_hash_canary") == [
+        ("hash", True)
+    ]
 
 
 def test_whole_file_reject_loads_nothing_and_is_not_read_again(tmp_path: Path) -> None:
