@@ -292,13 +292,16 @@ def _one_file_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pipelines.refresh, "BATCH_BYTES", 1)  # every file is a chunk of its own
 
 
-def test_the_next_chunk_is_validated_on_a_thread_while_the_current_one_loads(
+def test_the_next_chunks_are_validated_on_a_thread_while_the_current_one_loads(
     exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import threading
 
     import pipelines.validate
     from pipelines.load import TableLoader
+    from pipelines.refresh import VALIDATE_AHEAD
+
+    assert VALIDATE_AHEAD >= 2  # else this test would not see the second chunk ahead
 
     for day in (2, 3, 4):
         add_day(exports, day)
@@ -307,6 +310,7 @@ def test_the_next_chunk_is_validated_on_a_thread_while_the_current_one_loads(
     started: list[threading.Event] = [threading.Event() for _ in range(files)]
     threads: set[str] = set()
     overlapped: list[bool] = []
+    beyond: list[bool] = []
     real_validate, real_stage = pipelines.validate.validate_batch, TableLoader.stage_batch
 
     def validate(items):  # type: ignore[no-untyped-def]
@@ -316,8 +320,12 @@ def test_the_next_chunk_is_validated_on_a_thread_while_the_current_one_loads(
 
     def stage(self, loads, results, accepted):  # type: ignore[no-untyped-def]
         i = len(overlapped)
-        # a sequential run only validates the next chunk after this one is staged: it would wait here
-        overlapped.append(i + 1 == files or started[i + 1].wait(timeout=10))
+        # the chunks up to VALIDATE_AHEAD past this one start validating while it is staged; a run
+        # validating fewer ahead (or none: sequential) would wait here in vain
+        overlapped.append(started[min(i + VALIDATE_AHEAD, files - 1)].wait(timeout=10))
+        # … and none beyond them (memory stays bounded), however long this one takes
+        if i + VALIDATE_AHEAD + 1 < files:
+            beyond.append(started[i + VALIDATE_AHEAD + 1].wait(timeout=0.1))
         return real_stage(self, loads, results, accepted)
 
     monkeypatch.setattr(pipelines.validate, "validate_batch", validate)
@@ -326,6 +334,7 @@ def test_the_next_chunk_is_validated_on_a_thread_while_the_current_one_loads(
     summary = refresh(exports, db)
     assert summary.status == "succeeded", summary.message
     assert overlapped == [True] * files
+    assert beyond == [False] * (files - VALIDATE_AHEAD - 1)
     assert threading.current_thread().name not in threads  # validated off the loading thread
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*), count(DISTINCT session_number) FROM sessions").fetchone() == (25, 25)
@@ -340,11 +349,13 @@ def test_a_chunk_that_fails_to_validate_or_load_fails_the_run_and_leaves_no_thre
 
     import pipelines.validate
     from pipelines.load import TableLoader
+    from pipelines.refresh import VALIDATE_AHEAD
 
     db = tmp_path / "k.duckdb"
     refresh(exports, db)
     before = checksums(db)
-    for day in (2, 3, 4):
+    days = (2, 3, 4, 5, 6)  # five chunks: the ones after a failure are more than VALIDATE_AHEAD
+    for day in days:
         add_day(exports, day)
     _one_file_per_chunk(monkeypatch)
     calls: list[str] = []
@@ -366,6 +377,8 @@ def test_a_chunk_that_fails_to_validate_or_load_fails_the_run_and_leaves_no_thre
     summary = refresh(exports, db)
     assert summary.status == "failed" and "MemoryError: injected" in summary.message
     assert checksums(db) == before
-    # nothing validated beyond the failure (one chunk ahead of a failed load at most)
-    assert len(calls) == (2 if failing == "validate" else 3)
+    # nothing queued behind the failure is validated: at most VALIDATE_AHEAD chunks past the one
+    # being loaded (the 2nd chunk when validation fails, the 2nd when staging fails), never all
+    failed_at = 2
+    assert failed_at <= len(calls) <= failed_at + VALIDATE_AHEAD - (failing == "validate") < len(days)
     assert not [t for t in threading.enumerate() if t.name.startswith("ketaops-validate")]
