@@ -105,13 +105,20 @@ def test_figures_from_the_tables_equal_the_inline_computation(
     assert m["denominator"][0] >= 10
 
 
+def _in_small_chunks(
+    refreshed: tuple[Path, Path, Path], copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> duckdb.DuckDBPyConnection:
+    """A writable copy of the refreshed database, its outcome rebuild in chunks of 500 scores."""
+    shutil.copy(refreshed[2], copy)
+    monkeypatch.setattr(outcome_tables, "SCORES_PER_CHUNK", 500)
+    return duckdb.connect(str(copy))
+
+
 def test_a_rebuild_in_chunks_leaves_the_same_rows(
     refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     copy = tmp_path / "chunked.duckdb"
-    shutil.copy(refreshed[2], copy)
-    monkeypatch.setattr(outcome_tables, "SCORES_PER_CHUNK", 500)
-    con = duckdb.connect(str(copy))
+    con = _in_small_chunks(refreshed, copy, monkeypatch)
     try:
         [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
         assert n_scores > 3 * 500  # several chunks
@@ -133,9 +140,6 @@ def test_a_rebuild_in_chunks_leaves_the_same_rows(
 def test_a_chunk_that_fails_fails_the_rebuild(
     refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    copy = tmp_path / "failing.duckdb"
-    shutil.copy(refreshed[2], copy)
-    monkeypatch.setattr(outcome_tables, "SCORES_PER_CHUNK", 500)
     real, calls = outcome_tables.compute, []
 
     def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -145,7 +149,7 @@ def test_a_chunk_that_fails_fails_the_rebuild(
         return real(con, keyed)
 
     monkeypatch.setattr(outcome_tables, "compute", compute)
-    con = duckdb.connect(str(copy))
+    con = _in_small_chunks(refreshed, tmp_path / "failing.duckdb", monkeypatch)
     try:
         with pytest.raises(RuntimeError, match="chunk 2 failed"):
             outcome_tables.rebuild(con)
