@@ -196,10 +196,13 @@ def _detach(attachment: _Attachment) -> None:
 # Columns the loader copies from the patients row that a database of an older version may lack,
 # with what a temp view gives in their place until its next refresh adds them: the condition by
 # a join (as before the copies), and for ``patient_no`` (pages only count distinct patients by
-# it) the key itself, which counts the same patients.
+# it) a number per patient key from a temp table of this connection (``_PATIENT_NUMBERS``): an
+# integer column with known bounds, as DuckDB's ``bitstring_agg`` needs (the network summary's
+# count of active patients).
+_PATIENT_NUMBERS = "_patient_numbers"
 _BRIDGED = {
     "primary_condition": ("p.primary_condition", PATIENT_COPIES["primary_condition"]),
-    "patient_no": ("t.patient_key AS patient_no", PATIENT_COPIES["patient_no"]),
+    "patient_no": ("n.patient_no", PATIENT_COPIES["patient_no"]),
 }
 
 
@@ -223,9 +226,17 @@ def _bridge_patient_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
             except duckdb.BinderException:
                 added.append(value)
         if added:
-            join = any(v.startswith("p.") for v in added)
-            patients = f" LEFT JOIN {alias}.main.patients p USING (patient_key)" if join else ""
-            view = f"SELECT t.*, {', '.join(added)} FROM {alias}.main.{table} t{patients}"
+            joins = ""
+            if any(v.startswith("p.") for v in added):
+                joins += f" LEFT JOIN {alias}.main.patients p USING (patient_key)"
+            if any(v.startswith("n.") for v in added):
+                con.execute(  # ~0.05 s per read of an old database, until its next refresh
+                    f"CREATE TEMP TABLE IF NOT EXISTS {_PATIENT_NUMBERS} AS SELECT patient_key, "
+                    f"CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no "
+                    f"FROM {alias}.main.patients"
+                ).fetchall()
+                joins += f" LEFT JOIN {_PATIENT_NUMBERS} n USING (patient_key)"
+            view = f"SELECT t.*, {', '.join(added)} FROM {alias}.main.{table} t{joins}"
             con.execute(f"CREATE TEMP VIEW {table} AS {view}").fetchall()
 
 

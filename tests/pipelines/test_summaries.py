@@ -208,7 +208,7 @@ def test_first_sessions_table_without_the_induction_count_is_read_inline_and_reb
 def test_pages_read_a_database_published_before_the_patient_copies(tmp_path) -> None:
     """Until its next refresh adds ``primary_condition`` to sessions and AEs and ``patient_no`` to
     sessions and scores, a database of an older version is read through temp views that join the
-    patients and count patients by key: same figures."""
+    patients and number the patients per read (``dashboard.db``): same figures."""
     import shutil
 
     from tests.dashboard.conftest import build_demo_like_db
