@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
+from functools import partial
 from pathlib import Path
 
 import duckdb
@@ -252,6 +253,11 @@ def test_pages_read_a_database_published_before_the_patient_copies(tmp_path) -> 
     assert "primary_condition" not in cols
 
 
+def _session_row(sid: str, patient: str, at: str, status: str = "completed", phase: str = "induction") -> str:
+    """A sessions CSV row at clinic C1 (35 mg, 70 kg, 40 min)."""
+    return f"{sid},{patient},C1,{at},{status},{phase},35,70,40"
+
+
 def _clinic_and_patients(ex: Path, patients: list[str], enrolled: str) -> None:
     """One clinic and ``patients``, plus 40 untouched ones: a run that touches a few of them
     updates the per-patient tables instead of rebuilding them (``FULL_REBUILD_SHARE``)."""
@@ -310,8 +316,7 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
     from pipelines.refresh import refresh
     from tests.pipelines.test_load import PATIENTS, SESSIONS, write
 
-    def session(sid: str, patient: str, at: str, status: str = "completed", phase: str = "induction") -> str:
-        return f"{sid},{patient},C1,{at},{status},{phase},35,70,40"
+    session = _session_row
 
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     _clinic_and_patients(ex, ["P1", "P2", "P3", "P4", "P5"], "2025-01-01")
@@ -369,8 +374,7 @@ def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session
     from pipelines.refresh import refresh
     from tests.pipelines.test_load import ASSESSMENTS, PATIENTS, SESSIONS, write
 
-    def session(sid: str, patient: str, at: str) -> str:
-        return f"{sid},{patient},C1,{at},completed,maintenance,35,70,40"
+    session = partial(_session_row, phase="maintenance")
 
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     paths = _per_patient_paths(monkeypatch)
