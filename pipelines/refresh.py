@@ -55,7 +55,11 @@ EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, f
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
 
-MEMORY_ENV, DEFAULT_MEMORY = "KETAOPS_DUCKDB_MEMORY", "2GB"
+# DuckDB's memory while building (beyond it, spills to <build>.tmp). With the validator's frames
+# beside it, 2750MB peaked at 3.7 GB of RSS in a full refresh at network scale, under the 4 GB
+# budget; 2GB spilled up to 1.4 GB of staged sessions to disk and took 10-15 s longer, 3GB
+# peaked at 3.9 GB (docs/performance.md).
+MEMORY_ENV, DEFAULT_MEMORY = "KETAOPS_DUCKDB_MEMORY", "2750MB"
 # Files are validated in batches of about this many bytes: large enough that the rules'
 # fixed cost per call vanishes, small enough to bound the frames in memory.
 BATCH_BYTES = 96 << 20

@@ -286,6 +286,42 @@ def test_the_refresh_imports_no_scipy() -> None:
     assert out.stdout.strip() == "[]"
 
 
+@pytest.mark.parametrize("operator_conf", [None, "dirty_decay_ms:2000"])
+def test_the_refresh_gives_polars_allocator_its_setting_before_polars_reads_it(
+    tmp_path: Path, operator_conf: str | None
+) -> None:
+    """Polars reads ``_RJEM_MALLOC_CONF`` once, when it is imported, and puts its own defaults
+    first: a value that ends with the refresh's setting *after* Polars' defaults shows that the
+    setting was there before Polars loaded. An operator's own value comes last, so it wins."""
+    from pipelines.cli import POLARS_ALLOCATOR, REFRESH_ALLOCATOR_CONF
+
+    argv = ["refresh", "--exports", str(tmp_path / "missing"), "--db", str(tmp_path / "k.duckdb")]
+    code = (
+        "import os, sys; from pipelines.cli import main; "
+        f"code = main({argv!r}); "
+        f"print(code, 'polars' in sys.modules, os.environ[{POLARS_ALLOCATOR!r}])"
+    )
+    env = {k: v for k, v in os.environ.items() if k != POLARS_ALLOCATOR}
+    if operator_conf:
+        env[POLARS_ALLOCATOR] = operator_conf
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, env=env)
+    exit_code, polars_loaded, conf = out.stdout.split()
+    assert (int(exit_code), polars_loaded) == (EXIT_NO_EXPORTS, "True")
+    ours = f"{REFRESH_ALLOCATOR_CONF},{operator_conf}" if operator_conf else REFRESH_ALLOCATOR_CONF
+    assert conf.endswith("," + ours) and conf != ours  # Polars' own defaults went first
+
+
+def test_an_in_process_refresh_leaves_the_allocator_setting_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """With Polars already loaded (tests, a notebook) the setting could no longer take effect."""
+    import polars  # noqa: F401
+
+    from pipelines import cli
+
+    monkeypatch.setenv(cli.POLARS_ALLOCATOR, "left:alone")
+    cli._keep_freed_memory_longer()
+    assert os.environ[cli.POLARS_ALLOCATOR] == "left:alone"
+
+
 def _one_file_per_chunk(monkeypatch: pytest.MonkeyPatch) -> None:
     import pipelines.refresh
 
