@@ -5,8 +5,10 @@ captured by running the page once in ``AppTest`` with ``queries.cached_metric``
 recorded, then replayed outside Streamlit for 20+ filter combinations:
 - cold: each metric function on a fresh read cursor, no cache (the published file stays
   attached between reads, as in the server; ``first_read``: the first combination on a file
-  attached afresh, as after a publish);
-- warm: the same calls through ``st.cache_data`` after a first call.
+  attached afresh, as after a publish), replayed as the page reads: the calls of each
+  ``queries.prefetch`` started on ``PREFETCH_THREADS`` threads where the page starts them,
+  the page's own calls in order, a call a prefetch started waited for;
+- warm: the same calls through ``st.cache_data`` after a first call, one after another.
 The baseline is one hand-written DuckDB statement computing the page's
 headline aggregates straight from the raw tables.
 """
@@ -17,8 +19,11 @@ import os
 import random
 import statistics
 import sys
+import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import suppress
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from pathlib import Path
@@ -83,6 +88,14 @@ class Call:
 
 
 @dataclass(frozen=True)
+class Step:
+    """One step of a page's reads: its own call (``prefetch=False``, one call) or a ``queries.prefetch``."""
+
+    prefetch: bool
+    calls: tuple[Call, ...]
+
+
+@dataclass(frozen=True)
 class PageFigures:
     page: str
     calls: int
@@ -119,17 +132,39 @@ def warm_imports() -> float:
     return time.perf_counter() - start
 
 
-def capture_calls(db: Path, page: str) -> tuple[list[Call], float]:
-    """Render ``page`` once in AppTest; return the metric calls it made and the render seconds."""
+def capture_calls(db: Path, page: str) -> tuple[list[Step], float]:
+    """Render ``page`` once in AppTest; return the reads it made, in order, and the render seconds.
+
+    A ``queries.prefetch`` is recorded as one step holding the calls its reads make (each read
+    is run once with ``cached_metric`` only recording, then the real prefetch runs, so the
+    render is the page's own); the page's own calls are steps of one call each.
+    """
     from streamlit.testing.v1 import AppTest
 
     os.environ["KETAOPS_DB"] = str(db)
-    recorded: list[Call] = []
-    original = queries.cached_metric
+    steps: list[Step] = []
+    dry = threading.local()  # set while a prefetch's reads are listed, not run
+    original, original_prefetch = queries.cached_metric, queries.prefetch
 
     def recording(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        recorded.append(Call(module, name, args, tuple(sorted(kwargs.items()))))
+        call = Call(module, name, args, tuple(sorted(kwargs.items())))
+        if getattr(dry, "calls", None) is not None:
+            dry.calls.append(call)
+            return None
+        if threading.current_thread().name != "ketaops-prefetch":  # listed by ``prefetching``
+            steps.append(Step(False, (call,)))
         return original(module, name, *args, **kwargs)
+
+    def prefetching(*reads: Callable[[], object]) -> None:
+        dry.calls = []
+        try:
+            for read in reads:
+                with suppress(Exception):  # e.g. a wrapper using the result: the call is recorded
+                    read()
+            steps.append(Step(True, tuple(dry.calls)))
+        finally:
+            dry.calls = None
+        original_prefetch(*reads)
 
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     # every module holding the function (``from dashboard.queries import cached_metric``
@@ -141,6 +176,7 @@ def capture_calls(db: Path, page: str) -> tuple[list[Call], float]:
     ]
     for m in holders:
         m.cached_metric = recording  # type: ignore[attr-defined]
+    queries.prefetch = prefetching  # type: ignore[assignment]
     try:
         import streamlit as st
 
@@ -155,17 +191,42 @@ def capture_calls(db: Path, page: str) -> tuple[list[Call], float]:
     finally:
         for m in holders:
             m.cached_metric = original  # type: ignore[attr-defined]
+        queries.prefetch = original_prefetch  # type: ignore[assignment]
+    calls = distinct_calls(steps)
     # every page but Data draws some metric beyond the header's data date and freshness
-    if page != "data" and not any(c.module != "operations" and c.name != "data_last_date" for c in recorded):
+    if page != "data" and not any(c.module != "operations" and c.name != "data_last_date" for c in calls):
         raise RuntimeError(f"{page}: no metric call was recorded (is the page empty on this database?)")
-    return _dedupe(recorded), render
+    return steps, render
 
 
-def _dedupe(calls: list[Call]) -> list[Call]:
+def distinct_calls(steps: list[Step]) -> list[Call]:
+    """Every call of the steps once, in the order first made."""
     seen: dict[Call, None] = {}
-    for c in calls:
-        seen.setdefault(c, None)
+    for step in steps:
+        for c in step.calls:
+            seen.setdefault(c, None)
     return list(seen)
+
+
+def replay(steps: list[Step], run: Callable[[Call], object]) -> None:
+    """Make the steps' calls as the page does: a prefetch's calls on ``PREFETCH_THREADS`` threads,
+    the page's own in order; a call already started is waited for, not made again (as
+    ``st.cache_data`` has the page wait for it)."""
+    with ThreadPoolExecutor(queries.PREFETCH_THREADS) as pool:
+        started: dict[Call, Future[object]] = {}
+        for step in steps:
+            for c in step.calls:
+                if c in started:
+                    if not step.prefetch:
+                        started[c].result()
+                elif step.prefetch:
+                    started[c] = pool.submit(run, c)
+                else:
+                    done: Future[object] = Future()
+                    done.set_result(run(c))
+                    started[c] = done
+        for future in started.values():
+            future.result()  # a prefetched call the page never waited for still counts
 
 
 def filter_combinations(base: Filters, clinic_ids: list[str], regions: list[str], n: int) -> list[Filters]:
@@ -209,20 +270,23 @@ def _time(fn: Callable[[], Any]) -> float:
 
 
 def measure_page(db: Path, page: str, combos: list[Filters]) -> PageFigures:
-    calls, render = capture_calls(db, page)
+    steps, render = capture_calls(db, page)
     cold, warm, base = [], [], []
     first_read = float("nan")
+
+    def run_uncached(c: Call) -> object:
+        fn = getattr(__import__(f"dashboard.metrics.{c.module}", fromlist=[c.name]), c.name)
+        with connect(db) as con:
+            return fn(con, *c.args, **dict(c.kwargs))
+
     for i, f in enumerate(combos):
-        swapped = [_swap_filters(c, f) for c in calls]
+        swapped = [replace(s, calls=tuple(_swap_filters(c, f) for c in s.calls)) for s in steps]
 
-        def run_cold(swapped: list[Call] = swapped) -> None:
-            for c in swapped:
-                fn = getattr(__import__(f"dashboard.metrics.{c.module}", fromlist=[c.name]), c.name)
-                with connect(db) as con:
-                    fn(con, *c.args, **dict(c.kwargs))
+        def run_cold(swapped: list[Step] = swapped) -> None:
+            replay(swapped, run_uncached)
 
-        def run_cached(swapped: list[Call] = swapped) -> None:
-            for c in swapped:
+        def run_cached(swapped: list[Step] = swapped) -> None:
+            for c in distinct_calls(swapped):
                 queries.cached_metric(c.module, c.name, *c.args, **dict(c.kwargs))
 
         if i == 0:  # the server's first read after a publish: the new file is not attached yet
@@ -236,7 +300,7 @@ def measure_page(db: Path, page: str, combos: list[Filters]) -> PageFigures:
             base.append(_time(lambda con=con, sql=sql, params=params: con.sql(sql, params=params).fetchall()))
     return PageFigures(
         page=page,
-        calls=len(calls),
+        calls=len(distinct_calls(steps)),
         cold_p50=statistics.median(cold),
         cold_p95=_p95(cold),
         warm_p50=statistics.median(warm),

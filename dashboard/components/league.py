@@ -7,6 +7,7 @@ the metric functions.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date
 
 import polars as pl
@@ -71,6 +72,17 @@ LIT_COLUMNS = {
     "ae_flag": "ae_light",
     "newest_data_date": "data_light",
 }
+
+
+def league_reads(
+    f: Filters, network_f: Filters, cfg: MetricConfig, today: date
+) -> list[Callable[[], object]]:
+    """The reads ``league_table`` makes, for ``queries.prefetch``."""
+    return [
+        lambda: queries.throughput_by_clinic(f, cfg, active_patients=False),
+        lambda: queries.ae_funnel(network_f),
+        lambda: queries.clinic_freshness(today, cfg.stale_days),
+    ]
 
 
 def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date) -> pl.DataFrame:

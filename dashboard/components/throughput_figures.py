@@ -6,6 +6,7 @@ and renders one chart; only reshaping for display happens here.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import plotly.graph_objects as go
@@ -216,6 +217,15 @@ def no_show_pchart(
         f"p-chart: centre and 3σ limits from the first {baseline} {grain}s{trial}. "
         "Grey = common cause; orange = special cause of concern; blue = improvement."
     )
+
+
+def pchart_reads(f: Filters, cfg: MetricConfig, grain: str) -> list[Callable[[], object]]:
+    """What the no-show section reads first, for ``queries.prefetch``: above ``MAX_SIGNAL_CLINICS``
+    no per-clinic signals, so its p-chart opens on all clinics in scope; else the signals, which
+    choose the p-chart's clinic."""
+    if len(f.clinic_ids) > MAX_SIGNAL_CLINICS:
+        return [lambda: queries.no_show_pchart(f, cfg, grain)]
+    return [lambda: queries.no_show_pcharts_by_clinic(f, cfg, grain)]
 
 
 def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, str]) -> pl.DataFrame:

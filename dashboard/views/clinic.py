@@ -47,6 +47,16 @@ st.caption(
     f"compared with all {len(nf.clinic_ids)} clinics of the network"
 )
 
+queries.prefetch(  # the reads below that the grain does not change, at once
+    lambda: queries.throughput_summary_with_clinic(nf, chosen, cfg),
+    lambda: queries.ae_rate(cf),
+    lambda: queries.ae_rate(nf),
+    lambda: queries.weekday_hour_load_with_clinic(nf, chosen),
+    lambda: queries.throughput_by_clinic(nf, cfg, active_patients=False),
+    lambda: queries.induction_with_clinic(nf, chosen),
+    lambda: queries.maintenance_with_clinic(nf, chosen),
+    lambda: queries.route_modality_mix_with_clinic(nf, chosen),
+)
 # Every figure pair (the clinic's and the network's) comes from one query returning both.
 summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)
 mine, network = summaries["clinic"], summaries["scope"]  # the network's without active patients (not shown)
@@ -100,6 +110,11 @@ if queries.available("safety", "ae_rate"):
 
 grain = fig.grain_control()
 pgrain = "month" if grain == "month" else "week"
+queries.prefetch(  # and those it does
+    lambda: queries.sessions_over_time_with_clinic(nf, chosen, grain),
+    lambda: queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain),
+    lambda: queries.new_starts_over_time_with_clinic(nf, chosen, pgrain),
+)
 
 
 st.subheader("Sessions")

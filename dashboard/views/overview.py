@@ -10,7 +10,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
-from dashboard.components.league import league_table, styled
+from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.page import context, require_sessions
 from dashboard.components.throughput_figures import complete_periods
 
@@ -20,6 +20,18 @@ cfg = ctx.cfg
 st.title("Network overview")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
+queries.prefetch(  # the page's reads at once; the calls below get their results
+    lambda: queries.throughput_summary(f, cfg),
+    lambda: queries.throughput_summary(f.previous_period(), cfg),
+    lambda: queries.ae_rate(f),
+    lambda: queries.ae_rate(f.previous_period()),
+    lambda: queries.outcome_summary(f, cfg),
+    lambda: queries.outcome_summary(f.previous_period(), cfg),
+    lambda: queries.sessions_over_time(f, "week", None),
+    lambda: queries.new_starts_over_time(f, "week"),
+    lambda: queries.ae_u_chart(f, cfg, "week"),
+    *league_reads(f, ctx.state.network_filters, cfg, date.today()),
+)
 now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
     empty.no_match()

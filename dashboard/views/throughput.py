@@ -16,6 +16,15 @@ cfg = ctx.cfg
 st.title("Throughput")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
+queries.prefetch(  # the reads below that no control of the page changes, at once
+    lambda: queries.throughput_summary(f, cfg, active_patients=False),
+    lambda: queries.throughput_summary(f.previous_period(), cfg, active_patients=False),
+    lambda: queries.weekday_hour_load(f),
+    lambda: queries.throughput_by_clinic(f, cfg, active_patients=False),
+    lambda: queries.induction(f),
+    lambda: queries.maintenance(f),
+    lambda: queries.route_modality_mix(f),
+)
 summary = queries.throughput_summary(f, cfg, active_patients=False)
 if summary["scheduled_sessions"] == 0:
     empty.no_match()
@@ -78,9 +87,15 @@ by = c2.segmented_control(
     bind="query-params",
     required=True,
 )
-split = None if by == "network" else by
-if by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES:
-    split = "region"
+too_many_lines = by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES
+split = "region" if too_many_lines else None if by == "network" else by
+pgrain = "month" if grain == "month" else "week"
+queries.prefetch(  # and those the controls above choose
+    lambda: queries.sessions_over_time(f, grain, split),
+    *fig.pchart_reads(f, cfg, pgrain),
+    lambda: queries.new_starts_over_time(f, pgrain),
+)
+if too_many_lines:
     st.caption(
         f"{len(f.clinic_ids)} clinics are too many lines to read, so this chart is split by region. "
         f"Pick at most {fig.MAX_CLINIC_LINES} clinics (or one region) in the sidebar to compare clinics."
@@ -95,7 +110,6 @@ with right:
 
 st.subheader("No-shows and cancellations")
 names = ctx.state.clinic_names
-pgrain = "month" if grain == "month" else "week"
 signals = fig.pchart_signals(f, cfg, pgrain, names)
 left, right = st.columns(2)
 with left:
@@ -139,7 +153,7 @@ with right:
 st.subheader("New patients and induction")
 left, right = st.columns(2)
 with left:
-    fig.new_starts(f, "month" if grain == "month" else "week", key="new_starts")
+    fig.new_starts(f, pgrain, key="new_starts")
 with right:
     fig.induction(f, key="induction")
 
