@@ -154,7 +154,8 @@ def prefetch(*reads: Callable[[], object]) -> None:
     thread has started it yet. So results never differ from reading in order, and a read that
     fails is raised again by the page's own call, where the page shows errors. A warm page finds
     every read cached, here and below. The threads carry the page run's context (Streamlit's
-    documented way for threads of a page): they stop when the run is stopped or rerun.
+    documented way for threads of a page). A run stopped by a new interaction leaves its queued
+    reads to finish (at most one page's reads): they fill the cache for that view.
     """
     queue = deque(reads)  # popleft is atomic: the threads share it without a lock
     ctx = get_script_run_ctx(suppress_warning=True)
@@ -173,7 +174,7 @@ def _read_ahead(queue: deque[Callable[[], object]]) -> None:
             return
         try:
             read()
-        except (StopException, RerunException):  # the page's run was stopped or is rerunning
+        except (StopException, RerunException):  # Streamlit stopped this thread (waiting on a cache key)
             return
         except Exception:  # the page's own call raises it again where it is shown
             _log.debug("read ahead failed; the page's own call will report it", exc_info=True)
