@@ -151,7 +151,7 @@ def capture_calls(db: Path, page: str) -> tuple[list[Step], float]:
         if getattr(dry, "calls", None) is not None:
             dry.calls.append(call)
             return None
-        if threading.current_thread().name != "ketaops-prefetch":  # listed by ``prefetching``
+        if threading.current_thread().name != queries.PREFETCH_THREAD_NAME:  # listed by ``prefetching``
             steps.append(Step(False, (call,)))
         return original(module, name, *args, **kwargs)
 

@@ -142,6 +142,7 @@ def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
 # ~12 reads each leave a core partly idle (planning, converting to Polars, Python); three at a
 # time beat two and four on the 2-core machine (docs/performance.md).
 PREFETCH_THREADS = 3
+PREFETCH_THREAD_NAME = "ketaops-prefetch"  # the benchmark tells their reads from the page's by it
 _log = logging.getLogger(__name__)
 
 
@@ -160,7 +161,7 @@ def prefetch(*reads: Callable[[], object]) -> None:
     queue = deque(reads)  # popleft is atomic: the threads share it without a lock
     ctx = get_script_run_ctx(suppress_warning=True)
     for _ in range(min(PREFETCH_THREADS, len(reads))):
-        thread = threading.Thread(target=_read_ahead, args=(queue,), name="ketaops-prefetch", daemon=True)
+        thread = threading.Thread(target=_read_ahead, args=(queue,), name=PREFETCH_THREAD_NAME, daemon=True)
         if ctx is not None:
             add_script_run_ctx(thread, ctx)
         thread.start()

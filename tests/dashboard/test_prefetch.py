@@ -30,7 +30,7 @@ def test_reads_run_at_once_and_the_pages_own_calls_get_their_results() -> None:
     reads = range(queries.PREFETCH_THREADS)
     queries.prefetch(*(lambda i=i: read(i) for i in reads))
     # the page's own calls: each waits for (or finds) the result the prefetch computed
-    assert [read(i) for i in reads] == [(i, "ketaops-prefetch") for i in reads]
+    assert [read(i) for i in reads] == [(i, queries.PREFETCH_THREAD_NAME) for i in reads]
     assert computed == Counter(dict.fromkeys(reads, 1))  # computed once each, not again by the page
 
 
@@ -62,7 +62,7 @@ def test_a_failing_read_is_raised_by_the_pages_own_call_not_by_the_thread(monkey
     with pytest.raises(ValueError, match="no such clinic"):
         broken()
     for thread in threading.enumerate():
-        if thread.name == "ketaops-prefetch":
+        if thread.name == queries.PREFETCH_THREAD_NAME:
             thread.join(5)
     assert unhandled == []
 
