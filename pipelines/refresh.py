@@ -66,6 +66,9 @@ BATCH_BYTES = 96 << 20
 # Chunks validated ahead of the one being loaded (each holds up to BATCH_BYTES of rows): 3 was
 # no faster than 2 at network scale and held ~250 MB more.
 VALIDATE_AHEAD = 2
+# Threads validating those chunks: validation is Python per file and Polars, and leaves most of
+# a second core idle while the loader only stages its chunks.
+VALIDATE_WORKERS = 2
 
 # Test hooks: sleep (so a kill lands there) or fail at a named stage of a run.
 PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
@@ -298,12 +301,12 @@ def _build_and_publish(
             loaded: list[FileLoad] = []
             try:
                 loader: TableLoader | None = None
-                jobs = _validated(_jobs(by_table, paths), paths)
-                with closing(jobs):  # a failure below also stops the validation thread
-                    for chunk, batch in jobs:
+                chunks = _jobs(by_table, paths)
+                jobs = _validated(chunks, paths)
+                with closing(jobs):  # a failure below also stops the validation threads
+                    for i, (chunk, batch) in enumerate(jobs):
                         clock.lap("validate")
-                        if loader is None or loader.table.name != chunk[0].table:
-                            _apply(loader, loaded, clock)
+                        if loader is None:
                             loader = TableLoader(con, TABLES_BY_NAME[chunk[0].table], summary.run_id)
                         bar.set_postfix_str(chunk[-1].rel_path[-40:])
                         for load, result in zip(chunk, batch.files, strict=True):
@@ -320,7 +323,11 @@ def _build_and_publish(
                         loader.stage_batch(chunk, batch.files, batch.accepted)
                         clock.lap("load")
                         bar.update(len(chunk))
-                _apply(loader, loaded, clock)
+                        if i + 1 == len(chunks) or chunks[i + 1][0].table != chunk[0].table:
+                            # the table's last chunk: applied now, while the next table's first
+                            # chunks are still being validated (waiting for them cost 1-6 s a table)
+                            _apply(loader, loaded, clock)
+                            loader = None
             finally:
                 bar.close()
             record_files(con, summary.run_id, loaded + ignored)
@@ -404,16 +411,14 @@ def _validated(jobs: list[list[FileLoad]], paths: dict[str, Path]) -> Iterator[t
         return pool.submit(validate_batch, [(paths[load.rel_path], load.rel_path) for load in chunk])
 
     pending: deque[Future[Batch]] = deque()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketaops-validate") as pool:
+    submitted = 0
+    with ThreadPoolExecutor(max_workers=VALIDATE_WORKERS, thread_name_prefix="ketaops-validate") as pool:
         try:
             for i, chunk in enumerate(jobs):
-                if not pending:  # the first chunk
-                    pending.append(start(chunk))
-                batch = pending.popleft().result()
-                queued = i + 1 + len(pending)  # jobs[queued] is the next one not yet submitted
-                for later in jobs[queued : i + 1 + VALIDATE_AHEAD]:
+                for later in jobs[submitted : i + 1 + VALIDATE_AHEAD]:  # chunk i and those ahead
                     pending.append(start(later))
-                yield chunk, batch
+                submitted = max(submitted, i + 1 + VALIDATE_AHEAD)
+                yield chunk, pending.popleft().result()
         finally:  # a failure (or the consumer's close) leaves nothing queued behind it
             for future in pending:
                 future.cancel()

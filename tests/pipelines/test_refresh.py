@@ -377,6 +377,72 @@ def test_the_next_chunks_are_validated_on_a_thread_while_the_current_one_loads(
     con.close()
 
 
+def test_a_table_is_applied_before_the_next_tables_files_are_validated(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The loader applies a table once its last chunk is staged, not when the next table's
+    first chunk arrives: a network's first chunk of adverse events took 4-7 s to validate."""
+    import threading
+
+    import pipelines.validate
+    from pipelines.contract import table_for_file
+    from pipelines.load import TableLoader
+
+    applied = {t: threading.Event() for t in DATA_TABLES}
+    waited: list[bool] = []
+    real_validate, real_apply = pipelines.validate.validate_batch, TableLoader.apply
+
+    def validate(items):  # type: ignore[no-untyped-def]
+        table = table_for_file(items[0][1])
+        if table is not None and table.name == "sessions":
+            # a loader that waits for this chunk before applying the patients would wait in vain
+            waited.append(applied["patients"].wait(timeout=5))
+        return real_validate(items)
+
+    def apply(self):  # type: ignore[no-untyped-def]
+        real_apply(self)
+        applied[self.table.name].set()
+
+    monkeypatch.setattr(pipelines.validate, "validate_batch", validate)
+    monkeypatch.setattr(TableLoader, "apply", apply)
+    summary = refresh(exports, tmp_path / "k.duckdb")
+    assert summary.status == "succeeded", summary.message
+    assert waited == [True]
+    assert summary.rows_loaded == 12  # clinic, patient, ten sessions
+
+
+def test_chunks_are_validated_on_several_threads_at_once(
+    exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+
+    import pipelines.validate
+    from pipelines.refresh import VALIDATE_AHEAD, VALIDATE_WORKERS
+
+    assert 2 <= VALIDATE_WORKERS <= VALIDATE_AHEAD + 1  # else fewer would run at once than asserted
+    for day in (2, 3, 4):
+        add_day(exports, day)
+    _one_file_per_chunk(monkeypatch)
+    together = threading.Barrier(VALIDATE_WORKERS, timeout=10)
+    met: list[bool] = []
+    real_validate = pipelines.validate.validate_batch
+
+    def validate(items):  # type: ignore[no-untyped-def]
+        if items[0][1].endswith(("03-02.csv", "03-03.csv")):  # two chunks of sessions meet here
+            try:
+                together.wait()
+                met.append(True)
+            except threading.BrokenBarrierError:
+                met.append(False)
+        return real_validate(items)
+
+    monkeypatch.setattr(pipelines.validate, "validate_batch", validate)
+    summary = refresh(exports, tmp_path / "k.duckdb")
+    assert summary.status == "succeeded", summary.message
+    assert met == [True] * VALIDATE_WORKERS
+    assert summary.rows_loaded == 2 + 10 + 3 * 5
+
+
 @pytest.mark.parametrize("failing", ["validate", "stage"])
 def test_a_chunk_that_fails_to_validate_or_load_fails_the_run_and_leaves_no_thread_behind(
     exports: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failing: str
