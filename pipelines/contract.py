@@ -409,10 +409,13 @@ def is_identifier_column(name: str, table: Table) -> bool:
 def table_for_file(rel_path: str) -> Table | None:
     """The table a file feeds, from the start of its base name (longest name wins)."""
     base = rel_path.replace("\\", "/").rsplit("/", 1)[-1].lower()
-    for table in sorted(TABLES, key=lambda t: -len(t.name)):
+    for table in _LONGEST_NAME_FIRST:
         if base.startswith(table.name):
             return table
     return None
+
+
+_LONGEST_NAME_FIRST = sorted(TABLES, key=lambda t: -len(t.name))  # asked once per file: ~60,000 a full load
 
 
 # --- Bookkeeping tables published beside the data -------------------------------------

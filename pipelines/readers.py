@@ -84,6 +84,10 @@ def csv_header(data: bytes, rel_path: str) -> CsvHeader:
         if raw.strip() or end < 0:
             break
         pos = end + 1
+    body = b"" if end < 0 else data[end + 1 :]
+    known = _HEADERS.get(raw)  # thousands of files share a header line: parse it once
+    if known is not None:
+        return CsvHeader(list(known[0]), known[1], body)
     try:
         line = raw.decode("utf-8").removesuffix("\r")
     except UnicodeDecodeError:
@@ -94,8 +98,13 @@ def csv_header(data: bytes, rel_path: str) -> CsvHeader:
         raise FileRejected(
             "no_header", f"{rel_path}: the first line cannot be read as a row of column names"
         ) from None
-    body = b"" if end < 0 else data[end + 1 :]
-    return CsvHeader([n.strip() for n in names], line, body)
+    stripped = tuple(n.strip() for n in names)
+    if len(_HEADERS) < 1000:  # bounded: a folder of odd files cannot grow it without end
+        _HEADERS[raw] = (stripped, line)
+    return CsvHeader(list(stripped), line, body)
+
+
+_HEADERS: dict[bytes, tuple[tuple[str, ...], str]] = {}
 
 
 def split_fields(line: str, delimiter: str) -> list[str]:

@@ -651,3 +651,11 @@ def test_identifier_split_by_a_line_break_is_redacted_in_the_raw_record(tmp_path
     assert rej["reason"] == "invalid_enum" and rej["value"] == "call [redacted:phone]"
     assert "123-4567" not in rej["raw_record"] and "[redacted:phone]" in rej["raw_record"]
     assert r.redactions == 1
+
+
+@settings(max_examples=2000, deadline=None)
+@given(st.lists(st.sampled_from([b'"', b'""', b"a", b",", b"\n", b"\r\n", b" "]), max_size=40).map(b"".join))
+def test_a_file_may_span_lines_exactly_when_a_line_holds_an_odd_number_of_quotes(body: bytes) -> None:
+    """The byte-level shortcut against the definition, counted line by line."""
+    odd_line = any(line.count(b'"') % 2 for line in body.split(b"\n"))
+    assert validate_module._may_span_lines(body) == odd_line
