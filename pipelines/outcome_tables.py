@@ -18,6 +18,7 @@ stored in day-0 order so a period reads only its row groups.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import duckdb
@@ -50,14 +51,15 @@ def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl
     return {name: frame.join(keys, on="pid").drop("pid") for name, frame in frames.items()}
 
 
-def rebuild(con: duckdb.DuckDBPyConnection) -> None:
+def rebuild(con: duckdb.DuckDBPyConnection, meanwhile: Callable[[], None] | None = None) -> None:
     """All patients, in chunks of consecutive day 0s so memory stays bounded at 10M sessions.
 
     Chunks in day-0 order leave the tables in day-0 order without a final sort (26 s for
     8M session scores) and let each chunk's scores query skip the row groups before it.
     The next chunk is computed on a thread, through its own cursor, while this one is
     written: Polars' rules and DuckDB's writes each leave a core idle much of the time
-    (docs/performance.md). One chunk ahead at most, so memory stays bounded.
+    (docs/performance.md). One chunk ahead at most, so memory stays bounded. ``meanwhile``
+    runs on ``con`` while the first chunk is computed, when there is nothing to write yet.
     """
     keyed = outcomes.keyed_cohort(con, "TRUE", [], numbered=True).sort("day0", "pid")
     [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
@@ -72,6 +74,8 @@ def rebuild(con: duckdb.DuckDBPyConnection) -> None:
     try:
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="ketaops-outcomes") as pool:
             ahead = pool.submit(sorted_chunk, 0)
+            if meanwhile is not None:
+                meanwhile()
             for i in range(chunks):
                 frames = ahead.result()
                 if i + 1 < chunks:

@@ -274,13 +274,13 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
     """Bring the per-patient tables up to date: "rebuilt", "updated" (touched patients) or "unchanged"."""
     from pipelines import outcome_tables  # imports the outcome metrics, which import this module
 
-    touched = touched_patients(con)
-    [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
     complete = all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES)
+    touched = touched_patients(con) if complete else 0  # a first load need not count its million
+    [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
     if not complete or touched > FULL_REBUILD_SHARE * patients:
-        build_first_sessions(con)
-        build_maintenance_sessions(con)
-        outcome_tables.rebuild(con)
+        build_first_sessions(con)  # the outcome rebuild's cohort is read from it
+        # built while the first chunk of outcomes is computed: their work shares the two cores
+        outcome_tables.rebuild(con, meanwhile=lambda: build_maintenance_sessions(con))
         return "rebuilt"
     if not touched:
         return "unchanged"

@@ -206,3 +206,31 @@ def test_incremental_refresh_updates_touched_patients_like_a_rebuild(
     with duckdb.connect(str(db), read_only=True) as con:
         sql = f"SELECT count(*) FROM {summaries.FIRST_SESSIONS} WHERE CAST(day0 AS DATE) = DATE '2026-10-21'"
         assert con.execute(sql).fetchall()[0][0] > 0
+
+
+def test_the_rebuild_runs_other_work_while_its_first_chunk_is_computed(
+    refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A full refresh builds the maintenance rows then, instead of idling on the first chunk."""
+    import threading
+
+    real, computing, released = outcome_tables.compute, threading.Event(), threading.Event()
+    overlapped: list[bool] = []
+
+    def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
+        computing.set()
+        released.wait(timeout=10)  # the first chunk is held until the work beside it has run
+        return real(con, keyed)
+
+    def meanwhile() -> None:
+        overlapped.append(computing.wait(timeout=10))
+        released.set()
+
+    monkeypatch.setattr(outcome_tables, "compute", compute)
+    con = _in_small_chunks(refreshed, tmp_path / "meanwhile.duckdb", monkeypatch)
+    try:
+        outcome_tables.rebuild(con, meanwhile=meanwhile)
+    finally:
+        con.close()
+    assert overlapped == [True]
+    assert _table_rows(tmp_path / "meanwhile.duckdb") == _table_rows(refreshed[2])
