@@ -33,3 +33,22 @@ def test_tiny_benchmark_runs_and_reports_every_figure(tmp_path):
         assert page["warm_p95"] > 0 and page["cold_p50"] > 0 and page["baseline_p50"] > 0
         assert page["first_read"] > 0  # a number: NaN (never measured) fails this too
     assert "ratio" in done.stdout and "cold/base" in done.stdout
+
+
+@pytest.mark.parametrize("megabytes", [64, 256])
+def test_a_measured_run_reports_the_childs_peak_memory_exit_code_and_stages(megabytes: int) -> None:
+    """The peak is the kernel's high-water mark: a child touching N MB then freeing it peaks at N."""
+    from bench.measure import python_cmd, run_measured
+
+    child = (
+        "import sys\n"
+        f"b = bytearray({megabytes} << 20)\n"
+        "b[::4096] = b'x' * len(b[::4096])  # touch every page\n"
+        "del b\n"
+        "print('run_finished stages=load:1.00,optimise:2.00')\n"
+        "sys.exit(3)\n"
+    )
+    run = run_measured(python_cmd("-c", child))
+    assert run.returncode == 3
+    assert run.stages == "load:1.00,optimise:2.00"
+    assert megabytes <= run.peak_rss_mb <= megabytes + 60  # the interpreter itself: ~10 MB
