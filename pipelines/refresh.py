@@ -393,15 +393,17 @@ def _jobs(by_table: dict[str, list[FileLoad]], paths: dict[str, Path]) -> list[l
 
 
 def _validated(jobs: list[list[FileLoad]], paths: dict[str, Path]) -> Iterator[tuple[list[FileLoad], Batch]]:
-    """Each chunk with its validation, the next ``VALIDATE_AHEAD`` chunks validated on a thread meanwhile.
+    """Each chunk with its validation, the next ``VALIDATE_AHEAD`` validated meanwhile.
 
     Validation (Polars and per-file Python) and loading (DuckDB) each leave a core idle
     half the time; both release the GIL in their heavy parts, so validating the next
     chunks while chunk i is staged and applied overlaps them (docs/performance.md has the
     figures). Two ahead rather than one: a table's apply (~30 s for 10M sessions) no
     longer leaves the validator idle after one chunk of the next table (the full load's
-    wait for validation 53 → 32 s). A bounded number ahead keeps memory bounded. Results
-    come in chunk order, so a run loads exactly what a sequential run would.
+    wait for validation 53 → 32 s). ``VALIDATE_WORKERS`` threads validate them, so two
+    chunks progress at once while the loader only stages. A bounded number ahead keeps
+    memory bounded. Results come in chunk order, so a run loads exactly what a sequential
+    run would.
     """
     from pipelines.validate import validate_batch  # the heavy import only when there is work
 
