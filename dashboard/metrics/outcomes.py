@@ -353,17 +353,19 @@ SCORE_ORDER = ("pid", "assessed_at", "assessment_id")
 def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFrame:
     """Scores of the patients of a keyed cohort, from 30 days before their day 0 on.
 
-    Columns: pid, clinic_id, condition, instrument, score, assessed_at,
-    assessment_id, day, after, session_number. ``day`` = calendar days from
-    day 0's date; ``after`` = assessed after day 0's exact time.
-    ``session_number`` (the loader's numbering of administered sessions): that
-    of the session named by ``session_id`` when given (and administered, same
-    patient), else of the latest administered session at or before
-    ``assessed_at``, else 0 (before treatment). Patient keys stay inside this
-    function (the cohort is handed over as a registered frame). Sorted by ``SCORE_ORDER``,
-    which the per-patient functions rely on. A cohort with
+    Columns: pid, instrument, score, assessed_at, day, after, session_number.
+    ``day`` = calendar days from day 0's date; ``after`` = assessed after day 0's
+    exact time. ``session_number`` (the loader's numbering of administered
+    sessions): that of the session named by ``session_id`` when given (and
+    administered, same patient), else of the latest administered session at or
+    before ``assessed_at``, else 0 (before treatment). Patient keys stay inside this
+    function (the cohort is handed over as a registered frame). Sorted by ``SCORE_ORDER``
+    (the assessment id breaks ties, then is dropped), which the per-patient functions rely on. A cohort with
     ``patient_no`` (the refresh's) is joined on that integer: a day's few hundred long-treated
     patients make these joins read every score and session (docs/performance.md).
+
+    Only what the per-patient functions read leaves DuckDB (the clinic and condition are the
+    cohort's): the refresh reads ~2M scores per chunk, and every string column costs.
     """
     key = "patient_no" if "patient_no" in keyed.columns else "patient_key"
     inst = ", ".join("?" for _ in _ALL_INSTRUMENTS)
@@ -372,12 +374,12 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
     # most 30 days before it: redundant bounds that let DuckDB skip older row groups
     first_day0 = keyed["day0"].min()
     earliest_score = None if first_day0 is None else first_day0 - timedelta(days=BASELINE_DAYS + 1)
-    con.register(view, keyed.select(key, "pid", "day0", "clinic_id", "condition"))
+    con.register(view, keyed.select(key, "pid", "day0"))
     try:
         x = con.sql(
             f"""
-            SELECT k.pid, k.clinic_id, k.condition, s.instrument, s.score, s.assessed_at, s.assessment_id,
-                   s.session_id,
+            SELECT k.pid, s.instrument, s.score, s.assessed_at, s.assessment_id,
+                   {_SESSION_HASH.format(column="s.session_id")} AS session_hash,
                    date_diff('day', CAST(k.day0 AS DATE), CAST(s.assessed_at AS DATE)) AS day,
                    s.assessed_at > k.day0 AS after
             FROM {view} k JOIN {ASSESSMENTS.name} s ON s.{key} = k.{key}
@@ -388,26 +390,34 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
         ).pl()
         adm = con.sql(  # administered sessions are the numbered ones
             f"""
-            SELECT k.pid, s.session_id, s.scheduled_at, s.session_number
+            SELECT k.pid, {_SESSION_HASH.format(column="s.session_id")} AS session_hash, s.scheduled_at,
+                   s.session_number
             FROM {SESSIONS.name} s JOIN {view} k ON k.{key} = s.{key}
             WHERE s.session_number IS NOT NULL AND s.scheduled_at >= CAST(? AS TIMESTAMP)""",
             params=[first_day0],
         ).pl()
     finally:
         con.unregister(view)
-    # the session an assessment names, else the latest at or before it (an as-of join in
-    # Polars: DuckDB's ASOF join took 12 s for 2M scores of 200k patients)
-    linked = adm.select("pid", "session_id", linked="session_number")
+    # the session an assessment names, the same patient's (joined on its id's hash: integers
+    # instead of strings, 0.3 s of a refresh chunk), else the latest at or before it (an as-of
+    # join in Polars: DuckDB's ASOF join took 12 s for 2M scores of 200k patients)
+    named = adm.select("pid", "session_hash", linked="session_number")
     latest = adm.select("pid", "scheduled_at", latest="session_number").sort("pid", "scheduled_at", "latest")
     return (
-        x.join(linked, on=["pid", "session_id"], how="left")
-        .sort(*SCORE_ORDER)  # the as-of join's order, and the one the per-patient functions need
+        x.sort(*SCORE_ORDER)  # the as-of join's order, and the one the per-patient functions need
+        .join(named, on=["pid", "session_hash"], how="left", maintain_order="left")
         .join_asof(latest, left_on="assessed_at", right_on="scheduled_at", by="pid", check_sortedness=False)
         .select(
-            "pid", "clinic_id", "condition", "instrument", "score", "assessed_at", "assessment_id",
-            "day", "after", session_number=pl.coalesce("linked", "latest", 0).cast(pl.Int64),
+            "pid", "instrument", "score", "assessed_at", "day", "after",
+            session_number=pl.coalesce("linked", "latest", 0).cast(pl.Int64),
         )
     )  # fmt: skip
+
+
+# A session id as one 64-bit integer (DuckDB's ``hash``), for linking a score to the session it
+# names. Two sessions of one patient sharing a hash would link it to both: with ~100 sessions a
+# patient that is ~100/2⁶⁴ (5e-18) per score, far below any error in the data itself.
+_SESSION_HASH = "CASE WHEN {column} IS NOT NULL THEN hash({column}) END"
 
 
 # --- per-patient outcomes ---------------------------------------------------------------
@@ -634,10 +644,12 @@ def cohort_trajectory(
         source = f"""(SELECT o.* FROM {OUTCOME_SESSION_SCORES} o JOIN {CLINICS.name} c USING (clinic_id)
                       WHERE ({where}) AND o.condition = ? AND o.instrument = ?)"""
         return con.sql(_TRAJECTORY.format(source=source), params=[*params, condition, instrument]).pl()
-    scores = load_outcome_data(con, f)[1]
-    pair = (pl.col("condition") == condition) & (pl.col("instrument") == instrument)
+    cohort, scores = load_outcome_data(con, f)
+    patients = cohort.filter(pl.col("condition") == condition).select("pid")
     view = f"outcome_session_scores_{uuid.uuid4().hex}"
-    con.register(view, session_scores_from(scores.filter(pair)))
+    con.register(
+        view, session_scores_from(scores.join(patients, on="pid").filter(pl.col("instrument") == instrument))
+    )
     try:
         return con.sql(_TRAJECTORY.format(source=view)).pl()
     finally:

@@ -405,6 +405,7 @@ def test_trajectory_session_mapping(make_db: Callable[[dict], Path]) -> None:
     b.score("P1", "phq9", d(4), 10)  # at session #3's exact time → #3
     b.score("P2", "phq9", d(-1), 24)  # → 0
     b.score("P2", "phq9", d(0, hours=1), 18)  # → 1
+    b.score("P2", "phq9", d(0, hours=2), 17, session_id=s2)  # names P1's session: ignored → 1
     b.score("P2", "phq9", d(3), 16)  # → 2
     with opened(make_db(b.rows)) as con:
         t = trajectory(con, PERIOD, NO_SUPPRESSION, "depression", "phq9")
@@ -414,7 +415,7 @@ def test_trajectory_session_mapping(make_db: Callable[[dict], Path]) -> None:
     assert (by[0]["n"], by[0]["median"], by[0]["q1"], by[0]["q3"]) == (2, 22, 21, 23)
     # session 2: P1's latest at #2 is 12 (day 5), P2's is 16 → median 14
     assert (by[2]["n"], by[2]["median"]) == (2, 14)
-    assert (by[1]["n"], by[1]["median"]) == (1, 18)
+    assert (by[1]["n"], by[1]["median"]) == (1, 17)  # P2's latest at #1 (as #2 it would be 18)
     assert (by[3]["n"], by[3]["median"]) == (1, 10)
 
 
