@@ -21,6 +21,9 @@ otherwise (``first_sessions_source``).
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import closing
+
 import duckdb
 
 from pipelines.contract import ADVERSE_EVENTS, ASSESSMENTS, SESSIONS
@@ -278,9 +281,14 @@ def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
     touched = touched_patients(con) if complete else 0  # a first load need not count its million
     [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
     if not complete or touched > FULL_REBUILD_SHARE * patients:
-        build_first_sessions(con)  # the outcome rebuild's cohort is read from it
-        # built while the first chunk of outcomes is computed: their work shares the two cores
-        outcome_tables.rebuild(con, meanwhile=lambda: build_maintenance_sessions(con))
+        # The maintenance rows are built on a cursor of their own beside the first sessions, the
+        # outcome cohort and the first outcome chunk: each of those leaves a core idle much of
+        # the time (docs/performance.md). The outcome rows are written once they are done. (The
+        # pool is left before the cursor is closed: a failure here still waits for the build.)
+        with closing(con.cursor()) as side, ThreadPoolExecutor(1, "ketaops-maintenance") as pool:
+            maintenance = pool.submit(build_maintenance_sessions, side)
+            build_first_sessions(con)  # the outcome rebuild's cohort is read from it
+            outcome_tables.rebuild(con, meanwhile=maintenance.result)
         return "rebuilt"
     if not touched:
         return "unchanged"

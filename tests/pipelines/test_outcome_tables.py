@@ -234,3 +234,28 @@ def test_the_rebuild_runs_other_work_while_its_first_chunk_is_computed(
         con.close()
     assert overlapped == [True]
     assert _table_rows(tmp_path / "meanwhile.duckdb") == _table_rows(refreshed[2])
+
+
+def test_a_full_rebuild_builds_the_maintenance_rows_beside_the_first_sessions(
+    refreshed: tuple[Path, Path, Path], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Both read every session; neither keeps two cores busy, so they run at once (on two cursors)."""
+    import threading
+
+    both_running = threading.Barrier(2, timeout=10)  # broken, and raising, if they run one after the other
+    for name in ("build_first_sessions", "build_maintenance_sessions"):
+        real = getattr(summaries, name)
+
+        def meet(con: duckdb.DuckDBPyConnection, real: Any = real) -> None:
+            both_running.wait()
+            real(con)
+
+        monkeypatch.setattr(summaries, name, meet)
+    copy = tmp_path / "beside.duckdb"
+    con = _in_small_chunks(refreshed, copy, monkeypatch)
+    try:
+        con.execute(f"DROP TABLE {summaries.MAINTENANCE_SESSIONS}").fetchall()  # as a first load: rebuild
+        assert summaries.update_per_patient_tables(con) == "rebuilt"
+    finally:
+        con.close()
+    assert _table_rows(copy) == _table_rows(refreshed[2])
