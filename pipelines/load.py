@@ -88,9 +88,9 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
 
 
 def files_to_check(
-    con: duckdb.DuckDBPyConnection, found: list[tuple[str, str, int]]
+    con: duckdb.DuckDBPyConnection, found: list[tuple[str, str, int, int]]
 ) -> list[tuple[str, str, int, str | None]]:
-    """Of the files found (relative path, path, mtime in ns), those new or with a new mtime.
+    """Of the files found (relative path, path, mtime in ns, size), those new or with a new mtime.
 
     Each as (relative path, path, mtime ns, content hash of the path's last version or
     None if never seen). One join in DuckDB: a day's refresh finds ~60,000 files and

@@ -154,7 +154,7 @@ def validate_file(path: Path, rel_path: str) -> FileResult:
     return validate_batch([(path, rel_path)]).files[0]
 
 
-def validate_batch(items: Sequence[tuple[Path, str]]) -> Batch:
+def validate_batch(items: Sequence[tuple[str | Path, str]]) -> Batch:
     """Validate many files (best: of one table) with each rule run once over all their rows.
 
     Per-file work is only what must be per file (bytes, hash, header); the raw
@@ -184,7 +184,7 @@ def validate_batch(items: Sequence[tuple[Path, str]]) -> Batch:
     return Batch(files, combined)
 
 
-def _read(index: int, path: Path, rel_path: str) -> _Read | FileResult:
+def _read(index: int, path: str | Path, rel_path: str) -> _Read | FileResult:
     table = table_for_file(rel_path)
     try:
         with open(path, "rb", buffering=0) as fh:  # unbuffered: 18 against 27 µs a file through pathlib
