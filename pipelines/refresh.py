@@ -271,6 +271,7 @@ def _build_and_publish(
                 ).fetchall()
             if changed is None:  # new paths and new mtimes only
                 changed = files_to_check(con, found)
+            track_patients = summaries.per_patient_tables_complete(con)  # else all are rebuilt
             summary.files_skipped = len(found) - len(changed)
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             # plain strings, not pathlib objects (1 s for a network's 60,000 files before any
@@ -312,7 +313,9 @@ def _build_and_publish(
                     for i, (chunk, batch) in enumerate(jobs):
                         clock.lap("validate")
                         if loader is None:
-                            loader = TableLoader(con, TABLES_BY_NAME[chunk[0].table], summary.run_id)
+                            loader = TableLoader(
+                                con, TABLES_BY_NAME[chunk[0].table], summary.run_id, track_patients
+                            )
                         bar.set_postfix_str(chunk[-1].rel_path[-40:])
                         for load, result in zip(chunk, batch.files, strict=True):
                             load.content_hash = result.content_hash  # what was actually read

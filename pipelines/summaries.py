@@ -273,11 +273,17 @@ def touched_patients(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT count(DISTINCT patient_key) FROM {TOUCHED_PATIENTS}").fetchall()[0][0])
 
 
+def per_patient_tables_complete(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every per-patient table is there in this version's layout; if not, the next
+    ``update_per_patient_tables`` rebuilds them all (and needs no record of touched patients)."""
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES)
+
+
 def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:
     """Bring the per-patient tables up to date: "rebuilt", "updated" (touched patients) or "unchanged"."""
     from pipelines import outcome_tables  # imports the outcome metrics, which import this module
 
-    complete = all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES)
+    complete = per_patient_tables_complete(con)
     touched = touched_patients(con) if complete else 0  # a first load need not count its million
     [(patients,)] = con.execute("SELECT count(*) FROM patients").fetchall()
     if not complete or touched > FULL_REBUILD_SHARE * patients:

@@ -435,3 +435,28 @@ def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session
     assert {rows[s]["primary_condition"] for s in ("M8", "M9", "M15")} == {"ptsd"}
     assert rows["M16"]["primary_condition"] == "ocd"
     assert rows["M13"]["prev_session_id"] == "M12" and rows["M14"]["prev_session_id"] is None
+
+
+def test_only_a_run_that_updates_the_per_patient_tables_records_the_patients_it_touched(
+    tmp_path: Path, monkeypatch
+) -> None:
+    """A first load rebuilds every per-patient table, so it skips the record (three statements over
+    every row); the next run updates the touched patients' rows and needs it."""
+    from pipelines import load
+    from pipelines.refresh import refresh
+    from tests.pipelines.test_load import SESSIONS, write
+
+    recorded: list[str] = []
+    original = load.record_touched_patients
+    monkeypatch.setattr(
+        load, "record_touched_patients", lambda con, table: recorded.append(table) or original(con, table)
+    )
+    paths = _per_patient_paths(monkeypatch)
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    _clinic_and_patients(ex, ["P1", "P2"], "2025-01-01")
+    write(ex, "sessions_2025-01.csv", SESSIONS, _session_row("A1", "P1", "2025-01-01T09:00"))
+    assert refresh(ex, db).status == "succeeded"
+    assert (paths, recorded) == (["rebuilt"], [])
+    write(ex, "sessions_2025-02.csv", SESSIONS, _session_row("B1", "P2", "2025-02-01T09:00"))
+    assert refresh(ex, db).status == "succeeded"
+    assert recorded == ["sessions"]
