@@ -72,7 +72,7 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     finds no new file publishes nothing only if this holds: the first run of a version
     that adds a table or a column publishes it even when no export changed.
     """
-    from pipelines.summaries import ADDED_COLUMNS, PER_PATIENT_TABLES
+    from pipelines.summaries import per_patient_tables_complete
 
     columns = (
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
@@ -82,9 +82,7 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
         ensure_schema(empty)
         expected = set(empty.execute(columns).fetchall())
     present = set(con.execute(columns).fetchall())
-    return expected <= present and all(
-        table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES
-    )
+    return expected <= present and per_patient_tables_complete(con)
 
 
 def files_to_check(

@@ -9,9 +9,9 @@ the very functions the metrics run inline on a database without these tables
 (``dashboard.metrics.outcomes.patient_outcomes``, ``ideation_outcomes``,
 ``session_scores_from``), and the metrics read the cohort's rows.
 
-Each row carries the patient's key and number (``patient_no``: the refresh replaces a patient's
-rows by it) and day-0 attributes (day 0, clinic, route,
-modality, condition) so the cohort filters apply to the table directly; rows are
+Each row carries the patient's number (``patient_no``: the refresh replaces a patient's rows
+by it; not the key, whose strings cost ~15% of the rows' writes) and day-0 attributes (day 0,
+clinic, route, modality, condition) so the cohort filters apply to the table directly; rows are
 stored in day-0 order so a period reads only its row groups.
 """
 
@@ -55,7 +55,7 @@ def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl
     for name, frame in frames.items():
         frame = frame.sort("pid")
         patient = ["clinic_id", "condition"] if name == OUTCOME_SESSION_SCORES else []
-        columns = keyed.select(*patient, "patient_key", "patient_no", "day0", "route", "modality")
+        columns = keyed.select(*patient, "patient_no", "day0", "route", "modality")
         out[name] = pl.concat([frame.drop("pid"), columns[frame["pid"]]], how="horizontal")
     return out
 

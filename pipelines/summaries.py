@@ -273,10 +273,19 @@ def touched_patients(con: duckdb.DuckDBPyConnection) -> int:
     return int(con.execute(f"SELECT count(DISTINCT patient_key) FROM {TOUCHED_PATIENTS}").fetchall()[0][0])
 
 
+# Columns per-patient tables no longer carry: a table holding one was built by an older version
+# and is rebuilt by the next refresh (readers cope with it until then).
+REMOVED_COLUMNS = {
+    table: ("patient_key",) for table in (OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
+}
+
+
 def per_patient_tables_complete(con: duckdb.DuckDBPyConnection) -> bool:
     """Whether every per-patient table is there in this version's layout; if not, the next
     ``update_per_patient_tables`` rebuilds them all (and needs no record of touched patients)."""
-    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES)
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES) and not any(
+        table_exists(con, t, (column,)) for t, columns in REMOVED_COLUMNS.items() for column in columns
+    )
 
 
 def update_per_patient_tables(con: duckdb.DuckDBPyConnection) -> str:

@@ -31,16 +31,29 @@ def _numbers(db: Path) -> dict[str, int]:
 
 
 def _misnumbered_rows(db: Path) -> int:
-    """Rows of any table carrying a patient number other than their patients row's."""
-    tables = ("sessions", "assessments", *summaries.PER_PATIENT_TABLES)
+    """Rows of any table carrying a patient number other than their patients row's.
+
+    The outcome rows carry the number only: theirs must name a patient whose first session
+    (itself checked by key) is the row's day 0."""
+    keyed = ("sessions", "assessments", summaries.FIRST_SESSIONS, summaries.MAINTENANCE_SESSIONS)
+    numbered_only = [t for t in summaries.PER_PATIENT_TABLES if t not in keyed]
+    assert len(numbered_only) == 3  # the three outcome tables
     with duckdb.connect(str(db), read_only=True) as con:
-        return sum(
+        by_key = sum(
             con.execute(
                 f"SELECT count(*) FROM {t} x JOIN patients p USING (patient_key) "
                 "WHERE x.patient_no IS DISTINCT FROM p.patient_no"
             ).fetchall()[0][0]
-            for t in tables
+            for t in keyed
         )
+        by_day0 = sum(
+            con.execute(
+                f"SELECT count(*) FROM {t} x LEFT JOIN {summaries.FIRST_SESSIONS} f USING (patient_no) "
+                "WHERE x.day0 IS DISTINCT FROM f.day0"
+            ).fetchall()[0][0]
+            for t in numbered_only
+        )
+        return by_key + by_day0
 
 
 def _first_run(tmp_path: Path) -> tuple[Path, Path]:
