@@ -38,22 +38,17 @@ def _misnumbered_rows(db: Path) -> int:
     keyed = ("sessions", "assessments", summaries.FIRST_SESSIONS, summaries.MAINTENANCE_SESSIONS)
     numbered_only = [t for t in summaries.PER_PATIENT_TABLES if t not in keyed]
     assert len(numbered_only) == 3  # the three outcome tables
+    checks = [
+        f"SELECT count(*) FROM {t} x JOIN patients p USING (patient_key) "
+        "WHERE x.patient_no IS DISTINCT FROM p.patient_no"
+        for t in keyed
+    ] + [
+        f"SELECT count(*) FROM {t} x LEFT JOIN {summaries.FIRST_SESSIONS} f USING (patient_no) "
+        "WHERE x.day0 IS DISTINCT FROM f.day0"
+        for t in numbered_only
+    ]
     with duckdb.connect(str(db), read_only=True) as con:
-        by_key = sum(
-            con.execute(
-                f"SELECT count(*) FROM {t} x JOIN patients p USING (patient_key) "
-                "WHERE x.patient_no IS DISTINCT FROM p.patient_no"
-            ).fetchall()[0][0]
-            for t in keyed
-        )
-        by_day0 = sum(
-            con.execute(
-                f"SELECT count(*) FROM {t} x LEFT JOIN {summaries.FIRST_SESSIONS} f USING (patient_no) "
-                "WHERE x.day0 IS DISTINCT FROM f.day0"
-            ).fetchall()[0][0]
-            for t in numbered_only
-        )
-        return by_key + by_day0
+        return sum(con.execute(sql).fetchall()[0][0] for sql in checks)
 
 
 def _first_run(tmp_path: Path) -> tuple[Path, Path]:
