@@ -647,11 +647,11 @@ def cohort_trajectory(
                       WHERE ({where}) AND o.condition = ? AND o.instrument = ?)"""
         return con.sql(_TRAJECTORY.format(source=source), params=[*params, condition, instrument]).pl()
     cohort, scores = load_outcome_data(con, f)
-    patients = cohort.filter(pl.col("condition") == condition).select("pid")
+    patients = cohort.filter(pl.col("condition") == condition)["pid"]
+    # a filter, not a join: the scores must stay in SCORE_ORDER for session_scores_from
+    pair = pl.col("pid").is_in(patients.implode()) & (pl.col("instrument") == instrument)
     view = f"outcome_session_scores_{uuid.uuid4().hex}"
-    con.register(
-        view, session_scores_from(scores.join(patients, on="pid").filter(pl.col("instrument") == instrument))
-    )
+    con.register(view, session_scores_from(scores.filter(pair)))
     try:
         return con.sql(_TRAJECTORY.format(source=view)).pl()
     finally:
