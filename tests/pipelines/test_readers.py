@@ -153,3 +153,55 @@ def test_one_broken_line_leaves_every_other_row_exactly_as_the_fast_path_reads_i
     broken = readers.csv_rows(broken_body.encode(), 3, KEEP, "t.csv")
     assert broken.filter(pl.col(MALFORMED).is_not_null())[ROW].to_list() == [100]
     assert broken.filter(pl.col(ROW) != 100).equals(clean.filter(pl.col(ROW) != 100))
+
+
+def line_by_line(body: bytes, n_fields: int = 3, keep: dict[int, str] = KEEP) -> pl.DataFrame:
+    """What ``csv_rows`` reads without its one-pass read of plain bodies."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(readers, "_plain_rows", lambda *_: None)
+        return readers.csv_rows(body, n_fields, keep, "t.csv")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1,2,3\n4,,6\n",
+        b"1,2,3\n4,5,6",  # no newline at the end
+        b" a , b ,c\n,,\n",  # blanks kept, empty fields are ""
+        "é,ü,€\n".encode(),
+    ],
+)
+def test_a_plain_body_is_read_in_one_pass_exactly_as_line_by_line(body):
+    plain = readers._plain_rows(body, 3, KEEP)
+    assert plain is not None
+    assert plain.equals(line_by_line(body))
+    subset = {2: "c", 0: "a"}
+    assert readers.csv_rows(body, 3, subset, "t.csv").equals(line_by_line(body, keep=subset))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"1,2,3\n1,2\n4,5,6\n",  # a short line
+        b"1,2,3\n1,2,3,4\n4,5,6\n",  # a long line
+        b"1,2\n1,2,3,4\n",  # one short, one long: the commas add up
+        b"1,2,3\n\n4,5,6\n",  # a blank line: no row, but it counts in the numbering
+        b"\n1,2,3\n",
+        b"1,2,3\n   \n",
+        b"1,2,3\r\n",
+        b'1,"2",3\n',
+        b"1,\xff,3\n",  # not UTF-8
+    ],
+)
+def test_a_body_with_any_other_line_is_read_line_by_line(body):
+    # the one-pass read's proof rests on Polars making a row of every line and raising on long ones
+    assert readers._plain_rows(body, 3, KEEP) is None
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.text(alphabet="ab ,\n", max_size=40))
+def test_any_quote_free_body_reads_the_same_either_way(body):
+    data = body.encode()
+    if not readers._NON_BLANK.search(data):
+        return
+    assert readers.csv_rows(data, 3, KEEP, "t.csv").equals(line_by_line(data))
