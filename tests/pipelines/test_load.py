@@ -384,11 +384,17 @@ def test_session_numbers_over_runs_match_a_brute_force_count(tmp_path: Path) -> 
         assert set(stored_tails) == tails, run
 
 
-@pytest.mark.parametrize("probe_ratio", [0, 10**9], ids=["key-hashes", "key-join"])
+@pytest.mark.parametrize(
+    ("probe_ratio", "small_register"),
+    [(0, 10_000), (10**9, 10_000), (10**9, 0)],
+    ids=["key-hashes", "key-join-values", "key-join-rows"],
+)
 def test_foreign_keys_see_the_batch_and_the_database(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int, small_register: int
 ) -> None:
-    monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", probe_ratio)  # both ways of looking up values
+    # every way of looking up values: hashes; keys joined to the distinct values or to every row
+    monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", probe_ratio)
+    monkeypatch.setattr("pipelines.load.SMALL_REGISTER", small_register)
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
     write(ex, "patients_1.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
