@@ -322,10 +322,14 @@ a file); `Batch.accepted` holds all accepted rows with `_file` for one bulk
 insert. Files whose lines can be split independently (no line with an odd number
 of quotes) are even split in one pass. `validate_file` is the one-file batch.
 
-- `pipelines/readers.py` turns bytes into raw text columns. CSV: Polars reads the
-  lines and splits quote-free ones with `str.splitn` (field counts checked per
-  line); lines with quotes go through Polars' CSV reader; only lines with an odd
-  number of quotes (or that Polars refuses) are looked at by Python's `csv` module.
+- `pipelines/readers.py` turns bytes into raw text columns. CSV: a plain body (no
+  quote, no carriage return, and commas adding up to the header's field count on
+  every line, proven from one count because Polars raises on a longer line) is
+  split by Polars' CSV reader in one pass; any other body is read as lines, and
+  quote-free ones are split with `str.splitn` (field counts checked per line);
+  lines with quotes go through Polars' CSV reader; only lines with an odd number
+  of quotes (or that Polars refuses) are looked at by Python's `csv` module. Both
+  ways give the same rows (a property test holds them to it).
 - `pipelines/validate.py` types every column with one vectorised pass for values
   sent exactly as the contract spells them, and a second, trimming and
   case-folding pass only for the rows that need it; each rule is one boolean

@@ -6,8 +6,10 @@ n-th line after the header) and ``_malformed`` (why a CSV line could not be
 split into the header's fields, else null). Validation happens on that frame.
 
 Speed matters (about 10M session rows per refresh), so the CSV fast path never
-loops in Python: Polars reads the file as lines and splits unquoted lines with
-``str.splitn``; lines holding quotes are counted with a regex and parsed by
+loops in Python: a plain body (no quote, no carriage return, the header's number of
+fields on every line, which is what almost every export is) is split by Polars' CSV
+reader in one pass; any other is read as lines, unquoted lines are split with
+``str.splitn``, and lines holding quotes are counted with a regex and parsed by
 Polars' CSV reader. Python's ``csv`` module only sees the few lines Polars
 cannot take alone: lines with an odd number of quotes (a field spanning lines,
 or an unclosed quote) and lines Polars refuses (a stray quote). A broken line is
