@@ -10,9 +10,11 @@ the very functions the metrics run inline on a database without these tables
 ``session_scores_from``), and the metrics read the cohort's rows.
 
 Each row carries the patient's number (``patient_no``: the refresh replaces a patient's rows
-by it; not the key, whose strings cost ~15% of the rows' writes) and day-0 attributes (day 0,
-clinic, route, modality, condition) so the cohort filters apply to the table directly; rows are
-stored in day-0 order so a period reads only its row groups.
+by it; not the key, whose strings cost ~15% of the rows' writes) and day 0; the patient and
+ideation rows also the day-0 attributes (clinic, route, modality, condition) so the cohort
+filters apply to them directly, while a session-score row (there are ~8 per patient) is joined
+to the patient's first session for them. Rows are stored in day-0 order so a period reads only
+its row groups.
 """
 
 from __future__ import annotations
@@ -54,8 +56,10 @@ def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl
     out = {}
     for name, frame in frames.items():
         frame = frame.sort("pid")
-        patient = ["clinic_id", "condition"] if name == OUTCOME_SESSION_SCORES else []
-        columns = keyed.select(*patient, "patient_no", "day0", "route", "modality")
+        # the session scores (~8M rows) carry no day-0 strings: a reader takes them from the first
+        # sessions by number (their strings were ~80% of the table's writes)
+        attributes = () if name == OUTCOME_SESSION_SCORES else ("route", "modality")
+        columns = keyed.select("patient_no", "day0", *attributes)
         out[name] = pl.concat([frame.drop("pid"), columns[frame["pid"]]], how="horizontal")
     return out
 

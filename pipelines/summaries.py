@@ -276,7 +276,9 @@ def touched_patients(con: duckdb.DuckDBPyConnection) -> int:
 # Columns per-patient tables no longer carry: a table holding one was built by an older version
 # and is rebuilt by the next refresh (readers cope with it until then).
 REMOVED_COLUMNS = {
-    table: ("patient_key",) for table in (OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
+    OUTCOME_PATIENTS: ("patient_key",),
+    OUTCOME_IDEATION: ("patient_key",),
+    OUTCOME_SESSION_SCORES: ("patient_key", "clinic_id", "condition", "route", "modality"),
 }
 
 

@@ -48,6 +48,7 @@ from pipelines.contract import (
 )
 from pipelines.summaries import (
     ADDED_COLUMNS,
+    FIRST_SESSIONS,
     OUTCOME_IDEATION,
     OUTCOME_PATIENTS,
     OUTCOME_SESSION_SCORES,
@@ -586,7 +587,8 @@ Pair = tuple[str, str]  # (condition, instrument)
 
 
 def _tables_present(con: duckdb.DuckDBPyConnection) -> bool:
-    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in _PER_PATIENT)
+    # the first sessions too: the session scores take their patients' day-0 attributes from them
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in (*_PER_PATIENT, FIRST_SESSIONS))
 
 
 def _read_cohort_rows(
@@ -642,9 +644,13 @@ def cohort_trajectory(
 ) -> pl.DataFrame:
     """``_TRAJECTORY`` (unsuppressed) of the cohort's ``session_scores_from`` for one pair."""
     if _tables_present(con):
-        where, params = cohort_where(f, "o", "o.condition")
-        source = f"""(SELECT o.* FROM {OUTCOME_SESSION_SCORES} o JOIN {CLINICS.name} c USING (clinic_id)
-                      WHERE ({where}) AND o.condition = ? AND o.instrument = ?)"""
+        # the patients' day-0 attributes from their first session (the score rows carry only the
+        # number and day 0); both tables are in day-0 order, so the period prunes both
+        where, params = combine(cohort_where(f, "fs", "fs.primary_condition"), period_where(f, "o.day0"))
+        source = f"""(SELECT o.session_number, o.score FROM {OUTCOME_SESSION_SCORES} o
+                      JOIN {FIRST_SESSIONS} fs ON fs.patient_no = o.patient_no
+                      JOIN {CLINICS.name} c ON c.clinic_id = fs.clinic_id
+                      WHERE ({where}) AND fs.primary_condition = ? AND o.instrument = ?)"""
         return con.sql(_TRAJECTORY.format(source=source), params=[*params, condition, instrument]).pl()
     cohort, scores = load_outcome_data(con, f)
     patients = cohort.filter(pl.col("condition") == condition)["pid"]

@@ -261,22 +261,27 @@ def test_a_full_rebuild_builds_the_maintenance_rows_beside_the_first_sessions(
     assert _table_rows(copy) == _table_rows(refreshed[2])
 
 
-def test_tables_of_a_version_that_stored_the_patient_key_are_read_then_rebuilt_without_it(
+def test_tables_of_an_older_layout_are_read_then_rebuilt_without_the_removed_columns(
     refreshed: tuple[Path, Path, Path], tmp_path: Path
 ) -> None:
-    """The outcome rows no longer carry the patient key (its strings cost ~15% of their writes).
-    A database published with it still gives the same figures, and the next refresh, even with
-    no new file, rebuilds the tables without it."""
+    """The outcome rows no longer carry the patient key (its strings cost ~15% of their writes),
+    nor the session scores the patient's day-0 attributes (~80% of theirs). A database published
+    with them still gives the same figures, and the next refresh, even with no new file, rebuilds
+    the tables without them."""
     exports, _, db = refreshed
     older = tmp_path / "older.duckdb"
     shutil.copy(db, older)
+    day0_attributes = {"clinic_id": "fs.clinic_id", "condition": "fs.primary_condition"}
+    day0_attributes |= {"route": "fs.route", "modality": "fs.modality", "patient_key": "fs.patient_key"}
     with duckdb.connect(str(older)) as con:
-        for table in outcome_tables.TABLES:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN patient_key VARCHAR").fetchall()
-            con.execute(
-                f"UPDATE {table} SET patient_key = p.patient_key FROM patients p "
-                f"WHERE p.patient_no = {table}.patient_no"
-            ).fetchall()
+        for table, removed in summaries.REMOVED_COLUMNS.items():
+            for column in removed:
+                # filled as that version did; a wrong value would change the figures compared below
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR").fetchall()
+                con.execute(
+                    f"UPDATE {table} SET {column} = {day0_attributes[column]} "
+                    f"FROM {summaries.FIRST_SESSIONS} fs WHERE fs.patient_no = {table}.patient_no"
+                ).fetchall()
         assert not summaries.per_patient_tables_complete(con)
     before = _figures(db)
     older_figures = _figures(older)
@@ -284,5 +289,6 @@ def test_tables_of_a_version_that_stored_the_patient_key_are_read_then_rebuilt_w
     assert main(["refresh", "--exports", str(exports), "--db", str(older)]) == 0
     with duckdb.connect(str(older), read_only=True) as con:
         assert summaries.per_patient_tables_complete(con)
-        assert not any(summaries.table_exists(con, t, ("patient_key",)) for t in outcome_tables.TABLES)
+        for table, removed in summaries.REMOVED_COLUMNS.items():
+            assert not any(summaries.table_exists(con, table, (column,)) for column in removed), table
     assert _table_rows(older) == _table_rows(db)
