@@ -118,9 +118,10 @@ def first_sessions_sql(patients: str = "TRUE", numbered: bool = False) -> str:
         SELECT patient_key, {"patient_no, " if numbered else ""}session_id, scheduled_at AS day0, clinic_id,
                route, modality, primary_condition
         FROM {SESSIONS.name} WHERE session_number = 1 AND ({patients})"""
+    key = "patient_no" if numbered else "patient_key"  # the integer where there is one
     return f"""
     SELECT f.*, coalesce(n.induction_sessions, 0) AS induction_sessions
-    FROM ({firsts}) f LEFT JOIN ({induction_sessions_sql(firsts)}) n USING (patient_key)"""
+    FROM ({firsts}) f LEFT JOIN ({induction_sessions_sql(firsts, key)}) n USING ({key})"""
 
 
 TOUCHED_ONLY = f"patient_no IN (SELECT patient_no FROM {TOUCHED_NUMBERS})"
