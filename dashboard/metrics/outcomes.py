@@ -374,7 +374,8 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
     inst = ", ".join("?" for _ in _ALL_INSTRUMENTS)
     view = f"outcome_cohort_{uuid.uuid4().hex}"  # per call: concurrent reads never share a name
     # every cohort patient's sessions are on or after the earliest day 0, and their scores at
-    # most 30 days before it: redundant bounds that let DuckDB skip older row groups
+    # most 30 days before it: redundant bounds that let DuckDB skip the sessions' older row groups
+    # (stored in time order; the assessments are not, see summaries.CLUSTERED)
     first_day0 = keyed["day0"].min()
     earliest_score = None if first_day0 is None else first_day0 - timedelta(days=BASELINE_DAYS + 1)
     con.register(view, keyed.select(key, "pid", "day0"))
