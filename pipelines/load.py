@@ -318,7 +318,6 @@ class TableLoader:
         for i, (col, target) in enumerate(fks):
             # The values matching no key of the target (this batch included).
             [(targets,)] = con.execute(f"SELECT count(*) FROM {target}").fetchall()
-            target_key = next(t.key for t in TABLES if t.name == target)
             if rows * HASH_PROBE_RATIO < targets:
                 # a few values into a large table: a probe of its key hashes, not a scan of its keys
                 known = _known_hashes(target, "(SELECT h FROM _probe)")
@@ -331,14 +330,20 @@ class TableLoader:
                     f"SELECT v FROM _probe WHERE h NOT IN ({known})"
                 ).fetchall()
                 con.execute("DROP TABLE _probe").fetchall()
-            else:  # e.g. a full load, or the clinic register: a join on the keys themselves
-                # a small register's few values first (6M sessions' clinics: 0.44 -> ~0.25 s); a large
-                # table's keys joined to every row, without a DISTINCT of them all first (9M
-                # assessments' session ids: 2.6 -> 1.5 s)
-                values = f"(SELECT DISTINCT {col} FROM {STAGE})" if targets <= SMALL_REGISTER else STAGE
+            elif targets <= SMALL_REGISTER:  # e.g. the clinic register: its keys, to the few values
+                # (6M sessions' clinics: 0.44 -> ~0.25 s with the DISTINCT first)
+                target_key = next(t.key for t in TABLES if t.name == target)
                 con.execute(
                     f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS SELECT DISTINCT s.{col} AS v "
-                    f"FROM {values} s ANTI JOIN {target} t ON t.{target_key} = s.{col} "
+                    f"FROM (SELECT DISTINCT {col} FROM {STAGE}) s "
+                    f"ANTI JOIN {target} t ON t.{target_key} = s.{col} WHERE s.{col} IS NOT NULL"
+                ).fetchall()
+            else:  # e.g. a full load: every row's hash joined to all stored hashes, no DISTINCT first
+                # (9M assessments' session ids: 1.65-1.8 CPU-s joined to the 10M key strings,
+                # 1.1-1.35 to their hashes, a build of 8-byte integers; a DISTINCT first took 2.6 s)
+                con.execute(
+                    f"CREATE OR REPLACE TEMP TABLE _fk_missing{i} AS SELECT DISTINCT s.{col} AS v "
+                    f"FROM {STAGE} s ANTI JOIN {key_hashes(target)} t ON t.key_hash = {KEY_HASH}(s.{col}) "
                     f"WHERE s.{col} IS NOT NULL"
                 ).fetchall()
             joins.append(f"LEFT JOIN _fk_missing{i} m{i} ON m{i}.v = s.{col}")
@@ -446,8 +451,8 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection, table: str) -> None:
 KEY_HASH, KEY_HASH_TYPE = "hash", "UBIGINT"
 KEY_HASH_CANARY = "key_hash_canary"  # one row: the function's name and its hash of CANARY_TEXT
 CANARY_TEXT = "KetaOps key-hash canary"
-# Probe the hashes when the values looked up are fewer than 1/HASH_PROBE_RATIO of the table's
-# rows; otherwise one join on the key strings costs less than hashing every value.
+# Probe the hashes with the distinct values looked up when they are fewer than 1/HASH_PROBE_RATIO
+# of the table's rows; otherwise the DISTINCT costs more than joining every row's hash to all hashes.
 HASH_PROBE_RATIO = 20
 # A foreign key into a table of at most this many rows (the clinic register) has few distinct
 # values in any batch: those are looked up, not every row's.

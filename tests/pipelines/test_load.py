@@ -387,12 +387,13 @@ def test_session_numbers_over_runs_match_a_brute_force_count(tmp_path: Path) -> 
 @pytest.mark.parametrize(
     ("probe_ratio", "small_register"),
     [(0, 10_000), (10**9, 10_000), (10**9, 0)],
-    ids=["key-hashes", "key-join-values", "key-join-rows"],
+    ids=["key-hashes", "key-join-values", "hash-join-rows"],
 )
 def test_foreign_keys_see_the_batch_and_the_database(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int, small_register: int
 ) -> None:
-    # every way of looking up values: hashes; keys joined to the distinct values or to every row
+    # every way of looking up values: the distinct values' hashes probed; the keys joined to the
+    # distinct values; every row's hash joined to all stored hashes
     monkeypatch.setattr("pipelines.load.HASH_PROBE_RATIO", probe_ratio)
     monkeypatch.setattr("pipelines.load.SMALL_REGISTER", small_register)
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
