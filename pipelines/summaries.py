@@ -26,7 +26,7 @@ from contextlib import closing
 
 import duckdb
 
-from pipelines.contract import ADVERSE_EVENTS, SESSIONS
+from pipelines.contract import ADVERSE_EVENTS, SESSIONS, TABLES_BY_NAME, data_table_ddl
 
 # (table, timestamp column) kept in time order. Adverse events (730k rows at network scale,
 # six row groups) are filtered on onset_at by every Safety query: in time order a quarter reads
@@ -71,7 +71,11 @@ def cluster_by_time(
     # a new table rather than DELETE + INSERT: no tombstoned row groups left in front
     staged = f"_{table}_clustered"
     con.execute(f"DROP TABLE IF EXISTS {staged}").fetchall()
-    con.execute(f"CREATE TABLE {staged} AS SELECT * FROM {table} ORDER BY {column}").fetchall()
+    if table in TABLES_BY_NAME:  # a data table: its own DDL keeps its columns' storage
+        con.execute(data_table_ddl(TABLES_BY_NAME[table], staged)).fetchall()
+        con.execute(f"INSERT INTO {staged} BY NAME SELECT * FROM {table} ORDER BY {column}").fetchall()
+    else:
+        con.execute(f"CREATE TABLE {staged} AS SELECT * FROM {table} ORDER BY {column}").fetchall()
     con.execute(f"DROP TABLE {table}").fetchall()
     con.execute(f"ALTER TABLE {staged} RENAME TO {table}").fetchall()
     return True

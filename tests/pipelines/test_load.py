@@ -421,6 +421,31 @@ def test_foreign_keys_see_the_batch_and_the_database(
     assert (summary.rows_loaded, summary.rows_rejected) == (3, 2)  # S1 + A1, A2; A3, A4
 
 
+def test_ids_of_about_one_value_per_row_are_stored_with_zstd(tmp_path: Path) -> None:
+    # each table's key and references to a session (contract.per_row_ids); other strings keep
+    # DuckDB's own choice
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "sessions_1.csv", SESSIONS, sess("S1", "P1", "C1", "2025-03-01T09:00"))
+    write(ex, "assessments_1.csv", ASSESSMENTS, "A1,P1,C1,phq9,12,2025-03-01T08:50,S1")
+    assert refresh(ex, db).status == "succeeded"
+    zstd = {
+        table: {
+            c
+            for (c,) in rows(
+                db, f"SELECT column_name FROM pragma_storage_info('{table}') WHERE compression = 'ZSTD'"
+            )
+        }
+        for table in ("patients", "sessions", "assessments")
+    }
+    assert zstd == {
+        "patients": {"patient_key"},
+        "sessions": {"session_id"},
+        "assessments": {"assessment_id", "session_id"},
+    }
+
+
 @pytest.mark.parametrize("probe_ratio", [0, 10**9], ids=["key-hashes", "key-join"])
 def test_key_hashes_missing_or_stale_are_rebuilt_before_the_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, probe_ratio: int

@@ -97,6 +97,9 @@ def test_clustering_keeps_rows_and_figures_and_orders_by_time(make_db) -> None:
         times = [r[0] for r in con.execute("SELECT scheduled_at FROM sessions ORDER BY rowid").fetchall()]
         assert times == sorted(times)
         assert not cluster_by_time(con, "sessions", "scheduled_at", row_group_rows=50)  # already ordered
+        # the rewritten table keeps the contract's storage of its ids (contract.per_row_ids)
+        [(ddl,)] = con.execute("SELECT sql FROM duckdb_tables() WHERE table_name = 'sessions'").fetchall()
+        assert "session_id VARCHAR USING COMPRESSION ZSTD" in ddl
     finally:
         con.close()
     assert _all_rows(path) == before_rows
