@@ -25,7 +25,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING
 
 import duckdb
@@ -396,8 +396,19 @@ def _apply(loader: TableLoader | None, loaded: list[FileLoad], clock: StageClock
 
 
 def _jobs(by_table: dict[str, list[FileLoad]], sizes: dict[str, int]) -> list[list[FileLoad]]:
-    """Every table's files in chunks, tables in load order."""
-    return [chunk for table in TABLES for chunk in _chunks(by_table[table.name], sizes)]
+    """Every table's files in chunks, tables in load order, files in ``staging_order``."""
+    return [chunk for table in TABLES for chunk in _chunks(staging_order(by_table[table.name]), sizes)]
+
+
+def staging_order(files: list[FileLoad]) -> list[FileLoad]:
+    """By file name, then path: every clinic's ``sessions_2026-10.csv`` before their ``…-11.csv``.
+
+    Exports name their period, so a table's rows are staged in about time order and the loader
+    inserts the sessions as staged, without sorting them (``load.insert_sessions_renumbered``).
+    Names that say nothing of time only cost a re-sort afterwards (``summaries.cluster_by_time``).
+    Which version of a repeated key wins still goes by path (``load.TableLoader.apply``).
+    """
+    return sorted(files, key=lambda load: (PurePosixPath(load.rel_path).name, load.rel_path))
 
 
 def _validated(jobs: list[list[FileLoad]], paths: dict[str, str]) -> Iterator[tuple[list[FileLoad], Batch]]:

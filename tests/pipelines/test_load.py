@@ -284,6 +284,63 @@ def test_later_file_replaces_a_record_within_and_across_runs(tmp_path: Path) -> 
     ]
 
 
+def test_the_later_path_wins_though_files_are_staged_month_by_month(tmp_path: Path) -> None:
+    # staged by file name (refresh.staging_order): CB/…_2025-01 before CA/…_2025-02; by path
+    # CA/… comes first, so CB's version of S1 must win
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4")
+    write(ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-02-01")
+    write(ex, "CB/sessions_2025-01.csv", SESSIONS, sess("S1", "P1", "C1", "2025-01-20T09:00", "no_show"))
+    write(
+        ex,
+        "CA/sessions_2025-02.csv",
+        SESSIONS,
+        sess("S1", "P1", "C1", "2025-01-20T09:00"),
+        sess("S2", "P1", "C1", "2025-02-02T09:00"),
+    )
+    refresh(ex, db)
+    assert rows(db, "SELECT session_id, status, session_number FROM sessions ORDER BY 1") == [
+        ("S1", "no_show", None),
+        ("S2", "completed", 1),
+    ]
+
+
+def test_sessions_are_stored_in_time_order_without_sorting_them(tmp_path: Path) -> None:
+    # two clinics' monthly files: by path C1's March comes before C2's February, by name (the
+    # staging order) February before March; each row keeps its patient's number and condition
+    ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
+    write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4", "C2,South,S,2025-01-01,3")
+    write(
+        ex, "patients.csv", PATIENTS, "P1,C1,F,25-34,depression,2025-01-01", "P2,C2,M,25-34,ptsd,2025-01-01"
+    )
+    for clinic, patient, day in (("C1", "P1", 3), ("C2", "P2", 5)):
+        for month in (2, 3):
+            write(
+                ex,
+                f"{clinic}/sessions_2025-{month:02d}.csv",
+                SESSIONS,
+                *(
+                    sess(f"{clinic}-{month}-{d}", patient, clinic, f"2025-{month:02d}-{d:02d}T09:00")
+                    for d in (day, day + 7)
+                ),
+            )
+    refresh(ex, db)
+    stored = rows(
+        db,
+        "SELECT session_id, scheduled_at, session_number, patient_no, primary_condition "
+        "FROM sessions ORDER BY rowid",
+    )
+    months = [at.month for _, at, _, _, _ in stored]
+    assert months == sorted(months) and len(stored) == 8
+    numbers = dict(rows(db, "SELECT patient_key, patient_no FROM patients"))
+    expected = {
+        f"{c}-{m}-{d}": (n, numbers[p], condition)
+        for c, p, day, condition in (("C1", "P1", 3, "depression"), ("C2", "P2", 5, "ptsd"))
+        for n, (m, d) in enumerate(((2, day), (2, day + 7), (3, day), (3, day + 7)), start=1)
+    }
+    assert {sid: (n, no, cond) for sid, _, n, no, cond in stored} == expected
+
+
 @pytest.mark.parametrize("update_limit", [50_000, 0], ids=["update", "rewrite"])
 def test_session_number_counts_administered_sessions_network_wide(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, update_limit: int
