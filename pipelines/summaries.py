@@ -28,7 +28,9 @@ import duckdb
 
 from pipelines.contract import ADVERSE_EVENTS, SESSIONS, TABLES_BY_NAME, data_table_ddl
 
-# (table, timestamp column) kept in time order. Adverse events (730k rows at network scale,
+# (table, timestamp column) kept in (about) time order: re-sorted only when their row groups
+# overlap more than MAX_SPREAD (the sessions are inserted as staged, month by month, spread ~1.8;
+# the adverse events sorted on insert). Adverse events (730k rows at network scale,
 # six row groups) are filtered on onset_at by every Safety query: in time order a quarter reads
 # one row group instead of all. Assessments are not: only the outcome scores read them, per
 # cohort patient (the refresh's outcome chunks, and pages on a database without the outcome
