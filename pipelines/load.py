@@ -268,12 +268,13 @@ class TableLoader:
         hash_keys(con, table, STAGE)
         if _repeats(con):
             # the later path wins (the contract), whatever order the files were staged in; the
-            # rows kept stay in staging order (``refresh.staging_order``)
+            # sessions' rows kept stay in staging order, in which they are inserted
+            # (``insert_sessions_renumbered``; the other tables sort on insert or need no order)
+            staged = " ORDER BY s._file_idx, s._row_number" if table.name == "sessions" else ""
             con.execute(
                 f"CREATE OR REPLACE TEMP TABLE _final AS SELECT s.* FROM {STAGE} s JOIN _files f "
                 f"USING (_file_idx) QUALIFY row_number() "
-                f"OVER (PARTITION BY s.{key} ORDER BY f.path DESC, s._row_number DESC) = 1 "
-                "ORDER BY s._file_idx, s._row_number"
+                f"OVER (PARTITION BY s.{key} ORDER BY f.path DESC, s._row_number DESC) = 1{staged}"
             ).fetchall()
             hash_keys(con, table, "_final")
         else:

@@ -305,9 +305,11 @@ def test_the_later_path_wins_though_files_are_staged_month_by_month(tmp_path: Pa
     ]
 
 
-def test_sessions_are_stored_in_time_order_without_sorting_them(tmp_path: Path) -> None:
+@pytest.mark.parametrize("resent", [False, True], ids=["no-repeat", "a-session-resent"])
+def test_sessions_are_stored_in_time_order_without_sorting_them(tmp_path: Path, resent: bool) -> None:
     # two clinics' monthly files: by path C1's March comes before C2's February, by name (the
-    # staging order) February before March; each row keeps its patient's number and condition
+    # staging order) February before March; each row keeps its patient's number and condition.
+    # A session sent again in a later path takes the way that picks each key's last version.
     ex, db = tmp_path / "exports", tmp_path / "k.duckdb"
     write(ex, "clinics.csv", CLINICS, "C1,North,N,2025-01-01,4", "C2,South,S,2025-01-01,3")
     write(
@@ -324,6 +326,8 @@ def test_sessions_are_stored_in_time_order_without_sorting_them(tmp_path: Path) 
                     for d in (day, day + 7)
                 ),
             )
+    if resent:
+        write(ex, "C9/sessions_2025-03.csv", SESSIONS, sess("C1-3-10", "P1", "C1", "2025-03-10T09:00"))
     refresh(ex, db)
     stored = rows(
         db,
