@@ -3,7 +3,7 @@
 JSON is one object (period, network, clinics, outcomes). CSV is a long table,
 one figure per line: period_start, period_end, scope (network | clinic |
 outcome), clinic_id, condition, instrument, metric, value. Layout and defaults
-are documented in docs/metrics.md ("Metrics command").
+are documented in docs/metrics.md ("`ketaops metrics`").
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from dashboard.components.filters import clinic_label, label, period_bounds, res
 from dashboard.components.navigation import available_pages
 from tests.dashboard.conftest import LAST_DATE, build_demo_like_db, metric_values, sql_value, texts
 
-# --- pure helpers ----------------------------------------------------------------------------
+# --- pure functions --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(

@@ -791,7 +791,7 @@ def test_filter_options_cover_the_bands() -> None:
     assert "4+" in options["session_bands"]
 
 
-# --- On the demo database (issue 5): planted signals are found -----------------------------------
+# --- On the demo database: planted signals are found ----------------------------------------------
 
 
 @pytest.fixture(scope="module")
