@@ -87,9 +87,7 @@ if not summary.is_empty() and "response" in summary.columns:
             kpi.Tile(
                 f"Response: {top['condition'].replace('_', ' ')}",
                 None if top.get("response_suppressed") else top["response"],
-                None
-                if old_top.is_empty() or old_top["response_suppressed"][0]
-                else old_top["response"][0],
+                None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
                 kpi.pct,
                 kpi.signed_points,
                 help=f"Largest condition; {top['instrument']} response at the end of induction. "
