@@ -533,6 +533,12 @@ BOOKKEEPING_DDL: dict[str, str] = {
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
             status VARCHAR, files_read BIGINT, files_skipped BIGINT, rows_loaded BIGINT,
             rows_rejected BIGINT, redactions BIGINT, message VARCHAR)""",
+    # the files the last build could not read (rewritten by every run that builds): retried
+    # by every refresh, reported by ``ketaops status`` until they read
+    "unread_files": """
+        CREATE TABLE IF NOT EXISTS unread_files (
+            path VARCHAR NOT NULL, reason VARCHAR NOT NULL, message VARCHAR,
+            run_id VARCHAR NOT NULL, seen_at TIMESTAMP)""",
     "clinic_freshness": """
         CREATE TABLE IF NOT EXISTS clinic_freshness (
             clinic_id VARCHAR PRIMARY KEY, newest_data_date DATE,
