@@ -33,8 +33,8 @@ from streamlit.runtime.scriptrunner import (
 )
 
 from dashboard.db import connect, db_path, db_version
-from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig, load_config
 from pipelines.publish import side_runs_path
 
 Grain = str  # "day" | "week" | "month"

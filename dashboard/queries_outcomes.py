@@ -10,9 +10,9 @@ from typing import Any
 
 import polars as pl
 
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.queries import cached_metric
+from pipelines.model.config import MetricConfig
 
 
 def outcome_measures(f: Filters, cfg: MetricConfig) -> pl.DataFrame:

@@ -18,9 +18,9 @@ import streamlit as st
 from dashboard import queries
 from dashboard.db import connect
 from dashboard.metrics import safety
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters
+from pipelines.model.config import MetricConfig
 
 
 def ae_rate_by(f: Filters, dimension: str) -> pl.DataFrame:

@@ -20,6 +20,7 @@ from datetime import datetime
 import duckdb
 import polars as pl
 
+from pipelines.compat import table_exists
 from pipelines.contract import (
     ADMINISTERED_STATUSES,
     CONDITION_COPIES,
@@ -29,7 +30,8 @@ from pipelines.contract import (
     Table,
     schema_ddl,
 )
-from pipelines.summaries import CLUSTERED, TOUCHED_PATIENTS, table_exists
+from pipelines.marts import TOUCHED_PATIENTS
+from pipelines.marts.time_order import CLUSTERED
 from pipelines.validate import FileResult
 
 STAGE = "_stage"
@@ -72,7 +74,7 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     finds no new file publishes nothing only if this holds: the first run of a version
     that adds a table or a column publishes it even when no export changed.
     """
-    from pipelines.summaries import per_patient_tables_complete
+    from pipelines.compat import per_patient_tables_complete
 
     columns = (
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "

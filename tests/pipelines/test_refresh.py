@@ -279,7 +279,7 @@ def test_the_refresh_imports_no_scipy() -> None:
     import sys
 
     code = (
-        "import sys, pipelines.refresh, pipelines.validate, pipelines.outcome_tables, pipelines.cli; "
+        "import sys, pipelines.refresh, pipelines.validate, pipelines.marts.outcome_tables, pipelines.cli; "
         "print(sorted(m for m in sys.modules if m.split('.')[0] == 'scipy'))"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
