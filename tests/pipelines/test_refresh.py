@@ -273,8 +273,8 @@ def test_systemd_units_are_a_oneshot_service_and_a_persistent_timer() -> None:
 
 def test_the_refresh_imports_no_scipy() -> None:
     """SciPy is for the pages' intervals and limits; importing it cost every refresh ~0.4-1 s of a
-    daily run's ~10 s. The refresh imports the outcome metrics (for its per-patient tables), so
-    the statistics modules must import SciPy on first use only."""
+    daily run's ~10 s. The refresh builds its per-patient tables with the shared model's
+    functions (``pipelines.model``), which import no statistics module."""
     import subprocess
     import sys
 
