@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.db import connect
-from dashboard.metrics.config import MetricConfig, load_config
+from pipelines.model.config import MetricConfig, load_config
 from dashboard.queries.cache import version_key
 
 
