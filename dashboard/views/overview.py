@@ -12,6 +12,7 @@ from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
 
 ctx = context()
@@ -101,7 +102,7 @@ st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period c
 weekly = complete_periods(queries.sessions_over_time(f, "week", None), f, "week")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly,
             x="period_start",
@@ -114,7 +115,7 @@ with left:
         key="trend_sessions",
     )
 with right:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly.filter(pl.col("scheduled_sessions") > 0),
             x="period_start",
@@ -130,7 +131,7 @@ with right:
 left, right = st.columns(2)
 with left:
     starts = complete_periods(queries.new_starts_over_time(f, "week"), f, "week")
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             starts,
             x="period_start",
@@ -147,7 +148,7 @@ with right:
     if u.is_empty():
         empty.no_data("administered sessions")
     else:
-        st.plotly_chart(
+        show_figure(
             charts.line_chart(
                 u,
                 x="period",

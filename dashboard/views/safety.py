@@ -14,6 +14,7 @@ from dashboard.components import empty, kpi, line_list, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety
 
 ctx = context()
@@ -133,7 +134,7 @@ if rates_tab.open is not False:
         )
         # Chart and table one above the other: both need the width (long clinic names, six columns).
         with st.container():
-            st.plotly_chart(
+            show_figure(
                 sf.rate_dot_whisker(
                     by,
                     title=f"AEs per 100 administered sessions by {DIMENSIONS[dimension].lower()}",
@@ -206,7 +207,7 @@ if funnel_tab.open is not False:
         if funnel.filter(pl.col("administered_sessions") > 0).is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
+            show_figure(
                 sf.funnel_figure(funnel, safety.funnel_curve(funnel), highlight=picked), key="ae_funnel_chart"
             )
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
@@ -221,7 +222,7 @@ if funnel_tab.open is not False:
                 + (
                     "Above a limit: "
                     + ", ".join(
-                        f"**{n}** ({sf.FLAG_LABELS[fl]})"
+                        f"**{md(n)}** ({sf.FLAG_LABELS[fl]})"
                         for n, fl in flagged.select("clinic_name", "flag").rows()
                     )
                     + "."
@@ -278,7 +279,7 @@ if funnel_tab.open is not False:
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
+            show_figure(
                 sf.u_chart_figure(
                     u,
                     title=f"u-chart: AEs per 100 sessions per {grain}, {who}",

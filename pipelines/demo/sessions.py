@@ -152,10 +152,11 @@ def session_details(rng: np.random.Generator, clinic: Clinic, pts: Arrays, rows:
 
     # Vitals: BP peaks during administration (mean +16/+11 mmHg); rare desaturation/tachycardia.
     sys_pre = np.clip(np.round(rng.normal(126, 13, m)), 90, 200)
-    dia_pre = np.clip(np.round(rng.normal(77, 8, m)), 50, 125)
+    # a pulse pressure of at least 15 mmHg: diastolic at or above systolic is rejected (contract v2)
+    dia_pre = np.minimum(np.clip(np.round(rng.normal(77, 8, m)), 50, 125), sys_pre - 15)
     hr_pre = np.clip(np.round(rng.normal(74, 11, m)), 45, 130)
     sys_max = sys_pre + np.round(np.maximum(rng.normal(16, 8, m), 0))
-    dia_max = dia_pre + np.round(np.maximum(rng.normal(11, 5, m), 0))
+    dia_max = np.minimum(dia_pre + np.round(np.maximum(rng.normal(11, 5, m), 0)), sys_max - 15)
     hr_max = hr_pre + np.round(np.maximum(rng.normal(9, 7, m), 0))
     hr_max = np.where(u[:, 5] < 0.002, rng.integers(130, 151, m), hr_max)
     spo2 = np.clip(np.round(98 - np.abs(rng.normal(0, 1.2, m))), 88, 100)
