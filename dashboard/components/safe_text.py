@@ -23,9 +23,9 @@ import streamlit as st
 # stops GFM autolinks (``https\://``), Streamlit's ``:red[…]`` directives and ``$`` maths.
 _MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
 # GFM turns bare URLs, ``www.`` names and e-mail addresses into links even when escaped: a
-# zero-width space inside each trigger keeps them text (invisible on screen).
+# word joiner (invisible, zero width) inside each trigger keeps them text.
 _AUTOLINK = re.compile(r"(?i)(://|www\.|@)")
-_ZWSP = "\u200b"
+_JOINER = "\u2060"  # word joiner: invisible, and no line break opportunity
 
 
 def md(value: object) -> str:
@@ -33,7 +33,7 @@ def md(value: object) -> str:
     if value is None:
         return "–"
     text = " ".join(str(value).split())  # a line break could start a heading, list or quote
-    text = _AUTOLINK.sub(lambda m: m.group(1)[0] + _ZWSP + m.group(1)[1:], text)
+    text = _AUTOLINK.sub(lambda m: m.group(1)[0] + _JOINER + m.group(1)[1:], text)
     return _MD_PUNCTUATION.sub(r"\\\1", text)
 
 

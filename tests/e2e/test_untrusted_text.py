@@ -96,8 +96,8 @@ def _no_payload_markup(page: Page, requested: list[str]) -> None:
 
 
 def _text(locator: Locator) -> str:
-    """Text as a reader sees it (zero-width spaces keep bare URLs from becoming links)."""
-    return locator.inner_text().replace("\u200b", "")
+    """Text as a reader sees it (word joiners keep bare URLs from becoming links)."""
+    return locator.inner_text().replace("\u2060", "")
 
 
 def _open(page: Page, url: str, artifacts: Path, name: str) -> list[str]:
