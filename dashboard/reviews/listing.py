@@ -144,7 +144,8 @@ def get_item(
     if row is None or row["clinic_id"] not in clinic_ids:
         return None
     values = dict(row)
-    item = Item(**{**values, "overdue": bool(values["overdue"]), "data_changed": bool(values["data_changed"])})
+    values.update(overdue=bool(values["overdue"]), data_changed=bool(values["data_changed"]))
+    item = Item(**values)
     names = [f.name for f in fields(HistoryEntry)]
     history = [
         HistoryEntry(**dict(h))

@@ -183,6 +183,7 @@ def get_state(conn: sqlite3.Connection, key: str) -> str | None:
 def set_state(conn: sqlite3.Connection, key: str, value: str) -> None:
     """Inside the caller's transaction."""
     conn.execute(
-        "INSERT INTO sync_state (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+        "INSERT INTO sync_state (key, value) VALUES (?, ?) "
+        "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         (key, value),
     )

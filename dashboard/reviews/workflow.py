@@ -197,7 +197,8 @@ def _write(
 ) -> int:
     """One attributed write: check role, scope and version, update the item, append its history."""
     if not can_review(actor):
-        raise NotAllowed(f"reviewing needs the {' or '.join(REVIEW_ROLES)} role; {actor.name} has {actor.role}")
+        roles = " or ".join(REVIEW_ROLES)
+        raise NotAllowed(f"reviewing needs the {roles} role; {actor.name} has {actor.role}")
     if not actor.user_id.strip():
         raise NotAllowed("every write needs the writer's identity")
     at = now_text(now)
@@ -359,7 +360,8 @@ def _system_update(conn: sqlite3.Connection, row: sqlite3.Row, wanted: dict[str,
     version = int(row["version"]) + 1
     assignments = "".join(f"{name} = ?, " for name in changes)
     conn.execute(
-        f"UPDATE items SET {assignments}version = ?, updated_at = ?, updated_by = ? WHERE item_id = ? AND version = ?",
+        f"UPDATE items SET {assignments}version = ?, updated_at = ?, updated_by = ? "
+        "WHERE item_id = ? AND version = ?",
         (*changes.values(), version, at, SYSTEM, row["item_id"], row["version"]),
     )
     action = {"fingerprint": "source_changed"}
