@@ -31,7 +31,7 @@ def candidate(subject: str, clinic: str = "C1", severity: str = "serious", **kw:
 
 @pytest.fixture
 def store_file(tmp_path: Path) -> Path:
-    """A store holding three items raised on 1 March 2026: A1 serious (C1), A2 grade 3 (C1), A3 serious (C2)."""
+    """A store of three items raised on 1 March 2026: A1 serious (C1), A2 grade 3 (C1), A3 serious (C2)."""
     path = tmp_path / "k.reviews.sqlite"
     with store.connect(path) as conn:
         sync(

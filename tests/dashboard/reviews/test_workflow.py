@@ -41,7 +41,9 @@ def test_open_review_close_with_full_history(conn) -> None:
     assert v == 2
     v = workflow.transition(conn, i, "closed", BOB, v, outcome="action_taken", note="Dose lowered.", now=T2)
     assert v == 3
-    row = conn.execute("SELECT status, outcome, assignee, updated_by FROM items WHERE item_id = ?", (i,)).fetchone()
+    row = conn.execute(
+        "SELECT status, outcome, assignee, updated_by FROM items WHERE item_id = ?", (i,)
+    ).fetchone()
     # starting the review assigned the unassigned item to Alice; Bob closed it
     assert tuple(row) == ("closed", "action_taken", ALICE.user_id, BOB.user_id)
     assert history(conn, "A1") == [
