@@ -65,3 +65,19 @@ def test_the_demo_seed_puts_items_in_review_once(tmp_path: Path, make_db: Callab
         }
         actors = {r[0] for r in conn.execute("SELECT actor FROM history WHERE action <> 'raised'")}
         assert actors == {"demo-seed"}
+
+
+def test_serve_applies_a_demo_seed_found_in_the_exports(
+    tmp_path: Path, make_db: Callable, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from pipelines.cli import _apply_demo_review_seed
+
+    monkeypatch.delenv(store.STORE_ENV, raising=False)
+    db = make_db(rows())
+    _apply_demo_review_seed(tmp_path / "no-exports", db)  # no seed: nothing is created
+    assert not store.store_path(db).exists()
+    write_review_seed(tmp_path)
+    _apply_demo_review_seed(tmp_path, db)
+    with store.connect(store.store_path(db)) as conn:
+        (in_review,) = conn.execute("SELECT count(*) FROM items WHERE status = 'in_review'").fetchone()
+    assert in_review == 2  # A1 and S1, as in the seed test above
