@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, serve.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -69,6 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--clinic", action="append", default=None, dest="clinics")
     metrics.add_argument("--format", choices=("json", "csv"), default="json")
 
+    report = sub.add_parser("report", help="write the monthly board pack (PDF)")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB)
+    report.add_argument("--month", default=None, help="YYYY-MM (default: the data's last whole month)")
+    report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
+    report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
+
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8501)
@@ -94,6 +100,10 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.metrics.report import cli_metrics
 
         return cli_metrics(args)
+    if args.command == "report":
+        from dashboard.boardpack.cli import cli_report
+
+        return cli_report(args)
     if args.command == "serve":
         return _serve(args)
     raise AssertionError(args.command)
