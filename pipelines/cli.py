@@ -75,6 +75,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
     report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
 
+    signals = sub.add_parser(
+        "signals", help="what is new since the last run (serious AEs, funnel, SPC, stale)"
+    )
+    signals.add_argument("--db", type=Path, default=DEFAULT_DB)
+    signals.add_argument("--config", type=Path, default=None, help="recipients and channels (TOML)")
+    signals.add_argument("--notify", action="store_true", help="send and record (default: only print)")
+    signals.add_argument("--recipient", action="append", default=None, help="only this recipient (repeat)")
+    signals.add_argument("--format", choices=("json", "text"), default="text")
+    signals.add_argument("--today", type=_date, default=None, help="judge freshness on this date")
+
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8501)
@@ -104,6 +114,10 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.boardpack.cli import cli_report
 
         return cli_report(args)
+    if args.command == "signals":
+        from dashboard.alerts.cli import cli_signals
+
+        return cli_signals(args)
     if args.command == "serve":
         return _serve(args)
     raise AssertionError(args.command)
