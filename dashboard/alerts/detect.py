@@ -8,6 +8,7 @@ The window is the metrics command's default period (the last 90 days to the data
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from datetime import date, timedelta
@@ -49,6 +50,11 @@ class OverdueReviews(Protocol):
     """Overdue quality reviews in a scope, once a review store exists: (review id, clinic id, due)."""
 
     def overdue(self, clinic_ids: tuple[str, ...], as_of: date) -> list[tuple[str, str, date]]: ...
+
+
+def ae_key(ae_id: str) -> str:
+    """An AE's id as it appears in signal keys: hashed, since an export's ids may embed a patient key."""
+    return hashlib.sha256(ae_id.encode()).hexdigest()[:24]
 
 
 def window(con: duckdb.DuckDBPyConnection, clinic_ids: tuple[str, ...]) -> Filters | None:
@@ -104,7 +110,7 @@ def _serious_aes(
         grade = f", grade {r['severity_grade']}" if r.get("severity_grade") is not None else ""
         out.append(
             Signal(
-                f"serious_ae:{r['ae_id']}",
+                f"serious_ae:{ae_key(r['ae_id'])}",
                 "serious_ae",
                 cid,
                 names.get(cid),
