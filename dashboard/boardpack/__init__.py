@@ -17,7 +17,15 @@ from dashboard.boardpack.html import board_pack_html
 from dashboard.boardpack.render import RenderError, figures_to_svg, html_to_pdf
 from dashboard.metrics.config import MetricConfig
 
-__all__ = ["BoardPackData", "Month", "RenderError", "ReviewSource", "render_html", "write_board_pack"]
+__all__ = [
+    "BoardPackData",
+    "Month",
+    "RenderError",
+    "ReviewSource",
+    "board_pack_pdf",
+    "render_html",
+    "write_board_pack",
+]
 
 
 def render_html(data: BoardPackData) -> str:
@@ -40,3 +48,15 @@ def write_board_pack(
     data = gather(con, month, clinic_ids, cfg, scope_label=scope_label, today=today, reviews=reviews)
     html_to_pdf(render_html(data), out)
     return data
+
+
+def board_pack_pdf(month: Month, clinic_ids: tuple[str, ...], cfg: MetricConfig, scope_label: str) -> bytes:
+    """The PDF's bytes from the published database (the Overview's download button, on click)."""
+    import tempfile
+
+    from dashboard.db import connect, db_path
+
+    with tempfile.TemporaryDirectory(prefix="ketaops-pack-") as tmp, connect(db_path()) as con:
+        out = Path(tmp) / "board-pack.pdf"
+        write_board_pack(con, month, clinic_ids, cfg, out, scope_label=scope_label)
+        return out.read_bytes()
