@@ -24,6 +24,7 @@ import duckdb
 import polars as pl
 
 from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions, chart_filters, mark_period
 from dashboard.metrics.filters import (
     Filters,
     Fragment,
@@ -450,19 +451,24 @@ def u_chart(
     cfg: MetricConfig,
     grain: Grain = "month",
     clinic_id: str | None = None,
+    options: SpcOptions | None = None,
 ) -> pl.DataFrame:
-    """u-chart of AEs per 100 administered sessions per week (Monday) or month.
+    """u-chart (Laney's u′ by default) of AEs per 100 administered sessions per week (Monday) or month.
 
-    The network (every clinic in scope) or one clinic of the scope. Periods with
-    no administered sessions have no rate and are left out (``stats.spc``).
-    Columns: those of ``stats.spc.u_chart``; ``period`` is the period's first day.
+    The network (every clinic in scope) or one clinic of the scope, over the chart's
+    window (``control_charts``: at least 26 weeks / 18 months ending at ``f.end``), limits
+    from ``options``' baseline. Periods with no administered sessions have no rate and
+    are left out (``stats.spc``). Columns: those of ``stats.spc.u_chart`` and ``in_period``;
+    ``period`` is the period's first day.
     """
     if grain not in ("week", "month"):
         raise ValueError(f"grain must be 'week' or 'month', not {grain!r}")
+    options = options or SpcOptions()
     if clinic_id is not None:
         f = f.with_clinics((clinic_id,) if clinic_id in f.clinic_ids else ())
-    sessions_sql, sp = _administered_sessions(f)
-    aes_sql, ap = _aes(f, detail=False)
+    window = chart_filters(f, grain)
+    sessions_sql, sp = _administered_sessions(window)
+    aes_sql, ap = _aes(window, detail=False)
     # Counted by day first, then the days truncated: date_trunc on every row cost more than the scan.
     data = con.sql(
         f"""
@@ -477,7 +483,15 @@ def u_chart(
         ORDER BY n.period""",
         params=[grain, *sp, grain, *ap],
     ).pl()
-    return spc.u_chart(data, baseline_periods=cfg.spc_baseline_periods, scale=PER, higher_is_better=False)
+    chart = spc.u_chart(
+        data,
+        baseline_periods=cfg.spc_baseline_periods,
+        baseline=options.baseline,
+        laney=options.laney,
+        scale=PER,
+        higher_is_better=False,
+    )
+    return mark_period(chart, f, grain)
 
 
 # --- Vital-sign excursions and protocol deviations ---------------------------------------------

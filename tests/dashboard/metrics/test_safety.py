@@ -32,6 +32,7 @@ from scipy import stats
 
 from dashboard.metrics import safety
 from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters
 
@@ -558,7 +559,7 @@ def test_funnel_overdispersion_toggle(funnel_con: duckdb.DuckDBPyConnection) -> 
 
 def test_u_chart_monthly_network_and_one_clinic(con: duckdb.DuckDBPyConnection) -> None:
     f = Filters(date(2025, 12, 1), date(2026, 2, 28), ("C1", "C2", "C3"))
-    chart = safety.u_chart(con, f, CFG, "month")
+    chart = safety.u_chart(con, f, CFG, "month", options=SpcOptions(laney=False))
     # Dec: S7 S8 S9, A8 → 1/3; Jan: 6/7; Feb: S6, A4 → 1/1
     assert chart["period"].to_list() == [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
     assert chart["count"].to_list() == [1, 6, 1]
@@ -568,6 +569,13 @@ def test_u_chart_monthly_network_and_one_clinic(con: duckdb.DuckDBPyConnection) 
     assert chart["centre"][0] == pytest.approx(100 * ubar)
     assert chart["ucl"][2] == pytest.approx(100 * (ubar + 3 * (ubar / 1) ** 0.5))
     assert chart["lcl"][1] == pytest.approx(max(0.0, 100 * (ubar - 3 * (ubar / 7) ** 0.5)))
+    assert chart["in_period"].all()
+    # Laney's u′ (the default): z = (uᵢ − ū)/sqrt(ū/nᵢ) = −0.800095, 0.402911, 0.319801; moving ranges
+    # 1.203006, 0.083110 → σz = 0.643058/1.128 = 0.570087; Feb's ucl = 100·(ū + 3·sqrt(ū)·σz) = 218.5789
+    laney = safety.u_chart(con, f, CFG, "month")
+    assert laney["sigma_z"][0] == pytest.approx(0.5700871, abs=1e-6)
+    assert laney["ucl"][2] == pytest.approx(218.57886, abs=1e-4)
+    assert laney["laney"].all() and not chart["laney"].any()
     c2 = safety.u_chart(con, f, CFG, "month", clinic_id="C2")
     # C2: Dec 0 AEs / 3 sessions; Jan A5 A6 A7 / S10 S11; Feb no sessions → no point
     assert c2["count"].to_list() == [0, 3] and c2["n"].to_list() == [3, 2]
@@ -582,6 +590,25 @@ def test_u_chart_weeks_start_on_monday(con: duckdb.DuckDBPyConnection) -> None:
     assert (chart["count"][0], chart["n"][0]) == (3, 4)
     with pytest.raises(ValueError):
         safety.u_chart(con, c1, CFG, "day")  # type: ignore[arg-type]
+
+
+def test_u_chart_reaches_back_before_a_short_period(con: duckdb.DuckDBPyConnection) -> None:
+    # Period: February 2026 only. The weekly chart covers 26 weeks ending in the week of Mon 23 Feb,
+    # i.e. from Mon 1 Sep 2025: December's sessions (S7 Sat 20 Dec in the week of 15 Dec, S8 and S9 in
+    # the week of 22 Dec) are on it, outside the period; January's too.
+    feb = Filters(date(2026, 2, 1), date(2026, 2, 28), ("C1", "C2", "C3"))
+    chart = safety.u_chart(con, feb, CFG, "week")
+    assert chart["period"].min() >= date(2025, 9, 1)
+    assert chart.filter(chart["period"] < date(2026, 1, 1))["n"].sum() == 3  # S7 S8 S9
+    assert chart["n"].sum() == 11  # Dec 3 + Jan 7 + Feb 1 (S6)
+    in_period = chart.filter(chart["in_period"])["period"].to_list()
+    assert in_period and min(in_period) >= date(2026, 1, 26)  # the week holding Sun 1 Feb starts 26 Jan
+    # A picked baseline, December: the weeks of 15 and 22 Dec have sessions (the week of 29 Dec has A8
+    # but no session, so no point): 0 AEs in 3 sessions; the week of 5 Jan (3 AEs, 4 sessions) is out.
+    december = SpcOptions(laney=False, baseline=(date(2025, 12, 1), date(2025, 12, 31)))
+    picked = safety.u_chart(con, feb, CFG, "week", options=december)
+    assert picked["baseline_picked"][0] and picked["baseline_points"][0] == 2 and picked["trial"][0]
+    assert picked["centre"][0] == 0.0
 
 
 # --- Excursions, deviations, serious events ------------------------------------------------------
