@@ -53,10 +53,7 @@ def chart_start(f: Filters, grain: Grain) -> date:
     first bucket when that is earlier."""
     last = bucket_start(f.end, grain)
     span = CHART_SPAN[grain] - 1
-    if grain == "week":
-        back = date.fromordinal(last.toordinal() - 7 * span)
-    else:
-        back = _months_before(last, span)
+    back = date.fromordinal(last.toordinal() - 7 * span) if grain == "week" else _months_before(last, span)
     return min(back, bucket_start(f.start, grain))
 
 
