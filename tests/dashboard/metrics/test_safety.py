@@ -626,9 +626,56 @@ def test_excursions(con: duckdb.DuckDBPyConnection) -> None:
     assert set(listed["session_id"]) == {"S1", "S4", "S11", "S13"}
     s4 = listed.filter(listed["session_id"] == "S4").row(0, named=True)
     assert s4["low_spo2"] and not s4["high_bp_sys"] and s4["ae_count"] == 1
-    # without an AE recorded for the session: S1 and S13 (S4 has A2, S11 has A7)
-    assert set(safety.excursions_without_ae(con, JAN, CFG)["session_id"]) == {"S1", "S13"}
-    assert got["excursions_without_ae"] == 2
+    # without an AE of the matching kind: S1 and S13 have no AE; S4's A2 is sedation (not
+    # respiratory depression) and S11's A7 is dizziness (not tachycardia)
+    assert set(safety.excursions_without_ae(con, JAN, CFG)["session_id"]) == {"S1", "S4", "S11", "S13"}
+    assert got["excursions_without_ae"] == 4
+
+
+# Excursion sessions at C3 in February, each with the AEs recorded for it:
+#   E1 BP 190/115            hypertension          → matched
+#   E2 SpO₂ 86               dissociation          → without (the issue's example)
+#   E3 HR 140 + SpO₂ 88      tachycardia           → without (SpO₂ unmatched)
+#   E4 BP 185 + HR 135       hypertension, tachy.  → matched
+#   E5 BP dia 112            respiratory_depression → without (BP unmatched)
+#   E6 SpO₂ 89               respiratory_depression (onset the next day) → matched
+KINDS = {
+    "E1": ({"bp_sys_max": 190, "bp_dia_max": 115}, ["hypertension"]),
+    "E2": ({"spo2_min": 86}, ["dissociation"]),
+    "E3": ({"hr_max": 140, "spo2_min": 88}, ["tachycardia"]),
+    "E4": ({"bp_sys_max": 185, "hr_max": 135}, ["hypertension", "tachycardia"]),
+    "E5": ({"bp_dia_max": 112}, ["respiratory_depression"]),
+    "E6": ({"spo2_min": 89}, ["respiratory_depression"]),
+}
+
+
+def test_excursions_need_an_ae_of_their_own_kind(make_db: Callable[[dict], Path]) -> None:
+    rows = {**ROWS, "sessions": list(ROWS["sessions"]), "adverse_events": list(ROWS["adverse_events"])}
+    for i, (sid, (vitals, categories)) in enumerate(KINDS.items()):
+        day = f"2026-02-{10 + i}"
+        rows["sessions"].append(session(sid, "P4", "C3", day, session_number=10 + i, **vitals))
+        for j, category in enumerate(categories):
+            onset = ts(f"2026-02-{11 + i}" if sid == "E6" else day, 12)
+            rows["adverse_events"].append(ae(f"K{i}{j}", "P4", "C3", onset, category, session_id=sid))
+    c = duckdb.connect(str(_built("kinds", lambda: make_db(rows))), read_only=True)
+    try:
+        feb = Filters(date(2026, 2, 9), date(2026, 2, 28), ("C3",))
+        review = safety.excursions_without_ae(c, feb, CFG)
+        assert review["session_id"].sort().to_list() == ["E2", "E3", "E5"]
+        kinds = {r["session_id"]: r for r in review.iter_rows(named=True)}
+        assert (kinds["E2"]["spo2_without_ae"], kinds["E2"]["ae_count"]) == (True, 1)
+        assert kinds["E3"]["spo2_without_ae"] and not kinds["E3"]["hr_without_ae"]
+        assert kinds["E5"]["bp_without_ae"] and not kinds["E5"]["spo2_without_ae"]
+        assert safety.excursion_rate(c, feb, CFG)["excursions_without_ae"] == 3
+        assert safety.kpis(c, feb, CFG)["excursion"]["excursions_without_ae"] == 3
+        everything = safety.excursions(c, feb, CFG)
+        assert everything.filter(~everything["without_matching_ae"])["session_id"].sort().to_list() == [
+            "E1",
+            "E4",
+            "E6",
+        ]
+    finally:
+        c.close()
 
 
 def test_excursion_thresholds_are_configurable(con: duckdb.DuckDBPyConnection) -> None:
@@ -669,11 +716,11 @@ def test_kpis_give_the_page_headline_in_one_call(con: duckdb.DuckDBPyConnection)
     assert (prev["ci_low"], prev["ci_high"]) == pytest.approx(garwood_per_100(1, 3))
     # P1 P2 P3 of the 4 active patients had an AE
     assert (got["patients"]["patients_with_ae"], got["patients"]["active_patients"]) == (3, 4)
-    # excursions S1 S4 S11 S13, of which S1 and S13 have no AE
+    # excursions S1 S4 S11 S13, none with an AE of its kind (see test_excursions)
     exc = got["excursion"]
     assert (exc["excursion_sessions"], exc["excursions_without_ae"], exc["administered_sessions"]) == (
         4,
-        2,
+        4,
         7,
     )
     ref = stats.binomtest(4, 7).proportion_ci(method="wilson")
