@@ -371,6 +371,8 @@ def patients_with_ae(
 
 # --- Funnel and u-chart --------------------------------------------------------------------------
 
+MIN_FUNNEL_CLINICS = 3  # fewer clinics with sessions: no funnel (metrics.md "Comparing clinics")
+
 
 def funnel(
     con: duckdb.DuckDBPyConnection,
@@ -380,10 +382,13 @@ def funnel(
 ) -> pl.DataFrame:
     """Clinics against the network AE rate (Spiegelhalter 2005 funnel, Poisson).
 
-    θ0 = AEs ÷ administered sessions over every clinic in scope. Limits are on the
-    y-axis scale (AEs per 100 sessions); ``expected`` is a count. A clinic with no
-    administered sessions has null rate, limits and flag. Constant columns
-    ``target_per_100``, ``tau2`` and ``overdispersion`` say what was drawn.
+    ``f`` is the population: every clinic the viewer may see (the pages' and the metrics
+    command's ``network_filters``), whatever clinics are picked. θ0 = AEs ÷ administered
+    sessions over it. Limits are on the y-axis scale (AEs per 100 sessions); ``expected``
+    is a count. A clinic with no administered sessions has null rate, limits and flag.
+    With fewer than ``MIN_FUNNEL_CLINICS`` clinics with administered sessions there is no
+    funnel: a clinic would be compared mostly with itself, so every limit and flag is null.
+    Constant columns ``target_per_100``, ``tau2`` and ``overdispersion`` say what was drawn.
     """
     by_clinic = ae_rate_by(con, f, "clinic").select(
         clinic_id="level",
@@ -404,6 +409,8 @@ def funnel(
         *[(pl.col(c) / pl.col("n") * PER).alias(c) for c in ("lower95", "upper95", "lower998", "upper998")],
         "flag",
     )
+    if int((n > 0).sum()) < MIN_FUNNEL_CLINICS:
+        scaled = scaled.with_columns(pl.lit(None, dtype=dtype).alias(name) for name, dtype in scaled.schema.items())
     region = _scoped_clinics(con, f).select("clinic_id", "region")
     return (
         pl.concat([by_clinic, scaled], how="horizontal")

@@ -190,7 +190,7 @@ if rates_tab.open is not False:
 # --- Funnel plot and u-chart ---------------------------------------------------------------------
 if funnel_tab.open is not False:
     with funnel_tab:
-        # The target is the whole network the viewer may see (with the same period, region, condition,
+        # The target is the whole network the viewer may see (every region; the same period, condition,
         # route and modality), never just the picked clinics: one clinic picked alone would be its own target.
         network_f = ctx.state.network_filters
         overdispersion = st.toggle(
@@ -212,7 +212,6 @@ if funnel_tab.open is not False:
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
             st.caption(
                 f"Target = AEs ÷ administered sessions of all {len(in_funnel)} clinic(s) you can see"
-                + (" in the chosen region" if f.regions else "")
                 + ", with the sidebar's period, condition, route and modality"
                 + (" — the clinics you picked are ringed and named" if picked else "")
                 + ". A clinic above the 99.8% limit is very unlikely to differ by chance alone. "

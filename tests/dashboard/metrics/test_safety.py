@@ -459,8 +459,7 @@ def brute_flag(k: int, mu: float) -> str:
     return "within"
 
 
-@pytest.fixture
-def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+def funnel_rows() -> dict[str, list[dict[str, Any]]]:
     """Clinics F1–F3 with 100 administered January sessions each and 30, 2 and 8 AEs; F4 has none."""
     clinics = [
         {
@@ -510,8 +509,12 @@ def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
                         session_id=sid,
                     )
                 )
-    rows = {"clinics": clinics, "patients": patients, "sessions": sessions, "adverse_events": aes}
-    c = duckdb.connect(str(_built("funnel", lambda: make_db(rows))), read_only=True)
+    return {"clinics": clinics, "patients": patients, "sessions": sessions, "adverse_events": aes}
+
+
+@pytest.fixture
+def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect(str(_built("funnel", lambda: make_db(funnel_rows()))), read_only=True)
     yield c
     c.close()
 
@@ -537,6 +540,16 @@ def test_funnel_flags_the_outlier(funnel_con: duckdb.DuckDBPyConnection) -> None
     assert stats.poisson.sf(29, mu) < 0.001  # why F1 must be above the 99.8% limit
     assert rows["F4"]["administered_sessions"] == 0 and rows["F4"]["flag"] is None
     assert frame["overdispersion"].to_list() == [False] * 4
+
+
+def test_funnel_needs_three_clinics(funnel_con: duckdb.DuckDBPyConnection) -> None:
+    # F1 and F2 have sessions, F4 none: two clinics, each mostly its own target -> no funnel
+    two = safety.funnel(funnel_con, FUNNEL_SCOPE.with_clinics(("F1", "F2", "F4")))
+    assert two["flag"].is_null().all() and two["upper998"].is_null().all()
+    # the rates and the target are still there: 32 AEs over 200 sessions
+    assert two["target_per_100"][0] == pytest.approx(16.0)
+    assert two.filter(two["clinic_id"] == "F1")["ae_per_100"][0] == pytest.approx(30.0)
+    assert safety.funnel(funnel_con, FUNNEL_SCOPE.with_clinics(("F1",)))["flag"].to_list() == [None]
 
 
 def test_funnel_overdispersion_toggle(funnel_con: duckdb.DuckDBPyConnection) -> None:
