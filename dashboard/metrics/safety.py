@@ -54,7 +54,16 @@ NOT_ADMINISTERED = "not administered"  # an AE linked to a session with no sessi
 NO_SESSION = "no session"  # an AE recorded without a session
 
 AE_DIMENSIONS = ("category", "severity_grade", "serious", "action_taken")
-SESSION_DIMENSIONS = ("clinic", "region", "condition", "route", "modality", "dose_band", "session_number")
+SESSION_DIMENSIONS = (
+    "clinic",
+    "region",
+    "condition",
+    "route",
+    "modality",
+    "phase",
+    "dose_band",
+    "session_number",
+)
 DIMENSIONS = SESSION_DIMENSIONS + AE_DIMENSIONS
 
 
@@ -240,6 +249,7 @@ def _levels(dimension: str) -> tuple[str, str] | None:
         "condition": ("primary_condition", "primary_condition"),
         "route": ("route", "coalesce(route, ?)"),
         "modality": ("modality", "coalesce(modality, ?)"),
+        "phase": ("phase", "coalesce(phase, ?)"),  # the session's phase as exported
         "category": ("", "category"),
         "severity_grade": ("", "CAST(severity_grade AS VARCHAR)"),
         "serious": ("", "CASE WHEN serious THEN 'serious' ELSE 'not serious' END"),
@@ -254,7 +264,7 @@ def ae_rate_by(
 
     For an AE attribute (category, severity_grade, serious, action_taken) the
     denominator is every administered session in scope; for a session attribute
-    (clinic, region, condition, route, modality, dose_band, session_number) it is
+    (clinic, region, condition, route, modality, phase, dose_band, session_number) it is
     the administered sessions of that stratum, and AEs without a session form a
     ``no session`` row with no rate. Columns: level, label, ae_count,
     serious_ae_count, administered_sessions, ae_per_100, ci_low, ci_high.
@@ -410,7 +420,7 @@ def funnel(
         "flag",
     )
     if int((n > 0).sum()) < MIN_FUNNEL_CLINICS:
-        scaled = scaled.with_columns(pl.lit(None, dtype=dtype).alias(name) for name, dtype in scaled.schema.items())
+        scaled = scaled.with_columns(pl.lit(None, dtype=t).alias(name) for name, t in scaled.schema.items())
     region = _scoped_clinics(con, f).select("clinic_id", "region")
     return (
         pl.concat([by_clinic, scaled], how="horizontal")

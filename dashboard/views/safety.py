@@ -106,6 +106,7 @@ DIMENSIONS = {
     "action_taken": "Action taken",
     "route": "Route",
     "modality": "Modality",
+    "phase": "Phase (induction or maintenance)",
     "dose_band": "Dose band (mg/kg)",
     "session_number": "Session number",
     "condition": "Condition",

@@ -8,11 +8,12 @@ Period: January 2026. Administered sessions in the period (7):
 | S2  | C1     | P1 depression       | iv infusion    | 1.20 d| 40  | 2   | normal            | A1  |
 | S4  | C1     | P2 ptsd             | intranasal kap | —     | 120 | 1   | spo2 90 (exc.)    | A2  |
 | S5  | C1     | P2 ptsd             | iv infusion    | 0.40 a| 20  | 2   | normal            | A3* |
-| S10 | C2     | P3 depression       | iv infusion    | 0.50 b| 40  | 4   | 179/109/129/92    | A5  |
-| S11 | C2     | P3 depression       | iv infusion    | 0.75 c| 120 | 5   | hr 130 (exc.)     | A7  |
+| S10 | C2     | P3 depression       | iv infusion    | 0.50 b| 40  | 4 m | 179/109/129/92    | A5  |
+| S11 | C2     | P3 depression       | iv infusion    | 0.75 c| 120 | 5 m | hr 130 (exc.)     | A7  |
 | S13 | C3     | P4 anxiety          | im infusion    | 0.30 a| 45  | 1   | bp_dia 110 (exc.) | —   |
 
-(* serious) Bands: a = <0.50, b = 0.50-<0.75, c = 0.75-<1.00, d = >=1.00. Plus, out of scope of the
+(* serious; m = maintenance phase, the others induction) Bands: a = <0.50, b = 0.50-<0.75,
+c = 0.75-<1.00, d = >=1.00. Plus, out of scope of the
 period or not administered: S3 (no-show, Jan), S12 (cancelled, Jan, bp 200), S6 (Feb, A4
 serious), S7–S9 (P3 at C2, Dec, numbers 1–3). AEs in the period (6): A1 A2 A3 A5 A7 and A6
 (C2, P3, no session). A4 (Feb 2) and A8 (C3, Dec 31 23:59, no session) are outside it.
@@ -191,6 +192,7 @@ ROWS = {
             weight_kg=70.0,
             dose_mg_per_kg=0.5,
             session_number=4,
+            phase="maintenance",
             bp_sys_max=179,
             bp_dia_max=109,
             hr_max=129,
@@ -206,6 +208,7 @@ ROWS = {
             dose_mg_per_kg=0.75,
             duration_min=120,
             session_number=5,
+            phase="maintenance",
             hr_max=130,
         ),
         session("S12", "P4", "C3", "2026-01-07", status="cancelled", duration_min=None, bp_sys_max=200),
@@ -386,6 +389,8 @@ def test_filters_on_ae_rate(con: duckdb.DuckDBPyConnection) -> None:
             },
         ),
         ("session_number", {"1-3": (3, 5), "4+": (2, 2), "no session": (1, 0)}),
+        # S10 and S11 (A5, A7) are maintenance sessions, the rest induction
+        ("phase", {"induction": (3, 5), "maintenance": (2, 2), "no session": (1, 0)}),
         ("severity_grade", {"1": (3, 7), "2": (2, 7), "3": (1, 7), "4": (0, 7), "5": (0, 7)}),
         ("serious", {"serious": (1, 7), "not serious": (5, 7)}),
     ],
