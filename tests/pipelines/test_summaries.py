@@ -264,8 +264,8 @@ def _session_row(sid: str, patient: str, at: str, status: str = "completed", pha
 def _clinic_and_patients(ex: Path, patients: list[str], enrolled: str) -> None:
     """One clinic and ``patients``, plus 40 untouched ones: a run that touches a few of them
     updates the per-patient tables instead of rebuilding them (``FULL_REBUILD_SHARE``)."""
-    from tests.pipelines.test_load import CLINICS as CLINICS_HEADER
-    from tests.pipelines.test_load import PATIENTS, write
+    from tests.pipelines.export_folders import CLINICS as CLINICS_HEADER
+    from tests.pipelines.export_folders import PATIENTS, write
 
     write(ex, "clinics.csv", CLINICS_HEADER, "C1,North,N,2024-01-01,40")
     others = [f"Q{i:02d}" for i in range(40)]
@@ -317,7 +317,7 @@ def test_a_refresh_updates_exactly_the_first_sessions_that_can_change(tmp_path: 
 
     from pipelines import summaries
     from pipelines.refresh import refresh
-    from tests.pipelines.test_load import PATIENTS, SESSIONS, write
+    from tests.pipelines.export_folders import PATIENTS, SESSIONS, write
 
     session = _session_row
 
@@ -375,7 +375,7 @@ def test_a_refresh_recomputes_maintenance_rows_from_the_earliest_touched_session
 
     from pipelines import summaries
     from pipelines.refresh import refresh
-    from tests.pipelines.test_load import ASSESSMENTS, PATIENTS, SESSIONS, write
+    from tests.pipelines.export_folders import ASSESSMENTS, PATIENTS, SESSIONS, write
 
     session = partial(_session_row, phase="maintenance")
 
@@ -445,9 +445,9 @@ def test_only_a_run_that_updates_the_per_patient_tables_records_the_patients_it_
 ) -> None:
     """A first load rebuilds every per-patient table, so it skips the record (three statements over
     every row); the next run updates the touched patients' rows and needs it."""
-    from pipelines import load
+    from pipelines.load import loader as load
     from pipelines.refresh import refresh
-    from tests.pipelines.test_load import SESSIONS, write
+    from tests.pipelines.export_folders import SESSIONS, write
 
     recorded: list[str] = []
     original = load.record_touched_patients

@@ -14,7 +14,7 @@ import duckdb
 
 from pipelines import summaries
 from pipelines.refresh import refresh
-from tests.pipelines.test_load import ASSESSMENTS, CLINICS, PATIENTS, SESSIONS, sess, write
+from tests.pipelines.export_folders import ASSESSMENTS, CLINICS, PATIENTS, SESSIONS, sess, write
 
 
 def _patient(key: str, condition: str = "depression") -> str:
