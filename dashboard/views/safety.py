@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, tables
+from dashboard.components import empty, kpi, line_list, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -271,30 +271,23 @@ if funnel_tab.open is not False:
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
             key="ae_u_clinic",
         )
+        spc = spc_controls.spc_controls()
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
-        # Partial weeks/months at the period's ends stay: their limits widen with their fewer sessions.
-        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id)
+        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id, options=spc)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
-                sf.u_chart_figure(
-                    u,
-                    title=f"u-chart: AEs per 100 sessions per {grain}, {who}",
-                    grain=grain,
-                    baseline_periods=cfg.spc_baseline_periods,
-                ),
-                key="ae_u_chart",
-            )
-            trial = bool(u["trial"].any())
+            title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
+            st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
-                f"Centre line and 3σ limits from the first "
-                f"{min(cfg.spc_baseline_periods, u.height)} {grain}s, "
+                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); its centre "
+                f"line and 3σ limits come from the baseline ({spc_controls.baseline_label(u, grain, spc)}) "
+                "and are then held. "
                 + (
-                    "marked **trial** until there are enough points; pick a longer period for fixed limits. "
-                    if trial
-                    else "then held. "
+                    "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
+                    if spc.laney
+                    else ""
                 )
                 + "Grey = common cause; orange = special cause of concern (more AEs); blue = improvement. "
                 "A week or month the period cuts has fewer sessions, hence wider limits."
