@@ -86,7 +86,7 @@ def baseline_label(chart: pl.DataFrame, grain: str, options: SpcOptions) -> str:
 
 def chart_title(chart: pl.DataFrame, kind: str, subject: str, grain: str, options: SpcOptions) -> str:
     """The title every control chart carries: what it shows, which chart and which baseline."""
-    return f"{subject} · {chart_name(chart, kind)}, {baseline_label(chart, grain, options)}"
+    return f"{subject}<br><sup>{chart_name(chart, kind)}, {baseline_label(chart, grain, options)}</sup>"
 
 
 def mark_period_and_baseline(fig: go.Figure, chart: pl.DataFrame, grain: str) -> go.Figure:
@@ -111,6 +111,7 @@ def mark_period_and_baseline(fig: go.Figure, chart: pl.DataFrame, grain: str) ->
             yanchor="bottom",
             font={"size": 11, "color": "#5b6670"},
         )
+    fig.update_layout(margin={"t": 76})  # the two-line title above the bands' labels
     return fig
 
 

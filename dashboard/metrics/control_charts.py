@@ -1,8 +1,9 @@
 """What every SPC chart of the dashboard shares: its window, baseline and limits (metrics.md "Over time").
 
 A chart covers at least ``CHART_SPAN`` periods (26 weeks or 18 months) ending at the
-period's end, reaching back before the period's start when the period is shorter, so
-a change inside the period is not inside its own baseline. Buckets are whole ISO weeks
+period's end, reaching back before the period's start when the period is shorter (and
+back to a picked baseline's start), so a change inside the period is not inside its
+own baseline. Buckets are whole ISO weeks
 (Monday) or calendar months: the window starts on the first day of its first bucket;
 only the last bucket may be cut short by the period's end. ``in_period`` marks the
 buckets that overlap the period (the pages shade them).
@@ -57,9 +58,13 @@ def chart_start(f: Filters, grain: Grain) -> date:
     return min(back, bucket_start(f.start, grain))
 
 
-def chart_filters(f: Filters, grain: Grain) -> Filters:
-    """``f`` with its start moved back to ``chart_start``: what a chart's points are counted over."""
-    return replace(f, start=chart_start(f, grain))
+def chart_filters(f: Filters, grain: Grain, options: SpcOptions | None = None) -> Filters:
+    """``f`` with its start moved back to ``chart_start``, or further to a picked baseline's first
+    bucket: what a chart's points are counted over."""
+    start = chart_start(f, grain)
+    if options is not None and options.baseline is not None:
+        start = min(start, bucket_start(options.baseline[0], grain))
+    return replace(f, start=start)
 
 
 def mark_period(chart: pl.DataFrame, f: Filters, grain: Grain) -> pl.DataFrame:

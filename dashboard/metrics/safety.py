@@ -483,7 +483,7 @@ def u_chart(
     options = options or SpcOptions()
     if clinic_id is not None:
         f = f.with_clinics((clinic_id,) if clinic_id in f.clinic_ids else ())
-    window = chart_filters(f, grain)
+    window = chart_filters(f, grain, options)
     sessions_sql, sp = _administered_sessions(window)
     aes_sql, ap = _aes(window, detail=False)
     # Counted by day first, then the days truncated: date_trunc on every row cost more than the scan.

@@ -788,7 +788,7 @@ def no_show_pchart(
     ``options``' baseline (default: the first ``cfg.spc_baseline_periods`` points); a lower
     rate is better. Columns are those of ``dashboard.stats.spc.p_chart`` and ``in_period``.
     """
-    return _pchart(no_show_counts(con, chart_filters(f, grain), grain), cfg, f, grain, options)
+    return _pchart(no_show_counts(con, chart_filters(f, grain, options), grain), cfg, f, grain, options)
 
 
 def no_show_pchart_with_clinic(
@@ -800,7 +800,7 @@ def no_show_pchart_with_clinic(
     options: SpcOptions | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``no_show_pchart`` of ``f`` ("scope") and of the clinic alone ("clinic"), from one query."""
-    over_time = _sessions_over_time(con, _scopes(chart_filters(f, grain), clinic_id), grain, None)
+    over_time = _sessions_over_time(con, _scopes(chart_filters(f, grain, options), clinic_id), grain, None)
     return _by_scope([_pchart(_no_show_counts(df), cfg, f, grain, options) for df in over_time])
 
 
@@ -816,7 +816,7 @@ def no_show_pcharts_by_clinic(
     The Throughput page scans each clinic's chart for special causes; one query per clinic
     cost a scan of the period each.
     """
-    weekly = sessions_over_time(con, chart_filters(f, grain), grain, by="clinic")
+    weekly = sessions_over_time(con, chart_filters(f, grain, options), grain, by="clinic")
     return {
         str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg, f, grain, options)
         for clinic, part in weekly.group_by("group", maintain_order=True)

@@ -281,9 +281,8 @@ if funnel_tab.open is not False:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
             st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
-                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); its centre "
-                f"line and 3σ limits come from the baseline ({spc_controls.baseline_label(u, grain, spc)}) "
-                "and are then held. "
+                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
+                f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
                 + (
                     "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
                     if spc.laney
