@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from pipelines.contract import TABLES, Table
-from pipelines.summaries import TOUCHED_PATIENTS
+from pipelines.marts import TOUCHED_PATIENTS
 
 if TYPE_CHECKING:
     from pipelines.load.loader import FileLoad

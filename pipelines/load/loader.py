@@ -47,7 +47,7 @@ from pipelines.load.numbering import (
     patient_copies,
     record_condition_changes,
 )
-from pipelines.summaries import CLUSTERED
+from pipelines.marts.time_order import CLUSTERED
 from pipelines.validate import FileResult
 
 STAGE = "_stage"

@@ -33,7 +33,7 @@ def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
     finds no new file publishes nothing only if this holds: the first run of a version
     that adds a table or a column publishes it even when no export changed.
     """
-    from pipelines.summaries import per_patient_tables_complete
+    from pipelines.compat import per_patient_tables_complete
 
     columns = (
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "
