@@ -20,6 +20,7 @@ import duckdb
 from pipelines.model.freshness import clinic_freshness
 from pipelines.progress import logfmt
 from pipelines.publish import read_side_runs
+from pipelines.signal_state import RunRecord, SignalState, default_path
 
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
@@ -45,6 +46,7 @@ class StatusReport:
     clinics: list[ClinicFreshness] = field(default_factory=list)
     unread: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, message)
     error: str | None = None
+    signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
     @property
     def last_run_failed(self) -> bool:
@@ -108,6 +110,10 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
         r["finished_at"] = _as_datetime(r["finished_at"])
     unique = {r["run_id"]: r for r in records}  # a side record may be in both places
     report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
+    try:
+        report.signals = SignalState(default_path(db)).last_runs()
+    except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
+        report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
 
 
@@ -160,11 +166,19 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
     if report.unread:
         lines.append(f"Export files not read ({len(report.unread)}; every refresh tries them again):")
         lines += [f"  {reason:<16} {message}" for _, reason, message in report.unread]
+    if report.signals:
+        lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
+    for sig in report.signals:
+        outcome = f"FAILED, {sig.failed} pending: {sig.error}" if sig.error else f"sent {sig.sent}"
+        lines.append(
+            f"  {sig.run_at:%Y-%m-%d %H:%M:%S}  {sig.recipient} ({sig.channel}): {sig.new} new, {outcome}"
+        )
     fields: dict[str, object] = {
         "last_run": report.runs[0]["status"] if report.runs else None,
         "last_run_id": report.runs[0]["run_id"] if report.runs else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
         "unread_files": len(report.unread) or None,
+        "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         "exit_code": report.exit_code,
     }
     level = "info" if report.exit_code == EXIT_OK else "error"
