@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
+from dashboard.components import db_errors  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, available_pages  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
@@ -34,5 +35,8 @@ current = st.navigation(
     ],
     position="sidebar",
 )
-if setup() is not None:
-    current.run()
+try:
+    if setup() is not None:
+        current.run()
+except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
+    db_errors.show(exc)
