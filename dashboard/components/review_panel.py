@@ -99,7 +99,7 @@ def show_message(prefix: str) -> None:
     elif kind == "error":
         st.error(f"**Not saved:** {md(text)}", icon=":material/error:")
     else:
-        st.success(md(text), icon=":material/check_circle:")
+        st.success(text, icon=":material/check_circle:")  # our own words and an item number
 
 
 def render(

@@ -8,6 +8,7 @@ synced from the published database when the page opens (``queries.reviews.sync``
 from __future__ import annotations
 
 from datetime import date
+from functools import partial
 
 import polars as pl
 import streamlit as st
@@ -65,6 +66,13 @@ changed_only = k2.toggle(
 tabs = st.tabs(list(VIEWS), key="reviews_view", bind="query-params")
 
 
+def _open_row(suffix: str, ids: list[int]) -> None:
+    """A row selected in the table opens that item (through the URL-bound picker)."""
+    rows = st.session_state[f"rv_table_{suffix}"].selection.rows
+    if rows and rows[0] < len(ids):
+        st.session_state[f"rv_item_{suffix}"] = ids[rows[0]]
+
+
 def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None:
     review_panel.show_message(f"rv_{suffix}")
     frame = reviews.review_items(
@@ -101,10 +109,13 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
         "outcome",
         "data_changed",
     )
+    ids = frame["item_id"].to_list()
     st.dataframe(
         shown,
         hide_index=True,
         key=f"rv_table_{suffix}",
+        on_select=partial(_open_row, suffix, ids),
+        selection_mode="single-row",
         height=min(36 * (shown.height + 1) + 3, 400),
         column_config={
             "item_id": st.column_config.NumberColumn("Item", format="%d", width="small"),
@@ -120,15 +131,14 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
             "data_changed": st.column_config.CheckboxColumn("Data changed"),
         },
     )
-    titles = dict(zip(frame["item_id"].to_list(), frame["title"].to_list(), strict=True))
     picked = st.selectbox(
         "Review item",
-        list(titles),
-        format_func=lambda i: f"{i} · {titles[i]}",
+        ids,
+        format_func=lambda i: f"Item {i}",
         index=None,
         key=f"rv_item_{suffix}",
         bind="query-params",
-        placeholder="Pick an item to see its history and act on it",
+        placeholder="Select a row above, or pick an item here",
     )
     if picked is not None:
         review_panel.render(int(picked), f.clinic_ids, names, actor, prefix=f"rv_{suffix}", today=today)
