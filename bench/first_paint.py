@@ -1,0 +1,173 @@
+"""What a user waits for in Chromium: a new tab until the page is usable, and a filter change.
+
+Timed in the browser, not by Playwright's polling: a script added to every page watches the DOM
+and stamps ``performance.now()`` when
+
+- **usable**: the page's headline (its first tile, table or chart, ``HEADLINE``) is drawn by the
+  current script run (not stale), with the header and the sidebar filters above it;
+- **complete**: the script run has finished (``stApp``'s ``data-test-script-state``).
+
+A *new tab* is a new browser context (no cookies, a new Streamlit session) opening the page's URL;
+its times count from the navigation's start. A *filter change* picks another period in the
+sidebar of an open session; its times count from the click on the option. Every page is opened
+once first (server imports, caches of the demo's default view), as users find a running server.
+"""
+
+from __future__ import annotations
+
+import os
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from bench.pages import PAGES
+from bench.server import CHROMIUM, CHROMIUM_ARGS, _free_port, _wait_healthy
+
+FILTERED_PAGES = ("overview", "throughput", "clinic", "safety", "outcomes")  # Data has no filters
+HEADLINE = '[data-testid="stMetric"], [data-testid="stDataFrame"], [data-testid="stTable"], .stPlotlyChart'
+# Period options the filter-change rounds cycle through (labels of ``filters.PERIODS``).
+PERIOD_CYCLE = ("Last 30 days", "Last 12 months", "Year to date", "Last 90 days")
+
+_OBSERVER = """
+(() => {
+  const k = window.__kp = {t0: 0, ran: false, usable: null, complete: null, armed: false};
+  k.reset = (t0) => { k.t0 = t0; k.ran = false; k.usable = null; k.complete = null; };
+  const check = () => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    const state = app && app.getAttribute('data-test-script-state');
+    if (state && state !== 'notRunning') k.ran = true;
+    if (!k.ran) return;
+    const now = performance.now();
+    if (k.usable === null) {
+      const head = document.querySelector(HEADLINE);
+      if (head && !head.closest('[data-stale="true"]')) k.usable = now - k.t0;
+    }
+    if (k.complete === null && state === 'notRunning') k.complete = now - k.t0;
+  };
+  document.addEventListener('click', () => { if (k.armed) { k.armed = false; k.reset(performance.now()); } }, true);
+  new MutationObserver(check).observe(document, {subtree: true, childList: true, attributes: true,
+    attributeFilter: ['data-stale', 'data-test-script-state']});
+})();
+""".replace("HEADLINE", repr(HEADLINE))
+
+
+@dataclass
+class PaintFigures:
+    page: str
+    new_tab_usable: list[float] = field(default_factory=list)
+    new_tab_complete: list[float] = field(default_factory=list)
+    filter_first_usable: list[float] = field(default_factory=list)  # a period not yet seen: queries run
+    filter_usable: list[float] = field(default_factory=list)  # a period seen before: cached
+    filter_complete: list[float] = field(default_factory=list)
+
+    def summary(self) -> dict[str, float | None]:
+        return {name: p95(getattr(self, name)) for name in self.__dataclass_fields__ if name != "page"}
+
+
+def page_url(base: str, name: str) -> str:
+    """The page's address: the default page (Overview) is the app's root; its own path is "not found"."""
+    return f"{base}/" if name == "overview" else f"{base}/{name}"
+
+
+def p95(values: list[float]) -> float | None:
+    if not values:
+        return None
+    return statistics.quantiles(values, n=20, method="inclusive")[-1] if len(values) > 1 else values[0]
+
+
+def _wait_timed(page: Any, timeout: float = 120) -> tuple[float, float]:
+    page.wait_for_function("window.__kp && window.__kp.complete !== null", timeout=timeout * 1000)
+    usable, complete = page.evaluate("[window.__kp.usable, window.__kp.complete]")
+    return (usable if usable is not None else complete) / 1000, complete / 1000
+
+
+def _new_tab(browser: Any, url: str) -> tuple[float, float]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    try:
+        context.add_init_script(_OBSERVER)
+        page = context.new_page()
+        page.goto(url, wait_until="commit", timeout=120_000)
+        return _wait_timed(page)
+    finally:
+        context.close()
+
+
+def _pick_period(page: Any, option: str) -> tuple[float, float]:
+    box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first
+    box.click()
+    choice = page.get_by_role("option", name=option, exact=True)
+    choice.wait_for(timeout=30_000)
+    page.evaluate("window.__kp.armed = true")
+    choice.click()
+    return _wait_timed(page)
+
+
+def measure_first_paint(db: Path, rounds: int = 10, filter_rounds: int = 3) -> list[PaintFigures]:
+    """Per page: ``rounds`` new tabs, then ``filter_rounds`` cycles of period changes in one tab."""
+    from playwright.sync_api import sync_playwright
+
+    port = _free_port()
+    app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
+           "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+    server = subprocess.Popen(
+        cmd,
+        env={**os.environ, "KETAOPS_DB": str(db)},
+        cwd=app.parent.parent,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    base = f"http://127.0.0.1:{port}"
+    out: list[PaintFigures] = []
+    try:
+        _wait_healthy(port)
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            for name in PAGES:  # a running server: imports done, the default view cached
+                _new_tab(browser, page_url(base, name))
+            for name in PAGES:
+                fig = PaintFigures(name)
+                for _ in range(rounds):
+                    usable, complete = _new_tab(browser, page_url(base, name))
+                    fig.new_tab_usable.append(usable)
+                    fig.new_tab_complete.append(complete)
+                if name in FILTERED_PAGES:
+                    context = browser.new_context(viewport={"width": 1400, "height": 900})
+                    context.add_init_script(_OBSERVER)
+                    page = context.new_page()
+                    page.goto(page_url(base, name), wait_until="commit")
+                    _wait_timed(page)
+                    for r in range(filter_rounds):
+                        for option in PERIOD_CYCLE:
+                            usable, complete = _pick_period(page, option)
+                            (fig.filter_first_usable if r == 0 else fig.filter_usable).append(usable)
+                            fig.filter_complete.append(complete)
+                    context.close()
+                out.append(fig)
+            browser.close()
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+    return out
+
+
+def main() -> None:
+    db = Path(sys.argv[1])
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    start = time.perf_counter()
+    for fig in measure_first_paint(db, rounds):
+        cells = ", ".join(f"{k} {v:.2f}" for k, v in fig.summary().items() if v is not None)
+        print(f"{fig.page:<11} p95 s: {cells}", flush=True)
+    print(f"({time.perf_counter() - start:.0f} s)")
+
+
+if __name__ == "__main__":
+    main()
