@@ -48,7 +48,8 @@ _OBSERVER = """
     }
     if (k.complete === null && state === 'notRunning') k.complete = now - k.t0;
   };
-  document.addEventListener('click', () => { if (k.armed) { k.armed = false; k.reset(performance.now()); } }, true);
+  const start = () => { if (k.armed) { k.armed = false; k.reset(performance.now()); } };
+  document.addEventListener('click', start, true);
   new MutationObserver(check).observe(document, {subtree: true, childList: true, attributes: true,
     attributeFilter: ['data-stale', 'data-test-script-state']});
 })();
