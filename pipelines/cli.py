@@ -41,6 +41,7 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
         (70, "the run failed; the published database is unchanged"),
         (73, "the database path or its folder cannot be written"),
         (75, "another refresh holds the lock (after --wait); try again later"),
+        (130, "stopped by Ctrl-C (SIGINT); the published database is unchanged"),
         (143, "stopped by SIGTERM; the published database is unchanged"),
     ),
     "status": (

@@ -58,6 +58,7 @@ EXIT_NO_EXPORTS = 66  # EX_NOINPUT: the exports folder does not exist
 EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, failure recorded
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C, as a shell reports it
 
 # DuckDB's memory while building (beyond it, spills to <build>.tmp). With the validator's frames
 # beside it, 2750MB peaked at 3.7 GB of RSS in a full refresh at network scale, under the 4 GB
@@ -250,7 +251,7 @@ def _failure_message(exc: BaseException) -> str:
     if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
         return f"stopped by signal {signal.Signals(exc.code - 128).name}"
     if isinstance(exc, KeyboardInterrupt):
-        return "stopped by SIGINT (Ctrl-C)"
+        return "stopped by Ctrl-C (SIGINT)"
     return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
@@ -536,6 +537,9 @@ def cli_refresh(args: argparse.Namespace) -> int:
     except FatalError as exc:
         log("refresh", "error", "fatal", exit_code=exc.exit_code, message=str(exc))
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: recorded as a failed run, unwound like SIGTERM
+        log("refresh", "error", "run_failed", exit_code=EXIT_INTERRUPTED, message="stopped by Ctrl-C")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # e.g. leftovers not removable: one line, never a traceback
         log("refresh", "error", "fatal", exit_code=EXIT_FAILED, message=f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED
