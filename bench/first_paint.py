@@ -113,39 +113,84 @@ def _context(browser: Any) -> Any:
 
 def _pick_period(page: Any, option: str) -> tuple[float, float]:
     box = page.get_by_test_id("stSidebar").get_by_test_id("stSelectbox").first
-    box.click()
+    box.click(timeout=120_000)
     choice = page.get_by_role("option", name=option, exact=True)
-    choice.wait_for(timeout=30_000)
+    choice.wait_for(timeout=120_000)
     page.evaluate("window.__kp.armed = true")
-    choice.click()
+    choice.click(timeout=120_000)
     return _wait_timed(page)
 
 
-def measure_first_paint(db: Path, rounds: int = 10, filter_rounds: int = 3) -> list[PaintFigures]:
-    """Per page: ``rounds`` new tabs, then ``filter_rounds`` cycles of period changes in one tab."""
-    from playwright.sync_api import sync_playwright
-
+def _start_server(db: Path, extra: list[str]) -> tuple[subprocess.Popen[bytes], str]:
     port = _free_port()
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port),
-           "--server.address", "127.0.0.1", "--server.headless", "true"]  # fmt: skip
+           "--server.address", "127.0.0.1", "--server.headless", "true", *extra]  # fmt: skip
     server = subprocess.Popen(
         cmd,
         env={**os.environ, "KETAOPS_DB": str(db)},
-        cwd=app.parent.parent,
+        cwd=app.parent.parent,  # the repository's .streamlit/config.toml applies, as under `ketaops serve`
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    base = f"http://127.0.0.1:{port}"
+    _wait_healthy(port)
+    return server, f"http://127.0.0.1:{port}"
+
+
+def _stop(server: subprocess.Popen[bytes]) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def compare_new_tab(db: Path, variants: dict[str, list[str]], rounds: int = 6) -> dict[str, dict[str, float]]:
+    """New-tab p95 (usable, complete) per page of servers differing only in Streamlit options.
+
+    The servers run side by side and their tabs alternate, so both see the same load: on a
+    shared machine only figures taken this way tell a change from the machine's swings.
+    """
+    from playwright.sync_api import sync_playwright
+
+    servers = {name: _start_server(db, extra) for name, extra in variants.items()}
+    times: dict[str, dict[str, list[float]]] = {name: {} for name in variants}
+    try:
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            tabs = {name: _context(browser) for name in variants}
+            for name, (_, base) in servers.items():
+                for page in PAGES:
+                    _new_tab(tabs[name], page_url(base, page))
+            for page in PAGES:
+                for _ in range(rounds):
+                    for name, (_, base) in servers.items():
+                        usable, complete = _new_tab(tabs[name], page_url(base, page))
+                        times[name].setdefault(f"{page} usable", []).append(usable)
+                        times[name].setdefault(f"{page} complete", []).append(complete)
+            browser.close()
+    finally:
+        for server, _ in servers.values():
+            _stop(server)
+    return {name: {k: p95(v) or 0.0 for k, v in t.items()} for name, t in times.items()}
+
+
+def measure_first_paint(
+    db: Path, rounds: int = 10, filter_rounds: int = 3, pages: tuple[str, ...] = PAGES
+) -> list[PaintFigures]:
+    """Per page: ``rounds`` new tabs, then ``filter_rounds`` cycles of period changes in one tab."""
+    from playwright.sync_api import sync_playwright
+
+    server, base = _start_server(db, [])
     out: list[PaintFigures] = []
     try:
-        _wait_healthy(port)
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             tabs = _context(browser)  # the user's browser: scripts cached after the first page
             for name in PAGES:  # a running server: imports done, the default view cached
                 _new_tab(tabs, page_url(base, name))
-            for name in PAGES:
+            for name in pages:
                 fig = PaintFigures(name)
                 for _ in range(rounds):
                     usable, complete = _new_tab(tabs, page_url(base, name))
@@ -166,22 +211,23 @@ def measure_first_paint(db: Path, rounds: int = 10, filter_rounds: int = 3) -> l
             tabs.close()
             browser.close()
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            server.kill()
-            server.wait()
+        _stop(server)
     return out
 
 
 def main() -> None:
+    """``python -m bench.first_paint DB [ROUNDS] [--watcher]``: the figures, or the file-watcher A/B."""
     db = Path(sys.argv[1])
-    rounds = int(sys.argv[2]) if len(sys.argv) > 2 else 10
+    rounds = int(sys.argv[2]) if len(sys.argv) > 2 and sys.argv[2].isdigit() else 10
     start = time.perf_counter()
-    for fig in measure_first_paint(db, rounds):
-        cells = ", ".join(f"{k} {v:.2f}" for k, v in fig.summary().items() if v is not None)
-        print(f"{fig.page:<11} p95 s: {cells}", flush=True)
+    if "--watcher" in sys.argv:
+        variants = {"watcher": ["--server.fileWatcherType", "auto"], "no watcher": []}
+        for name, figures in compare_new_tab(db, variants, rounds).items():
+            print(f"{name:<11} new tab p95 s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
+    else:
+        for fig in measure_first_paint(db, rounds):
+            cells = ", ".join(f"{k} {v:.2f}" for k, v in fig.summary().items() if v is not None)
+            print(f"{fig.page:<11} p95 s: {cells}", flush=True)
     print(f"({time.perf_counter() - start:.0f} s)")
 
 
