@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, reviews, serve.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -52,6 +52,19 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
         (66, "no readable database and no run recorded"),
     ),
     "metrics": ((0, "figures printed"), (1, "no readable database"), (2, "bad argument")),
+    "reviews": ((0, "done"), (1, "no database, or the store cannot be read or written")),
+    "report": (
+        (0, "board pack written"),
+        (1, "no readable database"),
+        (2, "bad argument (month, scope, settings)"),
+        (3, "the PDF could not be rendered (no Chromium, or it failed)"),
+    ),
+    "signals": (
+        (0, "done"),
+        (1, "no readable database"),
+        (2, "bad argument or config"),
+        (4, "a send failed (its signals stay pending for the next run)"),
+    ),
     "serve": ((0, "stopped by SIGTERM or Ctrl-C"), (1, "Streamlit failed to start")),
 }
 # Failed runs, whole-file and row rejects are recorded for every refresh, whatever its exit code.
@@ -68,12 +81,18 @@ def _epilog(command: str) -> str:
     return f"{note}exit codes:\n{codes}"
 
 
-def _command(sub: argparse._SubParsersAction, name: str, summary: str) -> argparse.ArgumentParser:  # type: ignore[type-arg]
+def _command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    codes: str | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` has a description and the exit codes of ``codes`` (default: ``name``)."""
     return sub.add_parser(
         name,
         help=summary,
         description=summary[0].upper() + summary[1:] + ".",
-        epilog=_epilog(name),
+        epilog=_epilog(codes or name),
         formatter_class=_HelpFormatter,
     )
 
@@ -152,9 +171,41 @@ def build_parser() -> argparse.ArgumentParser:
     )
     metrics.add_argument("--format", choices=("json", "csv"), default="json", help="output format")
 
+    reviews = _command(sub, "reviews", "the review store: back it up, or raise items from the database")
+    reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True, metavar="ACTION")
+    export = _command(
+        reviews_sub, "export", "write every review item and its history (.json, .csv, .sqlite)", "reviews"
+    )
+    sync = _command(reviews_sub, "sync", "raise review items from the published database", "reviews")
+    for p in (export, sync):
+        p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+        p.add_argument(
+            "--store", type=Path, default=None, help="the review store (default: <db stem>.reviews.sqlite)"
+        )
+    export.add_argument("--out", type=Path, default=None, help="file to write: PATH.json, .csv or .sqlite")
+
+    report = _command(sub, "report", "write the monthly board pack (PDF)")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+    report.add_argument("--month", default=None, help="YYYY-MM (default: the data's last whole month)")
+    report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
+    report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
+
+    signals = _command(sub, "signals", "what is new since the last run (serious AEs, funnel, SPC, stale)")
+    signals.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+    signals.add_argument("--config", type=Path, default=None, help="recipients and channels (TOML)")
+    signals.add_argument("--notify", action="store_true", help="send and record (default: only print)")
+    signals.add_argument("--recipient", action="append", default=None, help="only this recipient (repeat)")
+    signals.add_argument("--format", choices=("json", "text"), default="text", help="output format")
+    signals.add_argument(
+        "--today", type=_date, default=None, help="judge freshness on this date (default: today)"
+    )
+
     serve = _command(sub, "serve", "run the dashboard (Streamlit) in the foreground")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file it reads")
     serve.add_argument("--port", type=int, default=8501, help="TCP port to listen on")
+    serve.add_argument(
+        "--exports", type=Path, default=DEFAULT_EXPORTS, help="where a demo's review seed is looked for"
+    )
     return parser
 
 
@@ -177,6 +228,18 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.metrics.report import cli_metrics
 
         return cli_metrics(args)
+    if args.command == "reviews":
+        from dashboard.reviews.cli import cli_reviews
+
+        return cli_reviews(args)
+    if args.command == "report":
+        from dashboard.boardpack.cli import cli_report
+
+        return cli_report(args)
+    if args.command == "signals":
+        from dashboard.alerts.cli import cli_signals
+
+        return cli_signals(args)
     if args.command == "serve":
         return _serve(args)
     raise AssertionError(args.command)
@@ -200,6 +263,7 @@ def _serve(args: argparse.Namespace) -> int:
     A child process would outlive a parent stopped by a signal and keep the port; with
     ``exec`` there is one process, whatever stops it.
     """
+    _apply_demo_review_seed(args.exports, args.db)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
@@ -208,6 +272,24 @@ def _serve(args: argparse.Namespace) -> int:
     for stream in (sys.stdout, sys.stderr):
         stream.flush()
     os.execve(sys.executable, cmd, env)
+
+
+def _apply_demo_review_seed(exports: Path, db: Path) -> None:
+    """A demo's exports carry a review seed: put its items in review once, before the first page."""
+    from pipelines.demo.review_seed import REVIEW_SEED_FILE
+
+    seed = exports / REVIEW_SEED_FILE
+    if not (seed.is_file() and db.is_file()):
+        return
+    from dashboard.reviews.seed import apply_seed
+
+    try:
+        changed = apply_seed(seed, db)
+    except Exception as exc:  # the dashboard still starts; the seed is a demo nicety
+        print(f"ketaops serve: demo review seed not applied: {exc}", file=sys.stderr)
+        return
+    if changed:
+        print(f"ketaops serve: {changed} demo review items put in review", file=sys.stderr)
 
 
 def run() -> None:

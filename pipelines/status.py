@@ -20,6 +20,7 @@ from pipelines.model.freshness import clinic_freshness
 from pipelines.progress import logfmt
 from pipelines.publish import read_side_runs
 from pipelines.runs import FAILED, PUBLISHED_RUNS_SQL, READ_COLUMNS, SUCCEEDED, outcome
+from pipelines.signal_state import RunRecord, SignalState, default_path
 
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
@@ -43,6 +44,7 @@ class StatusReport:
     runs: list[dict[str, object]] = field(default_factory=list)  # newest first
     clinics: list[ClinicFreshness] = field(default_factory=list)
     error: str | None = None
+    signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
     @property
     def last_run_failed(self) -> bool:
@@ -96,6 +98,10 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
         r["finished_at"] = _as_datetime(r["finished_at"])
     unique = {r["run_id"]: r for r in records}  # a side record may be in both places
     report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
+    try:
+        report.signals = SignalState(default_path(db)).last_runs()
+    except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
+        report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
 
 
@@ -132,6 +138,13 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
         )
         for c in report.clinics:
             lines.append(_clinic_line(c, today))
+    if report.signals:
+        lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
+    for sig in report.signals:
+        sent = f"FAILED, {sig.failed} pending: {sig.error}" if sig.error else f"sent {sig.sent}"
+        lines.append(
+            f"  {sig.run_at:%Y-%m-%d %H:%M:%S}  {sig.recipient} ({sig.channel}): {sig.new} new, {sent}"
+        )
     return "\n".join([*lines, summary_line(report, stale_days)])
 
 
@@ -174,6 +187,7 @@ def summary_line(report: StatusReport, stale_days: int) -> str:
         "files_rejected": last["files_rejected"] if last else None,
         "rows_rejected": last["rows_rejected"] if last else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         **({"reason": "; ".join(reasons)} if reasons else {}),
         "exit_code": report.exit_code,
     }
