@@ -146,12 +146,16 @@ def _stop(server: subprocess.Popen[bytes]) -> None:
         server.wait()
 
 
-def compare_new_tab(db: Path, variants: dict[str, list[str]], rounds: int = 6) -> dict[str, dict[str, float]]:
+def compare_new_tab(
+    db: Path, variants: dict[str, list[str]], rounds: int = 6, pages: tuple[str, ...] = PAGES
+) -> dict[str, dict[str, float]]:
     """New-tab p95 (usable, complete) per page of servers differing only in Streamlit options.
 
     The servers run side by side and their tabs alternate, so both see the same load: on a
     shared machine only figures taken this way tell a change from the machine's swings.
+    ``cpu per tab`` is the server's own CPU seconds per measured tab, which load does not inflate.
     """
+    import psutil
     from playwright.sync_api import sync_playwright
 
     servers = {name: _start_server(db, extra) for name, extra in variants.items()}
@@ -161,14 +165,20 @@ def compare_new_tab(db: Path, variants: dict[str, list[str]], rounds: int = 6) -
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             tabs = {name: _context(browser) for name in variants}
             for name, (_, base) in servers.items():
-                for page in PAGES:
+                for page in pages:
                     _new_tab(tabs[name], page_url(base, page))
-            for page in PAGES:
+            cpu = {name: psutil.Process(server.pid).cpu_times() for name, (server, _) in servers.items()}
+            for page in pages:
                 for _ in range(rounds):
                     for name, (_, base) in servers.items():
                         usable, complete = _new_tab(tabs[name], page_url(base, page))
                         times[name].setdefault(f"{page} usable", []).append(usable)
                         times[name].setdefault(f"{page} complete", []).append(complete)
+            tabs_measured = rounds * len(pages)
+            for name, (server, _) in servers.items():
+                now, then = psutil.Process(server.pid).cpu_times(), cpu[name]
+                spent = (now.user - then.user) + (now.system - then.system)
+                times[name]["cpu per tab"] = [spent / tabs_measured]
             browser.close()
     finally:
         for server, _ in servers.values():
@@ -222,7 +232,8 @@ def main() -> None:
     start = time.perf_counter()
     if "--watcher" in sys.argv:
         variants = {"watcher": ["--server.fileWatcherType", "auto"], "no watcher": []}
-        for name, figures in compare_new_tab(db, variants, rounds).items():
+        pages = tuple(a for a in sys.argv[3:] if a in PAGES) or PAGES
+        for name, figures in compare_new_tab(db, variants, rounds, pages).items():
             print(f"{name:<11} new tab p95 s: " + ", ".join(f"{k} {v:.2f}" for k, v in figures.items()))
     else:
         for fig in measure_first_paint(db, rounds):
