@@ -57,14 +57,12 @@ else:
     )
     c2.metric("Failed runs (shown)", failed, border=True)
     c3.metric(
-        "Files rejected whole (shown runs)",
+        "Files rejected (shown)",
         f"{int(runs['files_rejected'].fill_null(0).sum()):,}",
         help="Files refused entirely (unreadable, wrong header): nothing of them was loaded.",
         border=True,
     )
-    c4.metric(
-        "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
-    )
+    c4.metric("Rows rejected (shown)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True)
     if runs.is_empty():
         st.caption("Every recent run found nothing new: switch on the toggle above to list them.")
     tables.table(
@@ -142,8 +140,8 @@ else:
             "region": "Region",
             "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),
             "days_since_data": tables.number("Days since", help=f"Stale after {cfg.stale_days} days"),
-            "last_file_at": st.column_config.DatetimeColumn("Last file", format="YYYY-MM-DD HH:mm"),
-            "last_file": "File",
+            "last_file_at": st.column_config.DatetimeColumn("Last file loaded", format="YYYY-MM-DD HH:mm"),
+            "last_file": "Last file",
         },
     )
     days = fresh.filter(pl.col("days_since_data").is_not_null()).sort("days_since_data", descending=True)

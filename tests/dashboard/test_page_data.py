@@ -89,7 +89,7 @@ def test_a_run_that_rejected_a_file_is_not_shown_as_plain_success(app_at, demo_l
     at = app_at(db, page=PAGE)
     tiles = {m.label: m.value for m in at.metric}
     assert tiles["Last refresh"] == "succeeded with rejects"
-    assert tiles["Files rejected whole (shown runs)"] == "1"
+    assert tiles["Files rejected (shown)"] == "1"
     runs = frame_with(at, "run_id", "files_rejected")
     assert dict(zip(runs["run_id"], runs["files_rejected"], strict=True))[newest] == 1
     assert dict(zip(runs["run_id"], runs["status"], strict=True))[newest] == "⚠ succeeded with rejects"
