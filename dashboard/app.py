@@ -17,6 +17,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
+from dashboard.components import db_errors  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, available_pages  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
@@ -34,5 +35,8 @@ pages = [
 ]
 current = st.navigation(pages, position="sidebar")
 spec = next((s for s, page in zip(specs, pages, strict=True) if page is current), None)
-if setup(filters=spec is None or spec.filtered) is not None:
-    current.run()
+try:
+    if setup(filters=spec is None or spec.filtered) is not None:
+        current.run()
+except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
+    db_errors.show(exc)

@@ -13,6 +13,7 @@ prepares the next run's copy in advance (``prepare_standby``).
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import os
@@ -34,7 +35,7 @@ def build_path(db: Path, run_id: str) -> Path:
 
 def leftover_builds(db: Path) -> list[Path]:
     """Build files, their WALs and DuckDB spill folders left by earlier runs."""
-    return sorted(db.parent.glob(f"{db.name}{BUILD_MARK}*"))
+    return sorted(db.parent.glob(f"{glob.escape(db.name)}{BUILD_MARK}*"))
 
 
 def remove_leftovers(db: Path) -> list[Path]:
@@ -83,7 +84,9 @@ def building_copy(db: Path, run_id: str) -> Iterator[Path]:
                 shutil.copymode(db, build)
         yield build
     except BaseException:
-        for path in build.parent.glob(f"{build.name}*"):  # the file, its .wal and .tmp spill folder
+        for path in build.parent.glob(
+            f"{glob.escape(build.name)}*"
+        ):  # the file, its .wal and .tmp spill folder
             _remove(path)
         raise
 
@@ -106,7 +109,7 @@ def standby_path(db: Path) -> Path:
 
 
 def remove_standbys(db: Path, keep: Path | None = None) -> None:
-    for path in db.parent.glob(f"{db.name}{STANDBY_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{STANDBY_MARK}*"):
         if path != keep:
             _remove(path)
 
@@ -163,7 +166,7 @@ def publish(build: Path, db: Path) -> None:
 
 def remove_retired(db: Path) -> None:
     """Delete the files earlier publishes replaced (their readers, if any, keep them open)."""
-    for path in db.parent.glob(f"{db.name}{RETIRED_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{RETIRED_MARK}*"):
         path.unlink(missing_ok=True)
 
 
@@ -205,8 +208,9 @@ def _logs(db: Path) -> list[Path]:
 
 
 def _side_files(db: Path) -> list[Path]:
-    folding = [p for log in _logs(db) for p in sorted(log.parent.glob(f"{log.name}{FOLDING_MARK}*"))]
-    return [legacy_side_runs_path(db), *folding, *_logs(db)]
+    logs = _logs(db)
+    folding = [p for log in logs for p in sorted(log.parent.glob(f"{glob.escape(log.name)}{FOLDING_MARK}*"))]
+    return [legacy_side_runs_path(db), *folding, *logs]
 
 
 def append_side_run(db: Path, record: dict[str, object]) -> Path:

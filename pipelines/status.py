@@ -2,7 +2,8 @@
 
 Exit code (docs/operations.md): 0 all well; otherwise bit flags —
 4 the last run failed, 8 an open clinic's newest data is older than
-``--stale-days`` (12 = both); 66 no readable database and no run recorded.
+``--stale-days``, 16 export files the last build could not read (e.g. 12 = the first
+two); 66 no readable database and no run recorded.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from pipelines.signal_state import RunRecord, SignalState, default_path
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
 EXIT_STALE = 8
+EXIT_UNREAD = 16
 EXIT_NO_DATABASE = 66
 
 
@@ -43,6 +45,7 @@ class ClinicFreshness:
 class StatusReport:
     runs: list[dict[str, object]] = field(default_factory=list)  # newest first
     clinics: list[ClinicFreshness] = field(default_factory=list)
+    unread: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, message)
     error: str | None = None
     signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
@@ -58,7 +61,11 @@ class StatusReport:
     def exit_code(self) -> int:
         if self.error and not self.runs:
             return EXIT_NO_DATABASE
-        return (EXIT_LAST_RUN_FAILED if self.last_run_failed else 0) | (EXIT_STALE if self.stale else 0)
+        return (
+            (EXIT_LAST_RUN_FAILED if self.last_run_failed else 0)
+            | (EXIT_STALE if self.stale else 0)
+            | (EXIT_UNREAD if self.unread else 0)
+        )
 
 
 def _as_datetime(value: object) -> datetime | None:
@@ -90,6 +97,7 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
             rows = con.execute(f"{PUBLISHED_RUNS_SQL} ORDER BY r.started_at DESC LIMIT ?", [runs]).fetchall()
             records += [dict(zip(READ_COLUMNS, r, strict=True)) for r in rows]
             report.clinics = _freshness(con, stale_days, today)
+            report.unread = _unread(con)
     except (duckdb.Error, OSError) as exc:
         report.error = f"cannot read the database {db}: {str(exc).splitlines()[0]}"
     for r in records:
@@ -103,6 +111,14 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
     except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
         report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
+
+
+def _unread(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """Export files the last build could not read; none in a database older than the table."""
+    try:
+        return con.execute("SELECT path, reason, message FROM unread_files ORDER BY path").fetchall()
+    except duckdb.CatalogException:
+        return []
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
@@ -138,6 +154,9 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
         )
         for c in report.clinics:
             lines.append(_clinic_line(c, today))
+    if report.unread:
+        lines.append(f"Export files not read ({len(report.unread)}; every refresh tries them again):")
+        lines += [f"  {reason:<16} {message}" for _, reason, message in report.unread]
     if report.signals:
         lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
     for sig in report.signals:
@@ -168,7 +187,7 @@ def _clinic_line(c: ClinicFreshness, today: date) -> str:
 
 
 def summary_line(report: StatusReport, stale_days: int) -> str:
-    """One logfmt line for a monitor: ERROR for a failed run or no database, WARNING for stale data.
+    """One logfmt line for a monitor: ERROR for a failed run or no database, else WARNING if not 0.
 
     Every non-zero exit code comes with a ``reason`` saying which condition set it.
     """
@@ -181,12 +200,15 @@ def summary_line(report: StatusReport, stale_days: int) -> str:
     if report.stale:
         ids = ", ".join(c.clinic_id for c in report.stale)
         reasons.append(f"{len(report.stale)} open clinic(s) with no data newer than {stale_days} days: {ids}")
+    if report.unread:
+        reasons.append(f"{len(report.unread)} export file(s) could not be read")
     fields: dict[str, object] = {
         "last_run": _outcome(last) if last else None,
         "last_run_id": last["run_id"] if last else None,
         "files_rejected": last["files_rejected"] if last else None,
         "rows_rejected": last["rows_rejected"] if last else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "unread_files": len(report.unread) or None,
         "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         **({"reason": "; ".join(reasons)} if reasons else {}),
         "exit_code": report.exit_code,

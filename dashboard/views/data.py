@@ -14,6 +14,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import charts, tables
 from dashboard.components.page import context
+from dashboard.components.safe_text import md, show_figure
 
 OUTCOME_LABELS = {
     "succeeded": "✓ succeeded",
@@ -52,7 +53,7 @@ else:
         else None,
         delta_color="off",
         delta_arrow="off",
-        help=as_of["last_refresh_message"],
+        help=md(as_of["last_refresh_message"]),
         border=True,
     )
     c2.metric("Failed runs (shown)", failed, border=True)
@@ -103,7 +104,7 @@ else:
     if stale.height:
         st.warning(
             f"**{stale.height} clinic(s) stale**: no new data for more than {cfg.stale_days} days — "
-            + ", ".join(f"{n} ({c})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
+            + ", ".join(f"{md(n)} ({md(c)})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
             + ". Check that their exports still arrive.",
             icon=":material/schedule:",
         )
@@ -161,7 +162,7 @@ else:
         fig.update_traces(
             marker_color=[charts.SPC_COLORS["concern"] if s else charts.PALETTE[0] for s in days["stale"]]
         )
-        st.plotly_chart(fig, key="freshness_chart")
+        show_figure(fig, key="freshness_chart")
 
 # --- rejected rows ---------------------------------------------------------------------------
 st.subheader("Rejected rows")
@@ -186,7 +187,7 @@ else:
             horizontal=True,
             integer=True,
         )
-        st.plotly_chart(fig, key="rejects_by_reason")
+        show_figure(fig, key="rejects_by_reason")
     with right:
         tables.table(
             by_reason.select("reason", "description", "rows", "files"),

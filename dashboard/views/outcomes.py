@@ -24,6 +24,7 @@ from dashboard.components.outcome_figures import (
     trajectory_figure,
 )
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md, show_figure
 from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
     MEASURES,
@@ -208,7 +209,7 @@ with left:
     elif km["n"] == 0 or km["curve"].is_empty():
         empty.no_data("patients with a baseline and a later score")
     else:
-        st.plotly_chart(km_figure(km, K), key="km")
+        show_figure(km_figure(km, K), key="km")
         st.caption(
             f"{km['n']:,} patients with a baseline and a later score; "
             "censored at their last score (≤ day 120). Band: 95% CI (Greenwood, log-log)."
@@ -220,7 +221,7 @@ with right:
         st.markdown(f"**{rule.label} by administered session**")
         st.info(f"Trajectory: {HIDDEN}." if K > 0 else "No scores.", icon=":material/visibility_off:")
     else:
-        st.plotly_chart(trajectory_figure(traj, rule), key="trajectory")
+        show_figure(trajectory_figure(traj, rule), key="trajectory")
         st.caption(
             "Median and interquartile range of each patient's latest score at each session"
             + (f"; sessions with fewer than {K} patients are left out." if K > 0 else ".")
@@ -246,7 +247,7 @@ else:
         required=True,
     )
     fig = funnel_figure(visible, network) if view == "funnel" else caterpillar_figure(visible, network)
-    st.plotly_chart(fig, key=f"clinics_{view}")
+    show_figure(fig, key=f"clinics_{view}")
     st.caption(
         f"Network response {network['response_rate']:.0%} "
         f"({network['responders']:,}/{network['evaluable']:,}). "
@@ -255,7 +256,8 @@ else:
     )
 if hidden_names:
     st.caption(
-        f"Not shown, {HIDDEN}: {', '.join(hidden_names)}. When one clinic is hidden the next-smallest is "
+        f"Not shown, {HIDDEN}: {', '.join(md(n) for n in hidden_names)}. "
+        "When one clinic is hidden the next-smallest is "
         "hidden too, so the network total cannot reveal it."
     )
 clinic_table = comp.with_columns(

@@ -13,6 +13,7 @@ from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
 
 ctx = context()
@@ -118,7 +119,7 @@ st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period c
 weekly = complete_periods(queries.sessions_over_time(f, "week", None), f, "week")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly,
             x="period_start",
@@ -131,7 +132,7 @@ with left:
         key="trend_sessions",
     )
 with right:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly.filter(pl.col("scheduled_sessions") > 0),
             x="period_start",
@@ -147,7 +148,7 @@ with right:
 left, right = st.columns(2)
 with left:
     starts = complete_periods(queries.new_starts_over_time(f, "week"), f, "week")
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             starts,
             x="period_start",
@@ -164,7 +165,7 @@ with right:
     if u.is_empty():
         empty.no_data("administered sessions")
     else:
-        st.plotly_chart(
+        show_figure(
             charts.line_chart(
                 u,
                 x="period",
