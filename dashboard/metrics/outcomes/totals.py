@@ -81,7 +81,8 @@ def clinic_totals(
 
         source = settled_sql(rows(OUTCOME_PATIENTS, ", c.clinic_name"))
         totals = con.sql(
-            _TOTALS.format(source=f"({source})"), params=[*params, *settled_parameters(con, cfg)]
+            _TOTALS.format(source=f"({source})"),
+            params=[*settled_parameters(con, cfg), *params],  # settled_sql's own come first in the text
         ).pl()
         ideation = con.sql(ideation_sql.format(source=rows(OUTCOME_IDEATION)), params=params).pl()
         return totals, ideation
