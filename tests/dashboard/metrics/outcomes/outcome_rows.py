@@ -28,6 +28,11 @@ PERIOD = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31), clinic_ids=("A",
 NO_SUPPRESSION = MetricConfig(suppression_k=0)
 
 
+# a data's last date at which day-0 patients are just mature (42 days), and which keeps DAY0
+# inside the pages' default period (the last 90 days)
+JUST_MATURE = DAY0 + timedelta(days=42, hours=5)
+
+
 K11 = MetricConfig()  # default k = 11
 
 
