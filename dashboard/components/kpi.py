@@ -69,5 +69,7 @@ def tiles(items: list[Tile], note: str | None) -> None:
                 help=tile.help,
                 border=True,
             )
-            if tile.caption:
-                st.caption(tile.caption)
+            if tile.caption:  # a leading "+" would make a Markdown list
+                st.caption(
+                    tile.caption.replace("+", "\\+", 1) if tile.caption.startswith("+") else tile.caption
+                )
