@@ -27,8 +27,8 @@ def outcome_table(summary: pl.DataFrame, k: int, key: str) -> None:
         return
     hidden = f"suppressed (n < {k})"
 
-    def shown(v: object, fmt: str) -> str:
-        return hidden if v is None else format(v, fmt)
+    def shown(v: object, fmt: str, suppressed: bool = False) -> str:
+        return hidden if suppressed else "–" if v is None else format(v, fmt)
 
     rows = []
     for r in summary.filter(pl.col("is_primary")).iter_rows(named=True):
@@ -36,11 +36,11 @@ def outcome_table(summary: pl.DataFrame, k: int, key: str) -> None:
             {
                 "Condition": label(r["condition"]),
                 "Instrument": RULES[r["instrument"]].label,
-                "Evaluable": shown(r.get("response_denominator"), ","),
-                "Response": shown(r.get("response"), ".0%"),
+                "Evaluable": shown(r.get("response_denominator"), ",", r["response_denominator"] is None),
+                "Response": shown(r.get("response"), ".0%", bool(r.get("response_suppressed"))),
                 "Remission": "no rule"
                 if "remission" not in r or RULES[r["instrument"]].remission_op is None
-                else shown(r.get("remission"), ".0%"),
+                else shown(r.get("remission"), ".0%", bool(r.get("remission_suppressed"))),
                 "Not yet evaluable": side_counts(r["maturing"], r["below_caseness"], k),
             }
         )
