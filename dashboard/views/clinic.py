@@ -12,6 +12,7 @@ from dashboard import queries
 from dashboard.components import empty, kpi, spc_controls
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import allowed_clinics, clinic_label
+from dashboard.components.outcome_notes import outcome_table
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safe_text import md
 
@@ -212,3 +213,6 @@ with left:
     fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality", data=mix["clinic"])
 with right:
     fig.route_modality(nf, key="mix_network", title="Network: route and modality", data=mix["scope"])
+
+st.subheader("Outcomes")
+outcome_table(queries.outcome_summary(cf, cfg), cfg.suppression_k, key="clinic_outcomes")

@@ -12,6 +12,7 @@ from dashboard.boardpack import Month, board_pack_pdf
 from dashboard.components import charts, empty, kpi, review_counts, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
+from dashboard.components.outcome_notes import side_counts
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
@@ -108,8 +109,10 @@ if not summary.is_empty() and "response" in summary.columns:
                 None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
                 kpi.pct,
                 kpi.signed_points,
-                help=f"Largest condition; {top['instrument']} response at the end of induction. "
-                "'–' means fewer evaluable patients than the suppression threshold.",
+                help=f"Largest condition; {top['instrument']} response at the end of induction, mature "
+                "patients (day 0 ≥ 42 days before the data's last date) above caseness only. "
+                "'–' means a count under the suppression threshold.",
+                caption=side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k),
             )
         )
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")

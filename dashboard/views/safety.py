@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, review_counts, spc_controls, tables
+from dashboard.components import empty, ideation_signal, kpi, line_list, review_counts, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -486,3 +486,6 @@ if list_tab.open is not False:
             "the sidebar are kept in the URL: copy it to share this list."
         )
         line_list.render(ctx, f)
+
+# --- Suicidal ideation (an outcome rule's safety signal, for the quality team) -------------------
+ideation_signal.render(f)
