@@ -48,7 +48,7 @@ VIEWS: dict[str, tuple[str, dict[str, object], str]] = {
     "Closed": ("closed", {"statuses": ("closed",)}, "No item has been closed yet."),
 }
 
-k1, k2, _ = st.columns([2, 1, 2])
+k1, k2, _ = st.columns([2, 2, 1])
 kinds = k1.multiselect(
     "Kind",
     KINDS,
@@ -103,8 +103,8 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
         "status",
         "kind",
         "clinic",
-        "occurred_on",
         "title",
+        "occurred_on",
         "assignee",
         "outcome",
         "data_changed",
