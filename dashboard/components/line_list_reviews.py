@@ -1,8 +1,9 @@
 """The line list's review column and filter: each AE's review status from the review store.
 
 Only serious and grade ≥ 3 AEs of the review look-back get an item, so most rows have
-none ("no item"). The filter is a widget bound to the URL (``ae_review``) like the
-line list's other filters.
+none ("no item"). Like the review counts, the line list reads the store without syncing
+it (the Reviews page raises items from a new database). The filter is a widget bound to
+the URL (``ae_review``) like the line list's other filters.
 """
 
 from __future__ import annotations
@@ -37,7 +38,6 @@ def with_review_status(
     rows: pl.DataFrame, clinic_ids: tuple[str, ...], wanted: tuple[str, ...]
 ) -> pl.DataFrame:
     """``rows`` with a ``review_status`` column (label, null without an item), narrowed to ``wanted``."""
-    reviews.sync()
     status = reviews.ae_review_status(clinic_ids, date.today()).select("ae_id", "review_status")
     out = rows.join(status, on="ae_id", how="left", maintain_order="left")
     if wanted:

@@ -2,7 +2,10 @@
 
 Shown on Overview and Safety. The counts come from the review store
 (``queries.reviews.review_counts``) for the clinics in the sidebar's scope; the period
-does not apply (an item stays open until someone closes it).
+does not apply (an item stays open until someone closes it). These pages do not sync
+the store (raising items runs the safety metrics over the look-back: seconds on a large
+network, too slow for a landing page); the Reviews page and ``ketaops reviews sync`` do,
+and a note says when the store is behind the database.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from dashboard.queries import reviews
 
 def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> pl.DataFrame:
     """Tiles of the totals, the per-clinic table in an expander; returns the counts shown."""
-    reviews.sync()
     counts = reviews.review_counts(clinic_ids, date.today())
     totals = {c: int(counts[c].sum()) for c in ("open", "in_review", "overdue")}
     with st.container(border=True, key=f"{key}_reviews"):
@@ -36,6 +38,8 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
                 icon=":material/fact_check:",
                 query_params={"reviews_view": "Overdue"} if totals["overdue"] else None,
             )
+            if reviews.behind():
+                st.caption("Items from the newest data are raised when the Reviews page opens.")
             busy = counts.filter((pl.col("open") + pl.col("in_review")) > 0)
             with st.expander(f"Per clinic ({busy.height} with open items)"):
                 if busy.is_empty():

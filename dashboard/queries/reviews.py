@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 import streamlit as st
 
-from dashboard.db import db_path
+from dashboard.db import db_path, db_version
 from dashboard.reviews import items, listing
 from dashboard.reviews import store as review_store
 from dashboard.reviews.listing import HistoryEntry, Item
@@ -33,6 +33,12 @@ def sync() -> SyncResult | None:
     if result is not None and (result.raised or result.changed):
         clear()
     return result
+
+
+def behind() -> bool:
+    """The store has not been synced from the current published file yet (a refresh since)."""
+    with review_store.connect(store_file()) as conn:
+        return review_store.get_state(conn, items.DB_VERSION_KEY) != db_version(db_path())
 
 
 def stamp() -> str:

@@ -206,8 +206,14 @@ def test_reader_without_quality_role_gets_no_forms(
 def test_overview_and_safety_show_open_counts_from_the_store(
     app_at, demo_like_db: Path, review_store: Path
 ) -> None:
-    at = app_at(demo_like_db, page="views/overview.py")  # the first page view syncs the store
+    # Overview reads the store without raising items: before the Reviews page opens, it says so
+    at = app_at(demo_like_db, page="views/overview.py")
     assert not at.exception
+    assert metric_values(at)["Reviews open"] == "0"
+    assert "raised when the Reviews page opens" in texts(at)
+    _open(app_at, demo_like_db)  # the Reviews page syncs the store
+    at = app_at(demo_like_db, page="views/overview.py")
+    assert "raised when the Reviews page opens" not in texts(at)
     (open_items,) = _rows(review_store, "SELECT count(*) FROM items WHERE status = 'open'")[0]
     assert open_items > 0
     assert metric_values(at)["Reviews open"] == f"{open_items:,}"
