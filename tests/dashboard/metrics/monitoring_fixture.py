@@ -2,13 +2,16 @@
 
 Every expected figure in the tests is worked out here, session by session (period March 2026):
 
-| session | clinic | route | observed | pre-dose BP (from) | BP 30–60 min | discharge (latest row) | CADSS | MOAA/S |
-|---|---|---|---|---|---|---|---|---|
-| S1 | C1 | iv | 40+20=60 ≥ 30 ✓ | 130/80 vitals | 150/90 at 40 ✓ | 125/78 ✓ | 10 | 5 |
-| S2 | C1 | intranasal | 30+60=90 < 120 ✗ | 160/90 then 140/85: latest 140/85 | 25 and 90 min only ✗ | 185/100: excursion | – | 3 |
-| S3 | C1 | iv | 40+null=40 ✓ | 155/92 elevated | 170/100 'other' at 30 ✓ | latest row no BP, HR 135: excursion | – | – |
-| S4 | C2 | im | 20+40=60 ≥ 60 ✓ | 152/80 session's own: elevated | no vitals rows ✗ | none | 20 | – |
-| S6 | C3 | iv | null ✗ | 130/85 vitals | 140/90 at 60 ✓ | 130/85, SpO₂ 91: excursion | – | – |
+- S1 C1 iv: observed 40+20 ≥ 30 ✓; pre 130/80 (vitals); 150/90 at 40 min ✓; discharge 125/78;
+  CADSS 10, MOAA/S 5. Complete.
+- S2 C1 intranasal: 30+60 < 120 ✗; pre 160/90 then re-check 140/85 (the latest: not elevated);
+  BPs at 25 and 90 min only ✗; discharge 185/100: excursion; MOAA/S 3.
+- S3 C1 iv: 40 + null ≥ 30 ✓; pre 155/92: elevated; 170/100 ('other') at 30 min ✓; latest
+  discharge row has no BP and HR 135: incomplete, excursion.
+- S4 C2 im: 20+40 ≥ 60 ✓; no vitals rows: pre 152/80 from the session (elevated), incomplete;
+  CADSS 20.
+- S6 C3 iv: duration null ✗; pre 130/85; 140/90 at 60 min ✓; discharge 130/85 SpO₂ 91:
+  complete, excursion.
 
 S5 (C2) is a no-show; S7 (C1, 15 Feb) is in the previous period (no vitals rows, observed ✓);
 S8 (C1, April) is after the period.
@@ -124,14 +127,15 @@ def add_v2(db: Path, vitals: list[tuple], medications: list[tuple], providers: d
         con.execute("ALTER TABLE sessions ADD COLUMN IF NOT EXISTS provider_key VARCHAR")
         for vid, sid, minute, tp, sys_, dia, hr, spo2 in vitals:
             con.execute(
-                "INSERT INTO vitals (vital_id, session_id, clinic_id, taken_at, timepoint, bp_sys, bp_dia, hr, "
-                "spo2, resp_rate) SELECT ?, ?, clinic_id, ?, ?, ?, ?, ?, ?, 14 FROM sessions WHERE session_id = ?",
+                "INSERT INTO vitals (vital_id, session_id, clinic_id, taken_at, timepoint, bp_sys, bp_dia, "
+                "hr, spo2, resp_rate) SELECT ?, ?, clinic_id, ?, ?, ?, ?, ?, ?, 14 FROM sessions "
+                "WHERE session_id = ?",
                 [vid, sid, at(minute), tp, sys_, dia, hr, spo2, sid],
             )
         for mid, patient, drug, started, stopped in medications:
             con.execute(
-                "INSERT INTO medications VALUES (?, ?, (SELECT home_clinic_id FROM patients WHERE patient_key = ?), "
-                "?, ?, ?)",
+                "INSERT INTO medications VALUES "
+                "(?, ?, (SELECT home_clinic_id FROM patients WHERE patient_key = ?), ?, ?, ?)",
                 [mid, patient, patient, drug, started, stopped],
             )
         for sid, provider in providers.items():
