@@ -1,6 +1,7 @@
 """``ketaops metrics``: metrics.md's machine-readable figures, from the same functions as the pages.
 
 JSON is one object (period, network, clinics, outcomes; monitoring on a contract v2 database).
+CSV is a long table,
 one figure per line: period_start, period_end, scope (network | clinic |
 outcome | monitoring), clinic_id, condition, instrument, metric, value. Layout and defaults
 are documented in docs/metrics.md ("`ketaops metrics`").
