@@ -28,8 +28,12 @@ def funnel_figure(
     unit: str,
     highlight: Collection[str] = (),
     names: dict[str, str] | None = None,
+    higher_is_better: bool = False,
 ) -> go.Figure:
     """Units' shares against the target with binomial 95% and 99.8% limits; flagged units named.
+
+    Colours follow the better direction: for a measure where higher is better, above the limits
+    is blue (improvement) and below is red (concern), the reverse of the AE funnel.
 
     ``names`` maps a level to the name shown; a unit not in it (another clinic outside the
     viewer's picks) is drawn anonymously.
@@ -64,7 +68,14 @@ def funnel_figure(
             annotation_font={"size": 11, "color": charts.NETWORK_COLOR},
         )
     points = frame.filter(pl.col("rate").is_not_null())
-    for flag, color in {**FLAG_COLORS, None: FLAG_COLORS["within"]}.items():
+    mirrored = {
+        "above_998": "below_998",
+        "above_95": "below_95",
+        "below_95": "above_95",
+        "below_998": "above_998",
+    }
+    colors = {f: FLAG_COLORS[mirrored.get(f, f) if higher_is_better else f] for f in FLAG_COLORS}
+    for flag, color in {**colors, None: FLAG_COLORS["within"]}.items():
         part = points.filter(pl.col("flag").is_null() if flag is None else pl.col("flag") == flag)
         if part.is_empty():
             continue

@@ -125,6 +125,7 @@ if clinic_tab.open is not False:
                     unit="",
                     highlight=picked,
                     names=names,
+                    higher_is_better=MEASURES[measure].higher_is_better,
                 ),
                 key="mon_funnel_chart",
             )
@@ -217,6 +218,7 @@ if route_tab.open is not False:
                     title=f"{MEASURES[measure].label} by provider: binomial funnel",
                     unit="",
                     names={p: p for p in providers["level"].to_list()},
+                    higher_is_better=MEASURES[measure].higher_is_better,
                 ),
                 key="mon_provider_funnel",
             )
