@@ -115,3 +115,11 @@ def test_v1_database_shows_zero_not_an_error(app_at, demo_like_db: Path) -> None
     at = app_at(demo_like_db, PAGE, period="Last 12 months")
     assert not at.exception
     assert metric_values(at)["Vitals complete"] == "0.0%"
+
+
+def test_safety_shows_route_and_modality_side_by_side(app_at, demo_like_db: Path) -> None:
+    at = app_at(demo_like_db, "views/safety.py", ae_by="Category")
+    assert not at.exception
+    titles = chart_titles(at)
+    assert "AEs per 100 administered sessions by route" in titles
+    assert "AEs per 100 administered sessions by modality" in titles

@@ -22,7 +22,9 @@ def _has_vitals(demo: Demo, session_id: str) -> bool:
         tables = {t for (t,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
         if "vitals" not in tables:
             return False
-        return bool(con.execute("SELECT count(*) FROM vitals WHERE session_id = ?", [session_id]).fetchone()[0])
+        return bool(
+            con.execute("SELECT count(*) FROM vitals WHERE session_id = ?", [session_id]).fetchone()[0]
+        )
     finally:
         con.close()
 
