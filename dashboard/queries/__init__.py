@@ -32,6 +32,8 @@ from dashboard.queries.operations import (
 )
 from dashboard.queries.outcomes import (
     clinic_comparison,
+    ideation_signals,
+    mbc_completeness,
     outcome_detail,
     outcome_measures,
     outcome_summary,
@@ -90,12 +92,14 @@ __all__ = [
     "database_exists",
     "excursions_without_ae",
     "first_session_date",
+    "ideation_signals",
     "induction",
     "induction_with_clinic",
     "kpis",
     "line_list",
     "maintenance",
     "maintenance_with_clinic",
+    "mbc_completeness",
     "medications_at_day0",
     "metric_config",
     "monitoring_by",

@@ -39,6 +39,9 @@ class MetricConfig:
     min_observation_im: int = 60
     min_observation_intranasal: int = 120  # esketamine REMS: at least 2 hours
     deep_sedation_moaas: int = 3  # MOAA/S at or below: moderate sedation or deeper
+    # caseness thresholds overriding the rule table's, as (instrument, baseline ≥) pairs
+    # (``[metrics.caseness]`` in ketaops.toml: ``phq9 = 12``)
+    caseness: tuple[tuple[str, float], ...] = ()
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MetricConfig:
@@ -53,4 +56,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MetricConfig:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"{p}: unknown [metrics] settings: {', '.join(sorted(unknown))}")
+    if isinstance(raw.get("caseness"), dict):  # a TOML table; kept as sorted pairs (hashable, one repr)
+        raw["caseness"] = tuple(sorted((str(k), float(v)) for k, v in raw["caseness"].items()))
     return replace(MetricConfig(), **raw)
