@@ -32,7 +32,7 @@ import polars as pl
 
 from dashboard.metrics.control_charts import SpcOptions, chart_filters, mark_period
 from dashboard.metrics.filters import Filters, Fragment, clinic_where, scoped_sessions
-from dashboard.metrics.outcomes.measures import cohort_where
+from dashboard.metrics.outcomes.cohort import cohort_where, settled_parameters
 from dashboard.metrics.outcomes.suppression import is_suppressed
 from dashboard.metrics.safety import PER, dose_band_sql
 from dashboard.stats import spc
@@ -41,7 +41,13 @@ from pipelines import compat
 from pipelines.contract import ADMINISTERED_STATUSES
 from pipelines.model.config import MetricConfig
 from pipelines.model.outcome_rules import PRIMARY_INSTRUMENT
-from pipelines.model.patient_outcomes import cohort_columns, keyed_cohort, patient_outcomes, scores_for
+from pipelines.model.patient_outcomes import (
+    cohort_columns,
+    keyed_cohort,
+    patient_outcomes,
+    scores_for,
+    settled_sql,
+)
 
 Grain = Literal["week", "month"]
 
@@ -496,7 +502,8 @@ def medications_at_day0(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricC
 
 def outcomes_by_medication(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
     """Response and remission on the primary instrument, split by benzodiazepine and by lamotrigine
-    use at day 0, per condition. The per-patient rules are the outcomes' own (``patient_outcomes``).
+    use at day 0, per condition. The per-patient rules are the outcomes' own (``patient_outcomes``),
+    with maturity and caseness applied as on the Outcomes page (``settled_sql``).
 
     Columns: condition, instrument, drug, on_drug, evaluable, responders, response_rate,
     response_ci_low, response_ci_high, remitters, remission_rate, suppressed. Every count below k
@@ -512,7 +519,15 @@ def outcomes_by_medication(con: duckdb.DuckDBPyConnection, f: Filters, cfg: Metr
     }  # fmt: skip
     if keyed.is_empty():
         return pl.DataFrame(schema=schema)
-    patients = patient_outcomes(cohort_columns(keyed), scores_for(con, keyed))
+    rows = patient_outcomes(cohort_columns(keyed), scores_for(con, keyed)).join(
+        keyed.select("pid", "day0"), on="pid", how="left"
+    )
+    view = f"outcome_rows_{uuid.uuid4().hex}"
+    con.register(view, rows)
+    try:  # maturity and caseness as on the Outcomes page (``settled_sql``)
+        patients = con.sql(settled_sql(view), params=settled_parameters(con, cfg)).pl()
+    finally:
+        con.unregister(view)
     primary = patients.filter(
         pl.col("instrument") == pl.col("condition").replace_strict(PRIMARY_INSTRUMENT, default=None)
     )
@@ -524,12 +539,13 @@ def outcomes_by_medication(con: duckdb.DuckDBPyConnection, f: Filters, cfg: Metr
             evaluable=pl.col("evaluable").sum(),
             responders=(pl.col("responder") & pl.col("evaluable")).sum(),
             remitters=(pl.col("remitter").fill_null(False) & pl.col("evaluable")).sum(),
+            has_remission=pl.col("remitter").is_not_null().any(),
         )
         for r in totals.sort("condition", "on_drug", descending=[False, True]).iter_rows(named=True):
             n, resp, rem = int(r["evaluable"]), int(r["responders"]), int(r["remitters"])
             hide_n = is_suppressed(n, cfg)
             hide_resp = hide_n or 0 < resp < cfg.suppression_k
-            hide_rem = hide_n or 0 < rem < cfg.suppression_k
+            hide_rem = hide_n or 0 < rem < cfg.suppression_k or not r["has_remission"]  # no remission rule
             lo, hi = wilson(resp, n) if n and not hide_resp else (None, None)
             out.append(
                 {
