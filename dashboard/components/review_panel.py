@@ -127,8 +127,8 @@ def render(
             f"{SOURCE_STATES.get(item.source_state, md(item.source_state))}"
         )
         c1, c2, c3, c4 = st.columns(4)
-        outcome = f" ({OUTCOME_LABELS.get(item.outcome, item.outcome)})" if item.outcome else ""
-        c1.markdown(f"**Status**  \n{STATUS_LABELS.get(item.status, md(item.status))}{md(outcome)}")
+        outcome = f" ({md(OUTCOME_LABELS.get(item.outcome, item.outcome))})" if item.outcome else ""
+        c1.markdown(f"**Status**  \n{STATUS_LABELS.get(item.status, md(item.status))}{outcome}")
         c2.markdown(f"**Assignee**  \n{md(item.assignee or 'nobody')}")
         late = " · **overdue**" if item.overdue else ""
         c3.markdown(f"**Due**  \n{md(item.due_on)}{late}")
