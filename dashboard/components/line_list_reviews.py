@@ -8,11 +8,13 @@ the URL (``ae_review``) like the line list's other filters.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 
 import polars as pl
 import streamlit as st
 
+from dashboard.components import review_counts
 from dashboard.queries import reviews
 
 PARAM = "ae_review"
@@ -38,7 +40,11 @@ def with_review_status(
     rows: pl.DataFrame, clinic_ids: tuple[str, ...], wanted: tuple[str, ...]
 ) -> pl.DataFrame:
     """``rows`` with a ``review_status`` column (label, null without an item), narrowed to ``wanted``."""
-    status = reviews.ae_review_status(clinic_ids, date.today()).select("ae_id", "review_status")
+    try:
+        status = reviews.ae_review_status(clinic_ids, date.today()).select("ae_id", "review_status")
+    except sqlite3.Error as exc:
+        review_counts.unavailable(exc)
+        status = pl.DataFrame(schema={"ae_id": pl.String, "review_status": pl.String})
     out = rows.join(status, on="ae_id", how="left", maintain_order="left")
     if wanted:
         keep = pl.col("review_status").is_in([w for w in wanted if w != "none"])

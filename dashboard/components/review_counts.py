@@ -10,17 +10,28 @@ and a note says when the store is behind the database.
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 
 import polars as pl
 import streamlit as st
 
+from dashboard.components.safe_text import md
 from dashboard.queries import reviews
 
 
-def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> pl.DataFrame:
-    """Tiles of the totals, the per-clinic table in an expander; returns the counts shown."""
-    counts = reviews.review_counts(clinic_ids, date.today())
+def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> pl.DataFrame | None:
+    """Tiles of the totals, the per-clinic table in an expander; returns the counts shown.
+
+    A store that cannot be opened (a read-only folder, a damaged file) costs the page these
+    tiles only: a caption says why and the rest of the page renders.
+    """
+    try:
+        counts = reviews.review_counts(clinic_ids, date.today())
+        behind = reviews.behind()
+    except sqlite3.Error as exc:
+        unavailable(exc)
+        return None
     totals = {c: int(counts[c].sum()) for c in ("open", "in_review", "overdue")}
     with st.container(border=True, key=f"{key}_reviews"):
         c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
@@ -38,7 +49,7 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
                 icon=":material/fact_check:",
                 query_params={"reviews_view": "Overdue"} if totals["overdue"] else None,
             )
-            if reviews.behind():
+            if behind:
                 st.caption("Items from the newest data are raised when the Reviews page opens.")
             busy = counts.filter((pl.col("open") + pl.col("in_review")) > 0)
             with st.expander(f"Per clinic ({busy.height} with open items)"):
@@ -61,3 +72,9 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
                         },
                     )
     return counts
+
+
+def unavailable(exc: sqlite3.Error) -> None:
+    st.caption(
+        f"Review items unavailable: the review store {md(reviews.store_file())} cannot be read ({md(exc)})."
+    )

@@ -7,6 +7,7 @@ synced from the published database when the page opens (``queries.reviews.sync``
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import date
 from functools import partial
 
@@ -26,7 +27,16 @@ f = require_sessions(ctx)
 names = ctx.state.clinic_names
 actor = current_actor()
 today = date.today()
-reviews.sync()
+try:
+    reviews.sync()
+except sqlite3.Error as exc:  # a read-only folder, a damaged or newer store: say so, not a traceback
+    st.title("Reviews")
+    st.error(
+        f"**The review store cannot be opened:** {md(exc)}. It is {md(reviews.store_file())}; "
+        'see docs/reviews.md, "The store".',
+        icon=":material/error:",
+    )
+    st.stop()
 
 st.title("Reviews")
 st.caption(

@@ -251,3 +251,18 @@ def test_line_list_shows_and_filters_by_review_status(app_at, demo_like_db: Path
     at.multiselect(key="ae_review").set_value(["none"]).run()
     rest = frame_with(at, "ae_id", "review_status")
     assert rest["review_status"].isna().all() and subject not in set(rest["ae_id"])
+
+
+def test_an_unreadable_store_costs_overview_and_safety_only_the_review_tiles(
+    app_at, demo_like_db: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("KETAOPS_REVIEWS", str(tmp_path))  # a folder: SQLite cannot open it
+    for page in ("views/overview.py", "views/safety.py"):
+        at = app_at(demo_like_db, page=page, safety_view="Line list")
+        assert not at.exception, [e.value for e in at.exception]
+        assert "Review items unavailable" in texts(at)
+        assert "Reviews open" not in metric_values(at)
+        assert at.metric  # the page's own tiles are there
+    at = app_at(demo_like_db, page=PAGE)
+    assert not at.exception, [e.value for e in at.exception]
+    assert "The review store cannot be opened" in texts(at)
