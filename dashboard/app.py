@@ -1,9 +1,10 @@
 """KetaOps dashboard entry point: ``streamlit run dashboard/app.py`` (or ``ketaops serve``).
 
-Registers one ``st.Page`` per file in ``dashboard/views/`` (see
-``components/navigation.py``: Safety and Outcomes appear once their files
-exist), renders the header and the shared sidebar filters, then runs the
-chosen page.
+Passes the sign-in gate first (``dashboard/access/gate.py``: the sign-in or
+"no access" page stops the run there), registers one ``st.Page`` per file in
+``dashboard/views/`` the viewer may open (see ``components/navigation.py``),
+renders the header and the shared sidebar filters, records the page view in
+the audit log, then runs the chosen page.
 """
 
 from __future__ import annotations
@@ -17,10 +18,13 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
-from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, available_pages  # noqa: E402
+from dashboard.access import recorder  # noqa: E402
+from dashboard.access.gate import gate  # noqa: E402
+from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
+viewer = gate()
 current = st.navigation(
     [
         st.Page(
@@ -30,9 +34,11 @@ current = st.navigation(
             url_path=p.url_path,
             default=p.file == DEFAULT_PAGE,
         )
-        for p in available_pages()
+        for p in pages_for(viewer)
     ],
     position="sidebar",
 )
-if setup() is not None:
+ctx = setup()
+if ctx is not None:
+    recorder.page_view(current.url_path or DEFAULT_PAGE, ctx.state.filters if ctx.state else None)
     current.run()

@@ -7,6 +7,11 @@ single implementation in ``dashboard/metrics/``. Results are cached with
 and path, so a refresh (an atomic file replace) is picked up on the next
 rerun without a restart, and an old entry is never served for a new file.
 
+The viewer's scope (``dashboard/access``) is applied here, for every page, read-ahead and
+download: ``cached_metric`` narrows each ``Filters`` argument to the viewer's clinics (only the
+network benchmarks of ``BENCHMARKS`` may reach past them, their other clinics anonymised), and
+every cache key holds the viewer's clinic set, so one viewer's entry never serves another.
+
 Metric modules are imported lazily: a module (or function) that has not been
 written yet makes ``available()`` false, and pages hide that figure.
 """
@@ -32,6 +37,9 @@ from streamlit.runtime.scriptrunner import (
     get_script_run_ctx,
 )
 
+from dashboard.access.benchmarks import drop_outside, redact_outside
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Viewer
 from dashboard.db import connect, db_path, db_version
 from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
@@ -104,35 +112,85 @@ def _cached_metric(
     _module_name: tuple[str, str],
     _args: tuple[Any, ...],
     _kwargs: tuple[tuple[str, Any], ...],
+    _scope: tuple[str, ...] | None,
 ) -> Any:
     module, name = _module_name
     fn = _resolve(module, name)
     if fn is None:
         raise LookupError(f"dashboard.metrics.{module}.{name} is not available")
     with connect(Path(path)) as con:
-        return fn(con, *_args, **dict(_kwargs))
+        result = fn(con, *_args, **dict(_kwargs))
+    if _scope is None:
+        return result
+    return redact_outside(result, _scope) if _module_name in BENCHMARKS else drop_outside(result, _scope)
 
 
 # Metric functions that read the runs recorded beside the database (``operations._side_runs``).
 READS_SIDE_RUNS = frozenset({("operations", "data_as_of"), ("operations", "refresh_history")})
+# Network benchmarks: figures a viewer of part of the network sees beside their clinics, computed over
+# filters that reach past the viewer's scope. Their results are aggregates, and any per-clinic rows in
+# them name only the viewer's clinics (the others anonymised, dashboard/access/benchmarks.py).
+BENCHMARKS = frozenset(
+    {
+        ("throughput", "throughput_by_clinic"),
+        ("throughput", "throughput_summary_with_clinic"),
+        ("throughput", "sessions_over_time_with_clinic"),
+        ("throughput", "weekday_hour_load_with_clinic"),
+        ("throughput", "no_show_pchart_with_clinic"),
+        ("throughput", "new_starts_over_time_with_clinic"),
+        ("throughput", "route_modality_mix_with_clinic"),
+        ("throughput", "induction_with_clinic"),
+        ("throughput", "maintenance_with_clinic"),
+        ("safety", "ae_rate"),
+        ("safety", "funnel"),
+    }
+)
+
+
+def scoped_call(
+    viewer: Viewer, module: str, name: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[tuple[Any, ...], dict[str, Any]]:
+    """The arguments with every ``Filters`` narrowed to the viewer's clinics (benchmarks excepted).
+
+    A clinic named outright (``*_with_clinic``'s clinic, ``clinic_id=``) must be the viewer's.
+    """
+    allowed = frozenset(viewer.clinic_ids)
+    benchmark = (module, name) in BENCHMARKS
+
+    def narrow(value: Any) -> Any:
+        if isinstance(value, Filters) and not benchmark and not set(value.clinic_ids) <= allowed:
+            return value.with_clinics(tuple(c for c in value.clinic_ids if c in allowed))
+        return value
+
+    named = [kwargs.get("clinic_id")]
+    if name.endswith("_with_clinic") and len(args) > 1:
+        named.append(args[1])
+    for clinic in named:
+        if isinstance(clinic, str) and clinic not in allowed:
+            raise PermissionError(f"clinic {clinic} is outside the viewer's access")
+    return tuple(narrow(a) for a in args), {k: narrow(v) for k, v in kwargs.items()}
 
 
 def cached_metric(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
-    """``dashboard.metrics.<module>.<name>(con, *args, **kwargs)``, cached on the DB version.
+    """``dashboard.metrics.<module>.<name>(con, *args, **kwargs)``, cached on the DB version and scope.
 
     Arguments must be hashable by ``st.cache_data`` (dataclasses such as Filters are).
     Pages of other helpers may call this directly for a function without a wrapper here.
     """
+    viewer = current_viewer()
+    args, kwargs = scoped_call(viewer, module, name, args, kwargs)
     version, path = _key(runs=(module, name) in READS_SIDE_RUNS)
     kw = tuple(sorted(kwargs.items()))
+    scope = None if viewer.is_network else viewer.clinic_ids
     # keywords only: Streamlit runs inspect.signature once per *positional* argument
     return _cached_metric(
         version=version,
         path=path,
-        key=call_key(module, name, args, kw),
+        key=call_key(module, name, args, kw, viewer.cache_key),
         _module_name=(module, name),
         _args=args,
         _kwargs=kw,
+        _scope=scope,
     )
 
 
@@ -201,11 +259,18 @@ def metric_config() -> MetricConfig:
 
 
 def clinics() -> pl.DataFrame:
-    """Every clinic (clinic_id, clinic_name, region, chairs, opened_on, closed_on), for pickers."""
-    return _sql(
+    """The viewer's clinics (clinic_id, clinic_name, region, chairs, opened_on, closed_on), for pickers."""
+    every = _sql(
         "SELECT clinic_id, clinic_name, region, chairs, opened_on, closed_on "
         "FROM clinics ORDER BY clinic_name"
     )
+    viewer = current_viewer()
+    return every if viewer.is_network else every.filter(pl.col("clinic_id").is_in(viewer.clinic_ids))
+
+
+def clinic_regions() -> dict[str, str | None]:
+    """Every clinic's region (clinic id → region): what scopes are resolved against, never shown."""
+    return dict(_sql("SELECT clinic_id, region FROM clinics ORDER BY clinic_id").iter_rows())
 
 
 def first_session_date() -> date | None:
@@ -219,7 +284,10 @@ def first_session_date() -> date | None:
 def data_as_of(today: date, stale_days: int) -> dict[str, Any]:
     """newest_data_date, last_refresh_at/_status/_message, stale_clinic_ids … (``today`` is the wall clock's:
     staleness is about exports that stopped arriving, and it keys the cache so a new day re-evaluates)."""
-    return cached_metric("operations", "data_as_of", today, stale_days)
+    as_of = cached_metric("operations", "data_as_of", today, stale_days)
+    allowed = set(current_viewer().clinic_ids)
+    stale = [c for c in as_of.get("stale_clinic_ids") or [] if c in allowed]
+    return {**as_of, "stale_clinics": len(stale), "stale_clinic_ids": stale}
 
 
 def refresh_history(limit: int = 50, *, include_idle: bool = True) -> pl.DataFrame:
@@ -231,11 +299,15 @@ def clinic_freshness(today: date, stale_days: int) -> pl.DataFrame:
 
 
 def rejected_summary(by: str = "reason") -> pl.DataFrame:
-    return cached_metric("operations", "rejected_summary", by)
+    """Rejected input (any clinic's files): for network-scope viewers only, empty for others."""
+    found = cached_metric("operations", "rejected_summary", by)
+    return found if current_viewer().is_network else found.head(0)
 
 
 def rejected_rows(run_id: str | None = None) -> pl.DataFrame:
-    return cached_metric("operations", "rejected_rows", run_id)
+    """Rejected rows hold raw export lines of any clinic: network-scope viewers only, empty for others."""
+    found = cached_metric("operations", "rejected_rows", run_id)
+    return found if current_viewer().is_network else found.head(0)
 
 
 # --- throughput (dashboard/metrics/throughput.py) ----------------------------------------------

@@ -14,6 +14,7 @@ from typing import Any
 import streamlit as st
 
 from dashboard import queries
+from dashboard.access.gate import ensure_viewer
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
 from dashboard.db import db_path
@@ -38,6 +39,8 @@ class PageContext:
 def setup() -> PageContext | None:
     """Header + sidebar filters for this run; None (after showing why) when there is no database."""
     st.session_state.pop(_CTX, None)
+    if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
+        st.stop()
     if not queries.database_exists():
         empty.no_database(db_path())
         return None

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import empty, kpi
 from dashboard.components import throughput_figures as fig
-from dashboard.components.filters import allowed_clinics, clinic_label
+from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.page import context, require_sessions
 
 ctx = context()
@@ -40,7 +40,7 @@ st.title(name)
 # The clinic alone (its region need not be in the region filter) and the whole network the viewer may see,
 # both with the same period, condition, route and modality.
 cf = replace(f, clinic_ids=(chosen,), regions=())
-nf = replace(f, clinic_ids=allowed_clinics(), regions=())
+nf = replace(f, clinic_ids=network_clinics(), regions=())
 clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
 st.caption(
     f"{ctx.state.period_label} · {clinic_row['region']} region · {clinic_row['chairs']} chairs · "
