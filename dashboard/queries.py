@@ -152,8 +152,11 @@ def scoped_call(
 ) -> tuple[tuple[Any, ...], dict[str, Any]]:
     """The arguments with every ``Filters`` narrowed to the viewer's clinics (benchmarks excepted).
 
-    A clinic named outright (``*_with_clinic``'s clinic, ``clinic_id=``) must be the viewer's.
+    A clinic named outright (``*_with_clinic``'s clinic, ``clinic_id=``) must be the viewer's. A
+    network viewer's calls pass as they are (a clinic a refresh added is theirs at once).
     """
+    if viewer.is_network:
+        return args, kwargs
     allowed = frozenset(viewer.clinic_ids)
     benchmark = (module, name) in BENCHMARKS
 
@@ -285,7 +288,10 @@ def data_as_of(today: date, stale_days: int) -> dict[str, Any]:
     """newest_data_date, last_refresh_at/_status/_message, stale_clinic_ids … (``today`` is the wall clock's:
     staleness is about exports that stopped arriving, and it keys the cache so a new day re-evaluates)."""
     as_of = cached_metric("operations", "data_as_of", today, stale_days)
-    allowed = set(current_viewer().clinic_ids)
+    viewer = current_viewer()
+    if viewer.is_network:
+        return as_of
+    allowed = set(viewer.clinic_ids)
     stale = [c for c in as_of.get("stale_clinic_ids") or [] if c in allowed]
     return {**as_of, "stale_clinics": len(stale), "stale_clinic_ids": stale}
 

@@ -16,6 +16,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
+from dashboard.access.current import current_viewer
 from dashboard.db import connect
 from dashboard.metrics import safety
 from dashboard.metrics.config import MetricConfig
@@ -57,6 +58,9 @@ def _cached_line_list(version: str, path: str, key: str, _f: Filters, _ae: AeFil
 
 
 def line_list(f: Filters, ae: AeFilters) -> pl.DataFrame:
-    """Every AE the filters select (all rows: the page shows the newest, downloads hold them all)."""
+    """Every AE the filters select within the viewer's scope (the page shows the newest, downloads all)."""
+    viewer = current_viewer()
+    (f,), _ = queries.scoped_call(viewer, "safety", "line_list", (f,), {})
     version, path = queries._key()
-    return _cached_line_list(version=version, path=path, key=queries.call_key(f, ae), _f=f, _ae=ae)
+    key = queries.call_key(f, ae, viewer.cache_key)
+    return _cached_line_list(version=version, path=path, key=key, _f=f, _ae=ae)

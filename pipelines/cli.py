@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, serve, audit.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -68,10 +68,31 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--end", type=_date, default=None)
     metrics.add_argument("--clinic", action="append", default=None, dest="clinics")
     metrics.add_argument("--format", choices=("json", "csv"), default="json")
+    metrics.add_argument(
+        "--scope",
+        default=None,
+        help="print what a viewer of this scope sees: network, region:NAME, clinic:ID (default: network)",
+    )
 
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument("--address", default="127.0.0.1", help="without [auth] in the secrets: loopback only")
+    serve.add_argument(
+        "--access", type=Path, default=None, help="the access file (default: access.toml beside the database)"
+    )
+    serve.add_argument(
+        "--secrets",
+        type=Path,
+        default=Path(".streamlit/secrets.toml"),
+        help="Streamlit secrets with the [auth] sign-in settings",
+    )
+
+    audit = sub.add_parser("audit", help="print the audit log (sign-ins, page views, downloads)")
+    audit.add_argument("--db", type=Path, default=DEFAULT_DB)
+    audit.add_argument("--user", default=None, help="one user's entries (e-mail, any case)")
+    audit.add_argument("--since", type=_date, default=None, help="entries from this day on (UTC)")
+    audit.add_argument("--format", choices=("text", "json"), default="text")
     return parser
 
 
@@ -96,6 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli_metrics(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "audit":
+        from dashboard.access.audit_cli import cli_audit
+
+        return cli_audit(args)
     raise AssertionError(args.command)
 
 
@@ -112,11 +137,27 @@ def _keep_freed_memory_longer() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    """Check sign-in, address and access file (refusing with the reason), then run Streamlit."""
     import subprocess
 
+    from dashboard.access.serve_checks import ServeRefused, check_serve
+
+    try:
+        settings = check_serve(args.db, args.address, args.secrets, args.access)
+    except ServeRefused as exc:
+        print(f"ketaops serve: {exc}", file=sys.stderr)
+        return 2
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
+    env = {
+        **os.environ,
+        "KETAOPS_DB": str(args.db.resolve()),
+        "KETAOPS_ACCESS": str(settings.access.resolve()),
+    }
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    cmd += ["--server.address", settings.address]
+    # Streamlit reads only the secrets file checked here (a missing one: the demo mode), not those it
+    # would otherwise look for in the checkout and the home folder
+    cmd += ["--secrets.files", str((settings.secrets or args.secrets).resolve())]
     # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
     return subprocess.call(cmd, env=env, cwd=app.parent.parent)
 

@@ -115,3 +115,8 @@ def read(
     with _open(path) as con:
         found = con.execute(sql, params).fetchall()
     return [AuditRecord(*r[:7], json.loads(r[7])) for r in reversed(found)]
+
+
+def detail_text(detail: dict[str, Any]) -> str:
+    """The detail as one line of compact JSON (how the Data page and the text output show it)."""
+    return json.dumps(detail, sort_keys=True, separators=(",", ":"))

@@ -1,8 +1,8 @@
 """The viewer of the running page (set by the app's sign-in gate), as the query layer reads it.
 
 In a Streamlit run the viewer lives in the session state, which the page's read-ahead threads
-share (they carry the run's context). Outside a run (``ketaops metrics --scope``, tests) a viewer
-is installed with ``use_viewer``. With neither, nobody is signed in: the viewer sees no clinic.
+share (they carry the run's context). Outside a run (tests, scripts) a viewer is installed with
+``use_viewer``. With neither, nobody is signed in: the viewer sees no clinic.
 """
 
 from __future__ import annotations
@@ -20,9 +20,7 @@ _installed: ContextVar[Viewer | None] = ContextVar("ketaops_viewer", default=Non
 
 
 def current_viewer() -> Viewer:
-    installed = _installed.get()
-    if installed is not None:
-        return installed
+    """The run's viewer (session state), else the installed one (``use_viewer``), else nobody."""
     from streamlit.runtime.scriptrunner import get_script_run_ctx
 
     ctx = get_script_run_ctx(suppress_warning=True)
@@ -31,7 +29,8 @@ def current_viewer() -> Viewer:
         viewer = ctx.session_state[SESSION_KEY] if SESSION_KEY in ctx.session_state else None  # noqa: SIM401
         if isinstance(viewer, Viewer):
             return viewer
-    return NOBODY
+    installed = _installed.get()
+    return installed if installed is not None else NOBODY
 
 
 def set_session_viewer(viewer: Viewer) -> None:

@@ -22,6 +22,7 @@ from dashboard.metrics.filters import Filters
 
 _LAST_VIEW = "_ketaops_audit_last_view"
 _OPENED = "_ketaops_audit_opened"
+_PAGE = "_ketaops_audit_page"
 _log = logging.getLogger(__name__)
 
 
@@ -54,12 +55,18 @@ def record(
 
 def page_view(page: str, f: Filters | None) -> None:
     """A page view with its filters, once per (page, filters) change in this browser session."""
+    st.session_state[_PAGE] = page
     detail = filters_detail(f)
     key = (page, repr(sorted(detail.items())), current_viewer().user)
     if st.session_state.get(_LAST_VIEW) == key:
         return
     st.session_state[_LAST_VIEW] = key
     record("page_view", page=page, filters=detail)
+
+
+def current_page() -> str:
+    """The page this run shows (as ``page_view`` recorded it), for downloads and opened events."""
+    return str(st.session_state.get(_PAGE, ""))
 
 
 def event_opened(page: str, event_id: str, f: Filters) -> None:

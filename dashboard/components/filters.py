@@ -72,8 +72,10 @@ def period_bounds(period: str, last: date, custom: Sequence[date] = ()) -> tuple
 
 
 def allowed_clinics() -> tuple[str, ...]:
-    """The clinics the current viewer may see: their scope, resolved by the sign-in gate."""
-    return current_viewer().clinic_ids
+    """The clinics the current viewer may see: their scope, resolved by the sign-in gate (a network
+    viewer's from the clinics table, so a clinic a refresh added is in it at once)."""
+    viewer = current_viewer()
+    return network_clinics() if viewer.is_network else viewer.clinic_ids
 
 
 def network_clinics() -> tuple[str, ...]:

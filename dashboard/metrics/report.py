@@ -20,6 +20,7 @@ from typing import IO, Any
 
 import duckdb
 
+from dashboard.access.scope import Scope, ScopeError, parse_scope, split_requested
 from dashboard.db import connect
 from dashboard.metrics import outcomes, safety, throughput
 from dashboard.metrics.config import MetricConfig, load_config
@@ -51,11 +52,15 @@ def _ci(lo: Any, hi: Any) -> list[float | None]:
     return [_num(lo), _num(hi)]
 
 
-def build_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+def build_report(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, funnel_clinics: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """metrics.md's "Machine-readable output" for the filters ``f`` (period and clinic scope).
 
     Rates are fractions (None when their denominator is 0); per-100 figures are
     per 100 administered sessions. Keys beyond metrics.md's are marked in the docs.
+    ``funnel_clinics``: the population of the funnel's target (default: ``f``'s clinics); a
+    scoped report takes the whole network's, as the pages show a viewer of part of it.
     """
     summary = throughput.throughput_summary(con, f, cfg)
     ae = safety.ae_rate(con, f, cfg)
@@ -78,7 +83,8 @@ def build_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) 
     }
     by_clinic = throughput.throughput_by_clinic(con, f, cfg)
     ae_by = {r["level"]: r for r in safety.ae_rate_by(con, f, "clinic", cfg).iter_rows(named=True)}
-    flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, f, cfg=cfg).iter_rows(named=True)}
+    target = f.with_clinics(funnel_clinics) if funnel_clinics else f
+    flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, target, cfg=cfg).iter_rows(named=True)}
     clinics = []
     for row in by_clinic.iter_rows(named=True):
         cid = row["clinic_id"]
@@ -165,9 +171,26 @@ def _config(db: Path) -> MetricConfig:
     return load_config()
 
 
+def resolve_scope(con: duckdb.DuckDBPyConnection, text: str | None) -> Scope:
+    """``--scope`` (default network), checked against the clinics table."""
+    region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
+    try:
+        scope = parse_scope(text or "network")
+        scope.resolve(region_of)
+    except ScopeError as exc:
+        raise UsageError(f"--scope: {exc}") from exc
+    return scope
+
+
 def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> Filters:
-    """Period and clinic scope from the arguments; the default period ends on the data's last date."""
-    known = [r[0] for r in con.execute("SELECT clinic_id FROM clinics ORDER BY clinic_id").fetchall()]
+    """Period and clinic scope from the arguments; the default period ends on the data's last date.
+
+    ``--scope`` bounds the clinics as the dashboard bounds a viewer's: ``--clinic`` picks inside it.
+    """
+    region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
+    scope = resolve_scope(con, getattr(args, "scope", None))
+    known = sorted(region_of)
+    in_scope = scope.resolve(region_of)
     requested = [c.strip() for arg in (args.clinics or []) for c in arg.split(",") if c.strip()]
     unknown = [c for c in dict.fromkeys(requested) if c not in set(known)]
     if unknown:
@@ -176,11 +199,14 @@ def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) ->
             f"unknown clinic id {', '.join(unknown)} (the database has {len(known)} clinics"
             + (f": {examples})" if known else ")")
         )
+    _, outside = split_requested(in_scope, requested)
+    if outside:
+        raise UsageError(f"--clinic {', '.join(outside)} is outside the scope {scope.label}")
     end: date = args.end or throughput.data_last_date(con) or date.today()
     start: date = args.start or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
-    return Filters(start=start, end=end, clinic_ids=tuple(dict.fromkeys(requested)) or tuple(known))
+    return Filters(start=start, end=end, clinic_ids=tuple(dict.fromkeys(requested)) or in_scope)
 
 
 def cli_metrics(args: argparse.Namespace) -> int:
@@ -196,7 +222,12 @@ def cli_metrics(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         with connect(db) as con:
             f = resolve_filters(con, args)
-            report = build_report(con, f, cfg)
+            scope = resolve_scope(con, getattr(args, "scope", None))
+            if scope.kind == "network":
+                report = build_report(con, f, cfg)
+            else:  # as the pages show a viewer of part of the network: the funnel's target is the network's
+                network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+                report = {"scope": scope.label, **build_report(con, f, cfg, funnel_clinics=network)}
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT
