@@ -40,5 +40,5 @@ current = st.navigation(
 )
 ctx = setup()
 if ctx is not None:
-    recorder.page_view(current.url_path or DEFAULT_PAGE, ctx.state.filters if ctx.state else None)
+    recorder.page_view(current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None)
     current.run()
