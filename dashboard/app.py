@@ -1,6 +1,6 @@
 """KetaOps dashboard entry point: ``streamlit run dashboard/app.py`` (or ``ketaops serve``).
 
-Passes the sign-in gate first (``dashboard/access/gate.py``: the sign-in or
+Passes the sign-in gate first (``dashboard/components/gate.py``: the sign-in or
 "no access" page stops the run there), registers one ``st.Page`` per file in
 ``dashboard/views/`` the viewer may open (see ``components/navigation.py``),
 renders the header and the shared sidebar filters, records the page view in
@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 import streamlit as st  # noqa: E402
 
 from dashboard.access import recorder  # noqa: E402
-from dashboard.access.gate import gate  # noqa: E402
+from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 

@@ -12,6 +12,7 @@ import sys
 from contextlib import suppress
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 DEFAULT_EXPORTS = Path("data/exports")
 DEFAULT_DB = Path("data/ketaops.duckdb")
@@ -25,11 +26,25 @@ POLARS_ALLOCATOR = "_RJEM_MALLOC_CONF"
 REFRESH_ALLOCATOR_CONF = "dirty_decay_ms:10000"
 
 
+if TYPE_CHECKING:
+    from dashboard.access.scope import Scope
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
+def _scope(text: str) -> Scope:
+    """``--scope``: network, region:NAME, clinic:ID or clinics:ID,ID (checked against the clinics later)."""
+    from dashboard.access.scope import ScopeError, parse_scope
+
+    try:
+        return parse_scope(text)
+    except ScopeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -70,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--format", choices=("json", "csv"), default="json")
     metrics.add_argument(
         "--scope",
+        type=_scope,
         default=None,
         help="print what a viewer of this scope sees: network, region:NAME, clinic:ID (default: network)",
     )

@@ -8,7 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.access import audit_log
-from dashboard.access.gate import access_state, auth_configured
+from dashboard.components.gate import access_state, auth_configured
 from dashboard.db import db_path
 
 SHOWN_ROWS = 2_000

@@ -14,12 +14,12 @@ from typing import Any
 import streamlit as st
 
 from dashboard import queries
-from dashboard.access.gate import ensure_viewer
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.components.gate import ensure_viewer
 from dashboard.db import db_path
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 _CTX = "_ketaops_page_context"
 

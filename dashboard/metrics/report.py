@@ -3,7 +3,7 @@
 JSON is one object (period, network, clinics, outcomes). CSV is a long table,
 one figure per line: period_start, period_end, scope (network | clinic |
 outcome), clinic_id, condition, instrument, metric, value. Layout and defaults
-are documented in docs/metrics.md ("Metrics command").
+are documented in docs/metrics.md ("`ketaops metrics`").
 """
 
 from __future__ import annotations
@@ -20,11 +20,10 @@ from typing import IO, Any
 
 import duckdb
 
-from dashboard.access.scope import Scope, ScopeError, parse_scope, split_requested
 from dashboard.db import connect
 from dashboard.metrics import outcomes, safety, throughput
-from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig, load_config
 
 DEFAULT_PERIOD_DAYS = 90  # the last 90 days up to the data's last date, both ends included
 CSV_COLUMNS = (
@@ -171,15 +170,20 @@ def _config(db: Path) -> MetricConfig:
     return load_config()
 
 
-def resolve_scope(con: duckdb.DuckDBPyConnection, text: str | None) -> Scope:
-    """``--scope`` (default network), checked against the clinics table."""
+def resolve_scope(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> tuple[str, tuple[str, ...]]:
+    """(label, clinic ids) of ``--scope``, checked against the clinics table; the network without it.
+
+    ``args.scope`` is the parsed scope (``pipelines/cli.py`` parses it with
+    ``dashboard.access.scope.parse_scope``): anything with ``label`` and ``resolve(region_of)``.
+    """
     region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
+    scope = getattr(args, "scope", None)
+    if scope is None:
+        return "network", tuple(sorted(region_of))
     try:
-        scope = parse_scope(text or "network")
-        scope.resolve(region_of)
-    except ScopeError as exc:
+        return scope.label, tuple(scope.resolve(region_of))
+    except ValueError as exc:  # a region or clinic the clinics table does not have
         raise UsageError(f"--scope: {exc}") from exc
-    return scope
 
 
 def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> Filters:
@@ -187,10 +191,8 @@ def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) ->
 
     ``--scope`` bounds the clinics as the dashboard bounds a viewer's: ``--clinic`` picks inside it.
     """
-    region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
-    scope = resolve_scope(con, getattr(args, "scope", None))
-    known = sorted(region_of)
-    in_scope = scope.resolve(region_of)
+    known = sorted(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+    label, in_scope = resolve_scope(con, args)
     requested = [c.strip() for arg in (args.clinics or []) for c in arg.split(",") if c.strip()]
     unknown = [c for c in dict.fromkeys(requested) if c not in set(known)]
     if unknown:
@@ -199,9 +201,9 @@ def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) ->
             f"unknown clinic id {', '.join(unknown)} (the database has {len(known)} clinics"
             + (f": {examples})" if known else ")")
         )
-    _, outside = split_requested(in_scope, requested)
+    outside = sorted(set(requested) - set(in_scope))
     if outside:
-        raise UsageError(f"--clinic {', '.join(outside)} is outside the scope {scope.label}")
+        raise UsageError(f"--clinic {', '.join(outside)} is outside the scope {label}")
     end: date = args.end or throughput.data_last_date(con) or date.today()
     start: date = args.start or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if start > end:
@@ -222,12 +224,12 @@ def cli_metrics(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         with connect(db) as con:
             f = resolve_filters(con, args)
-            scope = resolve_scope(con, getattr(args, "scope", None))
-            if scope.kind == "network":
+            label, _ = resolve_scope(con, args)
+            if label == "network":
                 report = build_report(con, f, cfg)
             else:  # as the pages show a viewer of part of the network: the funnel's target is the network's
                 network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
-                report = {"scope": scope.label, **build_report(con, f, cfg, funnel_clinics=network)}
+                report = {"scope": label, **build_report(con, f, cfg, funnel_clinics=network)}
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT

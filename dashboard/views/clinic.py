@@ -90,23 +90,22 @@ kpi.tiles(
     ],
     note="arrows show the difference from the network",
 )
-if queries.available("safety", "ae_rate"):
-    ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
-    kpi.tiles(
-        [
-            kpi.Tile("AEs", ae["ae_count"], None, kpi.count, kpi.signed_count),
-            kpi.Tile(
-                "AEs per 100 sessions",
-                ae["ae_per_100"],
-                ae_net["ae_per_100"],
-                kpi.rate,
-                kpi.signed_rate,
-                "down",
-            ),
-            kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
-        ],
-        note=None,
-    )
+ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
+kpi.tiles(
+    [
+        kpi.Tile("AEs", ae["ae_count"], None, kpi.count, kpi.signed_count),
+        kpi.Tile(
+            "AEs per 100 sessions",
+            ae["ae_per_100"],
+            ae_net["ae_per_100"],
+            kpi.rate,
+            kpi.signed_rate,
+            "down",
+        ),
+        kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
+    ],
+    note=None,
+)
 
 grain = fig.grain_control()
 pgrain = "month" if grain == "month" else "week"

@@ -50,54 +50,50 @@ items = [
     ),
     kpi.Tile("New starts", now["new_starts"], before["new_starts"], kpi.count, kpi.signed_count),
 ]
-if queries.available("safety", "ae_rate"):
-    ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
-    items += [
-        kpi.Tile(
-            "AEs per 100 sessions",
-            ae["ae_per_100"],
-            ae_before["ae_per_100"],
-            kpi.rate,
-            kpi.signed_rate,
-            "down",
-            help=f"95% CI {ae['ci_low']:.2f}–{ae['ci_high']:.2f} (exact Poisson)"
-            if ae["ci_low"] is not None
-            else None,
-        ),
-        kpi.Tile(
-            "Serious AEs",
-            ae["serious_ae_count"],
-            ae_before["serious_ae_count"],
-            kpi.count,
-            kpi.signed_count,
-            "down",
-        ),
-    ]
-if queries.available("outcomes", "outcome_summary"):
-    summary = queries.outcome_summary(f, cfg)
-    if not summary.is_empty() and "response" in summary.columns:
-        primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
-        if not primary.is_empty():
-            top = primary.row(0, named=True)
-            old = queries.outcome_summary(f.previous_period(), cfg)
-            old_top = (
-                old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
-                if "response" in old.columns
-                else old.clear()
+ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
+items += [
+    kpi.Tile(
+        "AEs per 100 sessions",
+        ae["ae_per_100"],
+        ae_before["ae_per_100"],
+        kpi.rate,
+        kpi.signed_rate,
+        "down",
+        help=f"95% CI {ae['ci_low']:.2f}–{ae['ci_high']:.2f} (exact Poisson)"
+        if ae["ci_low"] is not None
+        else None,
+    ),
+    kpi.Tile(
+        "Serious AEs",
+        ae["serious_ae_count"],
+        ae_before["serious_ae_count"],
+        kpi.count,
+        kpi.signed_count,
+        "down",
+    ),
+]
+summary = queries.outcome_summary(f, cfg)
+if not summary.is_empty() and "response" in summary.columns:
+    primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
+    if not primary.is_empty():
+        top = primary.row(0, named=True)
+        old = queries.outcome_summary(f.previous_period(), cfg)
+        old_top = (
+            old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
+            if "response" in old.columns
+            else old.clear()
+        )
+        items.append(
+            kpi.Tile(
+                f"Response: {top['condition'].replace('_', ' ')}",
+                None if top.get("response_suppressed") else top["response"],
+                None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
+                kpi.pct,
+                kpi.signed_points,
+                help=f"Largest condition; {top['instrument']} response at the end of induction. "
+                "'–' means fewer evaluable patients than the suppression threshold.",
             )
-            items.append(
-                kpi.Tile(
-                    f"Response: {top['condition'].replace('_', ' ')}",
-                    None if top.get("response_suppressed") else top["response"],
-                    None
-                    if old_top.is_empty() or old_top["response_suppressed"][0]
-                    else old_top["response"][0],
-                    kpi.pct,
-                    kpi.signed_points,
-                    help=f"Largest condition; {top['instrument']} response at the end of induction. "
-                    "'–' means fewer evaluable patients than the suppression threshold.",
-                )
-            )
+        )
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
 
 st.subheader("Weekly trends")
@@ -147,24 +143,23 @@ with left:
         key="trend_new_starts",
     )
 with right:
-    if queries.available("safety", "u_chart"):
-        u = complete_periods(queries.ae_u_chart(f, cfg, "week"), f, "week", col="period")
-        if u.is_empty():
-            empty.no_data("administered sessions")
-        else:
-            st.plotly_chart(
-                charts.line_chart(
-                    u,
-                    x="period",
-                    y="value",
-                    series=None,
-                    title="AEs per 100 sessions per week",
-                    x_title="week starting",
-                    y_title="AEs per 100 sessions",
-                    y_format=".2f",
-                ),
-                key="trend_ae",
-            )
+    u = complete_periods(queries.ae_u_chart(f, cfg, "week"), f, "week", col="period")
+    if u.is_empty():
+        empty.no_data("administered sessions")
+    else:
+        st.plotly_chart(
+            charts.line_chart(
+                u,
+                x="period",
+                y="value",
+                series=None,
+                title="AEs per 100 sessions per week",
+                x_title="week starting",
+                y_title="AEs per 100 sessions",
+                y_format=".2f",
+            ),
+            key="trend_ae",
+        )
 
 st.subheader("Clinics")
 st.caption(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import queries, queries_safety
+from dashboard import queries
 from dashboard.components import empty, kpi, line_list, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
@@ -23,7 +23,7 @@ names = ctx.state.clinic_names
 st.title("Safety")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
-headline = queries_safety.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
+headline = queries.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
 rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
     empty.no_match()
@@ -121,7 +121,7 @@ if rates_tab.open is not False:
             key="ae_by",
             bind="query-params",
         )
-        by = sf.order_levels(queries_safety.ae_rate_by(f, dimension), dimension)
+        by = sf.order_levels(queries.ae_rate_by(f, dimension), dimension)
         label_of = (
             {"1-3": "sessions 1–3", "4+": "session 4 or later"}
             if dimension == "session_number"
@@ -324,7 +324,7 @@ if excursion_tab.open is not False:
             help="No AE of any date is recorded for the session: possible under-reporting.",
             border=True,
         )
-        review = queries_safety.excursions_without_ae(f, cfg)
+        review = queries.excursions_without_ae(f, cfg)
         st.subheader("Review list: excursions without an AE")
         st.caption(
             "Sessions whose vitals crossed a threshold but for which no adverse event is recorded. "
@@ -398,7 +398,7 @@ if protocol_tab.open is not False:
         c1.metric("Deviations", f"{protocol['deviations']:,}", help=share.strip(" ()") or None, border=True)
         c2.metric("Dose outside range", f"{protocol['dose_deviations']:,}", border=True)
         c3.metric("Duration outside range", f"{protocol['duration_deviations']:,}", border=True)
-        deviations = queries_safety.protocol_deviations(f, cfg)
+        deviations = queries.protocol_deviations(f, cfg)
         if deviations.is_empty():
             empty.no_data("protocol deviations")
         else:
@@ -447,7 +447,7 @@ if protocol_tab.open is not False:
 # --- Serious AEs ---------------------------------------------------------------------------------
 if serious_tab.open is not False:
     with serious_tab:
-        serious = queries_safety.serious_events(f)
+        serious = queries.serious_events(f)
         st.markdown(
             f"**{serious.height:,} serious adverse event(s)** with onset in the period, newest first."
         )

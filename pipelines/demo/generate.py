@@ -39,7 +39,7 @@ DATE_COL = "_date"  # day a record belongs to (file partition); dropped on write
 
 @dataclass
 class ClinicData:
-    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed helpers."""
+    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed extras."""
 
     tables: dict[str, pl.DataFrame]
 

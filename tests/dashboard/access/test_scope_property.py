@@ -13,15 +13,15 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from dashboard import queries, queries_outcomes, queries_safety
+from dashboard import queries
 from dashboard.access.benchmarks import ANONYMOUS_ID, ANONYMOUS_NAME
 from dashboard.access.current import use_viewer
 from dashboard.access.scope import Scope
 from dashboard.access.viewer import Viewer
 from dashboard.components.filters import resolve_scope
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters
+from pipelines.model.config import MetricConfig
 from tests.dashboard.conftest import CLINICS, LAST_DATE
 
 # The test database's clinics, written out by hand from conftest.CLINICS (not read back through the code).
@@ -118,13 +118,13 @@ def test_every_query_result_holds_only_in_scope_clinics(scope: Scope, req: dict[
             lambda g: queries.sessions_over_time(g, "month", "clinic"),
             lambda g: queries.no_show_pcharts_by_clinic(g, cfg, "month"),
             lambda g: queries.outcome_summary(g, cfg),
-            lambda g: queries_safety.ae_rate_by(g, "clinic"),
-            lambda g: queries_safety.serious_events(g),
-            lambda g: queries_safety.excursions_without_ae(g, cfg),
-            lambda g: queries_safety.protocol_deviations(g, cfg),
-            lambda g: queries_safety.line_list(g, AeFilters()),
-            lambda g: queries_outcomes.outcome_measures(g, cfg),
-            lambda g: queries_outcomes.outcomes_report(g, cfg),
+            lambda g: queries.ae_rate_by(g, "clinic"),
+            lambda g: queries.serious_events(g),
+            lambda g: queries.excursions_without_ae(g, cfg),
+            lambda g: queries.protocol_deviations(g, cfg),
+            lambda g: queries.line_list(g, AeFilters()),
+            lambda g: queries.outcome_measures(g, cfg),
+            lambda g: queries.outcomes_report(g, cfg),
         ]
         for read in plain:
             for g in (f, forged):
