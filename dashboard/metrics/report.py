@@ -52,14 +52,15 @@ def _ci(lo: Any, hi: Any) -> list[float | None]:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, funnel_clinics: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, network_clinics: tuple[str, ...] = ()
 ) -> dict[str, Any]:
     """metrics.md's "Machine-readable output" for the filters ``f`` (period and clinic scope).
 
     Rates are fractions (None when their denominator is 0); per-100 figures are
     per 100 administered sessions. Keys beyond metrics.md's are marked in the docs.
-    ``funnel_clinics``: the population of the funnel's target (default: ``f``'s clinics); a
-    scoped report takes the whole network's, as the pages show a viewer of part of it.
+    ``network_clinics``: the population of the funnel's target and of the outcomes' network
+    rows (default: ``f``'s clinics); a scoped report takes the whole network's, as the pages
+    show a viewer of part of it, and lists only ``f``'s clinics beside them.
     """
     summary = throughput.throughput_summary(con, f, cfg)
     ae = safety.ae_rate(con, f, cfg)
@@ -82,7 +83,7 @@ def build_report(
     }
     by_clinic = throughput.throughput_by_clinic(con, f, cfg)
     ae_by = {r["level"]: r for r in safety.ae_rate_by(con, f, "clinic", cfg).iter_rows(named=True)}
-    target = f.with_clinics(funnel_clinics) if funnel_clinics else f
+    target = f.with_clinics(network_clinics) if network_clinics else f
     flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, target, cfg=cfg).iter_rows(named=True)}
     clinics = []
     for row in by_clinic.iter_rows(named=True):
@@ -112,7 +113,11 @@ def build_report(
         "period": {"start": f.start.isoformat(), "end": f.end.isoformat()},
         "network": network,
         "clinics": clinics,
-        "outcomes": outcomes.outcomes_report(con, f, cfg),
+        "outcomes": [
+            row
+            for row in outcomes.outcomes_report(con, target, cfg)
+            if row["clinic_id"] is None or row["clinic_id"] in f.clinic_ids
+        ],
     }
 
 
@@ -229,7 +234,7 @@ def cli_metrics(args: argparse.Namespace) -> int:
                 report = build_report(con, f, cfg)
             else:  # as the pages show a viewer of part of the network: the funnel's target is the network's
                 network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
-                report = {"scope": label, **build_report(con, f, cfg, funnel_clinics=network)}
+                report = {"scope": label, **build_report(con, f, cfg, network_clinics=network)}
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT

@@ -130,3 +130,25 @@ def test_a_clinic_directors_pages_name_no_other_clinic(site, page):
     assert "C1" in shown or "Harbor" in shown  # the page shows the viewer's clinic …
     for other in ("Elm Street", "Ridge", "Bayside", "C2", "C3", "C4"):  # … and no other
         assert other not in shown, other
+
+
+def test_a_clinic_directors_outcome_comparison_is_the_whole_networks(make_db, tmp_path, monkeypatch):
+    from tests.dashboard.metrics.outcomes.outcome_rows import Builder, add_cohort
+
+    b = Builder()
+    add_cohort(b, "A", 15, 9, "a")
+    add_cohort(b, "B", 12, 5, "b")
+    add_cohort(b, "C", 4, 2, "c")
+    db = make_db(b.rows)
+    access = tmp_path / "outcomes-access.toml"
+    access.write_text('[[user]]\nemail = "lead.a@network.example"\nrole = "director"\nscope = "clinic:A"\n')
+    monkeypatch.setenv("KETAOPS_DB", str(db))
+    monkeypatch.setenv("KETAOPS_ACCESS", str(access))
+    at = _app({"email": "lead.a@network.example"})
+    at.switch_page("views/outcomes.py").run()
+    assert not at.exception, at.exception
+    shown = texts(at)
+    # the network's 31 evaluable, 9 + 5 + 2 responders (16/31 = 52%), not clinic A's own 9/15
+    assert "Network response 52% (16/31)" in shown
+    assert "Clinic B" not in shown and "Clinic C" not in shown
+    assert "Other clinic" in shown  # B and C: the complementary suppression, unnamed

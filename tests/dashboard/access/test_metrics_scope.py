@@ -52,3 +52,16 @@ def test_a_clinic_outside_the_scope_or_an_unknown_scope_is_refused(demo_like_db,
     assert code == 2 and "--clinic C3 is outside the scope clinic:C1" in err
     code, err = _metrics(demo_like_db, capsys, "--scope", "region:West")
     assert code == 2 and "no region 'West'" in err
+
+
+def test_a_scoped_reports_outcome_network_rows_are_the_whole_networks(demo_like_db, capsys):
+    _, whole = _metrics(demo_like_db, capsys, "--start", "2000-01-01")
+    _, alone = _metrics(demo_like_db, capsys, "--start", "2000-01-01", "--clinic", "C1")
+    _, scoped = _metrics(demo_like_db, capsys, "--start", "2000-01-01", "--scope", "clinic:C1")
+
+    def network_rows(report: dict) -> list[dict]:
+        return [o for o in report["outcomes"] if o["clinic_id"] is None]
+
+    assert network_rows(whole) and network_rows(whole) != network_rows(alone)  # not vacuous
+    assert network_rows(scoped) == network_rows(whole)
+    assert {o["clinic_id"] for o in scoped["outcomes"]} <= {None, "C1"}
