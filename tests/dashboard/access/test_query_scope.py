@@ -153,6 +153,7 @@ def test_a_directors_network_throughput_suppresses_other_clinics_small_patient_c
         )
         for c in ("C1", "C3", "C4")
     }
+
     def order(v: int | None) -> tuple[bool, int]:
         return (v is None, v or 0)
 
