@@ -27,7 +27,21 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 # Inside dashboard/, the order of its layers, lowest first: a module may import its own layer and
 # those before it. ``access`` (who may see what) sits on the metrics' ``Filters`` and under the
 # queries, which apply the viewer's scope to every read; the sign-in page is a component.
-DASHBOARD_ORDER = ("stats", "db", "metrics", "access", "queries", "exports", "components", "views", "app")
+DASHBOARD_ORDER = (
+    "stats",
+    "db",
+    "scope",
+    "metrics",
+    "access",
+    "reviews",
+    "queries",
+    "exports",
+    "components",
+    "boardpack",
+    "alerts",
+    "views",
+    "app",
+)
 FORBIDDEN_FOR_PIPELINES = ("pipelines.cli",)
 
 

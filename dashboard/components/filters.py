@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -136,10 +136,11 @@ class FilterState:
 
     @property
     def network_filters(self) -> Filters:
-        """The filters over the whole network: the population a funnel target is taken from, so
-        picking one clinic never makes it its own target. For a viewer of part of the network the
-        query layer returns these figures as aggregates, other clinics unnamed."""
-        return self.filters.with_clinics(network_clinics())
+        """The filters over the whole network, in every region: the population a funnel target is
+        taken from, whatever clinics or region are picked, so a clinic is never its own target. For
+        a viewer of part of the network the query layer returns these figures as aggregates, other
+        clinics unnamed."""
+        return replace(self.filters.with_clinics(network_clinics()), regions=())
 
 
 def sidebar_filters(last_date: date, first_date: date) -> FilterState:

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -52,15 +53,22 @@ def _ci(lo: Any, hi: Any) -> list[float | None]:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, network_clinics: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    *,
+    funnel_clinics: tuple[str, ...] = (),
+    outcome_clinics: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """metrics.md's "Machine-readable output" for the filters ``f`` (period and clinic scope).
 
     Rates are fractions (None when their denominator is 0); per-100 figures are
     per 100 administered sessions. Keys beyond metrics.md's are marked in the docs.
-    ``network_clinics``: the population of the funnel's target and of the outcomes' network
-    rows (default: ``f``'s clinics); a scoped report takes the whole network's, as the pages
-    show a viewer of part of it, and lists only ``f``'s clinics beside them.
+    ``funnel_clinics``: the population of the funnel's target, every clinic the viewer may
+    see (default: ``f``'s clinics), so ``--clinic X`` compares X with the network, not itself.
+    ``outcome_clinics``: the population of the outcomes' network rows (default: ``f``'s
+    clinics); a scoped report takes the whole network's, as the Outcomes page shows a viewer of
+    part of it, and lists only ``f``'s clinics beside them.
     """
     summary = throughput.throughput_summary(con, f, cfg)
     ae = safety.ae_rate(con, f, cfg)
@@ -83,7 +91,7 @@ def build_report(
     }
     by_clinic = throughput.throughput_by_clinic(con, f, cfg)
     ae_by = {r["level"]: r for r in safety.ae_rate_by(con, f, "clinic", cfg).iter_rows(named=True)}
-    target = f.with_clinics(network_clinics) if network_clinics else f
+    target = replace(f, clinic_ids=funnel_clinics, regions=()) if funnel_clinics else f
     flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, target, cfg=cfg).iter_rows(named=True)}
     clinics = []
     for row in by_clinic.iter_rows(named=True):
@@ -115,7 +123,9 @@ def build_report(
         "clinics": clinics,
         "outcomes": [
             row
-            for row in outcomes.outcomes_report(con, target, cfg)
+            for row in outcomes.outcomes_report(
+                con, f.with_clinics(outcome_clinics) if outcome_clinics else f, cfg
+            )
             if row["clinic_id"] is None or row["clinic_id"] in f.clinic_ids
         ],
     }
@@ -230,11 +240,14 @@ def cli_metrics(args: argparse.Namespace) -> int:
         with connect(db) as con:
             f = resolve_filters(con, args)
             label, _ = resolve_scope(con, args)
+            network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
             if label == "network":
-                report = build_report(con, f, cfg)
-            else:  # as the pages show a viewer of part of the network: the funnel's target is the network's
-                network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
-                report = {"scope": label, **build_report(con, f, cfg, network_clinics=network)}
+                report = build_report(con, f, cfg, funnel_clinics=network)
+            else:  # as the pages show a viewer of part of the network: outcomes against the whole network
+                report = {
+                    "scope": label,
+                    **build_report(con, f, cfg, funnel_clinics=network, outcome_clinics=network),
+                }
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT
