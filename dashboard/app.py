@@ -19,26 +19,32 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 import streamlit as st  # noqa: E402
 
 from dashboard.access import recorder  # noqa: E402
+from dashboard.components import db_errors  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
-viewer = gate()
-current = st.navigation(
-    [
-        st.Page(
-            PAGES_DIR / p.file,
-            title=p.title,
-            icon=p.icon,
-            url_path=p.url_path,
-            default=p.file == DEFAULT_PAGE,
+try:
+    viewer = gate()  # resolves scopes against the clinics table: a damaged file fails here first
+    current = st.navigation(
+        [
+            st.Page(
+                PAGES_DIR / p.file,
+                title=p.title,
+                icon=p.icon,
+                url_path=p.url_path,
+                default=p.file == DEFAULT_PAGE,
+            )
+            for p in pages_for(viewer)
+        ],
+        position="sidebar",
+    )
+    ctx = setup()
+    if ctx is not None:
+        recorder.page_view(
+            current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None
         )
-        for p in pages_for(viewer)
-    ],
-    position="sidebar",
-)
-ctx = setup()
-if ctx is not None:
-    recorder.page_view(current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None)
-    current.run()
+        current.run()
+except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
+    db_errors.show(exc)

@@ -13,6 +13,7 @@ prepares the next run's copy in advance (``prepare_standby``).
 
 from __future__ import annotations
 
+import glob
 import json
 import os
 import shutil
@@ -33,7 +34,7 @@ def build_path(db: Path, run_id: str) -> Path:
 
 def leftover_builds(db: Path) -> list[Path]:
     """Build files, their WALs and DuckDB spill folders left by earlier runs."""
-    return sorted(db.parent.glob(f"{db.name}{BUILD_MARK}*"))
+    return sorted(db.parent.glob(f"{glob.escape(db.name)}{BUILD_MARK}*"))
 
 
 def remove_leftovers(db: Path) -> list[Path]:
@@ -82,7 +83,9 @@ def building_copy(db: Path, run_id: str) -> Iterator[Path]:
                 shutil.copymode(db, build)
         yield build
     except BaseException:
-        for path in build.parent.glob(f"{build.name}*"):  # the file, its .wal and .tmp spill folder
+        for path in build.parent.glob(
+            f"{glob.escape(build.name)}*"
+        ):  # the file, its .wal and .tmp spill folder
             _remove(path)
         raise
 
@@ -105,7 +108,7 @@ def standby_path(db: Path) -> Path:
 
 
 def remove_standbys(db: Path, keep: Path | None = None) -> None:
-    for path in db.parent.glob(f"{db.name}{STANDBY_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{STANDBY_MARK}*"):
         if path != keep:
             _remove(path)
 
@@ -162,7 +165,7 @@ def publish(build: Path, db: Path) -> None:
 
 def remove_retired(db: Path) -> None:
     """Delete the files earlier publishes replaced (their readers, if any, keep them open)."""
-    for path in db.parent.glob(f"{db.name}{RETIRED_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{RETIRED_MARK}*"):
         path.unlink(missing_ok=True)
 
 

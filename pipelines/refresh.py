@@ -32,13 +32,15 @@ import duckdb
 
 from pipelines import marts, publish
 from pipelines.compat import per_patient_tables_complete, published_files_to_check
-from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
+from pipelines.contract import TABLES, TABLES_BY_NAME, UNREAD_REASONS, table_for_file
 from pipelines.load import (
     FileLoad,
     TableLoader,
     ensure_schema,
     files_to_check,
     record_files,
+    record_unread,
+    same_unread,
     touch_mtimes,
     update_freshness,
 )
@@ -97,6 +99,7 @@ class RunSummary:
     files_skipped: int = 0
     files_ignored: int = 0
     files_rejected: int = 0
+    files_unread: int = 0  # entries not read (``unread_files``): retried by every run
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -123,16 +126,25 @@ def _test_hook(stage: str) -> None:
         raise RuntimeError(f"failure injected at {stage} by {FAIL_ENV}")
 
 
-def discover(exports: Path) -> list[tuple[str, str, int, int]]:
-    """Every regular file under ``exports`` as (relative '/' path, path, mtime in ns, size), by path.
+Found = list[tuple[str, str, int, int]]  # (relative '/' path, path, mtime in ns, size)
+Unread = list[tuple[str, str, str]]  # (relative path, reason, message) of entries not read
 
-    Names starting with a dot (files or folders) are skipped: uploads in
-    progress (rsync, scp) and OS litter, never exports. ``os.scandir`` and plain
-    strings and integers: a network's ~60,000 files took 5 s through ``pathlib``
+
+def discover(exports: Path) -> tuple[Found, Unread]:
+    """Every export file under ``exports``, by path, and the entries that cannot be read as one.
+
+    Names starting with a dot (files or folders) are skipped: uploads in progress (rsync,
+    scp) and OS litter, never exports. A symlink is followed only to a file inside the
+    folder; one leading outside it (``outside_exports``), a dangling one (``broken_link``),
+    a link to a folder and special files such as FIFOs (``not_a_file``) are reported, never
+    skipped silently: a clinic's rows behind them would be lost unseen. ``os.scandir`` and
+    plain strings and integers: a network's ~60,000 files took 5 s through ``pathlib``
     objects, and 0.3 s more to make a datetime of each mtime. The size (of the same ``stat``)
     cuts the validation chunks: a second ``stat`` per file cost 0.5 s before the first chunk.
     """
-    found: list[tuple[str, str, int, int]] = []
+    found: Found = []
+    unread: Unread = []
+    root = os.path.realpath(exports)
     folders = [("", os.fspath(exports))]
     while folders:
         prefix, folder = folders.pop()
@@ -143,16 +155,38 @@ def discover(exports: Path) -> list[tuple[str, str, int, int]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            rel = prefix + entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append((f"{prefix}{entry.name}/", entry.path))
-                elif entry.is_file():
+                    folders.append((f"{rel}/", entry.path))
+                    continue
+                if entry.is_symlink():
+                    problem = _link_problem(entry.path, root)
+                    if problem:
+                        unread.append((rel, problem[0], f"{rel}: {problem[1]}"))
+                        continue
+                if entry.is_file():
                     stat = entry.stat()
-                    found.append((prefix + entry.name, entry.path, stat.st_mtime_ns, stat.st_size))
+                    found.append((rel, entry.path, stat.st_mtime_ns, stat.st_size))
+                else:
+                    unread.append((rel, "not_a_file", f"{rel}: not a regular file (FIFO, socket or device)"))
             except OSError:  # removed since the listing
                 continue
     found.sort()
-    return found
+    unread.sort()
+    return found, unread
+
+
+def _link_problem(path: str, root: str) -> tuple[str, str] | None:
+    """Why a symlink is not read (reason, message), or None for a link to a file inside ``root``."""
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return "broken_link", "symlink to a file that does not exist"
+    if os.path.commonpath([root, target]) != root:
+        return "outside_exports", "symlink to a file outside the exports folder; not read"
+    if os.path.isdir(target):
+        return "not_a_file", "symlink to a folder; links to folders are not followed"
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -237,9 +271,9 @@ def _build_and_publish(
     exports: Path, db: Path, summary: RunSummary, notes: list[str], progress: bool
 ) -> None:
     clock = summary.clock
-    found = discover(exports)
+    found, unread = discover(exports)
     clock.lap("discover")
-    changed = _changed_since_published(db, found)
+    changed = _changed_since_published(db, found, unread)
     clock.lap("check")
     if changed == []:
         summary.files_skipped = len(found)
@@ -338,7 +372,11 @@ def _build_and_publish(
                             loader = None
             finally:
                 bar.close()
-            record_files(con, summary.run_id, loaded + ignored)
+            not_read = [f for f in loaded if f.file_error in UNREAD_REASONS]
+            record_files(con, summary.run_id, [f for f in loaded + ignored if f not in not_read])
+            unread += [(f.rel_path, "read_error", _file_message(f)) for f in not_read]
+            record_unread(con, summary.run_id, unread, _now())
+            summary.files_unread = len(unread)
             update_freshness(con)
             clock.lap("bookkeeping")
             marts.maintain(con)  # read-side tables (time order, per-patient tables), docs/performance.md
@@ -360,7 +398,7 @@ def _build_and_publish(
 
 
 def _changed_since_published(
-    db: Path, found: list[tuple[str, str, int, int]]
+    db: Path, found: Found, unread: Unread
 ) -> list[tuple[str, str, int, str | None]] | None:
     """``files_to_check`` asked of the published file, read-only (readers keep reading it).
 
@@ -377,7 +415,10 @@ def _changed_since_published(
     except duckdb.Error:  # unreadable: the full path reports it as a failed run
         return None
     try:
-        return published_files_to_check(con, found)
+        changed = published_files_to_check(con, found)
+        if changed == [] and not same_unread(con, unread):
+            return None
+        return changed
     finally:
         con.close()
 
@@ -471,8 +512,10 @@ _RUN_COLUMNS = (
 
 
 def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) -> None:
-    summary.files_read = len(loaded)
-    summary.files_rejected = sum(f.status == "rejected" for f in loaded)
+    summary.files_read = sum(f.file_error not in UNREAD_REASONS for f in loaded)
+    summary.files_rejected = sum(
+        f.status == "rejected" and f.file_error not in UNREAD_REASONS for f in loaded
+    )
     summary.rows_read = sum(f.rows_read or 0 for f in loaded)
     summary.rows_loaded = sum(f.rows_loaded or 0 for f in loaded)
     summary.rows_rejected = sum(f.rows_rejected or 0 for f in loaded)
@@ -482,10 +525,20 @@ def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) ->
         f"{summary.files_read} files read, {summary.files_skipped} skipped unchanged, "
         f"{summary.files_ignored} ignored (no table)"
     ]
+    if summary.files_unread:
+        parts.append(f"{summary.files_unread} not read (retried every run; `ketaops status` lists them)")
     if summary.files_rejected:
-        rejected = [f"{f.rel_path} ({f.file_error})" for f in loaded if f.status == "rejected"]
+        rejected = [
+            f"{f.rel_path} ({f.file_error})"
+            for f in loaded
+            if f.status == "rejected" and f.file_error not in UNREAD_REASONS
+        ]
         parts.append(f"rejected whole: {', '.join(rejected[:5])}" + (" …" if len(rejected) > 5 else ""))
     summary.message = "; ".join(parts + notes)
+
+
+def _file_message(load: FileLoad) -> str:
+    return f"{load.rel_path}: the file could not be read (permission, vanished or I/O error)"
 
 
 def summary_line(s: RunSummary) -> str:

@@ -2,7 +2,8 @@
 
 Exit code (docs/operations.md): 0 all well; otherwise bit flags —
 4 the last run failed, 8 an open clinic's newest data is older than
-``--stale-days`` (12 = both); 66 no readable database and no run recorded.
+``--stale-days``, 16 export files the last build could not read (e.g. 12 = the first
+two); 66 no readable database and no run recorded.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from pipelines.signal_state import RunRecord, SignalState, default_path
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
 EXIT_STALE = 8
+EXIT_UNREAD = 16
 EXIT_NO_DATABASE = 66
 
 
@@ -42,6 +44,7 @@ class ClinicFreshness:
 class StatusReport:
     runs: list[dict[str, object]] = field(default_factory=list)  # newest first
     clinics: list[ClinicFreshness] = field(default_factory=list)
+    unread: list[tuple[str, str, str]] = field(default_factory=list)  # (path, reason, message)
     error: str | None = None
     signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
@@ -57,7 +60,11 @@ class StatusReport:
     def exit_code(self) -> int:
         if self.error and not self.runs:
             return EXIT_NO_DATABASE
-        return (EXIT_LAST_RUN_FAILED if self.last_run_failed else 0) | (EXIT_STALE if self.stale else 0)
+        return (
+            (EXIT_LAST_RUN_FAILED if self.last_run_failed else 0)
+            | (EXIT_STALE if self.stale else 0)
+            | (EXIT_UNREAD if self.unread else 0)
+        )
 
 
 _RUN_COLUMNS = ["run_id", "started_at", "finished_at", "status", "files_read", "files_skipped",
@@ -95,6 +102,7 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
             ).fetchall()
             records += [dict(zip(_RUN_COLUMNS, r, strict=True)) for r in rows]
             report.clinics = _freshness(con, stale_days, today)
+            report.unread = _unread(con)
     except (duckdb.Error, OSError) as exc:
         report.error = f"cannot read the database {db}: {str(exc).splitlines()[0]}"
     for r in records:
@@ -107,6 +115,14 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
     except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
         report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
+
+
+def _unread(con: duckdb.DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """Export files the last build could not read; none in a database older than the table."""
+    try:
+        return con.execute("SELECT path, reason, message FROM unread_files ORDER BY path").fetchall()
+    except duckdb.CatalogException:
+        return []
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
@@ -147,6 +163,9 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
                 f"  {state:<6} {c.clinic_id:<12} newest data {c.newest_data_date or '-'} ({age}); "
                 f"last file {arrived} {c.last_file or ''}".rstrip()
             )
+    if report.unread:
+        lines.append(f"Export files not read ({len(report.unread)}; every refresh tries them again):")
+        lines += [f"  {reason:<16} {message}" for _, reason, message in report.unread]
     if report.signals:
         lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
     for sig in report.signals:
@@ -158,6 +177,7 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
         "last_run": report.runs[0]["status"] if report.runs else None,
         "last_run_id": report.runs[0]["run_id"] if report.runs else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "unread_files": len(report.unread) or None,
         "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         "exit_code": report.exit_code,
     }

@@ -17,6 +17,7 @@ from dashboard import queries
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
 from dashboard.components.gate import ensure_viewer
+from dashboard.components.safe_text import md
 from dashboard.db import db_path
 from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
@@ -90,7 +91,7 @@ def freshness_banner(as_of: dict[str, Any], stale_days: int) -> None:
         good = as_of.get("last_success_at")
         since = f" (from the refresh of {_time(good)})" if good else ""
         st.warning(
-            f"**The last refresh failed**: {as_of.get('last_refresh_message') or 'no message'}. "
+            f"**The last refresh failed**: {md(as_of.get('last_refresh_message') or 'no message')}. "
             f"The figures below are from the last successful one{since}. See the Data page.",
             icon=":material/sync_problem:",
         )
@@ -109,7 +110,7 @@ STALE_NAMED = 5  # beyond this many, the banner counts clinics instead of listin
 def _stale_who(stale: list[str]) -> str:
     """The stale clinics by name, or a count when a list would fill the screen (200 clinics)."""
     names = dict(queries.clinics().select("clinic_id", "clinic_name").iter_rows())
-    named = [f"{names.get(c, c)} ({c})" for c in stale[:STALE_NAMED]]
+    named = [f"{md(names.get(c, c))} ({md(c)})" for c in stale[:STALE_NAMED]]
     if len(stale) <= STALE_NAMED:
         return ", ".join(named)
     return f"{len(stale)} of {len(names)} clinics, e.g. {', '.join(named[:3])}"

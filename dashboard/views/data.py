@@ -16,6 +16,7 @@ from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
 from dashboard.components import audit_view, charts, tables
 from dashboard.components.page import context
+from dashboard.components.safe_text import md, show_figure
 
 ctx = context()
 cfg = ctx.cfg
@@ -43,7 +44,9 @@ if as_of["last_refresh_status"] is None:
 else:
     failed = runs.filter(pl.col("status") == "failed").height
     c1, c2, c3 = st.columns(3)
-    c1.metric("Last refresh", as_of["last_refresh_status"], help=as_of["last_refresh_message"], border=True)
+    c1.metric(
+        "Last refresh", as_of["last_refresh_status"], help=md(as_of["last_refresh_message"]), border=True
+    )
     c2.metric("Failed runs (shown)", failed, border=True)
     c3.metric(
         "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
@@ -88,7 +91,7 @@ else:
     if stale.height:
         st.warning(
             f"**{stale.height} clinic(s) stale**: no new data for more than {cfg.stale_days} days — "
-            + ", ".join(f"{n} ({c})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
+            + ", ".join(f"{md(n)} ({md(c)})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
             + ". Check that their exports still arrive.",
             icon=":material/schedule:",
         )
@@ -146,7 +149,7 @@ else:
         fig.update_traces(
             marker_color=[charts.SPC_COLORS["concern"] if s else charts.PALETTE[0] for s in days["stale"]]
         )
-        st.plotly_chart(fig, key="freshness_chart")
+        show_figure(fig, key="freshness_chart")
 
 # --- rejected rows ---------------------------------------------------------------------------
 st.subheader("Rejected rows")
@@ -171,7 +174,7 @@ else:
             horizontal=True,
             integer=True,
         )
-        st.plotly_chart(fig, key="rejects_by_reason")
+        show_figure(fig, key="rejects_by_reason")
     with right:
         tables.table(
             by_reason.select("reason", "description", "rows", "files"),

@@ -246,16 +246,21 @@ def test_cron_line_runs_a_refresh_under_its_own_flock(exports: Path, tmp_path: P
     command = " ".join(line.split()[6:])  # after the five time fields and the user
     data = tmp_path / "data"
     data.mkdir()
+    # the signals step after a successful refresh: an env file and a config with no recipients
+    (tmp_path / "signals.env").write_text("KETAOPS_TEST=1\n")
+    (tmp_path / "signals.toml").write_text("")
     command = (
         command.replace("cd /opt/ketaops", f"cd {DEPLOY.parent}")
         .replace(".venv/bin/ketaops", f"{sys.executable} -m pipelines.cli")
         .replace("/srv/ketaops/exports", str(exports))
         .replace("/srv/ketaops/data", str(data))
         .replace("/var/log/ketaops", str(tmp_path))
+        .replace("/etc/ketaops", str(tmp_path))
     )
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, (tmp_path / "refresh.log").read_text()
-    assert "run_finished" in (tmp_path / "refresh.log").read_text()
+    logs = {name: (tmp_path / name).read_text() for name in ("refresh.log", "signals.log")}
+    assert result.returncode == 0, logs
+    assert "run_finished" in logs["refresh.log"]
     assert (data / "ketaops.duckdb").exists()
 
 
