@@ -133,12 +133,12 @@ def test_a_clinic_directors_pages_name_no_other_clinic(site, page):
 
 
 def test_a_clinic_directors_outcome_comparison_is_the_whole_networks(make_db, tmp_path, monkeypatch):
-    from tests.dashboard.metrics.outcomes.outcome_rows import Builder, add_cohort
+    from tests.dashboard.metrics.outcomes.outcome_rows import JUST_MATURE, Builder, add_cohort
 
-    b = Builder()
-    add_cohort(b, "A", 15, 9, "a")
-    add_cohort(b, "B", 12, 5, "b")
-    add_cohort(b, "C", 4, 2, "c")
+    b = Builder(last_date=JUST_MATURE)
+    add_cohort(b, "A", 15, 11, "a")  # responder counts 0 or ≥ k: only C's evaluable is small
+    add_cohort(b, "B", 12, 0, "b")
+    add_cohort(b, "C", 4, 0, "c")
     db = make_db(b.rows)
     access = tmp_path / "outcomes-access.toml"
     access.write_text('[[user]]\nemail = "lead.a@network.example"\nrole = "director"\nscope = "clinic:A"\n')
@@ -148,7 +148,7 @@ def test_a_clinic_directors_outcome_comparison_is_the_whole_networks(make_db, tm
     at.switch_page("views/outcomes.py").run()
     assert not at.exception, at.exception
     shown = texts(at)
-    # the network's 31 evaluable, 9 + 5 + 2 responders (16/31 = 52%), not clinic A's own 9/15
-    assert "Network response 52% (16/31)" in shown
+    # the network's 31 evaluable, 11 + 0 + 0 responders (11/31 = 35%), not clinic A's own 11/15
+    assert "Network response 35% (11/31)" in shown
     assert "Clinic B" not in shown and "Clinic C" not in shown
     assert "Other clinic" in shown  # B and C: the complementary suppression, unnamed
