@@ -3,8 +3,8 @@
 Passes the sign-in gate first (``dashboard/components/gate.py``: the sign-in or
 "no access" page stops the run there), registers one ``st.Page`` per file in
 ``dashboard/views/`` the viewer may open (see ``components/navigation.py``),
-renders the header and the shared sidebar filters, records the page view in
-the audit log, then runs the chosen page.
+renders the header and the shared sidebar filters (none on a page that reads no
+filter: Data), records the page view in the audit log, then runs the chosen page.
 """
 
 from __future__ import annotations
@@ -27,20 +27,20 @@ from dashboard.components.page import setup  # noqa: E402
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
 try:
     viewer = gate()  # resolves scopes against the clinics table: a damaged file fails here first
-    current = st.navigation(
-        [
-            st.Page(
-                PAGES_DIR / p.file,
-                title=p.title,
-                icon=p.icon,
-                url_path=p.url_path,
-                default=p.file == DEFAULT_PAGE,
-            )
-            for p in pages_for(viewer)
-        ],
-        position="sidebar",
-    )
-    ctx = setup()
+    specs = pages_for(viewer)
+    pages = [
+        st.Page(
+            PAGES_DIR / p.file,
+            title=p.title,
+            icon=p.icon,
+            url_path=p.url_path,
+            default=p.file == DEFAULT_PAGE,
+        )
+        for p in specs
+    ]
+    current = st.navigation(pages, position="sidebar")
+    spec = next((s for s, page in zip(specs, pages, strict=True) if page is current), None)
+    ctx = setup(filters=spec is None or spec.filtered)
     if ctx is not None:
         recorder.page_view(
             current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None

@@ -7,8 +7,10 @@ copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
 bookkeeping → checkpoint → atomic rename.
 A failure anywhere leaves the published file as it was; the failed run is
-recorded beside it (``publish.append_side_run``). A run that finds nothing new
-publishes nothing: its record goes beside the file too.
+recorded beside it (``publish.append_side_run``), and so is a run that never
+started (no exports folder, lock busy, unwritable database folder) or was stopped
+by a signal. A run that finds nothing new publishes nothing: its record goes
+beside the file too.
 """
 
 from __future__ import annotations
@@ -46,6 +48,8 @@ from pipelines.load import (
 )
 from pipelines.lock import LockBusy, refresh_lock
 from pipelines.progress import StageClock, log, logfmt, progress_bar
+from pipelines.runs import RUN_COLUMNS as _RUN_COLUMNS
+from pipelines.runs import SUCCEEDED, SUCCEEDED_WITH_REJECTS, outcome
 
 if TYPE_CHECKING:
     from pipelines.validate import Batch
@@ -56,6 +60,7 @@ EXIT_NO_EXPORTS = 66  # EX_NOINPUT: the exports folder does not exist
 EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, failure recorded
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C, as a shell reports it
 
 # DuckDB's memory while building (beyond it, spills to <build>.tmp). With the validator's frames
 # beside it, 2750MB peaked at 3.7 GB of RSS in a full refresh at network scale, under the 4 GB
@@ -82,7 +87,7 @@ STAGES = ("locked", "copied", "mid_load", "before_publish")
 
 
 class FatalError(Exception):
-    """A precondition failed before any work: one line, one exit code, no run recorded."""
+    """A precondition failed before any work: one line, one exit code, the run recorded as failed."""
 
     def __init__(self, exit_code: int, message: str) -> None:
         super().__init__(message)
@@ -215,20 +220,42 @@ def _check_paths(exports: Path, db: Path) -> None:
 
 
 def refresh(exports: Path, db: Path, wait: float = 0.0, progress: bool = False) -> RunSummary:
-    """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock)."""
-    _check_paths(exports, db)
+    """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock).
+
+    Every run is recorded, however it ends: one that fails a precondition too, as a failed run
+    beside the database (or in the fallback log when its folder cannot be written).
+    """
+    started = _now()
     try:
-        with refresh_lock(db, wait) as info:
-            return _run_locked(exports, db, info.stale_holder, progress)
-    except LockBusy as exc:
-        raise FatalError(EXIT_LOCKED, str(exc)) from exc
-    except OSError as exc:  # _run_locked turns its own errors into a failed run
-        raise FatalError(EXIT_CANT_WRITE, f"cannot use the lock file next to {db}: {exc}") from exc
+        _check_paths(exports, db)
+        try:
+            with refresh_lock(db, wait) as info:
+                return _run_locked(exports, db, info.stale_holder, progress)
+        except LockBusy as exc:
+            raise FatalError(EXIT_LOCKED, str(exc)) from exc
+        except OSError as exc:  # _run_locked turns its own errors into a failed run
+            raise FatalError(EXIT_CANT_WRITE, f"cannot use the lock file next to {db}: {exc}") from exc
+    except FatalError as exc:
+        _record_preflight_failure(db, started, exc)
+        raise
+
+
+def _run_id(started: datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
+
+
+def _record_preflight_failure(db: Path, started: datetime, exc: FatalError) -> None:
+    """A run that never started, as a failed run with its exit code in the message."""
+    summary = RunSummary(_run_id(started), "failed", started, _now(), message=f"exit {exc.exit_code}: {exc}")
+    try:
+        publish.append_side_run(db, _run_record(summary))
+    except OSError as side_exc:
+        exc.args = (f"{exc} (could not record the run: {side_exc})",)
 
 
 def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: bool) -> RunSummary:
     started = _now()
-    summary = RunSummary(f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}", "succeeded", started, started)
+    summary = RunSummary(_run_id(started), "succeeded", started, started)
     notes = []
     if stale_holder:
         notes.append(f"cleared stale lock ({stale_holder})")
@@ -241,15 +268,25 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
             notes.append(f"removed {len(removed)} leftover build file(s)")
             log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
         _build_and_publish(exports, db, summary, notes, progress)
-    except Exception as exc:  # any failure is a failed run, never a half publish
+    except BaseException as exc:  # any failure is a failed run, never a half publish
         summary.status = "failed"
         summary.finished_at = _now()
-        summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        summary.message = _failure_message(exc)
         try:
             publish.append_side_run(db, _run_record(summary))
         except OSError as side_exc:
             summary.message += f" (could not record the failure: {side_exc})"
+        if not isinstance(exc, Exception):  # a signal (SystemExit) or Ctrl-C: recorded, and it still stops
+            raise
     return summary
+
+
+def _failure_message(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        return f"stopped by signal {signal.Signals(exc.code - 128).name}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped by Ctrl-C (SIGINT)"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
 def _run_record(s: RunSummary) -> dict[str, object]:
@@ -260,6 +297,7 @@ def _run_record(s: RunSummary) -> dict[str, object]:
         "status": s.status,
         "files_read": s.files_read,
         "files_skipped": s.files_skipped,
+        "files_rejected": s.files_rejected,
         "rows_loaded": s.rows_loaded,
         "rows_rejected": s.rows_rejected,
         "redactions": s.redactions,
@@ -288,7 +326,7 @@ def _build_and_publish(
         summary.finished_at = _now()
         publish.append_side_run(db, _run_record(summary))
         return
-    pending_runs = publish.read_side_runs(db)
+    pending_runs, pending_files = publish.take_side_runs(db, summary.run_id)
     with publish.building_copy(db, summary.run_id) as build:
         clock.lap("copy")
         _test_hook("copied")
@@ -394,7 +432,7 @@ def _build_and_publish(
         _test_hook("before_publish")
         publish.publish(build, db)
         clock.lap("publish")
-    publish.clear_side_runs(db)  # now recorded in refresh_runs
+    publish.clear_side_runs(db, pending_files)  # now recorded in refresh_runs
 
 
 def _changed_since_published(
@@ -497,20 +535,6 @@ def _chunks(files: list[FileLoad], sizes: dict[str, int]) -> Iterator[list[FileL
         yield chunk
 
 
-_RUN_COLUMNS = (
-    "run_id",
-    "started_at",
-    "finished_at",
-    "status",
-    "files_read",
-    "files_skipped",
-    "rows_loaded",
-    "rows_rejected",
-    "redactions",
-    "message",
-)
-
-
 def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) -> None:
     summary.files_read = sum(f.file_error not in UNREAD_REASONS for f in loaded)
     summary.files_rejected = sum(
@@ -542,12 +566,16 @@ def _file_message(load: FileLoad) -> str:
 
 
 def summary_line(s: RunSummary) -> str:
+    """The run's logfmt line: WARNING when it rejected files or rows (someone must fix an export)."""
     skip = ("started_at", "finished_at", "message", "clock")
     fields = {k: v for k, v in asdict(s).items() if k not in skip}
+    result = outcome(s.status, s.files_rejected, s.rows_rejected)
+    level = "info" if result == SUCCEEDED else ("warning" if result == SUCCEEDED_WITH_REJECTS else "error")
     return logfmt(
         "refresh",
-        "info" if s.status == "succeeded" else "error",
+        level,
         "run_finished",
+        outcome=result,
         **fields,
         seconds=round(s.seconds, 2),
         stages=str(s.clock),
@@ -562,6 +590,9 @@ def cli_refresh(args: argparse.Namespace) -> int:
     except FatalError as exc:
         log("refresh", "error", "fatal", exit_code=exc.exit_code, message=str(exc))
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: recorded as a failed run, unwound like SIGTERM
+        log("refresh", "error", "run_failed", exit_code=EXIT_INTERRUPTED, message="stopped by Ctrl-C")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # e.g. leftovers not removable: one line, never a traceback
         log("refresh", "error", "fatal", exit_code=EXIT_FAILED, message=f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED

@@ -37,8 +37,12 @@ class PageContext:
         return self.state.filters
 
 
-def setup() -> PageContext | None:
-    """Header + sidebar filters for this run; None (after showing why) when there is no database."""
+def setup(filters: bool = True) -> PageContext | None:
+    """Header + sidebar filters for this run; None (after showing why) when there is no database.
+
+    ``filters=False`` for a page the filters do not apply to: the sidebar shows none (their
+    values are kept for the next page, ``persist_state``) and the context has no filter state.
+    """
     st.session_state.pop(_CTX, None)
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
         st.stop()
@@ -48,8 +52,8 @@ def setup() -> PageContext | None:
     cfg = queries.metric_config()
     as_of = queries.data_as_of(date.today(), cfg.stale_days)
     freshness_banner(as_of, cfg.stale_days)
-    first, last = queries.first_session_date(), queries.data_last_date()
     state = None
+    first, last = (queries.first_session_date(), queries.data_last_date()) if filters else (None, None)
     if first is not None and last is not None:
         state = sidebar_filters(last_date=last, first_date=first)
         st.sidebar.button("Clear all filters", on_click=empty.clear_filters, key="clear_filters_sidebar")
