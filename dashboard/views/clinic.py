@@ -58,6 +58,7 @@ queries.prefetch(  # the reads below that the grain does not change, at once
     lambda: queries.induction_with_clinic(nf, chosen),
     lambda: queries.maintenance_with_clinic(nf, chosen),
     lambda: queries.route_modality_mix_with_clinic(nf, chosen),
+    lambda: queries.outcome_summary(cf, cfg),
 )
 # Every figure pair (the clinic's and the network's) comes from one query returning both.
 summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)
