@@ -117,7 +117,13 @@ def test_page_views_are_audited_after_a_refresh_replaced_the_published_file(site
     assert "Audit log" in [s.value for s in at.subheader]
 
 
-PAGES = ["views/clinic.py", "views/safety.py", "views/throughput.py", "views/outcomes.py", "views/monitoring.py"]
+PAGES = [
+    "views/clinic.py",
+    "views/safety.py",
+    "views/throughput.py",
+    "views/outcomes.py",
+    "views/monitoring.py",
+]
 
 
 @pytest.mark.parametrize("page", PAGES)
