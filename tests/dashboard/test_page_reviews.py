@@ -266,3 +266,17 @@ def test_an_unreadable_store_costs_overview_and_safety_only_the_review_tiles(
     at = app_at(demo_like_db, page=PAGE)
     assert not at.exception, [e.value for e in at.exception]
     assert "The review store cannot be opened" in texts(at)
+
+
+def test_the_writer_is_the_signed_in_viewer() -> None:
+    from dashboard.access.scope import Scope
+    from dashboard.access.viewer import Viewer
+    from dashboard.components.reviewer import actor_for
+
+    quality = Viewer("qa@example.org", "Quinn", "quality", Scope("clinic", ("C1",)), ("C1",))
+    assert actor_for(quality) == workflow.Actor("qa@example.org", "Quinn", "quality", ("C1",))
+    director = Viewer("dir@example.org", "Dana", "director", Scope("network"), ("C1", "C2"))
+    assert actor_for(director) == workflow.Actor("dir@example.org", "Dana", "director", None)
+    assert not workflow.can_review(actor_for(director))
+    demo = Viewer("demo", "Demo", "demo", Scope("network"), ("C1", "C2"), demo=True)
+    assert actor_for(demo) == workflow.Actor("demo", "Demo", "quality", None)
