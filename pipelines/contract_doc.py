@@ -38,10 +38,13 @@ REQUIRED_WORDS = {
 }
 
 INTRO = """\
-# Export contract (v1) — as implemented
+# Export contract (v2) — as implemented
 
 What clinics send, what the pipeline accepts and rejects, and what the database
-publishes. **Generated** from `pipelines/contract.py` by
+publishes. Version 2 adds the tables `vitals` and `medications`, `sessions.provider_key`,
+the instruments `cadss` and `moaas` and more AE categories; every addition is optional,
+so a v1 export stays valid. Both new tables exist in every published database, empty
+where no clinic sends them. **Generated** from `pipelines/contract.py` by
 `python -m pipelines.contract_doc` — do not edit by hand; a test fails when this
 file and the code disagree. The agreed starting point is `shared/spec/export-contract.md`;
 where this project goes beyond it or decides something it leaves open, the last

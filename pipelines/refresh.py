@@ -5,7 +5,7 @@ lock → remove leftovers of killed runs → if nothing is new: record the run
 beside the file, leave a standby copy for the next run, stop → take the standby
 copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
-bookkeeping → checkpoint → atomic rename.
+session readings from their vitals rows → bookkeeping → checkpoint → atomic rename.
 A failure anywhere leaves the published file as it was; the failed run is
 recorded beside it (``publish.append_side_run``). A run that finds nothing new
 publishes nothing: its record goes beside the file too.
@@ -36,6 +36,7 @@ from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
 from pipelines.load import (
     FileLoad,
     TableLoader,
+    derive_session_vitals,
     ensure_schema,
     files_to_check,
     record_files,
@@ -338,6 +339,7 @@ def _build_and_publish(
                             loader = None
             finally:
                 bar.close()
+            derive_session_vitals(con)  # every table loaded: the sessions' readings from their vitals
             record_files(con, summary.run_id, loaded + ignored)
             update_freshness(con)
             clock.lap("bookkeeping")

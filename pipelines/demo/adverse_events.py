@@ -19,8 +19,17 @@ CATEGORY_WEIGHTS = {
     "dissociation": 30, "dizziness": 18, "nausea_vomiting": 17, "sedation": 12, "headache": 10,
     "anxiety_agitation": 6, "hypertension": 3, "blurred_vision": 3, "hallucinations": 2,
     "confusion": 2, "tachycardia": 1, "urinary": 1, "other": 1.5, "respiratory_depression": 0.2,
-    "misuse": 0.1,
+    "misuse": 0.1, "vertigo": 3, "paraesthesia": 2, "dysgeusia": 1, "hypotension": 0.5,
+    "bradycardia": 0.3, "syncope_fall": 0.3, "suicidal_ideation": 0.3, "suicidal_behaviour": 0.03,
+    "nasal_discomfort": 0, "injection_site_reaction": 0,
 }  # fmt: skip
+# Esketamine (intranasal) differs: more vertigo and taste disturbance, nasal discomfort (trial
+# label: dissociation 41%, dizziness 29%, nausea 28%, vertigo 23% of patients); IM has
+# injection-site reactions.
+ROUTE_WEIGHTS = {
+    NASAL: CATEGORY_WEIGHTS | {"vertigo": 14, "dysgeusia": 6, "nasal_discomfort": 5, "sedation": 14},
+    IM: CATEGORY_WEIGHTS | {"injection_site_reaction": 3},
+}
 STOP_REASONS = ("anxiety_agitation", "nausea_vomiting", "hypertension", "dissociation", "dizziness")
 GRADE_P = np.array([0.7, 0.27, 0.028, 0.002])  # grades 1–4; grade 5 never occurs in demo data
 ACTION_BY_GRADE = {
@@ -65,9 +74,25 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
                                "Respiratory depression, observed closely"),
     "misuse": ("Requested extra doses, counselled", "Reported using ketamine outside clinic",
                "Drug-seeking behaviour noted"),
+    "suicidal_ideation": ("Passive suicidal thoughts disclosed, safety plan reviewed",
+                          "Suicidal ideation reported, psychiatrist informed", "Fleeting thoughts of death, assessed"),
+    "suicidal_behaviour": ("Self-harm since last visit, crisis team involved", "Preparatory behaviour reported",
+                           "Self-harm disclosed, urgent review"),
+    "hypotension": ("BP dropped in recovery, legs raised", "Low BP on standing, fluids given",
+                    "Hypotensive, observed until stable"),
+    "bradycardia": ("HR fell below 50, observed", "Bradycardia in recovery, resolved", "Slow pulse, monitored"),
+    "syncope_fall": ("Fainted on standing, no injury", "Near-syncope in recovery", "Fell in bathroom, no injury"),
+    "paraesthesia": ("Tingling in hands and lips", "Numbness around mouth", "Pins and needles, settled"),
+    "vertigo": ("Room spinning after dosing", "Vertigo, settled lying down", "Spinning sensation in recovery"),
+    "dysgeusia": ("Metallic taste after dosing", "Bitter taste, resolved", "Altered taste for an hour"),
+    "nasal_discomfort": ("Nasal irritation after spray", "Stinging in the nose", "Throat irritation after dose"),
+    "injection_site_reaction": ("Redness at injection site", "Sore at injection site", "Small bruise at site"),
 }  # fmt: skip
 CAT_P = np.array([CATEGORY_WEIGHTS[c] for c in AE_CATEGORIES], dtype=float)
 CAT_P /= CAT_P.sum()
+# Cumulative category probabilities by route (rows: ROUTES order), for one uniform per event.
+_ROUTE_P = np.array([[ROUTE_WEIGHTS.get(r, CATEGORY_WEIGHTS)[c] for c in AE_CATEGORIES] for r in (IV, IM, NASAL)])
+ROUTE_CUM_P = np.cumsum(_ROUTE_P / _ROUTE_P.sum(axis=1, keepdims=True), axis=1)
 TEMPLATE_TABLE = np.array([TEMPLATES[c] for c in AE_CATEGORIES])  # (category, variant)
 ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}
 NOT_INFUSION = np.array([a.startswith("infusion_") or a == "dose_reduced" for a in ACTIONS])
@@ -110,7 +135,8 @@ def adverse_events(rng: np.random.Generator, clinic: Clinic, sess: Arrays, ordin
         rate = rate * OUTLIER_AE_FACTOR
     counts = np.where(sess["admin"], rng.poisson(rate), 0)
     base_rows = np.repeat(np.arange(m), counts)
-    base_cat = rng.choice(len(AE_CATEGORIES), size=base_rows.size, p=CAT_P)
+    cum = ROUTE_CUM_P[route[base_rows]]
+    base_cat = np.minimum((rng.random(base_rows.size)[:, None] >= cum).sum(axis=1), len(AE_CATEGORIES) - 1)
     base_grade = 1 + rng.choice(4, size=base_rows.size, p=GRADE_P)
 
     # Every stopped infusion has the event that stopped it.

@@ -102,7 +102,7 @@ def build_manifest(spec: DemoSpec, clinics: list[Clinic], stats: list[ClinicStat
         "count": len(ids),
         "session_ids": ids,
     }
-    tables = ("patients", "sessions", "assessments", "adverse_events")
+    tables = ("patients", "sessions", "assessments", "adverse_events", "vitals", "medications")
     return {
         "generator": "ketaops demo-data",
         "arguments": {

@@ -27,6 +27,8 @@ RULE_ORDER: tuple[str, ...] = (
     "closed_before_opened",
     "dose_per_kg_too_high",
     "grade_not_serious",
+    "diastolic_not_below_systolic",
+    "stopped_before_started",
 )
 
 TYPE_WORDS = {
@@ -144,6 +146,14 @@ def _table_rules(table: Table, present: set[str]) -> list[Check]:
     if table.name == "adverse_events":
         fails = (pl.col(typed_name("severity_grade")) >= 4) & ~pl.col(typed_name("serious"))
         return [Check("grade_not_serious", "serious", fails, "severity grade 4–5 must be marked serious")]
+    if table.name == "vitals" and {"bp_sys", "bp_dia"} <= present:
+        fails = pl.col(typed_name("bp_dia")) >= pl.col(typed_name("bp_sys"))
+        return [
+            Check("diastolic_not_below_systolic", "bp_dia", fails, "bp_dia is not below the reading's bp_sys")
+        ]
+    if table.name == "medications" and "stopped_on" in present:
+        fails = pl.col(typed_name("stopped_on")) < pl.col(typed_name("started_on"))
+        return [Check("stopped_before_started", "stopped_on", fails, "stopped_on is before started_on")]
     return []
 
 
