@@ -12,7 +12,8 @@ from pipelines.demo.sessions import EXCURSION, IM, IV, NASAL, STOPPED
 BASE_RATE = 0.075  # AEs per administered session (later iv maintenance sessions)
 EARLY_FACTOR = 1.6  # sessions 1–3 (hypertension and dissociation cluster early)
 MAINTENANCE_FACTOR = 0.75
-ROUTE_FACTOR = {IV: 1.0, IM: 1.1, NASAL: 1.3}
+# Esketamine: most patients have transient dissociation, dizziness or nausea (trial label, per patient).
+ROUTE_FACTOR = {IV: 1.0, IM: 1.1, NASAL: 3.0}
 P_EXCURSION_REPORTED = 0.85  # the rest are the planted "excursion without AE"
 
 CATEGORY_WEIGHTS = {
@@ -27,7 +28,16 @@ CATEGORY_WEIGHTS = {
 # label: dissociation 41%, dizziness 29%, nausea 28%, vertigo 23% of patients); IM has
 # injection-site reactions.
 ROUTE_WEIGHTS = {
-    NASAL: CATEGORY_WEIGHTS | {"vertigo": 14, "dysgeusia": 6, "nasal_discomfort": 5, "sedation": 14},
+    NASAL: CATEGORY_WEIGHTS
+    | {
+        "dizziness": 22,
+        "nausea_vomiting": 20,
+        "vertigo": 16,
+        "sedation": 16,
+        "headache": 14,
+        "dysgeusia": 6,
+        "nasal_discomfort": 5,
+    },
     IM: CATEGORY_WEIGHTS | {"injection_site_reaction": 3},
 }
 STOP_REASONS = ("anxiety_agitation", "nausea_vomiting", "hypertension", "dissociation", "dizziness")
@@ -75,23 +85,31 @@ TEMPLATES: dict[str, tuple[str, ...]] = {
     "misuse": ("Requested extra doses, counselled", "Reported using ketamine outside clinic",
                "Drug-seeking behaviour noted"),
     "suicidal_ideation": ("Passive suicidal thoughts disclosed, safety plan reviewed",
-                          "Suicidal ideation reported, psychiatrist informed", "Fleeting thoughts of death, assessed"),
-    "suicidal_behaviour": ("Self-harm since last visit, crisis team involved", "Preparatory behaviour reported",
-                           "Self-harm disclosed, urgent review"),
+                          "Suicidal ideation reported, psychiatrist informed",
+                          "Fleeting thoughts of death, assessed"),
+    "suicidal_behaviour": ("Self-harm since last visit, crisis team involved",
+                           "Preparatory behaviour reported", "Self-harm disclosed, urgent review"),
     "hypotension": ("BP dropped in recovery, legs raised", "Low BP on standing, fluids given",
                     "Hypotensive, observed until stable"),
-    "bradycardia": ("HR fell below 50, observed", "Bradycardia in recovery, resolved", "Slow pulse, monitored"),
-    "syncope_fall": ("Fainted on standing, no injury", "Near-syncope in recovery", "Fell in bathroom, no injury"),
+    "bradycardia": ("HR fell below 50, observed", "Bradycardia in recovery, resolved",
+                    "Slow pulse, monitored"),
+    "syncope_fall": ("Fainted on standing, no injury", "Near-syncope in recovery",
+                     "Fell in bathroom, no injury"),
     "paraesthesia": ("Tingling in hands and lips", "Numbness around mouth", "Pins and needles, settled"),
-    "vertigo": ("Room spinning after dosing", "Vertigo, settled lying down", "Spinning sensation in recovery"),
+    "vertigo": ("Room spinning after dosing", "Vertigo, settled lying down",
+                "Spinning sensation in recovery"),
     "dysgeusia": ("Metallic taste after dosing", "Bitter taste, resolved", "Altered taste for an hour"),
-    "nasal_discomfort": ("Nasal irritation after spray", "Stinging in the nose", "Throat irritation after dose"),
-    "injection_site_reaction": ("Redness at injection site", "Sore at injection site", "Small bruise at site"),
+    "nasal_discomfort": ("Nasal irritation after spray", "Stinging in the nose",
+                         "Throat irritation after dose"),
+    "injection_site_reaction": ("Redness at injection site", "Sore at injection site",
+                                "Small bruise at site"),
 }  # fmt: skip
 CAT_P = np.array([CATEGORY_WEIGHTS[c] for c in AE_CATEGORIES], dtype=float)
 CAT_P /= CAT_P.sum()
 # Cumulative category probabilities by route (rows: ROUTES order), for one uniform per event.
-_ROUTE_P = np.array([[ROUTE_WEIGHTS.get(r, CATEGORY_WEIGHTS)[c] for c in AE_CATEGORIES] for r in (IV, IM, NASAL)])
+_ROUTE_P = np.array(
+    [[ROUTE_WEIGHTS.get(r, CATEGORY_WEIGHTS)[c] for c in AE_CATEGORIES] for r in (IV, IM, NASAL)]
+)
 ROUTE_CUM_P = np.cumsum(_ROUTE_P / _ROUTE_P.sum(axis=1, keepdims=True), axis=1)
 TEMPLATE_TABLE = np.array([TEMPLATES[c] for c in AE_CATEGORIES])  # (category, variant)
 ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}

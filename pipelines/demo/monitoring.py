@@ -31,7 +31,7 @@ P_SCORED = (0.75, 0.97)  # per clinic, the share of sessions scored with CADSS a
 # Concomitant medications at intake: prevalence per drug class (contract order).
 MED_P = np.array([0.15, 0.06, 0.015, 0.07, 0.05, 0.08, 0.45, 0.04, 0.10])
 P_STOPPED_BEFORE = 0.2  # of those episodes, stopped before enrolment
-BENZO_RESPONSE = 0.6  # share of the latent response left to a patient on a benzodiazepine
+BENZO_RESPONSE = 0.65  # share of the latent response left to a patient on a benzodiazepine
 BENZO = DRUG_CLASSES.index("benzodiazepine")
 MIN_PULSE_PRESSURE = 25  # mmHg
 
