@@ -1,7 +1,12 @@
-"""Databases written by older versions: what they lack and how a refresh brings them up to date.
+"""Support for databases written by older versions of KetaOps, in one place.
 
-A refresh builds on a copy of the published database, which an older version may have
-written. What such a database may lack, and what adds it:
+A database published by an older version keeps working: readers take what it lacks from
+elsewhere (the read-side tables' definitions inline, the patients' copied columns by a join)
+until its next refresh brings it to this version's layout, which also rebuilds any read-side
+table built in an older layout. The run records an older version kept beside the database
+are still read.
+
+What a refresh adds to such a database, working on its copy:
 
 - The patient's condition on the rows that carry it (``contract.CONDITION_COPIES``:
   sessions, adverse events): ``add_patient_conditions`` adds the column, filled from the
@@ -30,10 +35,148 @@ missing, 128-bit or made by another hash function are rebuilt by
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import duckdb
 
-from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES, TABLES
-from pipelines.summaries import CLUSTERED, table_exists
+from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES, PATIENT_COPIES, TABLES
+from pipelines.marts import (
+    FIRST_SESSIONS,
+    MAINTENANCE_SESSIONS,
+    OUTCOME_IDEATION,
+    OUTCOME_PATIENTS,
+    OUTCOME_SESSION_SCORES,
+    PER_PATIENT_TABLES,
+)
+from pipelines.marts.time_order import CLUSTERED
+from pipelines.model.sessions import first_sessions_sql, maintenance_sessions_sql
+
+
+def table_exists(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, ...] = ()) -> bool:
+    """Whether the current database has table ``name`` with ``columns``: a database published
+    before the table (or the columns) existed may not."""
+    [(present, found)] = con.execute(
+        "SELECT count(*), count(*) FILTER (WHERE list_contains(?, column_name)) FROM duckdb_columns() "
+        "WHERE database_name = current_database() "
+        "AND schema_name = current_schema() AND table_name = ?",
+        [list(columns), name],
+    ).fetchall()  # fetch all: DuckDB 2 results stream
+    return bool(present) and found == len(columns)
+
+
+# --- read-side tables (``pipelines.marts``) ----------------------------------------------
+
+# Columns added to per-patient tables after databases were published without them: a table
+# lacking one was built by an older version, is rebuilt by the next refresh and read inline
+# until then.
+ADDED_COLUMNS = {
+    FIRST_SESSIONS: ("induction_sessions", "primary_condition", "patient_no"),
+    MAINTENANCE_SESSIONS: ("primary_condition", "patient_no"),
+    OUTCOME_PATIENTS: ("patient_no",),
+    OUTCOME_IDEATION: ("patient_no",),
+    OUTCOME_SESSION_SCORES: ("patient_no",),
+}
+# Columns per-patient tables no longer carry: a table holding one was built by an older version
+# and is rebuilt by the next refresh (readers cope with it until then).
+REMOVED_COLUMNS = {
+    OUTCOME_PATIENTS: ("patient_key",),
+    OUTCOME_IDEATION: ("patient_key",),
+    OUTCOME_SESSION_SCORES: ("patient_key", "clinic_id", "condition", "route", "modality"),
+}
+
+
+def per_patient_tables_complete(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether every per-patient table is there in this version's layout; if not, the next
+    ``marts.update_per_patient_tables`` rebuilds them all (and needs no record of touched patients)."""
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in PER_PATIENT_TABLES) and not any(
+        table_exists(con, t, (column,)) for t, columns in REMOVED_COLUMNS.items() for column in columns
+    )
+
+
+def first_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
+    """FROM-clause source of first sessions: the read-side table, or its SQL on a database without it."""
+    if table_exists(con, FIRST_SESSIONS, ADDED_COLUMNS[FIRST_SESSIONS]):
+        return FIRST_SESSIONS
+    return f"({first_sessions_sql()})"
+
+
+def maintenance_sessions_source(con: duckdb.DuckDBPyConnection) -> str:
+    """FROM-clause source of maintenance sessions: the table, or its SQL on a database without it."""
+    if table_exists(con, MAINTENANCE_SESSIONS, ADDED_COLUMNS[MAINTENANCE_SESSIONS]):
+        return MAINTENANCE_SESSIONS
+    # numbered: the pages tell patients apart by patient_no (bridged on an older database)
+    return f"({maintenance_sessions_sql(numbered=True)})"
+
+
+def outcome_tables_present(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether the outcome metrics can read the refresh's outcome tables; if not (a database
+    published before them, a test fixture), they run the per-patient functions inline."""
+    # the first sessions too: the session scores take their patients' day-0 attributes from them
+    tables = (OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES, FIRST_SESSIONS)
+    return all(table_exists(con, t, ADDED_COLUMNS.get(t, ())) for t in tables)
+
+
+# --- columns the loader copies from the patients row --------------------------------------
+
+# Columns the loader copies from the patients row that a database of an older version may lack,
+# with what a temp view gives in their place until its next refresh adds them: the condition by
+# a join (as before the copies), and for ``patient_no`` (pages only count distinct patients by
+# it) a number per patient key from a temp table of this connection (``_PATIENT_NUMBERS``): an
+# integer column with known bounds, as DuckDB's ``bitstring_agg`` needs (the network summary's
+# count of active patients).
+_PATIENT_NUMBERS = "_patient_numbers"
+_BRIDGED = {
+    "primary_condition": ("p.primary_condition", PATIENT_COPIES["primary_condition"]),
+    "patient_no": ("n.patient_no", PATIENT_COPIES["patient_no"]),
+}
+
+
+def bridge_patient_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
+    """On a database published before a table carried a copied column (``_BRIDGED``), a temp view
+    of the table that adds it, so pages work until the next refresh adds the column.
+
+    ``alias`` is the attached database read (``dashboard.db.connect``). Temp views belong to
+    this connection only and shadow the attached tables of the same name. The check binds a
+    zero-row query per column (~0.1 ms; a catalog query cost 2 ms per read).
+    """
+    tables = sorted({t for _, copies in _BRIDGED.values() for t in copies})
+    for table in tables:
+        added = []
+        for column, (value, copies) in _BRIDGED.items():
+            if table not in copies:
+                continue
+            try:
+                con.execute(f"SELECT {column} FROM {alias}.main.{table} LIMIT 0").fetchall()
+            except duckdb.CatalogException:  # no such table (not a KetaOps database): nothing to bridge
+                break
+            except duckdb.BinderException:
+                added.append(value)
+        if added:
+            joins = ""
+            if any(v.startswith("p.") for v in added):
+                joins += f" LEFT JOIN {alias}.main.patients p USING (patient_key)"
+            if any(v.startswith("n.") for v in added):
+                con.execute(  # ~0.05 s per read of an old database, until its next refresh
+                    f"CREATE TEMP TABLE IF NOT EXISTS {_PATIENT_NUMBERS} AS SELECT patient_key, "
+                    f"CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no "
+                    f"FROM {alias}.main.patients"
+                ).fetchall()
+                joins += f" LEFT JOIN {_PATIENT_NUMBERS} n USING (patient_key)"
+            view = f"SELECT t.*, {', '.join(added)} FROM {alias}.main.{table} t{joins}"
+            con.execute(f"CREATE TEMP VIEW {table} AS {view}").fetchall()
+
+
+# --- runs recorded beside the database (``pipelines.publish``) ---------------------------
+
+# Versions before December 2026 recorded failed runs only, in this file: still read and folded.
+LEGACY_SIDE_RUNS_SUFFIX = ".failed-runs.jsonl"
+
+
+def legacy_side_runs_path(db: Path) -> Path:
+    return db.with_name(db.name + LEGACY_SIDE_RUNS_SUFFIX)
+
+
+# --- columns an older database lacks, added by the refresh (``load.ensure_schema``) --------
 
 
 def add_canonical_columns(con: duckdb.DuckDBPyConnection) -> list[str]:

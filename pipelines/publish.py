@@ -22,6 +22,8 @@ from pathlib import Path
 
 import duckdb
 
+from pipelines.compat import legacy_side_runs_path
+
 BUILD_MARK = ".building-"
 
 
@@ -173,8 +175,6 @@ def remove_retired(db: Path) -> None:
 # into ``refresh_runs`` and deletes the file.
 
 SIDE_RUNS_SUFFIX = ".unpublished-runs.jsonl"
-# Versions before December 2026 recorded failed runs only, in this file: still read and folded.
-LEGACY_SIDE_RUNS_SUFFIX = ".failed-runs.jsonl"
 
 
 def side_runs_path(db: Path) -> Path:
@@ -182,7 +182,7 @@ def side_runs_path(db: Path) -> Path:
 
 
 def _side_files(db: Path) -> list[Path]:
-    return [db.with_name(db.name + LEGACY_SIDE_RUNS_SUFFIX), side_runs_path(db)]
+    return [legacy_side_runs_path(db), side_runs_path(db)]
 
 
 def append_side_run(db: Path, record: dict[str, object]) -> None:

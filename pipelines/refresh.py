@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipelines import publish, summaries
-from pipelines.compat import published_files_to_check
+from pipelines import marts, publish
+from pipelines.compat import per_patient_tables_complete, published_files_to_check
 from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
 from pipelines.load import (
     FileLoad,
@@ -272,7 +272,7 @@ def _build_and_publish(
                 ).fetchall()
             if changed is None:  # new paths and new mtimes only
                 changed = files_to_check(con, found)
-            track_patients = summaries.per_patient_tables_complete(con)  # else all are rebuilt
+            track_patients = per_patient_tables_complete(con)  # else all are rebuilt
             summary.files_skipped = len(found) - len(changed)
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             # plain strings, not pathlib objects (1 s for a network's 60,000 files before any
@@ -343,7 +343,7 @@ def _build_and_publish(
             record_files(con, summary.run_id, loaded + ignored)
             update_freshness(con)
             clock.lap("bookkeeping")
-            summaries.optimise(con)  # read-side layout (time order of sessions), docs/performance.md
+            marts.maintain(con)  # read-side tables (time order, per-patient tables), docs/performance.md
             clock.lap("optimise")
             _summarise(summary, loaded, notes)
             summary.finished_at = _now()
@@ -404,7 +404,7 @@ def staging_order(files: list[FileLoad]) -> list[FileLoad]:
 
     Exports name their period, so a table's rows are staged in about time order and the loader
     inserts the sessions as staged, without sorting them (``numbering.insert_sessions_renumbered``).
-    Names that say nothing of time only cost a re-sort afterwards (``summaries.cluster_by_time``).
+    Names that say nothing of time only cost a re-sort afterwards (``marts.time_order.cluster_by_time``).
     Which version of a repeated key wins still goes by path (``loader.TableLoader.apply``).
     """
     return sorted(files, key=lambda load: (PurePosixPath(load.rel_path).name, load.rel_path))

@@ -8,13 +8,15 @@ Exit code (docs/operations.md): 0 all well; otherwise bit flags —
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
-from dashboard.db import connect
+from pipelines.model.freshness import clinic_freshness
 from pipelines.progress import logfmt
 from pipelines.publish import read_side_runs
 
@@ -66,12 +68,26 @@ def _as_datetime(value: object) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+@contextmanager
+def _read_only(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``db``: the file ATTACHed to an in-memory instance of its own.
+
+    Not ``duckdb.connect(db, read_only=True)``: DuckDB reuses an open instance per path within a
+    process, so another connection to the file there (read-write, or opened before a publish
+    replaced it) would refuse the open or serve the old file. A missing file raises.
+    """
+    with duckdb.connect() as con:
+        con.execute("ATTACH ? AS published (READ_ONLY)", [str(db)]).fetchall()
+        con.execute("USE published").fetchall()
+        yield con
+
+
 def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> StatusReport:
     """Runs (published + recorded beside the file: failed, nothing new) and clinic freshness on ``today``."""
     report = StatusReport()
     records = [dict(r) for r in read_side_runs(db)]
     try:
-        with connect(db) as con:
+        with _read_only(db) as con:
             rows = con.execute(
                 f"SELECT {', '.join(_RUN_COLUMNS)} FROM refresh_runs ORDER BY started_at DESC LIMIT ?", [runs]
             ).fetchall()
@@ -88,9 +104,7 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
-    """One stale rule, the dashboard's (``operations.clinic_freshness``): header and monitor agree."""
-    from dashboard.metrics.operations import clinic_freshness
-
+    """One stale rule, the model's (``freshness.clinic_freshness``): the dashboard and monitor agree."""
     frame = clinic_freshness(con, today, stale_days).sort("clinic_id")
     return [
         ClinicFreshness(**row)

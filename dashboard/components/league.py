@@ -14,8 +14,8 @@ import polars as pl
 from pandas.io.formats.style import Styler
 
 from dashboard import queries
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 # Chair utilisation: networks run at about 60% (domain.md); very low is idle capacity, very high is no slack.
 UTILISATION_RED_BELOW = 0.30

@@ -19,9 +19,9 @@ import streamlit as st
 
 from dashboard import exports, queries
 from dashboard.components.page import PageContext
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters, ae_filter_options
+from pipelines.model.config import MetricConfig
 
 MAX_TABLE_ROWS = 5_000
 # URL parameter names (= widget keys) of the line-list filters.

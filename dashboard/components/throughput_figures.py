@@ -16,8 +16,8 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import charts, empty
 from dashboard.components.filters import label
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
 MAX_CLINIC_LINES = 12  # more lines than this in one chart cannot be told apart

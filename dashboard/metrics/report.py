@@ -22,8 +22,8 @@ import duckdb
 
 from dashboard.db import connect
 from dashboard.metrics import outcomes, safety, throughput
-from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig, load_config
 
 DEFAULT_PERIOD_DAYS = 90  # the last 90 days up to the data's last date, both ends included
 CSV_COLUMNS = (

@@ -23,7 +23,6 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import (
     Filters,
     Fragment,
@@ -36,6 +35,7 @@ from dashboard.metrics.filters import (
 from dashboard.stats import spc
 from dashboard.stats.intervals import poisson_rate_ci, poisson_rate_cis, wilson
 from pipelines.contract import ACTIONS, ADMINISTERED_STATUSES, AE_CATEGORIES, AE_OUTCOMES
+from pipelines.model.config import MetricConfig
 
 PER = 100.0
 Grain = Literal["week", "month"]

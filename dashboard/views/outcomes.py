@@ -1,6 +1,6 @@
 """Outcomes: are patients getting better, per condition (layout only).
 
-Figures come from ``dashboard/metrics/outcomes.py`` through the cached
+Figures come from ``dashboard/metrics/outcomes/`` through the cached
 queries in ``dashboard/queries/outcomes.py``. Small cells arrive already
 suppressed (null + ``suppressed``); this page only says so, in tiles, tables,
 charts and downloads alike.
@@ -24,7 +24,7 @@ from dashboard.components.outcome_figures import (
     trajectory_figure,
 )
 from dashboard.components.page import context, require_sessions
-from dashboard.metrics.outcomes import (
+from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
     MEASURES,
     RULES,

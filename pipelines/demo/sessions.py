@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.metrics.config import MetricConfig
 from pipelines.contract import ROUTES, SESSION_STATUSES
 from pipelines.demo.clinics import SHIFT_NO_SHOW_DELTA, Clinic
 from pipelines.demo.params import weekday
 from pipelines.demo.patients import Arrays
+from pipelines.model.config import MetricConfig
 
 K_IND = 12  # induction attempts
 K_MAINT = 20  # maintenance attempts

@@ -49,7 +49,7 @@ from pipelines.load.numbering import (
     record_condition_changes,
 )
 from pipelines.load.session_vitals import record_sessions_to_derive
-from pipelines.summaries import CLUSTERED
+from pipelines.marts.time_order import CLUSTERED
 from pipelines.validate import FileResult
 
 STAGE = "_stage"
@@ -239,7 +239,7 @@ class TableLoader:
         elif clinic_copy:
             con.execute(clinic_copy).fetchall()
         else:
-            # in the read-side order summaries.optimise keeps, so it need not rewrite the table
+            # in the read-side order marts.time_order keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
             copies = patient_copies(table)
             if copies:

@@ -27,14 +27,14 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether ``ensure_schema`` and the per-patient tables of ``summaries`` would add nothing.
+    """Whether ``ensure_schema`` and the per-patient tables of ``marts`` would add nothing.
 
     Every table and column this version creates is compared with the database's (the
     expected ones from ``ensure_schema`` run on an empty in-memory database). A run that
     finds no new file publishes nothing only if this holds: the first run of a version
     that adds a table or a column publishes it even when no export changed.
     """
-    from pipelines.summaries import per_patient_tables_complete
+    from pipelines.compat import per_patient_tables_complete
 
     columns = (
         "SELECT table_name, column_name, data_type FROM duckdb_columns() "

@@ -17,7 +17,6 @@ import polars as pl
 import pytest
 from scipy.stats import poisson
 
-from dashboard.metrics.config import MetricConfig
 from pipelines.cli import main
 from pipelines.contract import (
     ADMINISTERED_STATUSES,
@@ -29,6 +28,7 @@ from pipelines.contract import (
     TABLES_BY_NAME,
     table_for_file,
 )
+from pipelines.model.config import MetricConfig
 
 END = date(2026, 11, 24)
 SMALL = ["--clinics", "4", "--years", "0.5", "--end", END.isoformat(), "--seed", "11"]

@@ -21,10 +21,10 @@ import pytest
 from scipy.stats import chi2
 from test_throughput import CLINICS, END, PATIENTS, SESSIONS, START, numbered
 
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.report import build_report
 from pipelines.cli import main
+from pipelines.model.config import MetricConfig
 
 
 def ae(ae_id: str, clinic: str, patient: str, session: str | None, onset: str, grade: int) -> dict[str, Any]:

@@ -31,9 +31,9 @@ import pytest
 from scipy import stats
 
 from dashboard.metrics import safety
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters
+from pipelines.model.config import MetricConfig
 
 JAN = Filters(date(2026, 1, 1), date(2026, 1, 31), ("C1", "C2", "C3"))
 CFG = MetricConfig()

@@ -16,16 +16,12 @@ import duckdb
 import pytest
 
 from dashboard.metrics import throughput as tp
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
-from pipelines.summaries import (
-    FIRST_SESSIONS,
-    MAINTENANCE_SESSIONS,
-    build_first_sessions,
-    build_maintenance_sessions,
-    first_sessions_source,
-    maintenance_sessions_source,
-)
+from pipelines.compat import first_sessions_source, maintenance_sessions_source
+from pipelines.marts import FIRST_SESSIONS, MAINTENANCE_SESSIONS
+from pipelines.marts.first_sessions import build_first_sessions
+from pipelines.marts.maintenance import build_maintenance_sessions
+from pipelines.model.config import MetricConfig
 
 CFG = MetricConfig()
 ADMIN = ("completed", "stopped_early")

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import duckdb
 
-from pipelines import summaries
+from pipelines import marts
 from pipelines.refresh import refresh
 from tests.pipelines.export_folders import ASSESSMENTS, CLINICS, PATIENTS, SESSIONS, sess, write
 
@@ -35,15 +35,15 @@ def _misnumbered_rows(db: Path) -> int:
 
     The outcome rows carry the number only: theirs must name a patient whose first session
     (itself checked by key) is the row's day 0."""
-    keyed = ("sessions", "assessments", summaries.FIRST_SESSIONS, summaries.MAINTENANCE_SESSIONS)
-    numbered_only = [t for t in summaries.PER_PATIENT_TABLES if t not in keyed]
+    keyed = ("sessions", "assessments", marts.FIRST_SESSIONS, marts.MAINTENANCE_SESSIONS)
+    numbered_only = [t for t in marts.PER_PATIENT_TABLES if t not in keyed]
     assert len(numbered_only) == 3  # the three outcome tables
     checks = [
         f"SELECT count(*) FROM {t} x JOIN patients p USING (patient_key) "
         "WHERE x.patient_no IS DISTINCT FROM p.patient_no"
         for t in keyed
     ] + [
-        f"SELECT count(*) FROM {t} x LEFT JOIN {summaries.FIRST_SESSIONS} f USING (patient_no) "
+        f"SELECT count(*) FROM {t} x LEFT JOIN {marts.FIRST_SESSIONS} f USING (patient_no) "
         "WHERE x.day0 IS DISTINCT FROM f.day0"
         for t in numbered_only
     ]
@@ -112,7 +112,7 @@ def test_a_database_published_before_patient_numbers_gets_them_on_its_next_refre
     old = tmp_path / "old.duckdb"
     shutil.copyfile(db, old)
     with duckdb.connect(str(old)) as con:  # as an older version published it
-        for table in ("patients", "sessions", "assessments", *summaries.PER_PATIENT_TABLES):
+        for table in ("patients", "sessions", "assessments", *marts.PER_PATIENT_TABLES):
             con.execute(f"ALTER TABLE {table} DROP COLUMN patient_no").fetchall()
 
     # nothing new in the exports: the run still publishes, because the schema is not current
@@ -123,7 +123,7 @@ def test_a_database_published_before_patient_numbers_gets_them_on_its_next_refre
     assert _misnumbered_rows(old) == 0
     with duckdb.connect(str(old), read_only=True) as con:
         # the per-patient tables were rebuilt with the numbers: the same rows as a fresh build's
-        for table in summaries.PER_PATIENT_TABLES:
+        for table in marts.PER_PATIENT_TABLES:
             columns = ", ".join(
                 r[0] for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "patient_no"
             )

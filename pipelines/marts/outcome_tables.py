@@ -6,7 +6,7 @@ own history only. The viewer's filters merely choose which patients (the cohort)
 are counted. Computing them per page view meant loading a 365-day cohort's ~2M
 scores into Polars (2-8 s at network scale); the refresh computes them once, with
 the very functions the metrics run inline on a database without these tables
-(``dashboard.metrics.outcomes.patient_outcomes``, ``ideation_outcomes``,
+(``pipelines.model.patient_outcomes``: ``patient_outcomes``, ``ideation_outcomes``,
 ``session_scores_from``), and the metrics read the cohort's rows.
 
 Each row carries the patient's number (``patient_no``: the refresh replaces a patient's rows
@@ -26,12 +26,20 @@ from concurrent.futures import ThreadPoolExecutor
 import duckdb
 import polars as pl
 
-from dashboard.metrics import outcomes
-from pipelines.summaries import (
+from pipelines.marts import (
+    FIRST_SESSIONS,
     OUTCOME_IDEATION,
     OUTCOME_PATIENTS,
     OUTCOME_SESSION_SCORES,
     TOUCHED_ONLY,
+)
+from pipelines.model.patient_outcomes import (
+    cohort_columns,
+    ideation_outcomes,
+    keyed_cohort,
+    patient_outcomes,
+    scores_for,
+    session_scores_from,
 )
 
 TABLES = (OUTCOME_PATIENTS, OUTCOME_IDEATION, OUTCOME_SESSION_SCORES)
@@ -39,19 +47,19 @@ SCORES_PER_CHUNK = 2_000_000  # bounds the refresh's memory: ~1 GB of Polars fra
 
 
 def compute(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> dict[str, pl.DataFrame]:
-    """The three tables' rows for the patients of ``keyed`` (``outcomes.keyed_cohort``), in its order.
+    """The three tables' rows for the patients of ``keyed`` (``keyed_cohort``), in its order.
 
     ``pid`` is renumbered to the row's position, so each result, sorted by ``pid``, takes its
     patients' columns by position (a gather, not a join on the keys: with the sort the old
     join needed, ~1 s of each network-scale chunk) and comes out in ``keyed``'s row order.
     """
     keyed = keyed.with_columns(pid=pl.int_range(pl.len(), dtype=pl.Int64))
-    cohort = outcomes.cohort_columns(keyed)
-    scores = outcomes.scores_for(con, keyed)
+    cohort = cohort_columns(keyed)
+    scores = scores_for(con, keyed)
     frames = {
-        OUTCOME_PATIENTS: outcomes.patient_outcomes(cohort, scores).drop("clinic_name"),
-        OUTCOME_IDEATION: outcomes.ideation_outcomes(cohort, scores),
-        OUTCOME_SESSION_SCORES: outcomes.session_scores_from(scores),
+        OUTCOME_PATIENTS: patient_outcomes(cohort, scores).drop("clinic_name"),
+        OUTCOME_IDEATION: ideation_outcomes(cohort, scores),
+        OUTCOME_SESSION_SCORES: session_scores_from(scores),
     }
     out = {}
     for name, frame in frames.items():
@@ -73,8 +81,10 @@ def rebuild(con: duckdb.DuckDBPyConnection, meanwhile: Callable[[], None] | None
     written: Polars' rules and DuckDB's writes each leave a core idle much of the time
     (docs/performance.md). One chunk ahead at most, so memory stays bounded. ``meanwhile``
     runs on ``con`` while the first chunk is computed, when there is nothing to write yet.
+    The cohort is read from ``patient_first_sessions``, which the refresh builds first.
     """
-    keyed = outcomes.keyed_cohort(con, "TRUE", [], numbered=True).sort("day0", "patient_no")
+    keyed = keyed_cohort(con, "TRUE", [], first_sessions=FIRST_SESSIONS, numbered=True)
+    keyed = keyed.sort("day0", "patient_no")
     [(n_scores,)] = con.execute("SELECT count(*) FROM assessments").fetchall()
     chunks = max(1, math.ceil(n_scores / SCORES_PER_CHUNK))
     size = math.ceil(keyed.height / chunks) or 1
@@ -99,8 +109,9 @@ def rebuild(con: duckdb.DuckDBPyConnection, meanwhile: Callable[[], None] | None
 
 
 def update_touched(con: duckdb.DuckDBPyConnection) -> None:
-    """Bring the rows of the patients this run's load touched (``summaries.TOUCHED_NUMBERS``) up to date."""
-    frames = compute(con, outcomes.keyed_cohort(con, f"fs.{TOUCHED_ONLY}", [], numbered=True))
+    """Bring the rows of the patients this run's load touched (``marts.TOUCHED_NUMBERS``) up to date."""
+    keyed = keyed_cohort(con, f"fs.{TOUCHED_ONLY}", [], first_sessions=FIRST_SESSIONS, numbered=True)
+    frames = compute(con, keyed)
     for name, frame in frames.items():
         _replace_changed(con, name, frame.sort("day0"))
 

@@ -1,4 +1,4 @@
-"""pipelines/outcome_tables.py: the refresh's per-patient outcome tables change no figure.
+"""pipelines/marts/outcome_tables.py: the refresh's per-patient outcome tables change no figure.
 
 Every Outcomes metric is computed twice on the same database: inline from the raw
 tables (the path a database without the tables takes, which tests/dashboard/metrics
@@ -21,10 +21,11 @@ from polars.testing import assert_frame_equal
 
 from dashboard.db import connect
 from dashboard.metrics import outcomes
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
-from pipelines import outcome_tables, summaries
+from pipelines import compat, marts
 from pipelines.cli import main
+from pipelines.marts import first_sessions, maintenance, outcome_tables
+from pipelines.model.config import MetricConfig
 
 CFG = MetricConfig(suppression_k=3)
 
@@ -91,7 +92,7 @@ def test_figures_from_the_tables_equal_the_inline_computation(
     db = refreshed[2]
     tabled = _figures(db)
     with monkeypatch.context() as m:
-        m.setattr(outcomes, "_tables_present", lambda con: False)  # as on a database without them
+        m.setattr(compat, "outcome_tables_present", lambda con: False)  # as on a database without them
         inline = _figures(db)
     assert inline.keys() == tabled.keys()
     differ = [k for k in inline if not _same(inline[k], tabled[k])]
@@ -134,7 +135,7 @@ def test_a_rebuild_in_chunks_leaves_the_same_rows(
         con.close()
     rows = _table_rows(copy)
     assert rows == _table_rows(refreshed[2])
-    assert len(rows[summaries.OUTCOME_PATIENTS]) > 100
+    assert len(rows[marts.OUTCOME_PATIENTS]) > 100
 
 
 def test_a_chunk_that_fails_fails_the_rebuild(
@@ -163,7 +164,7 @@ def _table_rows(path: Path) -> dict[str, list[tuple[Any, ...]]]:
     try:
         return {
             t: sorted(con.execute(f"SELECT * FROM {t}").fetchall(), key=repr)
-            for t in summaries.PER_PATIENT_TABLES
+            for t in marts.PER_PATIENT_TABLES
         }
     finally:
         con.close()
@@ -178,13 +179,13 @@ def test_incremental_refresh_updates_touched_patients_like_a_rebuild(
     shutil.copy(refreshed[2], db)
 
     paths: list[str] = []
-    original = summaries.update_per_patient_tables
+    original = marts.update_per_patient_tables
 
     def spy(con: duckdb.DuckDBPyConnection) -> str:
         paths.append(original(con))
         return paths[-1]
 
-    monkeypatch.setattr(summaries, "update_per_patient_tables", spy)
+    monkeypatch.setattr(marts, "update_per_patient_tables", spy)
     added = [p for p in next_day.rglob("*.csv") if not (exports / p.relative_to(next_day)).exists()]
     assert added
     for p in added:
@@ -197,14 +198,14 @@ def test_incremental_refresh_updates_touched_patients_like_a_rebuild(
     shutil.copy(db, rebuilt)
     con = duckdb.connect(str(rebuilt))
     try:
-        summaries.build_first_sessions(con)
+        first_sessions.build_first_sessions(con)
         outcome_tables.rebuild(con)
     finally:
         con.close()
     assert incremental == _table_rows(rebuilt)
     # the new day reached the tables: a patient whose day 0 is the new day
     with duckdb.connect(str(db), read_only=True) as con:
-        sql = f"SELECT count(*) FROM {summaries.FIRST_SESSIONS} WHERE CAST(day0 AS DATE) = DATE '2026-10-21'"
+        sql = f"SELECT count(*) FROM {marts.FIRST_SESSIONS} WHERE CAST(day0 AS DATE) = DATE '2026-10-21'"
         assert con.execute(sql).fetchall()[0][0] > 0
 
 
@@ -243,19 +244,22 @@ def test_a_full_rebuild_builds_the_maintenance_rows_beside_the_first_sessions(
     import threading
 
     both_running = threading.Barrier(2, timeout=10)  # broken, and raising, if they run one after the other
-    for name in ("build_first_sessions", "build_maintenance_sessions"):
-        real = getattr(summaries, name)
+    for module, name in (
+        (first_sessions, "build_first_sessions"),
+        (maintenance, "build_maintenance_sessions"),
+    ):
+        real = getattr(module, name)
 
         def meet(con: duckdb.DuckDBPyConnection, real: Any = real) -> None:
             both_running.wait()
             real(con)
 
-        monkeypatch.setattr(summaries, name, meet)
+        monkeypatch.setattr(module, name, meet)
     copy = tmp_path / "beside.duckdb"
     con = _in_small_chunks(refreshed, copy, monkeypatch)
     try:
-        con.execute(f"DROP TABLE {summaries.MAINTENANCE_SESSIONS}").fetchall()  # as a first load: rebuild
-        assert summaries.update_per_patient_tables(con) == "rebuilt"
+        con.execute(f"DROP TABLE {marts.MAINTENANCE_SESSIONS}").fetchall()  # as a first load: rebuild
+        assert marts.update_per_patient_tables(con) == "rebuilt"
     finally:
         con.close()
     assert _table_rows(copy) == _table_rows(refreshed[2])
@@ -274,21 +278,21 @@ def test_tables_of_an_older_layout_are_read_then_rebuilt_without_the_removed_col
     day0_attributes = {"clinic_id": "fs.clinic_id", "condition": "fs.primary_condition"}
     day0_attributes |= {"route": "fs.route", "modality": "fs.modality", "patient_key": "fs.patient_key"}
     with duckdb.connect(str(older)) as con:
-        for table, removed in summaries.REMOVED_COLUMNS.items():
+        for table, removed in compat.REMOVED_COLUMNS.items():
             for column in removed:
                 # filled as that version did; a wrong value would change the figures compared below
                 con.execute(f"ALTER TABLE {table} ADD COLUMN {column} VARCHAR").fetchall()
                 con.execute(
                     f"UPDATE {table} SET {column} = {day0_attributes[column]} "
-                    f"FROM {summaries.FIRST_SESSIONS} fs WHERE fs.patient_no = {table}.patient_no"
+                    f"FROM {marts.FIRST_SESSIONS} fs WHERE fs.patient_no = {table}.patient_no"
                 ).fetchall()
-        assert not summaries.per_patient_tables_complete(con)
+        assert not compat.per_patient_tables_complete(con)
     before = _figures(db)
     older_figures = _figures(older)
     assert [k for k in before if not _same(before[k], older_figures[k])] == []
     assert main(["refresh", "--exports", str(exports), "--db", str(older)]) == 0
     with duckdb.connect(str(older), read_only=True) as con:
-        assert summaries.per_patient_tables_complete(con)
-        for table, removed in summaries.REMOVED_COLUMNS.items():
-            assert not any(summaries.table_exists(con, table, (column,)) for column in removed), table
+        assert compat.per_patient_tables_complete(con)
+        for table, removed in compat.REMOVED_COLUMNS.items():
+            assert not any(compat.table_exists(con, table, (column,)) for column in removed), table
     assert _table_rows(older) == _table_rows(db)

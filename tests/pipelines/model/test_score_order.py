@@ -1,4 +1,4 @@
-"""The order ``scores_for`` hands the per-patient functions (``outcomes._in_score_order``).
+"""The order ``scores_for`` hands the per-patient functions (``patient_outcomes._in_score_order``).
 
 They take "first" and "latest" within one patient's scores on one instrument, ties on the time
 broken by assessment id (metrics.md "Outcomes"). The fast sort must give every such sequence
@@ -13,7 +13,7 @@ import polars as pl
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from dashboard.metrics.outcomes import _ALL_INSTRUMENTS, SCORE_ORDER, _in_score_order
+from pipelines.model.patient_outcomes import _ALL_INSTRUMENTS, SCORE_ORDER, _in_score_order
 
 T0 = datetime(2024, 5, 1, 8, 30)
 
