@@ -114,7 +114,13 @@ def test_clinic_copied_from_session_and_patient_and_kept_through_corrections(tmp
     # the session moves to C2 and P1's home clinic becomes C2: the copies follow, P2's stays
     write(exports, "C2/sessions_fix.csv", SESSIONS, sess("S1", "P1", "C2", "2025-02-03T10:00"))
     write(exports, "C2/patients_fix.csv", PATIENTS, "P1,C2,F,35-44,depression,2025-01-01")
+    # and M1 is re-sent stopped: the later file's row replaces it
+    write(exports, "C2/medications_fix.csv", MEDICATIONS, "M1,P1,benzodiazepine,2024-06-01,2025-03-01")
     _ok(exports, db)
+    assert rows(db, "SELECT medication_id, CAST(stopped_on AS VARCHAR) FROM medications ORDER BY 1") == [
+        ("M1", "2025-03-01"),
+        ("M2", "2024-12-01"),
+    ]
     assert rows(db, "SELECT vital_id, clinic_id FROM vitals") == [("V1", "C2")]
     assert rows(db, "SELECT medication_id, clinic_id FROM medications ORDER BY 1") == [
         ("M1", "C2"),
