@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, reviews, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, reviews, serve.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -77,6 +77,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--db", type=Path, default=DEFAULT_DB)
         p.add_argument("--store", type=Path, default=None, help="default: <db stem>.reviews.sqlite by --db")
     export.add_argument("--out", type=Path, default=None, help="PATH.json, .csv or .sqlite")
+    report = sub.add_parser("report", help="write the monthly board pack (PDF)")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB)
+    report.add_argument("--month", default=None, help="YYYY-MM (default: the data's last whole month)")
+    report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
+    report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
+
+    signals = sub.add_parser(
+        "signals", help="what is new since the last run (serious AEs, funnel, SPC, stale)"
+    )
+    signals.add_argument("--db", type=Path, default=DEFAULT_DB)
+    signals.add_argument("--config", type=Path, default=None, help="recipients and channels (TOML)")
+    signals.add_argument("--notify", action="store_true", help="send and record (default: only print)")
+    signals.add_argument("--recipient", action="append", default=None, help="only this recipient (repeat)")
+    signals.add_argument("--format", choices=("json", "text"), default="text")
+    signals.add_argument("--today", type=_date, default=None, help="judge freshness on this date")
 
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
@@ -110,6 +125,14 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.reviews.cli import cli_reviews
 
         return cli_reviews(args)
+    if args.command == "report":
+        from dashboard.boardpack.cli import cli_report
+
+        return cli_report(args)
+    if args.command == "signals":
+        from dashboard.alerts.cli import cli_signals
+
+        return cli_signals(args)
     if args.command == "serve":
         return _serve(args)
     raise AssertionError(args.command)

@@ -29,7 +29,7 @@ from pipelines.contract import (
     TABLES_BY_NAME,
     TIMEPOINTS,
 )
-from pipelines.demo.adverse_events import adverse_events
+from pipelines.demo.adverse_events import adverse_events, excursion_without_matching_ae
 from pipelines.demo.clinics import Clinic
 from pipelines.demo.monitoring import V2_STREAM, plan, provider_keys
 from pipelines.demo.outcomes import INSTR, assessments
@@ -209,7 +209,7 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
             "provider_key": _gather(tuple(provider_keys(clinic)), v2["providers"]),
             DATE_COL: _day(rows["day"]),
             "_excursion": pl.Series(sess["excursion"]),
-            "_ae_count": pl.Series(np.bincount(ae["row"], minlength=rows["p"].size)),
+            "_excursion_without_ae": pl.Series(excursion_without_matching_ae(sess, ae)),
         }
     ).with_columns(
         [
