@@ -10,10 +10,11 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, spc_controls, tables
+from dashboard.components import empty, ideation_signal, kpi, line_list, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety
 
 ctx = context()
@@ -134,7 +135,7 @@ if rates_tab.open is not False:
         )
         # Chart and table one above the other: both need the width (long clinic names, six columns).
         with st.container():
-            st.plotly_chart(
+            show_figure(
                 sf.rate_dot_whisker(
                     by,
                     title=f"AEs per 100 administered sessions by {DIMENSIONS[dimension].lower()}",
@@ -188,6 +189,26 @@ if rates_tab.open is not False:
                 )
             )
 
+        st.subheader("By route and by modality, side by side")
+        sides = st.columns(2)
+        for side, (dim, what) in zip(sides, (("route", "route"), ("modality", "modality")), strict=True):
+            with side:
+                levels = sf.order_levels(queries.ae_rate_by(f, dim), dim)
+                st.plotly_chart(
+                    sf.rate_dot_whisker(
+                        levels,
+                        title=f"AEs per 100 administered sessions by {what}",
+                        level_title="",
+                        network=rate["ae_per_100"],
+                        label_of={v: words(v) for v in levels["label"].to_list()},
+                    ),
+                    key=f"ae_rate_side_{dim}",
+                )
+        st.caption(
+            "IV, IM and intranasal (route) next to infusion and KAP (modality), whatever the breakdown "
+            "above: each level's rate over its own administered sessions; dashed line: the rate in scope."
+        )
+
 # --- Funnel plot and u-chart ---------------------------------------------------------------------
 if funnel_tab.open is not False:
     with funnel_tab:
@@ -207,7 +228,7 @@ if funnel_tab.open is not False:
         if funnel.filter(pl.col("administered_sessions") > 0).is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
+            show_figure(
                 sf.funnel_figure(funnel, safety.funnel_curve(funnel), highlight=picked), key="ae_funnel_chart"
             )
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
@@ -221,7 +242,7 @@ if funnel_tab.open is not False:
                 + (
                     "Above a limit: "
                     + ", ".join(
-                        f"**{n}** ({sf.FLAG_LABELS[fl]})"
+                        f"**{md(n)}** ({sf.FLAG_LABELS[fl]})"
                         for n, fl in flagged.select("clinic_name", "flag").rows()
                     )
                     + "."
@@ -279,7 +300,7 @@ if funnel_tab.open is not False:
             empty.no_data("administered sessions")
         else:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
-            st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
+            show_figure(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
                 f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
                 f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
@@ -484,3 +505,6 @@ if list_tab.open is not False:
             "the sidebar are kept in the URL: copy it to share this list."
         )
         line_list.render(ctx, f)
+
+# --- Suicidal ideation (an outcome rule's safety signal, for the quality team) -------------------
+ideation_signal.render(f)

@@ -8,7 +8,14 @@ the columns contract v2 adds (a vitals row's clinic, a session's readings from i
 Support for databases written by older versions is in ``pipelines.compat``.
 """
 
-from pipelines.load.bookkeeping import files_to_check, record_files, touch_mtimes, update_freshness
+from pipelines.load.bookkeeping import (
+    files_to_check,
+    record_files,
+    record_unread,
+    same_unread,
+    touch_mtimes,
+    update_freshness,
+)
 from pipelines.load.loader import FileLoad, TableLoader
 from pipelines.load.schema import ensure_schema, schema_is_current
 from pipelines.load.session_vitals import derive_session_vitals
@@ -20,6 +27,8 @@ __all__ = [
     "ensure_schema",
     "files_to_check",
     "record_files",
+    "record_unread",
+    "same_unread",
     "schema_is_current",
     "touch_mtimes",
     "update_freshness",

@@ -58,7 +58,7 @@ def test_vitals_diastolic_must_be_below_systolic(tmp_path):
     assert (reject["reason"], reject["column_name"], reject["value"]) == (
         "diastolic_not_below_systolic",
         "bp_dia",
-        "120",
+        "120/120",  # systolic/diastolic, as the sessions' pressure pairs report it
     )
     # one pressure alone is no pair to compare
     assert run(tmp_path, "vitals.csv", VITALS + _vital(bp_sys="", bp_dia="120")).rows_rejected == 0
