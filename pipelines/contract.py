@@ -53,6 +53,7 @@ class Derived:
     name: str
     kind: Kind
     doc: str
+    after: str | None = None  # published right after this canonical column (else after them all)
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,16 @@ class Table:
 
     @property
     def published_columns(self) -> list[tuple[str, str]]:
-        """(name, DuckDB type) of every published column, canonical then derived."""
-        cols = [(c.name, c.duckdb_type) for c in self.columns]
-        cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived]
+        """(name, DuckDB type) of every published column, canonical then derived.
+
+        A derived column with ``after`` sits next to that column instead (``vitals.clinic_id``
+        after ``session_id``, as the tables that send their clinic have it).
+        """
+        cols: list[tuple[str, str]] = []
+        for c in self.columns:
+            cols.append((c.name, c.duckdb_type))
+            cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived if d.after == c.name]
+        cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived if d.after is None]
         return cols
 
     @property
@@ -354,6 +362,7 @@ VITALS = Table(
             "clinic_id",
             "text",
             "the session's clinic_id, kept equal to the sessions row on every load",
+            after="session_id",
         ),
     ),
     rules=("bp_dia < bp_sys where both are given (`diastolic_not_below_systolic`)",),
@@ -376,6 +385,7 @@ MEDICATIONS = Table(
             "clinic_id",
             "text",
             "the patient's home_clinic_id, kept equal to the patients row on every load",
+            after="patient_key",
         ),
     ),
     rules=("stopped_on ≥ started_on (`stopped_before_started`)",),
