@@ -11,6 +11,10 @@ What a refresh adds to such a database, working on its copy:
 - The patient's condition on the rows that carry it (``contract.CONDITION_COPIES``:
   sessions, adverse events): ``add_patient_conditions`` adds the column, filled from the
   patients rows.
+- Canonical columns of a later contract version (``sessions.provider_key``, v2):
+  ``add_canonical_columns`` adds them, empty (an older version loaded no value for them).
+  The tables of a later version (``vitals``, ``medications``) are created empty by
+  ``load.ensure_schema`` like any missing table.
 - Patient numbers (``patients.patient_no`` and its copies, ``contract.NUMBER_COPIES``):
   ``add_patient_numbers`` numbers the patients in key order and copies the numbers.
   Both run in ``load.ensure_schema`` before anything is loaded, and rewrite each table once.
@@ -173,6 +177,32 @@ def legacy_side_runs_path(db: Path) -> Path:
 
 
 # --- columns an older database lacks, added by the refresh (``load.ensure_schema``) --------
+
+
+def add_canonical_columns(con: duckdb.DuckDBPyConnection) -> list[str]:
+    """Add the canonical columns a data table of an older database lacks; returns ``table.column``.
+
+    An ``ALTER TABLE … ADD COLUMN`` of an empty column: no rewrite. Only canonical columns: the
+    derived ones need values (``add_patient_conditions``, ``add_patient_numbers``).
+    """
+    added = []
+    for table in TABLES:
+        present = {
+            name
+            for (name,) in con.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() "
+                "AND schema_name = current_schema() AND table_name = ?",
+                [table.name],
+            ).fetchall()
+        }
+        if not present:  # created whole by the schema's DDL
+            continue
+        for column in table.columns:
+            if column.name not in present:
+                add = f"ALTER TABLE {table.name} ADD COLUMN {column.name} {column.duckdb_type}"
+                con.execute(add).fetchall()
+                added.append(f"{table.name}.{column.name}")
+    return added
 
 
 def add_patient_conditions(con: duckdb.DuckDBPyConnection) -> list[str]:

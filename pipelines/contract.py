@@ -1,4 +1,4 @@
-"""The export contract (v2 rules) as code: the single source of truth.
+"""The export contract (v2) as code: the single source of truth.
 
 The reader, the validator, the loader, the demo generator and
 ``docs/export-contract.md`` (checked by a test) all read these declarations,
@@ -53,6 +53,7 @@ class Derived:
     name: str
     kind: Kind
     doc: str
+    after: str | None = None  # published right after this canonical column (else after them all)
 
 
 @dataclass(frozen=True)
@@ -76,9 +77,16 @@ class Table:
 
     @property
     def published_columns(self) -> list[tuple[str, str]]:
-        """(name, DuckDB type) of every published column, canonical then derived."""
-        cols = [(c.name, c.duckdb_type) for c in self.columns]
-        cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived]
+        """(name, DuckDB type) of every published column, canonical then derived.
+
+        A derived column with ``after`` sits next to that column instead (``vitals.clinic_id``
+        after ``session_id``, as the tables that send their clinic have it).
+        """
+        cols: list[tuple[str, str]] = []
+        for c in self.columns:
+            cols.append((c.name, c.duckdb_type))
+            cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived if d.after == c.name]
+        cols += [(d.name, DUCKDB_TYPES[d.kind]) for d in self.derived if d.after is None]
         return cols
 
     @property
@@ -120,7 +128,11 @@ INSTRUMENTS: dict[str, tuple[float, float]] = {
     "pain_nrs": (0, 10),
     "migraine_days": (0, 31),
     "cssrs_ideation": (0, 5),
+    "cadss": (0, 92),  # dissociation after a session (Clinician-Administered Dissociative States Scale)
+    "moaas": (0, 5),  # sedation (MOAA/S): 5 awake, ≤ 3 moderate sedation or deeper
 }
+# Instruments scored per session (linked by ``session_id``) to monitor it, not to measure outcome.
+SESSION_INSTRUMENTS = ("cadss", "moaas")
 AE_CATEGORIES = (
     "dissociation",
     "hallucinations",
@@ -137,6 +149,16 @@ AE_CATEGORIES = (
     "urinary",
     "misuse",
     "other",
+    "suicidal_ideation",
+    "suicidal_behaviour",
+    "hypotension",
+    "bradycardia",
+    "syncope_fall",
+    "paraesthesia",
+    "vertigo",
+    "dysgeusia",
+    "nasal_discomfort",
+    "injection_site_reaction",
 )
 ACTIONS = (
     "none",
@@ -148,6 +170,18 @@ ACTIONS = (
     "transferred_ed",
 )
 AE_OUTCOMES = ("resolved", "resolving", "not_resolved", "fatal", "unknown")
+TIMEPOINTS = ("pre_dose", "during", "post_dose", "discharge", "other")
+DRUG_CLASSES = (
+    "benzodiazepine",
+    "lamotrigine",
+    "maoi",
+    "stimulant",
+    "opioid",
+    "antipsychotic",
+    "ssri_snri",
+    "other_cns_depressant",
+    "other",
+)
 
 # Hard limit on the derived dose for iv/im sessions: above it the row is garbled.
 MAX_DOSE_MG_PER_KG = 5.0
@@ -225,6 +259,11 @@ SESSIONS = Table(
         Column("hr_pre", "int", "never", 20, 250),
         Column("hr_max", "int", "never", 20, 250),
         Column("spo2_min", "int", "never", 50, 100),
+        Column(
+            "provider_key",
+            "text",
+            doc="network-wide pseudonym of the clinician who gave the session (v2)",
+        ),
     ),
     derived=(
         Derived("dose_mg_per_kg", "float", "dose_mg ÷ weight_kg for iv/im; > 5 is rejected"),
@@ -242,6 +281,9 @@ SESSIONS = Table(
         PATIENT_NUMBER,
     ),
     rules=(
+        "bp_sys_pre … spo2_min: where the session has `vitals` rows, derived from them on load "
+        "(pre = the latest `pre_dose` reading giving the value; max and min over the other "
+        "timepoints); the session's own value stays where its rows give none",
         "dose_mg > 0 (`out_of_range`: a negative dose is garbled, never a protocol deviation)",
         "administered = status completed or stopped_early",
         "dose_mg_per_kg ≤ 5 for iv/im (`dose_per_kg_too_high`)",
@@ -300,8 +342,57 @@ ADVERSE_EVENTS = Table(
     ),
 )
 
+VITALS = Table(
+    name="vitals",
+    key="vital_id",
+    doc="One row per set of vital signs taken during a session (v2, optional: v1 clinics send none).",
+    columns=(
+        Column("vital_id", "text", "always"),
+        Column("session_id", "text", "always", references="sessions"),
+        Column("taken_at", "timestamp", "always"),
+        Column("timepoint", "enum", "always", enum=TIMEPOINTS),
+        Column("bp_sys", "int", "never", 50, 300, doc="mmHg"),
+        Column("bp_dia", "int", "never", 20, 200, doc="mmHg, < bp_sys"),
+        Column("hr", "int", "never", 20, 250, doc="bpm"),
+        Column("spo2", "int", "never", 50, 100, doc="%"),
+        Column("resp_rate", "int", "never", 4, 60, doc="breaths per minute"),
+    ),
+    derived=(
+        Derived(
+            "clinic_id",
+            "text",
+            "the session's clinic_id, kept equal to the sessions row on every load",
+            after="session_id",
+        ),
+    ),
+    rules=("bp_dia < bp_sys where both are given (`diastolic_not_below_systolic`)",),
+    pressure_pairs=(("bp_sys", "bp_dia"),),
+)
+
+MEDICATIONS = Table(
+    name="medications",
+    key="medication_id",
+    doc="Concomitant medications, one row per patient and drug-class episode (v2, optional).",
+    columns=(
+        Column("medication_id", "text", "always"),
+        Column("patient_key", "text", "always", references="patients"),
+        Column("drug_class", "enum", "always", enum=DRUG_CLASSES),
+        Column("started_on", "date", "always"),
+        Column("stopped_on", "date", "never", doc="≥ started_on; empty while ongoing"),
+    ),
+    derived=(
+        Derived(
+            "clinic_id",
+            "text",
+            "the patient's home_clinic_id, kept equal to the patients row on every load",
+            after="patient_key",
+        ),
+    ),
+    rules=("stopped_on ≥ started_on (`stopped_before_started`)",),
+)
+
 # Load order: a table's foreign keys point only to tables earlier in this tuple.
-TABLES: tuple[Table, ...] = (CLINICS, PATIENTS, SESSIONS, ASSESSMENTS, ADVERSE_EVENTS)
+TABLES: tuple[Table, ...] = (CLINICS, PATIENTS, SESSIONS, ASSESSMENTS, ADVERSE_EVENTS, VITALS, MEDICATIONS)
 TABLES_BY_NAME: dict[str, Table] = {t.name: t for t in TABLES}
 # Tables on which the loader keeps a copy of the patient's primary_condition (a derived column).
 CONDITION_COPIES: tuple[str, ...] = tuple(
@@ -311,6 +402,24 @@ CONDITION_COPIES: tuple[str, ...] = tuple(
 NUMBER_COPIES: tuple[str, ...] = tuple(
     t.name for t in TABLES if t.name != "patients" and PATIENT_NUMBER in t.derived
 )
+# Tables whose ``clinic_id`` the loader copies from another table's row rather than reading it
+# from the export: table -> (source table, column joining them, source column).
+CLINIC_COPIES: dict[str, tuple[str, str, str]] = {
+    "vitals": ("sessions", "session_id", "clinic_id"),
+    "medications": ("patients", "patient_key", "home_clinic_id"),
+}
+# Session columns derived from the session's vitals rows: column -> (vitals column, how).
+# ``pre``: the latest ``pre_dose`` reading giving the value; ``max``/``min``: over the
+# readings of every other timepoint.
+VITALS_DERIVED: dict[str, tuple[str, str]] = {
+    "bp_sys_pre": ("bp_sys", "pre"),
+    "bp_dia_pre": ("bp_dia", "pre"),
+    "hr_pre": ("hr", "pre"),
+    "bp_sys_max": ("bp_sys", "max"),
+    "bp_dia_max": ("bp_dia", "max"),
+    "hr_max": ("hr", "max"),
+    "spo2_min": ("spo2", "min"),
+}
 # Every column the loader copies from a row's patients row, with the tables that carry it.
 PATIENT_COPIES: dict[str, tuple[str, ...]] = {
     "primary_condition": CONDITION_COPIES,
@@ -330,6 +439,7 @@ REASONS: dict[str, str] = {
     "dose_per_kg_too_high": "derived dose per kg above 5 mg/kg",
     "closed_before_opened": "closed_on is before opened_on",
     "grade_not_serious": "severity grade 4–5 must be serious",
+    "stopped_before_started": "stopped_on is before started_on",
     "malformed_line": "CSV line has the wrong number of fields or bad quoting",
     "invalid_encoding": "CSV line holds bytes that are not UTF-8; the file's other lines load",
     "identifier_in_key": "a key column holds a value shaped like an e-mail, phone number or SSN; "

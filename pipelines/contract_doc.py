@@ -42,10 +42,13 @@ REQUIRED_WORDS = {
 }
 
 INTRO = """\
-# Export contract (v1) — as implemented
+# Export contract (v2) — as implemented
 
 What clinics send, what the pipeline accepts and rejects, and what the database
-publishes. **Generated** from `pipelines/contract.py` by
+publishes. Version 2 adds the tables `vitals` and `medications`, `sessions.provider_key`,
+the instruments `cadss` and `moaas` and more AE categories; every addition is optional,
+so a v1 export stays valid. Both new tables exist in every published database, empty
+where no clinic sends them. **Generated** from `pipelines/contract.py` by
 `python -m pipelines.contract_doc` — do not edit by hand; a test fails when this
 file and the code disagree. The agreed starting point is `shared/spec/export-contract.md`;
 where this project goes beyond it or decides something it leaves open, the last
@@ -352,6 +355,19 @@ CHOICES = f"""\
   refresh.
 - The SSN pattern also matches `123 45 6789` (spaces), beyond the spec's example.
 - Identifier rejects: `rows_rejected` is the file's count of non-blank data lines.
+- `vitals` and `medications` carry no `clinic_id` in the export: the loader copies the
+  session's `clinic_id` onto each vitals row and the patient's `home_clinic_id` onto each
+  medication, and updates the copies when the session or patients row is corrected.
+- Session readings from vitals rows: after every table of a refresh is loaded, each
+  session whose vitals rows (or own row) changed gets `bp_sys_pre`, `bp_dia_pre` and
+  `hr_pre` from its latest `pre_dose` reading giving each value (by `taken_at`, then
+  `vital_id`), `bp_sys_max`, `bp_dia_max` and `hr_max` as the maximum and `spo2_min` as the
+  minimum over the readings of every other timepoint. A value the rows give replaces the
+  session's own; where they give none, the session keeps what it sent. A session whose
+  rows all move to another session by correction keeps its last derived values.
+- `diastolic_not_below_systolic` on vitals compares the two pressures of one reading,
+  only where both are given; `stopped_before_started` allows a one-day episode
+  (`stopped_on` = `started_on`).
 """
 
 

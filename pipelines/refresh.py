@@ -5,7 +5,7 @@ lock → remove leftovers of killed runs → if nothing is new: record the run
 beside the file, leave a standby copy for the next run, stop → take the standby
 copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
-bookkeeping → checkpoint → atomic rename.
+session readings from their vitals rows → bookkeeping → checkpoint → atomic rename.
 A failure anywhere leaves the published file as it was; the failed run is
 recorded beside it (``publish.append_side_run``), and so is a run that never
 started (no exports folder, lock busy, unwritable database folder) or was stopped
@@ -38,6 +38,7 @@ from pipelines.contract import TABLES, TABLES_BY_NAME, UNREAD_REASONS, table_for
 from pipelines.load import (
     FileLoad,
     TableLoader,
+    derive_session_vitals,
     ensure_schema,
     files_to_check,
     record_files,
@@ -410,6 +411,7 @@ def _build_and_publish(
                             loader = None
             finally:
                 bar.close()
+            derive_session_vitals(con)  # every table loaded: the sessions' readings from their vitals
             not_read = [f for f in loaded if f.file_error in UNREAD_REASONS]
             record_files(con, summary.run_id, [f for f in loaded + ignored if f not in not_read])
             unread += [(f.rel_path, "read_error", _file_message(f)) for f in not_read]

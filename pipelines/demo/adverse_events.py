@@ -16,14 +16,26 @@ from pipelines.demo.sessions import EXCURSION, IM, IV, NASAL, STOPPED
 BASE_RATE = 0.075  # AEs per administered session (later iv maintenance sessions)
 EARLY_FACTOR = 1.6  # sessions 1–3 (hypertension and dissociation cluster early)
 MAINTENANCE_FACTOR = 0.75
-ROUTE_FACTOR = {IV: 1.0, IM: 1.1, NASAL: 1.3}
+# Esketamine: most patients have transient dissociation, dizziness or nausea (trial label, per patient).
+ROUTE_FACTOR = {IV: 1.0, IM: 1.1, NASAL: 3.0}
 P_EXCURSION_REPORTED = 0.85  # the rest are the planted "excursion without AE"
 
 CATEGORY_WEIGHTS = {
     "dissociation": 30, "dizziness": 18, "nausea_vomiting": 17, "sedation": 12, "headache": 10,
     "anxiety_agitation": 6, "hypertension": 3, "blurred_vision": 3, "hallucinations": 2,
     "confusion": 2, "tachycardia": 1, "urinary": 1, "other": 1.5, "respiratory_depression": 0.2,
-    "misuse": 0.1,
+    "misuse": 0.1, "vertigo": 3, "paraesthesia": 2, "dysgeusia": 1, "hypotension": 0.5,
+    "bradycardia": 0.3, "syncope_fall": 0.3, "suicidal_ideation": 0.3, "suicidal_behaviour": 0.03,
+    "nasal_discomfort": 0, "injection_site_reaction": 0,
+}  # fmt: skip
+# Esketamine (intranasal) differs: more vertigo and taste disturbance, nasal discomfort (trial
+# label: dissociation 41%, dizziness 29%, nausea 28%, vertigo 23% of patients); IM has
+# injection-site reactions.
+ROUTE_WEIGHTS = {
+    NASAL: CATEGORY_WEIGHTS
+    | {"dizziness": 22, "nausea_vomiting": 20, "vertigo": 16, "sedation": 16, "headache": 14, "dysgeusia": 6,
+       "nasal_discomfort": 5},
+    IM: CATEGORY_WEIGHTS | {"injection_site_reaction": 3},
 }  # fmt: skip
 STOP_REASONS = ("anxiety_agitation", "nausea_vomiting", "hypertension", "dissociation", "dizziness")
 GRADE_P = np.array([0.7, 0.27, 0.028, 0.002])  # grades 1–4; grade 5 never occurs in demo data
@@ -73,9 +85,34 @@ TEMPLATES: dict[str, tuple[str, str, str]] = {
                                "Respiratory depression needing airway support"),
     "misuse": ("Asked about extra doses", "Reported using ketamine outside clinic",
                "Drug-seeking behaviour with intoxication at arrival"),
+    "suicidal_ideation": ("Fleeting passive thoughts of death disclosed",
+                          "Suicidal thoughts disclosed, assessed", "Active suicidal ideation with intent"),
+    "suicidal_behaviour": ("Disclosed a past act of self-harm", "Self-harm since the last visit",
+                           "Suicide attempt since the last visit"),
+    "hypotension": ("Low BP on standing, settled lying down", "BP drop in recovery, kept longer",
+                    "Marked hypotension, could not stand"),
+    "bradycardia": ("HR just below 50, settled", "Slow pulse in recovery, kept longer",
+                    "Marked bradycardia with dizziness"),
+    "syncope_fall": ("Near-faint on standing, settled", "Fainted briefly in recovery, no injury",
+                     "Fell and hit head on standing"),
+    "paraesthesia": ("Tingling around the mouth, settled", "Numb hands lasting into recovery",
+                     "Persistent numbness at discharge"),
+    "vertigo": ("Brief spinning sensation, settled", "Vertigo lasting into recovery",
+                "Severe vertigo, unable to stand"),
+    "dysgeusia": ("Metallic taste after dosing, settled", "Bitter taste lasting into the evening",
+                  "Altered taste for several days"),
+    "nasal_discomfort": ("Mild nasal stinging, settled", "Nasal irritation lasting into recovery",
+                         "Nosebleed after dosing"),
+    "injection_site_reaction": ("Redness at the injection site", "Sore swollen injection site",
+                                "Spreading redness at the injection site"),
 }  # fmt: skip
 CAT_P = np.array([CATEGORY_WEIGHTS[c] for c in AE_CATEGORIES], dtype=float)
 CAT_P /= CAT_P.sum()
+# Cumulative category probabilities by route (rows: ROUTES order), for one uniform per event.
+_ROUTE_P = np.array(
+    [[ROUTE_WEIGHTS.get(r, CATEGORY_WEIGHTS)[c] for c in AE_CATEGORIES] for r in (IV, IM, NASAL)]
+)
+ROUTE_CUM_P = np.cumsum(_ROUTE_P / _ROUTE_P.sum(axis=1, keepdims=True), axis=1)
 TEMPLATE_TABLE = np.array([TEMPLATES[c] for c in AE_CATEGORIES])  # (category, variant)
 ACTION_INDEX = {a: i for i, a in enumerate(ACTIONS)}
 NOT_INFUSION = np.array([a.startswith("infusion_") or a == "dose_reduced" for a in ACTIONS])
@@ -118,7 +155,8 @@ def adverse_events(rng: np.random.Generator, clinic: Clinic, sess: Arrays, ordin
         rate = rate * OUTLIER_AE_FACTOR
     counts = np.where(sess["admin"], rng.poisson(rate), 0)
     base_rows = np.repeat(np.arange(m), counts)
-    base_cat = rng.choice(len(AE_CATEGORIES), size=base_rows.size, p=CAT_P)
+    cum = ROUTE_CUM_P[route[base_rows]]
+    base_cat = np.minimum((rng.random(base_rows.size)[:, None] >= cum).sum(axis=1), len(AE_CATEGORIES) - 1)
     base_grade = 1 + rng.choice(4, size=base_rows.size, p=GRADE_P)
 
     # Every stopped infusion has the event that stopped it.

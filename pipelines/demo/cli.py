@@ -12,7 +12,7 @@ from tqdm import tqdm
 
 from pipelines.demo.clinics import clinics_frame, make_clinics
 from pipelines.demo.dirty import Refs, write_dirty
-from pipelines.demo.generate import DATE_COL, clinic_data
+from pipelines.demo.generate import DATE_COL, V2_COLUMNS, clinic_data
 from pipelines.demo.manifest import build_manifest, clinic_stats
 from pipelines.demo.params import DemoSpec, to_day
 from pipelines.demo.review_seed import write_review_seed
@@ -38,7 +38,8 @@ def generate(spec: DemoSpec, progress: bool = False) -> dict:
             continue
         tables = clinic_data(spec, clinic).tables
         for name, df in tables.items():
-            write_partitioned(name, df, out / clinic.clinic_id, spec.daily_from, spec.fmt)
+            drop = () if clinic.sends_v2 else V2_COLUMNS.get(name, ())
+            write_partitioned(name, df, out / clinic.clinic_id, spec.daily_from, spec.fmt, drop)
         stats.append(clinic_stats(spec, clinic, tables))
         if refs.get(clinic.role is not None) is None:
             refs[clinic.role is not None] = _refs(tables)
@@ -91,7 +92,8 @@ def run(args: argparse.Namespace) -> int:
     print(
         f"demo-data: {rows['clinics']} clinics, {rows['patients']:,} patients, "
         f"{rows['sessions']:,} sessions, "
-        f"{rows['assessments']:,} assessments, {rows['adverse_events']:,} AEs "
+        f"{rows['assessments']:,} assessments, {rows['adverse_events']:,} AEs, "
+        f"{rows['vitals']:,} vitals, {rows['medications']:,} medications "
         f"({spec.start} → {spec.end}) in {time.perf_counter() - t0:.1f}s → {spec.out}"
     )
     return 0

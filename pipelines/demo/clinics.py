@@ -32,6 +32,9 @@ ESTABLISHED_SHARE = 0.65  # the rest open during the period
 OUTLIER_AE_FACTOR = 2.5
 SHIFT_NO_SHOW_DELTA = 0.09
 PLANTED_ROLES = ("ae_outlier", "no_show_shift", "silent")
+# Contract v2 roles, drawn apart from those above (a clinic may carry one of each): the clinic
+# that still sends v1 exports, and the monitoring signals of docs/demo-data.md.
+V2_ROLES = ("v1_only", "skips_40min_bp", "short_nasal_observation", "bp_dosing_provider")
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,11 @@ class Clinic:
     p_no_show: float
     p_cancel: float
     role: str | None  # one of PLANTED_ROLES or None
+    v2_role: str | None = None  # one of V2_ROLES or None
+
+    @property
+    def sends_v2(self) -> bool:
+        return self.v2_role != "v1_only"
 
     @property
     def slots_per_day(self) -> int:
@@ -63,6 +71,8 @@ def make_clinics(spec: DemoSpec) -> list[Clinic]:
     order = rng.permutation(n)
     for role, idx in zip(PLANTED_ROLES, order, strict=False):
         roles[int(idx)] = role
+    v2_order = np.random.default_rng([spec.seed, 0xC12]).permutation(n)  # own stream: v1 roles unchanged
+    v2_roles = {int(idx): role for role, idx in zip(V2_ROLES, v2_order, strict=False)}
     chairs = rng.choice(CHAIR_CHOICES, size=n, p=CHAIR_WEIGHTS / CHAIR_WEIGHTS.sum())
     hours = rng.choice(HOURS_CHOICES, size=n)
     open_hour = rng.choice(np.array([7, 8, 8, 9]), size=n)
@@ -76,7 +86,7 @@ def make_clinics(spec: DemoSpec) -> list[Clinic]:
     clinics = []
     seen: dict[str, int] = {}
     for i in range(n):
-        planted = i in roles
+        planted = i in roles or v2_roles.get(i, "v1_only") != "v1_only"
         if planted:  # signals need a full baseline period and enough volume
             chairs[i] = max(int(chairs[i]), 5)
         if roles.get(i) == "ae_outlier":  # small, so it barely moves the network's funnel target
@@ -102,6 +112,7 @@ def make_clinics(spec: DemoSpec) -> list[Clinic]:
                 p_no_show=float(p_ns[i]),
                 p_cancel=float(p_c[i]),
                 role=roles.get(i),
+                v2_role=v2_roles.get(i),
             )
         )
     return clinics

@@ -190,6 +190,22 @@ def write_dirty(out: Path, ref: Refs, seed: int) -> dict[str, object]:
     for reason in ("grade_not_serious", "out_of_range", "invalid_enum", "unparsable", "fatal_not_grade_5",
                    "grade_5_not_fatal"):  # fmt: skip
         expect("adverse_events", reason)
+    files["vitals_dirty.csv"] = _csv("vitals", [
+        {"vital_id": "DIRTY-V1", "session_id": ref.session_id, "taken_at": f"{ref.day}T18:40",
+         "timepoint": "during", "bp_sys": 118, "bp_dia": 122, "hr": 80, "spo2": 97, "resp_rate": 14},
+        {"vital_id": "DIRTY-V2", "session_id": ref.session_id, "taken_at": f"{ref.day}T18:45",
+         "timepoint": "during", "bp_sys": 140, "bp_dia": 90, "hr": 80, "spo2": 97, "resp_rate": 2},
+    ])  # fmt: skip
+    for reason in ("diastolic_not_below_systolic", "out_of_range"):
+        expect("vitals", reason)
+    files["medications_dirty.csv"] = _csv("medications", [
+        {"medication_id": "DIRTY-MED1", "patient_key": ref.patient_key, "drug_class": "stimulant",
+         "started_on": ref.day, "stopped_on": "2020-01-01"},
+        {"medication_id": "DIRTY-MED2", "patient_key": "DIRTY-NOBODY", "drug_class": "opioid",
+         "started_on": ref.day, "stopped_on": None},
+    ])  # fmt: skip
+    for reason in ("stopped_before_started", "unknown_fk"):
+        expect("medications", reason)
 
     # Whole-file rejects.
     file_rejects: dict[str, str] = {}

@@ -20,15 +20,18 @@ from pipelines.contract import (
     AE_OUTCOMES,
     AGE_BANDS,
     CONDITIONS,
+    DRUG_CLASSES,
     MODALITIES,
     PHASES,
     ROUTES,
     SESSION_STATUSES,
     SEXES,
     TABLES_BY_NAME,
+    TIMEPOINTS,
 )
 from pipelines.demo.adverse_events import adverse_events, excursion_without_matching_ae
 from pipelines.demo.clinics import Clinic
+from pipelines.demo.monitoring import V2_STREAM, plan, provider_keys
 from pipelines.demo.outcomes import INSTR, assessments
 from pipelines.demo.params import WARMUP_DAYS, DemoSpec, from_day, to_day
 from pipelines.demo.patients import Arrays, draw_patients
@@ -37,9 +40,16 @@ from pipelines.demo.sessions import NASAL, schedule, session_details
 DATE_COL = "_date"  # day a record belongs to (file partition); dropped on write
 
 
+# Columns contract v2 added to v1 tables: a clinic still on v1 sends files without them.
+V2_COLUMNS = {"sessions": ("provider_key",)}
+
+
 @dataclass
 class ClinicData:
-    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed extras."""
+    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed extras.
+
+    A clinic on v1 (``Clinic.sends_v2`` false) has no ``vitals`` and ``medications`` tables.
+    """
 
     tables: dict[str, pl.DataFrame]
 
@@ -66,11 +76,16 @@ def _day(days: np.ndarray) -> pl.Series:
     return pl.Series(days.astype(np.int32)).cast(pl.Date)
 
 
-def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Arrays, Arrays]:
-    """Raw arrays (patients, session rows, session details, AEs, assessments) for the clinic."""
+def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Arrays, Arrays, dict]:
+    """Raw arrays (patients, session rows, session details, AEs, assessments, v2 rows) for the clinic.
+
+    The v2 rows (``monitoring.plan``): ``providers`` (one per session row), ``meds`` and,
+    for a clinic sending v2, ``vitals``; their ``row``/``p`` index the clinic's sessions/patients.
+    """
     first = max(clinic.opened_day, to_day(spec.start) - WARMUP_DAYS)
     shift_day = to_day(spec.shift_from)
     P, R, S, A, Q = [], [], [], [], []
+    providers, meds, vitals = [], [], []
     n_p = n_r = 0
     for year in range(from_day(first).year, spec.end.year + 1):
         days = _year_days(year, first)
@@ -78,8 +93,19 @@ def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Ar
         pts = draw_patients(rng, clinic, days)
         rows = schedule(rng, clinic, pts, shift_day)
         sess = session_details(rng, clinic, pts, rows)
+        v2 = plan(
+            np.random.default_rng([spec.seed, clinic.index + 1, year, V2_STREAM]), clinic, pts, rows, sess
+        )
         ae = adverse_events(rng, clinic, sess, rows["ordinal"], rows["maintenance"])
         asm = assessments(rng, pts, rows, sess)
+        if v2["scores"] is not None:
+            asm = _concat([asm, v2["scores"]])
+        providers.append(v2["providers"])
+        v2["meds"]["p"] = v2["meds"]["p"] + n_p
+        meds.append(v2["meds"])
+        if v2["vitals"] is not None:
+            v2["vitals"]["row"] = v2["vitals"]["row"] + n_r
+            vitals.append(v2["vitals"])
         pts["block"] = np.full(pts["seq"].size, year % 100)
         rows["p"] = rows["p"] + n_p
         asm["p"] = asm["p"] + n_p
@@ -88,7 +114,12 @@ def simulate(spec: DemoSpec, clinic: Clinic) -> tuple[Arrays, Arrays, Arrays, Ar
         n_p += pts["seq"].size
         n_r += rows["p"].size
         P.append(pts), R.append(rows), S.append(sess), A.append(ae), Q.append(asm)
-    return _concat(P), _concat(R), _concat(S), _concat(A), _concat(Q)
+    extra = {
+        "providers": np.concatenate(providers),
+        "meds": _concat(meds),
+        "vitals": _concat(vitals) if vitals else None,
+    }
+    return _concat(P), _concat(R), _concat(S), _concat(A), _concat(Q), extra
 
 
 def spread_slots(clinic: Clinic, day: np.ndarray, minute: np.ndarray, key: np.ndarray) -> np.ndarray:
@@ -112,8 +143,10 @@ def spread_slots(clinic: Clinic, day: np.ndarray, minute: np.ndarray, key: np.nd
 
 def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
     """The clinic's tables in contract columns, cut to [start, end] (and its silence, if planted)."""
-    pts, rows, sess, ae, asm = simulate(spec, clinic)
+    pts, rows, sess, ae, asm, v2 = simulate(spec, clinic)
     shift = spread_slots(clinic, rows["day"], sess["minute"], sess["slot_key"])
+    if v2["vitals"] is not None:
+        v2["vitals"]["minute"] = v2["vitals"]["minute"] + shift[v2["vitals"]["row"]]
     sess["minute"] = sess["minute"] + shift
     ae["minute"] = ae["minute"] + shift[ae["row"]]
     asm["minute"] = asm["minute"] + np.where(asm["row"] >= 0, shift[np.maximum(asm["row"], 0)], 0)
@@ -156,6 +189,8 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
         )
     ).to_series()
     vitals = ("bp_sys_pre", "bp_sys_max", "bp_dia_pre", "bp_dia_max", "hr_pre", "hr_max", "spo2_min")
+    # A v2 clinic sends its readings as vitals rows; the published columns are derived from them.
+    own_vitals = pl.lit(not clinic.sends_v2)
     sessions = pl.DataFrame(
         {
             "session_id": session_ids,
@@ -171,6 +206,7 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
             "duration_min": pl.Series(sess["duration_min"].astype(np.int64)),
             "recovery_min": pl.Series(sess["recovery_min"].astype(np.int64)),
             **{v: pl.Series(sess[v].astype(np.int64)) for v in vitals},
+            "provider_key": _gather(tuple(provider_keys(clinic)), v2["providers"]),
             DATE_COL: _day(rows["day"]),
             "_excursion": pl.Series(sess["excursion"]),
             "_excursion_without_ae": pl.Series(excursion_without_matching_ae(sess, ae)),
@@ -178,10 +214,13 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
     ).with_columns(
         [
             pl.when(admin).then(pl.col(c)).otherwise(None).alias(c)
-            for c in ("dose_mg", "duration_min", "recovery_min", *vitals)
+            for c in ("dose_mg", "duration_min", "recovery_min", "provider_key")
         ]
+        + [pl.when(admin & own_vitals).then(pl.col(c)).otherwise(None).alias(c) for c in vitals]
         + [pl.when(iv_im).then(pl.col("weight_kg")).otherwise(None).alias("weight_kg")]
     )
+    if not clinic.sends_v2:
+        sessions = sessions.with_columns(pl.lit(None, pl.String).alias("provider_key"))
 
     adverse = pl.DataFrame(
         {
@@ -238,8 +277,59 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
         "assessments": assess.filter(window),
         "adverse_events": adverse.filter(window),
     }
+    if clinic.sends_v2:
+        tables["vitals"] = _vitals(v2["vitals"], session_ids).filter(window)
+        tables["medications"] = _medications(v2["meds"], keys, pts, start, include, cutoff)
     tables = {
         name: df.select([*TABLES_BY_NAME[name].column_names, *[c for c in df.columns if c.startswith("_")]])
         for name, df in tables.items()
     }
     return ClinicData(tables)
+
+
+def _vitals(v: Arrays, session_ids: pl.Series) -> pl.DataFrame:
+    """One row per reading, ``{session_id}-V{n}`` in time order within the session."""
+    sid = session_ids.gather(pl.Series(v["row"]))
+    return pl.DataFrame(
+        {
+            "vital_id": sid,
+            "session_id": sid,
+            "taken_at": _ts(v["minute"]),
+            "timepoint": _gather(TIMEPOINTS, v["timepoint"]),
+            "bp_sys": pl.Series(v["sys"]),
+            "bp_dia": pl.Series(v["dia"]),
+            "hr": pl.Series(v["hr"]),
+            "spo2": pl.Series(v["spo2"]),
+            "resp_rate": pl.Series(v["resp_rate"]),
+            DATE_COL: _day(v["minute"] // 1440),
+        }
+    ).with_columns(
+        pl.format("{}-V{}", "vital_id", pl.int_range(1, pl.len() + 1).over("vital_id").cast(pl.String)).alias(
+            "vital_id"
+        )
+    )
+
+
+def _medications(
+    m: Arrays, keys: pl.Series, pts: Arrays, start: int, include: np.ndarray, cutoff: int
+) -> pl.DataFrame:
+    """Episodes known at intake, sent with the patient (same file date, same inclusion)."""
+    p = m["p"]
+    stopped = pl.Series(m["stopped"].astype(np.int32)).cast(pl.Date)
+    stopped = pl.select(pl.when(pl.Series(m["stopped"] >= 0)).then(stopped)).to_series()
+    return (
+        pl.DataFrame(
+            {
+                "medication_id": keys.gather(pl.Series(p)),
+                "patient_key": keys.gather(pl.Series(p)),
+                "drug_class": _gather(DRUG_CLASSES, m["drug"]),
+                "started_on": _day(m["started"]),
+                "stopped_on": stopped,
+                DATE_COL: _day(np.maximum(pts["enrol_day"][p], start)),
+                "_keep": pl.Series(include[p] & (pts["enrol_day"][p] <= cutoff)),
+            }
+        )
+        .filter("_keep")
+        .drop("_keep")
+        .with_columns(pl.format("{}-M{}", "medication_id", pl.col("drug_class")).alias("medication_id"))
+    )

@@ -8,6 +8,7 @@ from datetime import date
 import polars as pl
 
 from pipelines.contract import ADMINISTERED_STATUSES
+from pipelines.demo import monitoring
 from pipelines.demo.clinics import OUTLIER_AE_FACTOR, SHIFT_NO_SHOW_DELTA, Clinic
 from pipelines.demo.generate import DATE_COL
 from pipelines.demo.params import DemoSpec
@@ -96,13 +97,14 @@ def build_manifest(spec: DemoSpec, clinics: list[Clinic], stats: list[ClinicStat
             "last_data_date": si.last_data_date.isoformat() if si.last_data_date else None,
             "days_before_end": (spec.end - si.last_data_date).days if si.last_data_date else None,
         }
+    signals.update(_v2_signals(clinics))
     ids = sorted(i for s in stats for i in s.excursion_without_ae)
     signals["excursions_without_ae"] = {
         "excursion_sessions": sum(s.excursions for s in stats),
         "count": len(ids),
         "session_ids": ids,
     }
-    tables = ("patients", "sessions", "assessments", "adverse_events")
+    tables = ("patients", "sessions", "assessments", "adverse_events", "vitals", "medications")
     return {
         "generator": "ketaops demo-data",
         "arguments": {
@@ -137,3 +139,31 @@ def build_manifest(spec: DemoSpec, clinics: list[Clinic], stats: list[ClinicStat
         ],
         "signals": signals,
     }
+
+
+def _v2_signals(clinics: list[Clinic]) -> dict[str, object]:
+    """Where the contract v2 roles went (docs/demo-data.md says how each shows)."""
+    by_role = {c.v2_role: c for c in clinics if c.v2_role}
+    out: dict[str, object] = {}
+    if c := by_role.get("v1_only"):
+        out["v1_only"] = {"clinic_id": c.clinic_id}
+    if c := by_role.get("skips_40min_bp"):
+        out["skips_40min_bp"] = {"clinic_id": c.clinic_id, "share_skipped": round(monitoring.P_SKIP_40, 4)}
+    if c := by_role.get("short_nasal_observation"):
+        mean, sd = monitoring.SHORT_NASAL_RECOVERY
+        out["short_nasal_observation"] = {
+            "clinic_id": c.clinic_id,
+            "recovery_min_mean": mean,
+            "recovery_min_sd": sd,
+        }
+    if c := by_role.get("bp_dosing_provider"):
+        out["bp_dosing_provider"] = {
+            "clinic_id": c.clinic_id,
+            "provider_key": monitoring.provider_keys(c)[0],
+            "pre_dose_limits": list(monitoring.ELEVATED_PRE),
+        }
+    out["benzodiazepine_response"] = {
+        "share_of_response_kept": monitoring.BENZO_RESPONSE,
+        "prevalence": float(monitoring.MED_P[monitoring.BENZO]),
+    }
+    return out

@@ -23,6 +23,7 @@ SCORE_MODEL: dict[str, tuple[float, float, float, float]] = {
     "gad7": (14, 3.5, 6, 1.5), "pcl5": (50, 11, 25, 4), "ybocs": (26, 5, 14, 2),
     "craving_vas": (68, 15, 25, 8), "pain_nrs": (7, 1.4, 4, 0.7), "migraine_days": (14, 5, 5, 2),
     "cssrs_ideation": (0, 0, 0, 0),  # scored separately (ordinal, mostly 0)
+    "cadss": (0, 0, 0, 0), "moaas": (0, 0, 0, 0),  # session monitoring scores: monitoring.py
 }  # fmt: skip
 INSTR = tuple(INSTRUMENTS)
 MU, SD, FLOOR, NOISE = (np.array([SCORE_MODEL[i][k] for i in INSTR], dtype=float) for k in range(4))

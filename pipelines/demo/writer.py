@@ -35,15 +35,20 @@ def write_frame(df: pl.DataFrame, path: Path, fmt: str) -> None:
         df.write_csv(path, date_format="%Y-%m-%d", datetime_format="%Y-%m-%dT%H:%M")
 
 
-def write_partitioned(table: str, df: pl.DataFrame, folder: Path, daily_from: date, fmt: str) -> list[Path]:
-    """``{table}_YYYY-MM`` before ``daily_from``, ``{table}_YYYY-MM-DD`` from it on."""
+def write_partitioned(
+    table: str, df: pl.DataFrame, folder: Path, daily_from: date, fmt: str, drop: tuple[str, ...] = ()
+) -> list[Path]:
+    """``{table}_YYYY-MM`` before ``daily_from``, ``{table}_YYYY-MM-DD`` from it on.
+
+    ``drop``: contract columns the files leave out (a clinic on an older contract version).
+    """
     part = (
         pl.when(pl.col(DATE_COL) < daily_from)
         .then(pl.col(DATE_COL).dt.strftime("%Y-%m"))
         .otherwise(pl.col(DATE_COL).dt.strftime("%Y-%m-%d"))
     )
     key = TABLES_BY_NAME[table].key
-    columns = TABLES_BY_NAME[table].column_names
+    columns = [c for c in TABLES_BY_NAME[table].column_names if c not in drop]
     df = typed(table, df.sort(DATE_COL, key)).with_columns(part.alias("_part"))
     written = []
     for (label,), chunk in df.partition_by("_part", as_dict=True, maintain_order=True).items():

@@ -3,8 +3,9 @@
 ``loader`` stages each table's files and applies them (foreign keys, corrections);
 ``numbering`` derives the per-patient columns; ``key_hashes`` is the index of stored keys
 the loader looks keys up in; ``bookkeeping`` records what a run read and touched;
-``schema`` creates this version's tables. Support for databases written by older
-versions is in ``pipelines.compat``.
+``schema`` creates this version's tables; ``clinic_copies`` and ``session_vitals`` derive
+the columns contract v2 adds (a vitals row's clinic, a session's readings from its rows).
+Support for databases written by older versions is in ``pipelines.compat``.
 """
 
 from pipelines.load.bookkeeping import (
@@ -17,10 +18,12 @@ from pipelines.load.bookkeeping import (
 )
 from pipelines.load.loader import FileLoad, TableLoader
 from pipelines.load.schema import ensure_schema, schema_is_current
+from pipelines.load.session_vitals import derive_session_vitals
 
 __all__ = [
     "FileLoad",
     "TableLoader",
+    "derive_session_vitals",
     "ensure_schema",
     "files_to_check",
     "record_files",

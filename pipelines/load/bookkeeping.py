@@ -174,10 +174,11 @@ def record_touched_patients(con: duckdb.DuckDBPyConnection, table: str) -> None:
 # --- Clinic freshness ------------------------------------------------------------------------
 
 
-def _clinic_column(table: Table) -> str:
+def _clinic_column(table: Table) -> str | None:
+    """The column naming the clinic in the rows a file sends; None where the loader copies it."""
     if table.name == "clinics":
         return table.key
-    return next(col for col, target in table.foreign_keys.items() if target == "clinics")
+    return next((col for col, target in table.foreign_keys.items() if target == "clinics"), None)
 
 
 def record_clinics_touched(con: duckdb.DuckDBPyConnection, table: Table, staged: str) -> None:
@@ -186,6 +187,8 @@ def record_clinics_touched(con: duckdb.DuckDBPyConnection, table: Table, staged:
     ``staged``: the table of the rows staged (with ``_file_idx``), beside ``_files``.
     """
     col = _clinic_column(table)
+    if col is None:  # vitals, medications: their sessions and patients rows carry the clinic
+        return
     con.execute(
         "CREATE TEMP TABLE IF NOT EXISTS _touched (clinic_id VARCHAR, seen_at TIMESTAMP, path VARCHAR)"
     ).fetchall()

@@ -32,6 +32,7 @@ from pipelines.load.bookkeeping import (
     record_fresh_delta,
     record_touched_patients,
 )
+from pipelines.load.clinic_copies import clinic_copy_insert, copy_clinic_changes, record_clinic_changes
 from pipelines.load.key_hashes import (
     add_key_hashes,
     has_repeats,
@@ -47,6 +48,7 @@ from pipelines.load.numbering import (
     patient_copies,
     record_condition_changes,
 )
+from pipelines.load.session_vitals import record_sessions_to_derive
 from pipelines.marts.time_order import CLUSTERED
 from pipelines.redact import redact_columns
 from pipelines.validate import FileResult
@@ -81,7 +83,7 @@ class FileLoad:
 
 
 # Published columns the loader derives (the validator derives the others, e.g. dose_mg_per_kg).
-LOADER_DERIVED = ("session_number", "primary_condition", "patient_no")
+LOADER_DERIVED = ("session_number", "primary_condition", "patient_no", "clinic_id")
 
 
 def staged_columns(table: Table) -> list[str]:
@@ -220,6 +222,8 @@ class TableLoader:
             con.execute(f"ALTER TABLE {STAGE} RENAME TO _final").fetchall()
         find_replaced(con, table)
         record_fresh_delta(con, table)
+        record_sessions_to_derive(con, table.name)
+        record_clinic_changes(con, table)
         if self.track_patients and table.name in PATIENT_HISTORY_TABLES:
             record_touched_patients(con, table.name)
         numbered = 0
@@ -228,10 +232,13 @@ class TableLoader:
             [(numbered,)] = con.execute("SELECT coalesce(max(patient_no), 0) FROM patients").fetchall()
         con.execute(f"DELETE FROM {table.name} WHERE rowid IN (SELECT _rid FROM _old)").fetchall()
         cols = ", ".join(staged_columns(table))
+        clinic_copy = clinic_copy_insert(table, cols)
         if table.name == "sessions":
             insert_sessions_renumbered(con, cols)
         elif table.name == "patients":
             insert_patients_numbered(con, cols, numbered)
+        elif clinic_copy:
+            con.execute(clinic_copy).fetchall()
         else:
             # in the read-side order marts.time_order keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
@@ -246,6 +253,7 @@ class TableLoader:
             else:
                 con.execute(f"INSERT INTO {table.name} ({cols}) SELECT {cols} FROM _final{order}").fetchall()
         add_key_hashes(con, table)
+        copy_clinic_changes(con, table)
         if table.name == "patients":
             copy_condition_changes(con)
         for temp in (STAGE, "_final", "_old", "_files"):
@@ -338,6 +346,8 @@ def find_replaced(con: duckdb.DuckDBPyConnection, table: Table) -> None:
         owner += ", patient_no"  # a corrected patients row keeps its number
     if table.name in dict(event_tables()):
         owner += ", clinic_id AS _clinic"  # whose newest date a replacement may lower
+    if table.name == "vitals":
+        owner += ", session_id"  # whose derived vital-sign columns a replacement changes
     con.execute(
         "CREATE OR REPLACE TEMP TABLE _maybe AS SELECT k FROM _final_hashes "
         f"WHERE h IN ({known_hashes(table.name, '(SELECT h FROM _final_hashes)')})"

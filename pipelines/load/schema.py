@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import duckdb
 
-from pipelines.compat import add_patient_conditions, add_patient_numbers
+from pipelines.compat import add_canonical_columns, add_patient_conditions, add_patient_numbers
 from pipelines.contract import schema_ddl
 from pipelines.load.key_hashes import sync_key_hashes
 from pipelines.load.numbering import sync_session_tails
@@ -19,6 +19,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     """Create what the database lacks of this version's tables, columns and loader look-ups."""
     for ddl in schema_ddl():
         con.execute(ddl).fetchall()
+    add_canonical_columns(con)
     add_patient_conditions(con)
     add_patient_numbers(con)
     sync_key_hashes(con)

@@ -40,6 +40,7 @@ RULE_ORDER: tuple[str, ...] = (
     "diastolic_not_below_systolic",
     "fatal_not_grade_5",
     "grade_5_not_fatal",
+    "stopped_before_started",
 )
 
 TYPE_WORDS = {
@@ -222,6 +223,9 @@ def _value_rules(table: Table, present: set[str]) -> list[Check]:
     if table.name == "adverse_events":
         fails = (pl.col(typed_name("severity_grade")) >= 4) & ~pl.col(typed_name("serious"))
         return [Check("grade_not_serious", "serious", fails, "severity grade 4–5 must be marked serious")]
+    if table.name == "medications" and "stopped_on" in present:
+        fails = pl.col(typed_name("stopped_on")) < pl.col(typed_name("started_on"))
+        return [Check("stopped_before_started", "stopped_on", fails, "stopped_on is before started_on")]
     return []
 
 

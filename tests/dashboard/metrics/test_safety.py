@@ -412,7 +412,8 @@ def test_ae_rate_by_category_and_action_cover_every_level(con: duckdb.DuckDBPyCo
     seen = {"nausea_vomiting", "sedation", "hypertension", "dissociation", "headache", "dizziness"}
     assert {lvl for lvl, r in category.items() if r["ae_count"] == 1} == seen
     assert all(r["ae_count"] == 0 for lvl, r in category.items() if lvl not in seen)
-    assert len(category) == 15 and {r["administered_sessions"] for r in category.values()} == {7}
+    # every category of contract v2 (15 of v1 + 10 added), each over the same 7 sessions
+    assert len(category) == 25 and {r["administered_sessions"] for r in category.values()} == {7}
     action = by_level(safety.ae_rate_by(con, JAN, "action_taken"))
     assert action["monitored"]["ae_count"] == 3  # A1 A6 A7
     assert action["medication_given"]["ae_count"] == 1
