@@ -106,7 +106,8 @@ def test_report_shape_and_figures(db: Path) -> None:
     with duckdb.connect(str(db), read_only=True) as con:
         report = build_report(con, Filters(START, END, ("A", "B", "C")), MetricConfig())
     json.dumps(report, allow_nan=False)  # serialisable as it stands
-    assert list(report) == ["period", "network", "clinics", "outcomes"]
+    # the published schema has the contract-v2 vitals table, so the monitoring block is there too
+    assert list(report) == ["period", "network", "clinics", "outcomes", "monitoring"]
     assert report["period"] == {"start": "2026-03-02", "end": "2026-03-15"}
     net = report["network"]
     for key, kind in NETWORK_TYPES.items():
