@@ -17,22 +17,40 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
+from dashboard.components import url_state  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, available_pages  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
+pages = available_pages()
 current = st.navigation(
     [
         st.Page(
             PAGES_DIR / p.file,
             title=p.title,
             icon=p.icon,
-            url_path=p.url_path,
+            url_path="" if p.file == DEFAULT_PAGE else p.url_path,
             default=p.file == DEFAULT_PAGE,
         )
-        for p in available_pages()
+        for p in pages
+    ]
+    # The default page is served at the root; a hidden twin answers its own path too
+    # (``/overview``), which otherwise shows Streamlit's blocking 'Page not found'.
+    + [
+        st.Page(PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, visibility="hidden")
+        for p in pages
+        if p.file == DEFAULT_PAGE
     ],
     position="sidebar",
 )
-if setup() is not None:
-    current.run()
+url_state.begin()
+try:
+    if setup() is not None:
+        current.run()
+except BaseException as stop:
+    # st.stop() ends a page early: what it showed is still the view to keep. A rerun (a page
+    # switch, a newer user action) is not: the next run writes the URL.
+    if type(stop).__name__ == "StopException":
+        url_state.commit()
+    raise
+url_state.commit()

@@ -10,8 +10,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard.db import connect
-from pipelines.model.config import MetricConfig, load_config
 from dashboard.queries.cache import version_key
+from pipelines.model.config import MetricConfig, load_config
 
 
 @st.cache_resource(show_spinner=False)
