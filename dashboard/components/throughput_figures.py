@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import charts, empty
+from dashboard.components import charts, empty, url_state
 from dashboard.components.filters import label
 from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
@@ -29,9 +29,7 @@ def grain_control(where: Any = st) -> str:
         "Time step",
         list(GRAINS),
         format_func=GRAINS.__getitem__,
-        default="week",
-        key="grain",
-        bind="query-params",
+        key=url_state.choice("grain", list(GRAINS), "week", GRAINS.__getitem__),
         required=True,
     )
 

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi
+from dashboard.components import empty, kpi, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import allowed_clinics, clinic_label
 from dashboard.components.page import context, require_sessions
@@ -26,11 +26,13 @@ busiest = queries.throughput_by_clinic(f, cfg, active_patients=False).sort(
 chosen = st.columns([2, 3])[0].selectbox(
     "Clinic",
     options,
-    index=options.index(busiest[0]) if busiest.len() and busiest[0] in options else 0,
     format_func=lambda c: clinic_label(c, names.get(c)),
-    key="clinic",
-    bind="query-params",
-    persist_state="session",
+    key=url_state.choice(
+        "clinic",
+        options,
+        busiest[0] if busiest.len() else None,
+        lambda c: clinic_label(c, names.get(c)),
+    ),
 )
 if chosen is None:
     empty.no_data("clinic to show")

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, tables
+from dashboard.components import empty, kpi, line_list, tables, url_state
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -94,7 +94,7 @@ kpi.tiles(
 
 TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")
 rates_tab, funnel_tab, excursion_tab, protocol_tab, serious_tab, list_tab = st.tabs(
-    list(TABS), key="safety_view", bind="query-params"
+    list(TABS), key=url_state.choice("safety_view", list(TABS), TABS[0]), on_change="rerun"
 )
 
 # --- AE rate by dimension ------------------------------------------------------------------------
@@ -118,8 +118,7 @@ if rates_tab.open is not False:
             "Break the AE rate down by",
             list(DIMENSIONS),
             format_func=DIMENSIONS.__getitem__,
-            key="ae_by",
-            bind="query-params",
+            key=url_state.choice("ae_by", list(DIMENSIONS), "clinic", DIMENSIONS.__getitem__),
         )
         by = sf.order_levels(queries.ae_rate_by(f, dimension), dimension)
         label_of = (
@@ -195,8 +194,7 @@ if funnel_tab.open is not False:
         network_f = ctx.state.network_filters
         overdispersion = st.toggle(
             "Adjust the limits for over-dispersion",
-            key="ae_overdispersion",
-            bind="query-params",
+            key=url_state.flag("ae_overdispersion"),
             help="Widens the limits by the between-clinic variation τ² (Spiegelhalter 2005, z-scores "
             "winsorised at 10%). Use it when many clinics fall outside the exact limits.",
         )
@@ -260,16 +258,14 @@ if funnel_tab.open is not False:
             "Time step",
             ["week", "month"],
             format_func=str.capitalize,
-            default="week",
-            key="ae_u_grain",
-            bind="query-params",
+            key=url_state.choice("ae_u_grain", ["week", "month"], "week", str.capitalize),
             required=True,
         )
         chosen = c2.selectbox(
             "Clinic",
             ["all", *f.clinic_ids],
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
-            key="ae_u_clinic",
+            key=url_state.choice("ae_u_clinic", ["all", *f.clinic_ids], "all"),
         )
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi
+from dashboard.components import empty, kpi, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.page import context, require_sessions
 
@@ -82,9 +82,7 @@ by = c2.segmented_control(
     "Split by",
     ["network", "clinic", "region"],
     format_func=str.capitalize,
-    default="clinic",
-    key="by",
-    bind="query-params",
+    key=url_state.choice("by", ["network", "clinic", "region"], "clinic", str.capitalize),
     required=True,
 )
 too_many_lines = by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES
@@ -142,9 +140,8 @@ with right:
     chart_scope = st.selectbox(
         "p-chart for",
         options,
-        index=options.index(flagged[0]) if flagged else 0,
         format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
-        key="pchart_clinic",
+        key=url_state.choice("pchart_clinic", options, flagged[0] if flagged else "all"),
     )
     scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
     label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)
