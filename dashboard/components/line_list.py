@@ -5,7 +5,8 @@ modality) select the scope; the AE filters here narrow it. Every filter
 claims a URL parameter (``url_state``, key = parameter name, all prefixed
 ``ae_`` so no other page's parameter is reused), so a review can be
 bookmarked and shared. The table shows the newest ``MAX_TABLE_ROWS`` rows;
-downloads hold every filtered row, after a header block naming the filters and the data date (``dashboard/exports.py``).
+downloads hold every filtered row, after a header block naming the filters
+and the data date (``dashboard/exports.py``).
 """
 
 from __future__ import annotations
