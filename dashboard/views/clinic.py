@@ -91,6 +91,7 @@ kpi.tiles(
         ),
     ],
     note="arrows show the difference from the network",
+    versus="vs network",
 )
 ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
 kpi.tiles(
@@ -107,6 +108,7 @@ kpi.tiles(
         kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
     ],
     note=None,
+    versus="vs network",
 )
 
 grain = fig.grain_control()

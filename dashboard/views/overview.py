@@ -20,13 +20,14 @@ cfg = ctx.cfg
 st.title("Network overview")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
+before_f = ctx.state.comparison  # the period the tiles compare against (sidebar 'Compare with')
 queries.prefetch(  # the page's reads at once; the calls below get their results
     lambda: queries.throughput_summary(f, cfg),
-    lambda: queries.throughput_summary(f.previous_period(), cfg),
+    lambda: queries.throughput_summary(before_f, cfg),
     lambda: queries.ae_rate(f),
-    lambda: queries.ae_rate(f.previous_period()),
+    lambda: queries.ae_rate(before_f),
     lambda: queries.outcome_summary(f, cfg),
-    lambda: queries.outcome_summary(f.previous_period(), cfg),
+    lambda: queries.outcome_summary(before_f, cfg),
     lambda: queries.sessions_over_time(f, "week", None),
     lambda: queries.new_starts_over_time(f, "week"),
     lambda: queries.ae_u_chart(f, cfg, "week"),
@@ -36,7 +37,7 @@ now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
     empty.no_match()
     st.stop()
-before = queries.throughput_summary(f.previous_period(), cfg)
+before = queries.throughput_summary(before_f, cfg)
 items = [
     kpi.Tile(
         "Administered sessions",
@@ -50,7 +51,7 @@ items = [
     ),
     kpi.Tile("New starts", now["new_starts"], before["new_starts"], kpi.count, kpi.signed_count),
 ]
-ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
+ae, ae_before = queries.ae_rate(f), queries.ae_rate(before_f)
 items += [
     kpi.Tile(
         "AEs per 100 sessions",
@@ -77,7 +78,7 @@ if not summary.is_empty() and "response" in summary.columns:
     primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
     if not primary.is_empty():
         top = primary.row(0, named=True)
-        old = queries.outcome_summary(f.previous_period(), cfg)
+        old = queries.outcome_summary(before_f, cfg)
         old_top = (
             old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
             if "response" in old.columns
@@ -94,7 +95,7 @@ if not summary.is_empty() and "response" in summary.columns:
                 "'–' means fewer evaluable patients than the suppression threshold.",
             )
         )
-kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
+kpi.tiles(items, note=f"change {ctx.state.comparison_label}", versus=kpi.versus(ctx.state.compare))
 
 st.subheader("Weekly trends")
 st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period cuts is left out.")

@@ -28,7 +28,11 @@ rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
     empty.no_match()
     st.stop()
-before, patients = headline["previous_rate"], headline["patients"]
+# kpis() reads the previous period in the same scan; another comparison period is the same metric again
+before = (
+    headline["previous_rate"] if ctx.state.compare == "previous" else queries.ae_rate(ctx.state.comparison)
+)
+patients = headline["patients"]
 excursion, protocol = headline["excursion"], headline["protocol"]
 kpi.tiles(
     [
@@ -89,7 +93,8 @@ kpi.tiles(
             f"{cfg.protocol_duration_min}–{cfg.protocol_duration_max} min.",
         ),
     ],
-    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+    note=f"change {ctx.state.comparison_label}",
+    versus=kpi.versus(ctx.state.compare),
 )
 
 TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")

@@ -18,7 +18,7 @@ st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope"
 
 queries.prefetch(  # the reads below that no control of the page changes, at once
     lambda: queries.throughput_summary(f, cfg, active_patients=False),
-    lambda: queries.throughput_summary(f.previous_period(), cfg, active_patients=False),
+    lambda: queries.throughput_summary(ctx.state.comparison, cfg, active_patients=False),
     lambda: queries.weekday_hour_load(f),
     lambda: queries.throughput_by_clinic(f, cfg, active_patients=False),
     lambda: queries.induction(f),
@@ -29,7 +29,7 @@ summary = queries.throughput_summary(f, cfg, active_patients=False)
 if summary["scheduled_sessions"] == 0:
     empty.no_match()
     st.stop()
-previous = queries.throughput_summary(f.previous_period(), cfg, active_patients=False)
+previous = queries.throughput_summary(ctx.state.comparison, cfg, active_patients=False)
 kpi.tiles(
     [
         kpi.Tile(
@@ -72,7 +72,8 @@ kpi.tiles(
         ),
         kpi.Tile("New starts", summary["new_starts"], previous["new_starts"], kpi.count, kpi.signed_count),
     ],
-    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+    note=f"change {ctx.state.comparison_label}",
+    versus=kpi.versus(ctx.state.compare),
 )
 
 st.subheader("Sessions over time")

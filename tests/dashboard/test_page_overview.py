@@ -59,7 +59,20 @@ def test_tiles_match_direct_sql_and_deltas_are_against_the_previous_equal_period
     before = _administered(demo_like_db, start - timedelta(days=30), start - timedelta(days=1))
     tile = next(m for m in at.metric if m.label == "Administered sessions")
     assert tile.value == f"{now:,}"
-    assert tile.delta == (f"{now - before:+,}" if now != before else "0")
+    relative = f" ({(now - before) / before:+.1%})" if before else ""
+    assert tile.delta == (f"{now - before:+,}{relative} vs previous period" if now != before else "0")
+
+
+def test_same_period_last_year_compares_with_the_same_dates_a_year_earlier(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days", compare="Same period last year")
+    last = _last(demo_like_db)
+    start = last - timedelta(days=29)
+    now = _administered(demo_like_db, start, last)
+    before = _administered(demo_like_db, start.replace(year=start.year - 1), last.replace(year=last.year - 1))
+    assert before > 0  # the demo-like data spans more than a year, so the comparison has data
+    tile = next(m for m in at.metric if m.label == "Administered sessions")
+    assert tile.delta == f"{now - before:+,} ({(now - before) / before:+.1%}) vs last year"
+    assert "same period last year" in texts(at)
 
 
 def test_ae_rate_tile_is_100_times_aes_over_administered_sessions(app_at, demo_like_db):
