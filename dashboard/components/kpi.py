@@ -53,24 +53,21 @@ def relative(value: float, previous: float) -> str | None:
     return f"{(value - previous) / abs(previous):+.1%}"
 
 
-def delta_text(tile: Tile, versus: str | None) -> str | int | None:
-    """``+120 (+4.2%) vs …``: the absolute and the relative change, and what they are against.
-
-    0 (grey, no arrow) when the change rounds to nothing."""
+def delta_text(tile: Tile) -> str | int | None:
+    """``+120 (+4.2%)``: absolute and relative change; 0 (grey, no arrow) when it rounds to nothing."""
     if tile.value is None or tile.previous is None:
         return None
     absolute = tile.delta_fmt(tile.value - tile.previous)
     if not any(ch in "123456789" for ch in absolute):
         return 0
     rel = relative(tile.value, tile.previous)
-    text = absolute if rel is None else f"{absolute} ({rel})"
-    return f"{text} {versus}" if versus else text
+    return absolute if rel is None else f"{absolute} ({rel})"
 
 
 def tiles(items: list[Tile], note: str | None, versus: str | None = None) -> None:
     """One bordered tile per item; the delta is ``value − previous`` (a previous period, or the network).
 
-    ``versus`` ('vs previous 30 days') is written on every tile's delta so a tile read alone
+    ``versus`` ('vs previous period') is written beside every tile's delta so a tile read alone
     (or copied into a report) still says what it is compared with."""
     if note:
         st.caption(note[0].upper() + note[1:] + ".")
@@ -79,10 +76,12 @@ def tiles(items: list[Tile], note: str | None, versus: str | None = None) -> Non
     for col, tile in zip(cols, items, strict=False):
         with col:
             value = "–" if tile.value is None else tile.fmt(tile.value)
+            delta = delta_text(tile)
             st.metric(
                 tile.label,
                 value,
-                delta=delta_text(tile, versus),
+                delta=delta,
+                delta_description=versus if delta is not None else None,
                 delta_color={"up": "normal", "down": "inverse", "neutral": "off"}[tile.better],
                 help=tile.help,
                 border=True,
