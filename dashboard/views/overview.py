@@ -168,7 +168,7 @@ st.caption(
     "Utilisation green 50–85%, red below 30%; no-show green below 8%, red from 15%; "
     "AE funnel red above the 99.8% limit, amber above 95%; "
     "newest data red when the clinic's exports are stale. "
-    "**Click a row** to open that clinic."
+    "Clinics with a red cell come first, then amber. **Click a row** to open that clinic."
 )
 league = league_table(f, ctx.state.network_filters, cfg, date.today())
 event = st.dataframe(
@@ -176,30 +176,35 @@ event = st.dataframe(
         league,
         [
             "clinic_name",
-            "region",
-            "administered_sessions",
-            "chair_utilisation",
-            "no_show_rate",
-            "ae_per_100",
             "ae_flag",
+            "no_show_rate",
+            "chair_utilisation",
             "newest_data_date",
+            "administered_sessions",
+            "ae_per_100",
+            "region",
         ],
     ),
     hide_index=True,
     key="league",
     on_select="rerun",
     selection_mode="single-row",
+    height=tables.all_rows_height(league.height),
     column_config={
-        "clinic_name": "Clinic",
+        "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
         "region": "Region",
         "administered_sessions": tables.number("Sessions", help="Administered sessions in the period"),
         "chair_utilisation": tables.percent("Utilisation"),
         "no_show_rate": tables.percent("No-show"),
         "ae_per_100": tables.number("AEs /100", "%.2f", help="Adverse events per 100 administered sessions"),
-        "ae_flag": st.column_config.TextColumn("AE funnel", help="Position on the Safety page's funnel plot"),
+        "ae_flag": st.column_config.TextColumn(
+            "AE funnel", help="Position on the Safety page's funnel plot (exact Poisson limits)"
+        ),
         "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),
     },
 )
+if league.height > tables.MAX_ALL_ROWS:
+    st.caption(f"{league.height} clinics: scroll the table to see them all (flagged ones are at the top).")
 rows = event.selection.rows if event is not None else []
 if rows:
     chosen = league.row(rows[0], named=True)

@@ -148,6 +148,24 @@ def test_league_funnel_flag_is_against_the_whole_network(monkeypatch, demo_like_
     assert full.filter(pl.col("clinic_id") == "C1")["flag"].item() == "above_998"
     alone = league_table(everyone.with_clinics(("C1",)), everyone, MetricConfig(), date.today())
     assert alone["flag"].to_list() == ["above_998"]
+    # the red AE flag opens the table, in words (C4, without sessions, is red for utilisation
+    # only); then the clinics by their worst light
+    assert full["clinic_id"][0] == "C1"
+    assert full["ae_flag"][0] == "above the 99.8% limit"
+    rank = {"red": 0, "amber": 1, "green": 2, "grey": 3}
+    worst = [
+        min(rank[r[k]] for k in ("util_light", "no_show_light", "ae_light", "data_light"))
+        for r in full.iter_rows(named=True)
+    ]
+    assert worst == sorted(worst)
+
+
+def test_league_shows_every_clinic_and_the_flag_next_to_the_name(app_at, demo_like_db):
+    at = app_at(demo_like_db)
+    grid = at.dataframe(key="league")
+    assert len(grid.value) == 4  # every clinic in scope, none cut off
+    assert list(grid.value.columns[:2]) == ["clinic_name", "ae_flag"]
+    assert not any("_" in str(v) for v in grid.value["ae_flag"])
 
 
 def test_overview_empty_states(app_at, empty_db, absent_db):
