@@ -19,6 +19,7 @@ import duckdb
 from pipelines.model.freshness import clinic_freshness
 from pipelines.progress import logfmt
 from pipelines.publish import read_side_runs
+from pipelines.signal_state import RunRecord, SignalState, default_path
 
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
@@ -42,6 +43,7 @@ class StatusReport:
     runs: list[dict[str, object]] = field(default_factory=list)  # newest first
     clinics: list[ClinicFreshness] = field(default_factory=list)
     error: str | None = None
+    signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
     @property
     def last_run_failed(self) -> bool:
@@ -100,6 +102,10 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
         r["finished_at"] = _as_datetime(r["finished_at"])
     unique = {r["run_id"]: r for r in records}  # a side record may be in both places
     report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
+    try:
+        report.signals = SignalState(default_path(db)).last_runs()
+    except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
+        report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
 
 
@@ -141,10 +147,18 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
                 f"  {state:<6} {c.clinic_id:<12} newest data {c.newest_data_date or '-'} ({age}); "
                 f"last file {arrived} {c.last_file or ''}".rstrip()
             )
+    if report.signals:
+        lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
+    for sig in report.signals:
+        outcome = f"FAILED, {sig.failed} pending: {sig.error}" if sig.error else f"sent {sig.sent}"
+        lines.append(
+            f"  {sig.run_at:%Y-%m-%d %H:%M:%S}  {sig.recipient} ({sig.channel}): {sig.new} new, {outcome}"
+        )
     fields: dict[str, object] = {
         "last_run": report.runs[0]["status"] if report.runs else None,
         "last_run_id": report.runs[0]["run_id"] if report.runs else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         "exit_code": report.exit_code,
     }
     level = "info" if report.exit_code == EXIT_OK else "error"

@@ -26,7 +26,20 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 ]
 # Inside dashboard/, the order of its layers, lowest first: a module may import its own layer and
 # those before it.
-DASHBOARD_ORDER = ("stats", "db", "metrics", "queries", "exports", "components", "views", "app")
+DASHBOARD_ORDER = (
+    "stats",
+    "db",
+    "scope",
+    "metrics",
+    "reviews",
+    "queries",
+    "exports",
+    "components",
+    "boardpack",
+    "alerts",
+    "views",
+    "app",
+)
 FORBIDDEN_FOR_PIPELINES = ("pipelines.cli",)
 
 

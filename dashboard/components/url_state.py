@@ -118,12 +118,12 @@ def choices(key: str, options: Sequence[Any], fmt: Callable[[Any], str] = str) -
 
 
 def flag(key: str, default: bool = False) -> str:
-    """A toggle or checkbox: ``1`` / ``0`` in the URL."""
+    """A toggle or checkbox: ``true`` / ``false`` in the URL."""
     return _claim(
         key,
         default,
         lambda raw: {"1": True, "true": True, "0": False, "false": False}.get(raw[-1].lower()),
-        lambda value: ["1" if value else "0"],
+        lambda value: ["true" if value else "false"],
         True,
     )
 
@@ -133,8 +133,8 @@ def text(key: str, default: str = "", max_len: int = 200) -> str:
     return _claim(key, default, lambda raw: raw[-1][:max_len], lambda value: [value] if value else [], True)
 
 
-def dates(key: str, default: tuple[date, date], lo: date, hi: date, *, in_url: bool = True) -> str:
-    """A date range (``key=YYYY-MM-DD&key=YYYY-MM-DD``), clamped to ``lo``–``hi``."""
+def dates(key: str, default: tuple[date, ...], lo: date, hi: date, *, in_url: bool = True) -> str:
+    """A date range (``key=YYYY-MM-DD&key=YYYY-MM-DD``; ``()`` = none picked), clamped to ``lo``–``hi``."""
 
     def decode(raw: list[str]) -> Any:
         try:

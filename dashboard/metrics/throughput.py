@@ -15,6 +15,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
+from dashboard.metrics.control_charts import SpcOptions, chart_filters, mark_period
 from dashboard.metrics.filters import (
     Filters,
     Fragment,
@@ -727,41 +728,65 @@ def _route_modality_mix(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -
 
 
 def no_show_pchart(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> pl.DataFrame:
-    """p-chart of the no-show rate per week or month (metrics.md "Over time").
+    """p-chart (Laney's p′ by default) of the no-show rate per week or month (metrics.md "Over time").
 
-    One point per bucket with at least one scheduled session; limits from the first
-    ``cfg.spc_baseline_periods`` points; a lower rate is better. Columns are those of
-    ``dashboard.stats.spc.p_chart`` (period, count, n, value, centre, limits, signals).
+    One point per bucket with at least one scheduled session, over the chart's window
+    (``control_charts``: at least 26 weeks / 18 months ending at ``f.end``); limits from
+    ``options``' baseline (default: the first ``cfg.spc_baseline_periods`` points); a lower
+    rate is better. Columns are those of ``dashboard.stats.spc.p_chart`` and ``in_period``.
     """
-    return _pchart(no_show_counts(con, f, grain), cfg)
+    return _pchart(no_show_counts(con, chart_filters(f, grain, options), grain), cfg, f, grain, options)
 
 
 def no_show_pchart_with_clinic(
-    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    clinic_id: str,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``no_show_pchart`` of ``f`` ("scope") and of the clinic alone ("clinic"), from one query."""
-    over_time = _sessions_over_time(con, _scopes(f, clinic_id), grain, None)
-    return _by_scope([_pchart(_no_show_counts(df), cfg) for df in over_time])
+    over_time = _sessions_over_time(con, _scopes(chart_filters(f, grain, options), clinic_id), grain, None)
+    return _by_scope([_pchart(_no_show_counts(df), cfg, f, grain, options) for df in over_time])
 
 
 def no_show_pcharts_by_clinic(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``no_show_pchart(f.with_clinics((c,)))`` for every clinic c in scope with a point, from one query.
 
     The Throughput page scans each clinic's chart for special causes; one query per clinic
     cost a scan of the period each.
     """
-    weekly = sessions_over_time(con, f, grain, by="clinic")
+    weekly = sessions_over_time(con, chart_filters(f, grain, options), grain, by="clinic")
     return {
-        str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg)
+        str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg, f, grain, options)
         for clinic, part in weekly.group_by("group", maintain_order=True)
         if part["scheduled_sessions"].sum() > 0
     }
 
 
-def _pchart(counts: pl.DataFrame, cfg: MetricConfig) -> pl.DataFrame:
+def _pchart(
+    counts: pl.DataFrame, cfg: MetricConfig, f: Filters, grain: Grain, options: SpcOptions | None
+) -> pl.DataFrame:
+    options = options or SpcOptions()
     points = counts.select(period="period_start", count="no_shows", n="scheduled_sessions")
-    return p_chart(points, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)
+    chart = p_chart(
+        points,
+        baseline_periods=cfg.spc_baseline_periods,
+        baseline=options.baseline,
+        laney=options.laney,
+        higher_is_better=False,
+    )
+    return mark_period(chart, f, grain)

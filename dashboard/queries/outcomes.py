@@ -1,4 +1,4 @@
-"""Cached queries over ``dashboard/metrics/outcomes.py`` (Outcomes page; the summary on Overview)."""
+"""Cached queries over ``dashboard/metrics/outcomes/`` (Outcomes page; the summary on Overview)."""
 
 from __future__ import annotations
 

@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
+from dashboard.boardpack import Month, board_pack_pdf
 from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
@@ -19,6 +20,22 @@ f = require_sessions(ctx)
 cfg = ctx.cfg
 st.title("Network overview")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
+pack_month = Month.of(ctx.state.last_date).shift(-1)  # the data's last whole month
+pack_scope = (
+    "network"
+    if set(f.clinic_ids) == set(ctx.state.clinics["clinic_id"])
+    else "clinic:" + ",".join(f.clinic_ids)
+)
+st.download_button(
+    f"Download board pack ({pack_month.label})",
+    data=lambda: board_pack_pdf(pack_month, f.clinic_ids, cfg, pack_scope),  # built on click (~10 s)
+    file_name=f"ketaops-board-pack-{pack_month.iso}.pdf",
+    mime="application/pdf",
+    on_click="ignore",
+    icon=":material/picture_as_pdf:",
+    key="board_pack",
+    help="PDF of the month before the newest data for the clinics in scope (docs/board-pack.md)",
+)
 
 before_f = ctx.state.comparison  # the period the tiles compare against (sidebar 'Compare with')
 queries.prefetch(  # the page's reads at once; the calls below get their results

@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, tables, url_state
+from dashboard.components import empty, kpi, line_list, spc_controls, tables, url_state
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -111,6 +111,7 @@ DIMENSIONS = {
     "action_taken": "Action taken",
     "route": "Route",
     "modality": "Modality",
+    "phase": "Phase (induction or maintenance)",
     "dose_band": "Dose band (mg/kg)",
     "session_number": "Session number",
     "condition": "Condition",
@@ -194,7 +195,7 @@ if rates_tab.open is not False:
 # --- Funnel plot and u-chart ---------------------------------------------------------------------
 if funnel_tab.open is not False:
     with funnel_tab:
-        # The target is the whole network the viewer may see (with the same period, region, condition,
+        # The target is the whole network the viewer may see (every region; the same period, condition,
         # route and modality), never just the picked clinics: one clinic picked alone would be its own target.
         network_f = ctx.state.network_filters
         overdispersion = st.toggle(
@@ -215,7 +216,6 @@ if funnel_tab.open is not False:
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
             st.caption(
                 f"Target = AEs ÷ administered sessions of all {len(in_funnel)} clinic(s) you can see"
-                + (" in the chosen region" if f.regions else "")
                 + ", with the sidebar's period, condition, route and modality"
                 + (" — the clinics you picked are ringed and named" if picked else "")
                 + ". A clinic above the 99.8% limit is very unlikely to differ by chance alone. "
@@ -272,30 +272,22 @@ if funnel_tab.open is not False:
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
             key=url_state.choice("ae_u_clinic", ["all", *f.clinic_ids], "all"),
         )
+        spc = spc_controls.spc_controls()
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
-        # Partial weeks/months at the period's ends stay: their limits widen with their fewer sessions.
-        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id)
+        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id, options=spc)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
-                sf.u_chart_figure(
-                    u,
-                    title=f"u-chart: AEs per 100 sessions per {grain}, {who}",
-                    grain=grain,
-                    baseline_periods=cfg.spc_baseline_periods,
-                ),
-                key="ae_u_chart",
-            )
-            trial = bool(u["trial"].any())
+            title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
+            st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
-                f"Centre line and 3σ limits from the first "
-                f"{min(cfg.spc_baseline_periods, u.height)} {grain}s, "
+                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
+                f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
                 + (
-                    "marked **trial** until there are enough points; pick a longer period for fixed limits. "
-                    if trial
-                    else "then held. "
+                    "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
+                    if spc.laney
+                    else ""
                 )
                 + "Grey = common cause; orange = special cause of concern (more AEs); blue = improvement. "
                 "A week or month the period cuts has fewer sessions, hence wider limits."

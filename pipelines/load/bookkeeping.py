@@ -111,13 +111,13 @@ PATIENT_HISTORY_TABLES = ("patients", "sessions", "assessments")
 def record_touched_patients(con: duckdb.DuckDBPyConnection, table: str) -> None:
     """Add the patients of the rows loaded (``_final``) and replaced (``_old``) to ``_touched_patients``.
 
-    ``summaries.optimise`` then updates its per-patient tables for those patients only
+    ``marts.maintain`` then updates its per-patient tables for those patients only
     (a day's refresh touches thousands of 1M patients). A session moved from one patient
     to another by a correction touches both. Each row says what touched the patient:
     ``session_at``, the time of a session loaded or replaced (the old row's time, read
     before it is deleted), or ``patient_row`` for the patients row itself; both empty for
     an assessment. Their first session can only change through those
-    (``summaries.update_first_sessions``).
+    (``marts.first_sessions.update_first_sessions``).
     """
     con.execute(
         f"CREATE TEMP TABLE IF NOT EXISTS {TOUCHED_PATIENTS} "

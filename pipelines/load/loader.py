@@ -232,7 +232,7 @@ class TableLoader:
         elif table.name == "patients":
             insert_patients_numbered(con, cols, numbered)
         else:
-            # in the read-side order summaries.optimise keeps, so it need not rewrite the table
+            # in the read-side order marts.time_order keeps, so it need not rewrite the table
             order = "".join(f" ORDER BY {c}" for t, c in CLUSTERED if t == table.name)
             copies = patient_copies(table)
             if copies:

@@ -26,7 +26,7 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def schema_is_current(con: duckdb.DuckDBPyConnection) -> bool:
-    """Whether ``ensure_schema`` and the per-patient tables of ``summaries`` would add nothing.
+    """Whether ``ensure_schema`` and the per-patient tables of ``marts`` would add nothing.
 
     Every table and column this version creates is compared with the database's (the
     expected ones from ``ensure_schema`` run on an empty in-memory database). A run that
