@@ -73,6 +73,10 @@ def _claim(
         raw = st.query_params.get_all(key)
         value = decode(raw) if raw else None
         st.session_state[key] = default if value is None else value
+    else:
+        # Written back every run: a widget of the same key on another page (``grain`` on
+        # Throughput and Clinic) is a new widget, and would otherwise start empty.
+        st.session_state[key] = st.session_state[key]
     return key
 
 
