@@ -43,7 +43,7 @@ current = st.navigation(
     ],
     position="sidebar",
 )
-url_state.begin()
+url_state.begin(current.url_path)
 try:
     if setup() is not None:
         current.run()

@@ -25,7 +25,7 @@ from typing import Any
 
 import streamlit as st
 
-_LAST = "_url_last_written"  # the query string (dict of lists) the previous run wrote
+_LAST = "_url_last_written"  # what the previous run wrote: a _Written
 _RUN = "_url_run"  # this run's claims
 
 
@@ -36,20 +36,42 @@ class _Claim:
     in_url: bool
 
 
+@dataclass(frozen=True)
+class _Written:
+    query: dict[str, list[str]]
+    page: str
+    page_switch: bool  # written by the first run of a page the user switched to
+
+
 @dataclass
 class _Run:
     external: bool  # the URL changed outside this app's runs: it sets the widgets
     claims: dict[str, _Claim]
+    page: str = ""
+    page_switch: bool = False
 
 
 def current_query() -> dict[str, list[str]]:
     return {k: st.query_params.get_all(k) for k in st.query_params}
 
 
-def begin() -> None:
-    """Start a run: decide whether the URL (changed from outside) or the widgets lead."""
-    last = st.session_state.get(_LAST)
-    st.session_state[_RUN] = _Run(external=last is None or last != current_query(), claims={})
+def begin(page: str = "") -> None:
+    """Start a run on ``page``: decide whether the URL (changed from outside) or the widgets lead.
+
+    Streamlit's frontend drops every parameter not bound with ``bind=`` when the user switches
+    page, and Back onto the entry it pushed for the switch shows that bare URL again: an empty
+    query on a switch (or on its entry) is taken as dropped, not as a request for defaults.
+    """
+    last: _Written | None = st.session_state.get(_LAST)
+    now = current_query()
+    switch = last is not None and last.page != page
+    if last is None:
+        external = True
+    elif now == last.query:
+        external = False
+    else:
+        external = bool(now) or not (switch or last.page_switch)
+    st.session_state[_RUN] = _Run(external=external, claims={}, page=page, page_switch=switch)
 
 
 def _run() -> _Run:
@@ -183,4 +205,5 @@ def commit() -> None:
     wanted = wanted_query()
     if wanted != current_query():
         st.query_params.from_dict(wanted)
-    st.session_state[_LAST] = wanted
+    run = _run()
+    st.session_state[_LAST] = _Written(wanted, run.page, run.page_switch)

@@ -84,3 +84,16 @@ def test_safety_breakdown_and_u_chart_clinic_survive_a_tab_switch_and_a_reload(a
     again.query_params["safety_view"] = "Rates"
     again.run()
     assert again.selectbox(key="ae_by").value == "route"
+
+
+def test_a_page_switch_keeps_the_filters_the_frontend_drops(app_at, demo_like_db):
+    """Streamlit's frontend sends a page switch without the parameters of unbound widgets."""
+    at = app_at(demo_like_db, period="Last 30 days", region=["North"])
+    at.query_params.clear()
+    at.switch_page("views/throughput.py").run()
+    assert at.selectbox(key="period").value == "30d"
+    assert _query(at)["period"] == ["Last 30 days"] and _query(at)["region"] == ["North"]
+    # Back onto the bare entry of the switch: still the same view, not the defaults
+    at.query_params.clear()
+    at.run()
+    assert at.selectbox(key="period").value == "30d"

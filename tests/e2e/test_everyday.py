@@ -70,9 +70,8 @@ def test_typing_a_region_and_enter_picks_that_region_only(page: Page, app_url: s
         con.close()
     # the shortest name: the one most likely to be part of others (West in Midwest and Southwest)
     region = min(regions, key=len)
-    box = page.locator('input[aria-label="Region"]')  # the role query does not find multiselect inputs
-    box.click()
-    box.type(region)
+    page.locator('[data-testid="stMultiSelect"]').filter(has_text="Region").click()
+    page.keyboard.type(region)
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
     wait_idle(page)
