@@ -74,6 +74,7 @@ def test_typing_a_region_and_enter_picks_that_region_only(page: Page, app_url: s
     page.keyboard.type(region)
     page.keyboard.press("Enter")
     page.keyboard.press("Escape")
+    page.wait_for_url(re.compile(r"region="))
     wait_idle(page)
     assert page.url.count("region=") == 1
     assert f"region={region.replace(' ', '+')}" in page.url
