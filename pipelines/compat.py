@@ -68,8 +68,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, 
 ADDED_COLUMNS = {
     FIRST_SESSIONS: ("induction_sessions", "primary_condition", "patient_no"),
     MAINTENANCE_SESSIONS: ("primary_condition", "patient_no"),
-    OUTCOME_PATIENTS: ("patient_no",),
-    OUTCOME_IDEATION: ("patient_no",),
+    OUTCOME_PATIENTS: ("patient_no", "baseline_linked"),  # v2 rules: linked baseline, reliable worsening
+    OUTCOME_IDEATION: ("patient_no", "rose_at"),
     OUTCOME_SESSION_SCORES: ("patient_no",),
 }
 # Columns per-patient tables no longer carry: a table holding one was built by an older version

@@ -6,8 +6,9 @@ import plotly.graph_objects as go
 import polars as pl
 
 from dashboard.boardpack.content import BoardPackData
-from dashboard.components import charts
+from dashboard.components import charts, spc_controls
 from dashboard.components import safety_figures as sf
+from dashboard.metrics.control_charts import SpcOptions
 
 # Printed at A4 width: figures are laid out at this size in CSS pixels and scaled by the browser.
 WIDTH, HEIGHT = 900, 380
@@ -51,12 +52,10 @@ def u_chart_figure(data: BoardPackData) -> go.Figure | None:
     """The Safety page's AE u-chart, monthly over the 13 months ending with the board pack's month."""
     if data.u_chart.is_empty():
         return None
-    return sf.u_chart_figure(
-        data.u_chart,
-        title="AEs per 100 administered sessions per month",
-        grain="month",
-        baseline_periods=data.cfg.spc_baseline_periods,
+    title = spc_controls.chart_title(
+        data.u_chart, "u", "AEs per 100 administered sessions per month", "month", SpcOptions()
     )
+    return sf.u_chart_figure(data.u_chart, title=title, grain="month")
 
 
 def board_figures(data: BoardPackData) -> dict[str, go.Figure | None]:

@@ -11,8 +11,10 @@ the user chose.
 
 Which side wins: when the URL differs from what the previous run wrote (first load, a
 shared link, Back/Forward), the URL sets the widgets; otherwise the widgets set the URL.
-A control not drawn in a run (another page's, a tab not open) keeps its parameter, and
-takes its value from it when it is drawn again. Defaults are left out of the URL.
+A control not drawn in a run (another page's, a tab not open, the filters on the Data
+page) keeps its parameter and its value, and takes them up again when it is drawn. The
+frontend drops unbound parameters on a page switch, so the first run of a page puts them
+back (that switch is two history entries). Defaults are left out of the URL.
 Values in the URL are untrusted: an unknown value falls back to the default.
 """
 
@@ -27,6 +29,7 @@ import streamlit as st
 
 _LAST = "_url_last_written"  # what the previous run wrote: a _Written
 _RUN = "_url_run"  # this run's claims
+_HELD = "_url_held"  # key -> (value, URL values) of every control claimed so far in the session
 
 
 @dataclass
@@ -72,6 +75,9 @@ def begin(page: str = "") -> None:
     else:
         external = bool(now) or not (switch or last.page_switch)
     st.session_state[_RUN] = _Run(external=external, claims={}, page=page, page_switch=switch)
+    if external:  # what the URL now says replaces what controls not drawn held
+        held = st.session_state.get(_HELD, {})
+        st.session_state[_HELD] = {k: v for k, v in held.items() if now.get(k) == v[1]}
 
 
 def _run() -> _Run:
@@ -91,7 +97,11 @@ def _claim(
 ) -> str:
     run = _run()
     run.claims[key] = _Claim(encode, default, in_url)
-    if run.external or key not in st.session_state:
+    held = st.session_state.get(_HELD, {})
+    if not run.external and key not in st.session_state and key in held:
+        # drawn again after a page without it (Streamlit forgot the widget, the frontend the URL)
+        st.session_state[key] = held[key][0]
+    elif run.external or key not in st.session_state:
         raw = st.query_params.get_all(key)
         value = decode(raw) if raw else None
         st.session_state[key] = default if value is None else value
@@ -191,6 +201,9 @@ def wanted_query() -> dict[str, list[str]]:
     """The query string this run's controls ask for; parameters of controls not drawn stay."""
     run = _run()
     query = {k: v for k, v in current_query().items() if k not in run.claims}
+    for key, (_, encoded) in st.session_state.get(_HELD, {}).items():
+        if key not in run.claims and key not in query and encoded:
+            query[key] = encoded  # a control not drawn here keeps its place in the URL
     for key, claim in run.claims.items():
         value = st.session_state.get(key, claim.default)
         if claim.in_url and value != claim.default:
@@ -207,3 +220,7 @@ def commit() -> None:
         st.query_params.from_dict(wanted)
     run = _run()
     st.session_state[_LAST] = _Written(wanted, run.page, run.page_switch)
+    held = dict(st.session_state.get(_HELD, {}))
+    for key, claim in run.claims.items():
+        held[key] = (st.session_state.get(key, claim.default), wanted.get(key, []))
+    st.session_state[_HELD] = held

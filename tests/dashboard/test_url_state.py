@@ -97,3 +97,13 @@ def test_a_page_switch_keeps_the_filters_the_frontend_drops(app_at, demo_like_db
     at.query_params.clear()
     at.run()
     assert at.selectbox(key="period").value == "30d"
+
+
+def test_a_page_without_filters_keeps_them_for_the_next_page(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days", route=["IV"])
+    at.query_params.clear()  # the frontend's page switch
+    at.switch_page("views/data.py").run()
+    assert _query(at)["period"] == ["Last 30 days"]  # still in the URL on the Data page
+    at.switch_page("views/overview.py").run()
+    assert at.selectbox(key="period").value == "30d"
+    assert at.multiselect(key="route").value == ["iv"]
