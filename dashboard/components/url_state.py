@@ -29,6 +29,7 @@ import streamlit as st
 
 _LAST = "_url_last_written"  # what the previous run wrote: a _Written
 _RUN = "_url_run"  # this run's claims
+_RAW = object()  # a held parameter not decoded yet
 _HELD = "_url_held"  # key -> (value, URL values) of every control claimed so far in the session
 
 
@@ -75,9 +76,12 @@ def begin(page: str = "") -> None:
     else:
         external = bool(now) or not (switch or last.page_switch)
     st.session_state[_RUN] = _Run(external=external, claims={}, page=page, page_switch=switch)
+    held = st.session_state.get(_HELD, {})
     if external:  # what the URL now says replaces what controls not drawn held
-        held = st.session_state.get(_HELD, {})
-        st.session_state[_HELD] = {k: v for k, v in held.items() if now.get(k) == v[1]}
+        held = {k: v for k, v in held.items() if now.get(k) == v[1]}
+    # parameters of controls not drawn yet (a reload of the Data page): held as they are, decoded
+    # when their control claims them, so a page switch (which drops them) does not lose them
+    st.session_state[_HELD] = {**{k: (_RAW, v) for k, v in now.items()}, **held}
 
 
 def _run() -> _Run:
@@ -100,7 +104,9 @@ def _claim(
     held = st.session_state.get(_HELD, {})
     if not run.external and key not in st.session_state and key in held:
         # drawn again after a page without it (Streamlit forgot the widget, the frontend the URL)
-        st.session_state[key] = held[key][0]
+        value, raw = held[key]
+        decoded = decode(raw) if value is _RAW and raw else value
+        st.session_state[key] = default if decoded is None or decoded is _RAW else decoded
     elif run.external or key not in st.session_state:
         raw = st.query_params.get_all(key)
         value = decode(raw) if raw else None

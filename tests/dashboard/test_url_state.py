@@ -3,7 +3,9 @@ outside) puts the controls back. History entries per action are counted in the b
 
 from __future__ import annotations
 
-from tests.dashboard.conftest import texts
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.conftest import APP, texts
 
 
 def _query(at) -> dict[str, list[str]]:
@@ -107,3 +109,16 @@ def test_a_page_without_filters_keeps_them_for_the_next_page(app_at, demo_like_d
     at.switch_page("views/overview.py").run()
     assert at.selectbox(key="period").value == "30d"
     assert at.multiselect(key="route").value == ["iv"]
+
+
+def test_filters_of_a_reloaded_page_without_them_reach_the_next_page(monkeypatch, demo_like_db):
+    """A session that starts on the Data page (a reload there) never drew the filters."""
+    monkeypatch.setenv("KETAOPS_DB", str(demo_like_db))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"period": "Year to date"})
+    at.switch_page("views/data.py").run()
+    assert not at.exception
+    assert _query(at)["period"] == ["Year to date"]
+    at.query_params.clear()  # the frontend's page switch
+    at.switch_page("views/throughput.py").run()
+    assert at.selectbox(key="period").value == "ytd"

@@ -91,7 +91,7 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
     wait_idle(page)
     page.reload()
     wait_idle(page)
-    expect(page.get_by_role("combobox", name="Period")).to_have_value("Last 30 days")
+    assert "period=Last+30+days" in page.url  # the Data page has no filters but keeps them
 
     # the Data page flags the silent clinic and downloads exactly the rejected rows
     silent = demo.role("silent")
@@ -103,6 +103,12 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
         page.get_by_role("button", name=re.compile("Download rejected rows")).click()
     rows = list(csv.DictReader(io.StringIO(Path(info.value.path()).read_text())))
     assert len(rows) == _sql(demo.db, "SELECT count(*) FROM rejected_rows") > 0
+
+    # … and the next page still has them
+    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Throughput", exact=True).click()
+    page.wait_for_url(re.compile(r"/throughput\?.*period=Last\+30\+days"))
+    wait_idle(page)
+    expect(page.get_by_role("combobox", name="Period")).to_have_value("Last 30 days")
 
 
 @pytest.mark.parametrize(
