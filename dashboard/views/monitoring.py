@@ -1,7 +1,8 @@
 """Monitoring: compliance with the session monitoring rules, by clinic, over time, by route and
 provider, review lists with each session's vitals timeline, sedation by dose, medications (layout only).
 
-Tabs and every selection are bound to the URL (``?mon_view=Review lists&mon_rule=vitals_complete``).
+Tabs and every selection are kept in the URL (``url_state``):
+``?mon_view=Review lists&mon_rule=vitals_complete``.
 """
 
 from __future__ import annotations
@@ -258,12 +259,7 @@ if review_tab.open is not False:
             "Sessions that fail",
             list(RULE_WORDS),
             format_func=lambda m: f"{MEASURES[m].label}: {RULE_WORDS[m]}",
-            key=url_state.choice(
-                "mon_rule",
-                list(RULE_WORDS),
-                next(iter(RULE_WORDS)),
-                lambda m: f"{MEASURES[m].label}: {RULE_WORDS[m]}",
-            ),
+            key=url_state.choice("mon_rule", list(RULE_WORDS), next(iter(RULE_WORDS))),
         )
         provider_text = c2.text_input(
             "Provider (pseudonym)",
