@@ -18,6 +18,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import exports, queries
+from dashboard.access import recorder
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Permission
 from dashboard.components import url_state
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
@@ -201,37 +204,10 @@ def render(ctx: PageContext, f: Filters) -> None:
     else:
         st.markdown(f"**{total:,} adverse event(s) match** these filters.")
     header = scope_header(ctx) + ae_header(ae)
-    # Callables: the file is built only when a button is clicked, not on every rerun of a 1M-row list.
-    title = "KetaOps adverse-event line list"
-    stamp = f"{f.start:%Y%m%d}-{f.end:%Y%m%d}"
-    d1, d2, _ = st.columns([1, 1, 3])
-    with d1:
-        st.download_button(
-            "Download CSV",
-            data=lambda: exports.to_csv(rows, title=title, header=header),
-            file_name=f"ketaops-ae-line-list-{stamp}.csv",
-            mime="text/csv",
-            key="ae_download_csv",
-            icon=":material/download:",
-            disabled=total == 0,
-            on_click="ignore",
-            help="Every filtered row; '# ' lines at the top name the filters and the data date.",
-        )
-    with d2:
-        too_big = total > exports.EXCEL_MAX_ROWS
-        st.download_button(
-            "Download Excel",
-            data=lambda: exports.to_excel(rows, title=title, header=header, sheet="line list"),
-            file_name=f"ketaops-ae-line-list-{stamp}.xlsx",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            key="ae_download_xlsx",
-            icon=":material/table:",
-            disabled=total == 0 or too_big,
-            on_click="ignore",
-            help=f"More than {exports.EXCEL_MAX_ROWS:,} rows: use the CSV (Excel would take minutes)."
-            if too_big
-            else "Every filtered row; the filters and data date in the first rows.",
-        )
+    if current_viewer().can(Permission.ROW_DOWNLOADS):
+        _downloads(rows, f, ae, header)
+    else:
+        st.caption(":material/lock: Downloading the line list needs the quality role.")
     if total == 0:
         st.caption("No adverse events match. Clear some of the filters above or in the sidebar.")
         return
@@ -263,7 +239,52 @@ def render(ctx: PageContext, f: Filters) -> None:
     st.caption("Click a column header to sort the shown rows; **select a row** to see the event in detail.")
     picked = event.selection.rows if event is not None else []
     if picked and picked[0] < shown.height:
-        event_detail(f, ctx.cfg, shown.row(picked[0], named=True))
+        if not current_viewer().can(Permission.ROW_DETAIL):
+            st.info("Opening an event in detail needs the quality role.", icon=":material/lock:")
+            return
+        row = shown.row(picked[0], named=True)
+        recorder.event_opened(recorder.current_page(), str(row["ae_id"]), f)
+        event_detail(f, ctx.cfg, row)
+
+
+def _downloads(rows: pl.DataFrame, f: Filters, ae: AeFilters, header: list[tuple[str, str]]) -> None:
+    """CSV and Excel of every filtered row; each download is audited (rows, filters)."""
+    total = rows.height
+    # Callables: the file is built only when a button is clicked, not on every rerun of a 1M-row list.
+    title = "KetaOps adverse-event line list"
+    stamp = f"{f.start:%Y%m%d}-{f.end:%Y%m%d}"
+    d1, d2, _ = st.columns([1, 1, 3])
+    with d1:
+        st.download_button(
+            "Download CSV",
+            data=lambda: exports.to_csv(rows, title=title, header=header),
+            file_name=f"ketaops-ae-line-list-{stamp}.csv",
+            mime="text/csv",
+            key="ae_download_csv",
+            icon=":material/download:",
+            disabled=total == 0,
+            on_click=recorder.download,
+            args=(recorder.current_page(), f"ketaops-ae-line-list-{stamp}.csv", total, f),
+            kwargs={"ae_filters": dict(ae_header(ae))},
+            help="Every filtered row; '# ' lines at the top name the filters and the data date.",
+        )
+    with d2:
+        too_big = total > exports.EXCEL_MAX_ROWS
+        st.download_button(
+            "Download Excel",
+            data=lambda: exports.to_excel(rows, title=title, header=header, sheet="line list"),
+            file_name=f"ketaops-ae-line-list-{stamp}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            key="ae_download_xlsx",
+            icon=":material/table:",
+            disabled=total == 0 or too_big,
+            on_click=recorder.download,
+            args=(recorder.current_page(), f"ketaops-ae-line-list-{stamp}.xlsx", total, f),
+            kwargs={"ae_filters": dict(ae_header(ae))},
+            help=f"More than {exports.EXCEL_MAX_ROWS:,} rows: use the CSV (Excel would take minutes)."
+            if too_big
+            else "Every filtered row; the filters and data date in the first rows.",
+        )
 
 
 def _height(rows: int) -> int:

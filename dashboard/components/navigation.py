@@ -5,6 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import NamedTuple
 
+from dashboard.access.viewer import Permission, Viewer
+
 PAGES_DIR = Path(__file__).resolve().parent.parent / "views"
 
 
@@ -31,3 +33,18 @@ DEFAULT_PAGE = "overview.py"
 
 def available_pages(pages_dir: Path = PAGES_DIR) -> list[PageSpec]:
     return [spec for spec in PAGE_SPECS if (pages_dir / spec.file).is_file()]
+
+
+# Pages that need more than the PAGES permission; a viewer holding any one of them sees the page.
+PAGE_PERMISSIONS: dict[str, tuple[Permission, ...]] = {
+    "data.py": (Permission.DATA_PAGE, Permission.AUDIT),
+}
+
+
+def pages_for(viewer: Viewer, pages_dir: Path = PAGES_DIR) -> list[PageSpec]:
+    """The pages ``viewer`` may open (the Data page: ops, and the audit log for network scopes)."""
+    return [
+        spec
+        for spec in available_pages(pages_dir)
+        if any(viewer.can(p) for p in PAGE_PERMISSIONS.get(spec.file, (Permission.PAGES,)))
+    ]

@@ -392,6 +392,7 @@ if excursion_tab.open is not False:
                 label="Download review list (CSV)",
                 file_name=f"ketaops-excursions-without-ae-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_excursions_download",
+                filters=f,
                 title="KetaOps vital-sign excursions without an AE",
                 header=scope_header(ctx),
             )
@@ -452,6 +453,7 @@ if protocol_tab.open is not False:
                 label="Download deviations (CSV)",
                 file_name=f"ketaops-protocol-deviations-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_deviations_download",
+                filters=f,
                 title="KetaOps protocol deviations",
                 header=scope_header(ctx),
             )
@@ -494,6 +496,7 @@ if serious_tab.open is not False:
                 label="Download serious AEs (CSV)",
                 file_name=f"ketaops-serious-aes-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_serious_download",
+                filters=f,
                 title="KetaOps serious adverse events",
                 header=scope_header(ctx),
             )
