@@ -30,7 +30,6 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 DASHBOARD_ORDER = (
     "stats",
     "db",
-    "scope",
     "metrics",
     "access",
     "reviews",

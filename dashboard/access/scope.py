@@ -11,6 +11,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Literal
 
+import duckdb
+
 ScopeKind = Literal["network", "region", "clinics"]
 
 
@@ -95,3 +97,10 @@ def split_requested(
     inside = set(allowed)
     asked = set(requested)
     return tuple(sorted(asked & inside)), tuple(sorted(asked - inside))
+
+
+def scope_clinics(con: duckdb.DuckDBPyConnection, scope: Scope) -> tuple[str, ...]:
+    """The clinic ids ``scope`` covers in the database ``con`` (the board pack and the signals
+    resolve a ``--scope`` or a recipient's scope this way; the pages through the viewer)."""
+    rows = con.execute("SELECT clinic_id, region FROM clinics").fetchall()  # fetch all: results stream
+    return scope.resolve(dict(rows))

@@ -21,7 +21,7 @@ from dashboard import exports, queries
 from dashboard.access import recorder
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
-from dashboard.components import url_state
+from dashboard.components import line_list_reviews, url_state
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
 from dashboard.metrics.filters import Filters
@@ -30,7 +30,17 @@ from pipelines.model.config import MetricConfig
 
 MAX_TABLE_ROWS = 5_000
 # URL parameter names (= widget keys) of the line-list filters.
-PARAMS = ("ae_category", "ae_grade", "ae_serious", "ae_action", "ae_outcome", "ae_dose", "ae_session", "ae_q")
+PARAMS = (
+    "ae_category",
+    "ae_grade",
+    "ae_serious",
+    "ae_action",
+    "ae_outcome",
+    "ae_dose",
+    "ae_session",
+    "ae_q",
+    "ae_review",
+)
 SERIOUS = {"any": "Any", "serious": "Serious only", "not_serious": "Not serious only"}
 SESSION_BANDS = {"1-3": "first three (1-3)", "4+": "fourth or later (4+)"}  # others keep their own words
 GRADES = {"1": "1 mild", "2": "2 moderate", "3": "3 severe", "4": "4 life-threatening", "5": "5 death"}
@@ -41,6 +51,7 @@ TABLE_COLUMNS = (
     "category",
     "severity_grade",
     "serious",
+    "review_status",
     "action_taken",
     "outcome",
     "description",
@@ -192,7 +203,8 @@ def ae_filter_widgets() -> AeFilters:
 def render(ctx: PageContext, f: Filters) -> None:
     """The whole line-list section."""
     ae = ae_filter_widgets()
-    rows = queries.line_list(f, ae)
+    wanted = line_list_reviews.review_filter()
+    rows = line_list_reviews.with_review_status(queries.line_list(f, ae), f.clinic_ids, wanted)
     total = rows.height
     shown = rows.head(MAX_TABLE_ROWS)
     if total > MAX_TABLE_ROWS:
@@ -203,7 +215,7 @@ def render(ctx: PageContext, f: Filters) -> None:
         )
     else:
         st.markdown(f"**{total:,} adverse event(s) match** these filters.")
-    header = scope_header(ctx) + ae_header(ae)
+    header = scope_header(ctx) + ae_header(ae) + line_list_reviews.header(wanted)
     if current_viewer().can(Permission.ROW_DOWNLOADS):
         _downloads(rows, f, ae, header)
     else:
@@ -224,6 +236,7 @@ def render(ctx: PageContext, f: Filters) -> None:
             "category": "Category",
             "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
             "serious": st.column_config.CheckboxColumn("Serious"),
+            "review_status": "Review",
             "action_taken": "Action",
             "outcome": "Outcome",
             "description": st.column_config.TextColumn("Description", width="large"),

@@ -25,6 +25,7 @@ PAGE_SPECS = (
     PageSpec("clinic.py", "Clinic", ":material/local_hospital:", "clinic"),
     PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
     PageSpec("monitoring.py", "Monitoring", ":material/vital_signs:", "monitoring"),
+    PageSpec("reviews.py", "Reviews", ":material/fact_check:", "reviews"),
     PageSpec("outcomes.py", "Outcomes", ":material/trending_up:", "outcomes"),
     PageSpec("data.py", "Data", ":material/database:", "data", filtered=False),
 )

@@ -126,7 +126,9 @@ def choice(
     *,
     in_url: bool = True,
 ) -> str:
-    """A single choice (selectbox, segmented control, radio, tabs); the URL holds its label."""
+    """A single choice (selectbox, segmented control, radio, tabs); the URL holds its label.
+
+    ``default=None``: nothing picked until the viewer picks (a selectbox's placeholder)."""
     by_text = {str(o): o for o in options} | {fmt(o): o for o in options}
 
     def decode(raw: list[str]) -> Any:
@@ -135,9 +137,10 @@ def choice(
     def encode(value: Any) -> list[str]:
         return [] if value is None else [fmt(value)]
 
-    if default not in options:
+    if default is not None and default not in options:
         default = options[0] if options else None
-    if st.session_state.get(key, default) not in options:  # the options changed (another scope)
+    held = st.session_state.get(key, default)
+    if held is not None and held not in options:  # the options changed (another scope)
         st.session_state.pop(key, None)
     return _claim(key, default, decode, encode, in_url)
 

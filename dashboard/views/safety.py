@@ -10,7 +10,16 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, ideation_signal, kpi, line_list, spc_controls, tables, url_state
+from dashboard.components import (
+    empty,
+    ideation_signal,
+    kpi,
+    line_list,
+    review_counts,
+    spc_controls,
+    tables,
+    url_state,
+)
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -97,6 +106,7 @@ kpi.tiles(
     note=f"change {ctx.state.comparison_label}",
     versus=kpi.versus(ctx.state.compare),
 )
+review_counts.render(f.clinic_ids, names, key="safety")
 
 TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")
 rates_tab, funnel_tab, excursion_tab, protocol_tab, serious_tab, list_tab = st.tabs(
