@@ -19,7 +19,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 import streamlit as st  # noqa: E402
 
 from dashboard.access import recorder  # noqa: E402
-from dashboard.components import db_errors  # noqa: E402
+from dashboard.components import db_errors, url_state  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
@@ -33,13 +33,21 @@ try:
             PAGES_DIR / p.file,
             title=p.title,
             icon=p.icon,
-            url_path=p.url_path,
+            url_path="" if p.file == DEFAULT_PAGE else p.url_path,
             default=p.file == DEFAULT_PAGE,
         )
         for p in specs
     ]
-    current = st.navigation(pages, position="sidebar")
-    spec = next((s for s, page in zip(specs, pages, strict=True) if page is current), None)
+    # The default page is served at the root; a hidden twin answers its own path too
+    # (``/overview``), which otherwise shows Streamlit's blocking 'Page not found'.
+    twins = [
+        (p, st.Page(PAGES_DIR / p.file, title=p.title, icon=p.icon, url_path=p.url_path, visibility="hidden"))
+        for p in specs
+        if p.file == DEFAULT_PAGE
+    ]
+    current = st.navigation(pages + [twin for _, twin in twins], position="sidebar")
+    spec = next((s for s, page in [*zip(specs, pages, strict=True), *twins] if page is current), None)
+    url_state.begin(current.url_path)
     ctx = setup(filters=spec is None or spec.filtered)
     if ctx is not None:
         recorder.page_view(
@@ -48,3 +56,10 @@ try:
         current.run()
 except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
     db_errors.show(exc)
+except BaseException as stop:
+    # st.stop() ends a page early: what it showed is still the view to keep. A rerun (a page
+    # switch, a newer user action) is not: the next run writes the URL.
+    if type(stop).__name__ == "StopException":
+        url_state.commit()
+    raise
+url_state.commit()

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from dashboard.components import url_state
 from dashboard.components.filters import PARAMS
 from dashboard.components.safe_text import md
 
@@ -58,12 +59,5 @@ def clinic_without_sessions(name: str, newest: object | None) -> None:
 
 
 def clear_filters() -> None:
-    """Reset every shared filter to its default (bound widgets are reset through session state)."""
-    from dashboard.components.filters import DEFAULT_PERIOD
-
-    for key in PARAMS:
-        if key in st.session_state:
-            if key == "period":
-                st.session_state[key] = DEFAULT_PERIOD
-            elif key != "range":
-                st.session_state[key] = []
+    """Reset every shared filter to its default: one change of the URL, one history entry."""
+    url_state.reset(PARAMS)

@@ -1,8 +1,8 @@
 """Sidebar filters shared by every page, kept in the URL.
 
-Each widget is bound to a query parameter (``bind="query-params"``; the
-widget key is the parameter name), so a view can be bookmarked, shared and
-reloaded; ``persist_state="session"`` keeps values across page switches.
+Each widget claims a query parameter (``url_state``; the widget key is the
+parameter name), so a view can be bookmarked, shared and reloaded, and each
+change is one browser-history entry.
 Periods are relative to the data's last date, not the wall clock, so a
 demo or a late export still shows data.
 """
@@ -20,19 +20,30 @@ import streamlit as st
 from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.scope import split_requested
+from dashboard.components import url_state
 from dashboard.metrics.filters import Filters
 from pipelines.contract import CONDITIONS, MODALITIES, ROUTES
 
 PERIODS: dict[str, str] = {
     "30d": "Last 30 days",
     "90d": "Last 90 days",
+    "this_month": "This month",
+    "last_month": "Last month",
+    "this_quarter": "This quarter",
+    "last_quarter": "Last quarter",
+    "6m": "Last 6 months",
     "ytd": "Year to date",
     "12m": "Last 12 months",
     "custom": "Custom range",
 }
 DEFAULT_PERIOD = "90d"
+COMPARISONS: dict[str, str] = {
+    "previous": "Previous period",
+    "last_year": "Same period last year",
+}
+DEFAULT_COMPARISON = "previous"
 # URL parameter names (= widget keys). Other pages must not reuse them.
-PARAMS = ("period", "range", "region", "clinics", "condition", "route", "modality")
+PARAMS = ("period", "range", "compare", "region", "clinics", "condition", "route", "modality")
 
 
 def label(value: str) -> str:
@@ -50,25 +61,63 @@ def clinic_label(clinic_id: str, name: str | None) -> str:
     return f"{name} ({clinic_id})" if name else clinic_id
 
 
+def months_earlier(d: date, months: int) -> date:
+    """The same day ``months`` calendar months before ``d`` (the month's last day when it is shorter)."""
+    index = d.year * 12 + d.month - 1 - months
+    year, month = divmod(index, 12)
+    month += 1
+    next_first = date(year + month // 12, month % 12 + 1, 1)
+    return date(year, month, min(d.day, (next_first - timedelta(days=1)).day))
+
+
+def _quarter_start(d: date) -> date:
+    return date(d.year, 3 * ((d.month - 1) // 3) + 1, 1)
+
+
 def period_bounds(period: str, last: date, custom: Sequence[date] = ()) -> tuple[date, date]:
-    """The closed date range of a period choice, anchored on the data's last date."""
+    """The closed date range of a period choice, anchored on the data's last date.
+
+    Calendar presets take the month or quarter that holds the last date ("this month" runs
+    from its first day to the last date; "last month" is the whole month before it).
+    """
     if period == "30d":
         return last - timedelta(days=29), last
     if period == "90d":
         return last - timedelta(days=89), last
+    if period == "this_month":
+        return last.replace(day=1), last
+    if period == "last_month":
+        end = last.replace(day=1) - timedelta(days=1)
+        return end.replace(day=1), end
+    if period == "this_quarter":
+        return _quarter_start(last), last
+    if period == "last_quarter":
+        end = _quarter_start(last) - timedelta(days=1)
+        return _quarter_start(end), end
+    if period == "6m":
+        return months_earlier(last, 6) + timedelta(days=1), last
     if period == "ytd":
         return date(last.year, 1, 1), last
     if period == "12m":
-        try:
-            year_ago = last.replace(year=last.year - 1)
-        except ValueError:  # 29 February
-            year_ago = last.replace(year=last.year - 1, day=28)
-        return year_ago + timedelta(days=1), last
+        return months_earlier(last, 12) + timedelta(days=1), last
     if period == "custom" and custom:
         start = custom[0]
         end = custom[1] if len(custom) > 1 else custom[0]  # a half-picked range counts as one day
         return min(start, end), max(start, end)
     return period_bounds(DEFAULT_PERIOD, last)
+
+
+def comparison_filters(f: Filters, compare: str) -> Filters:
+    """The period a page's tiles compare against: the equal-length period before, or a year earlier."""
+    return f.same_period_last_year() if compare == "last_year" else f.previous_period()
+
+
+def comparison_label(f: Filters, compare: str) -> str:
+    """What a tile's change is measured against, in words and dates."""
+    before = comparison_filters(f, compare)
+    days = (f.end - f.start).days + 1
+    what = "same period last year" if compare == "last_year" else f"previous {days} days"
+    return f"vs {what} ({before.start:%d %b %Y} – {before.end:%d %b %Y})"
 
 
 def allowed_clinics() -> tuple[str, ...]:
@@ -129,6 +178,7 @@ class FilterState:
     period_label: str
     last_date: date
     clinics: pl.DataFrame  # clinic_id, clinic_name, region, … of the allowed clinics
+    compare: str = DEFAULT_COMPARISON
 
     @property
     def clinic_names(self) -> dict[str, str]:
@@ -142,9 +192,21 @@ class FilterState:
         clinics unnamed."""
         return replace(self.filters.with_clinics(network_clinics()), regions=())
 
+    @property
+    def comparison(self) -> Filters:
+        """The filters of the period the tiles compare against (``compare``)."""
+        return comparison_filters(self.filters, self.compare)
+
+    @property
+    def comparison_label(self) -> str:
+        return comparison_label(self.filters, self.compare)
+
 
 def sidebar_filters(last_date: date, first_date: date) -> FilterState:
-    """Render the shared filters in the sidebar and resolve them into one ``Filters``."""
+    """Render the shared filters in the sidebar and resolve them into one ``Filters``.
+
+    Each control claims its URL parameter first (``url_state``): the URL holds the whole view.
+    """
     allowed = allowed_clinics()
     all_clinics = queries.clinics()
     visible = all_clinics.filter(pl.col("clinic_id").is_in(allowed))
@@ -158,70 +220,71 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
     period = sb.selectbox(
         "Period",
         list(PERIODS),
-        index=list(PERIODS).index(DEFAULT_PERIOD),
         format_func=PERIODS.__getitem__,
-        key="period",
-        bind="query-params",
-        persist_state="session",
-        help=f"Relative to the newest data ({last_date:%d %b %Y}), not today's date.",
+        key=url_state.choice("period", list(PERIODS), DEFAULT_PERIOD, PERIODS.__getitem__),
+        help=f"Relative to the newest data ({last_date:%d %b %Y}), not today's date. "
+        "Months and quarters are those that hold that date.",
     )
     custom: Sequence[date] = ()
+    default_range = (max(first_date, last_date - timedelta(days=89)), last_date)
+    range_key = url_state.dates("range", default_range, first_date, last_date, in_url=period == "custom")
     if period == "custom":
         picked = sb.date_input(
             "Date range",
-            value=(max(first_date, last_date - timedelta(days=89)), last_date),
             min_value=first_date,
             max_value=last_date,
-            key="range",
-            bind="query-params",
-            persist_state="session",
+            key=range_key,
             format="YYYY-MM-DD",
+            help="Type or pick the first and last day; the range applies when both are set.",
         )
         custom = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
     start, end = period_bounds(period, last_date, custom)
+    compare = sb.selectbox(
+        "Compare with",
+        list(COMPARISONS),
+        format_func=COMPARISONS.__getitem__,
+        key=url_state.choice("compare", list(COMPARISONS), DEFAULT_COMPARISON, COMPARISONS.__getitem__),
+        help="What the change on each tile is measured against, as a difference and in per cent.",
+    )
+    region_options = sorted(set(region_of.values()))
     regions = sb.multiselect(
         "Region",
-        sorted(set(region_of.values())),
-        key="region",
-        bind="query-params",
-        persist_state="session",
+        region_options,
+        key=url_state.choices("region", region_options),
         placeholder="All regions",
+        select_all=False,  # typing 'West' + Enter must pick West, not every region containing it
     )
     selected = sb.multiselect(
         "Clinics",
         list(names),
         format_func=lambda cid: clinic_label(cid, names.get(cid)),
-        key="clinics",
-        bind="query-params",
-        persist_state="session",
+        key=url_state.choices("clinics", list(names), lambda cid: clinic_label(cid, names.get(cid))),
         placeholder="All clinics",
+        select_all=False,
     )
     conditions = sb.multiselect(
         "Condition",
         list(CONDITIONS),
         format_func=label,
-        key="condition",
-        bind="query-params",
-        persist_state="session",
+        key=url_state.choices("condition", list(CONDITIONS), label),
         placeholder="All conditions",
+        select_all=False,
     )
     routes = sb.multiselect(
         "Route",
         list(ROUTES),
         format_func=label,
-        key="route",
-        bind="query-params",
-        persist_state="session",
+        key=url_state.choices("route", list(ROUTES), label),
         placeholder="All routes",
+        select_all=False,
     )
     modalities = sb.multiselect(
         "Modality",
         list(MODALITIES),
         format_func=label,
-        key="modality",
-        bind="query-params",
-        persist_state="session",
+        key=url_state.choices("modality", list(MODALITIES), label),
         placeholder="All modalities",
+        select_all=False,
     )
     sb.caption(f"{start:%d %b %Y} – {end:%d %b %Y}. The URL keeps these filters: copy it to share this view.")
     filters = Filters(
@@ -239,4 +302,5 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
         period_label=f"{start:%d %b %Y} – {end:%d %b %Y}",
         last_date=last_date,
         clinics=visible,
+        compare=compare,
     )

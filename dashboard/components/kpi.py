@@ -47,8 +47,29 @@ def signed_points(v: float) -> str:
     return f"{100 * v:+.1f} pts"
 
 
-def tiles(items: list[Tile], note: str | None) -> None:
-    """One bordered tile per item; the delta is ``value − previous`` (a previous period, or the network)."""
+def relative(value: float, previous: float) -> str | None:
+    """The change in per cent of the previous value; None when there is no base (0 or missing)."""
+    if not previous:
+        return None
+    return f"{(value - previous) / abs(previous):+.1%}"
+
+
+def delta_text(tile: Tile) -> str | int | None:
+    """``+120 (+4.2%)``: absolute and relative change; 0 (grey, no arrow) when it rounds to nothing."""
+    if tile.value is None or tile.previous is None:
+        return None
+    absolute = tile.delta_fmt(tile.value - tile.previous)
+    if not any(ch in "123456789" for ch in absolute):
+        return 0
+    rel = relative(tile.value, tile.previous)
+    return absolute if rel is None else f"{absolute} ({rel})"
+
+
+def tiles(items: list[Tile], note: str | None, versus: str | None = None) -> None:
+    """One bordered tile per item; the delta is ``value − previous`` (a previous period, or the network).
+
+    ``versus`` ('vs previous period') is written beside every tile's delta so a tile read alone
+    (or copied into a report) still says what it is compared with."""
     if note:
         st.caption(note[0].upper() + note[1:] + ".")
     per_row = 3 if len(items) > 4 else len(items)
@@ -56,15 +77,12 @@ def tiles(items: list[Tile], note: str | None) -> None:
     for col, tile in zip(cols, items, strict=False):
         with col:
             value = "–" if tile.value is None else tile.fmt(tile.value)
-            delta: str | int | None = None
-            if tile.value is not None and tile.previous is not None:
-                delta = tile.delta_fmt(tile.value - tile.previous)
-                if not any(ch in "123456789" for ch in delta):
-                    delta = 0  # rounds to no change: grey, no arrow
+            delta = delta_text(tile)
             st.metric(
                 tile.label,
                 value,
                 delta=delta,
+                delta_description=versus if delta is not None else None,
                 delta_color={"up": "normal", "down": "inverse", "neutral": "off"}[tile.better],
                 help=tile.help,
                 border=True,
@@ -73,3 +91,8 @@ def tiles(items: list[Tile], note: str | None) -> None:
                 st.caption(
                     tile.caption.replace("+", "\\+", 1) if tile.caption.startswith("+") else tile.caption
                 )
+
+
+def versus(compare: str) -> str:
+    """The short 'against what' every tile's change carries."""
+    return "vs last year" if compare == "last_year" else "vs previous period"

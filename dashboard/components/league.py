@@ -58,6 +58,17 @@ def _no_show_light(col: str) -> pl.Expr:
     )
 
 
+# The funnel position in words: the Safety page's codes (above_998) read as 'above 998' here otherwise.
+FUNNEL_WORDS = {
+    "above_998": "above the 99.8% limit",
+    "above_95": "above the 95% limit",
+    "within": "within the limits",
+    "below_95": "below the 95% limit",
+    "below_998": "below the 99.8% limit",
+}
+LIGHT_RANK = {"red": 0, "amber": 1, "green": 2, "grey": 3}  # flagged clinics first
+
+
 # Cell backgrounds: soft tints so the table stays calm; text keeps full contrast.
 LIGHT_STYLES = {
     "green": "background-color: #e3f1e6",
@@ -88,6 +99,7 @@ def league_reads(
 def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date) -> pl.DataFrame:
     """One row per clinic in scope: throughput, AE funnel position, freshness and a light per column.
 
+    Rows with a red light come first, then amber, so a flag is never below the fold.
     The funnel flag is read against ``network_f`` (every allowed clinic), as on the Safety page.
     """
     df = queries.throughput_by_clinic(f, cfg, active_patients=False).select(
@@ -97,17 +109,31 @@ def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date)
     df = df.join(funnel, on="clinic_id", how="left")
     fresh = queries.clinic_freshness(today, cfg.stale_days).select("clinic_id", "newest_data_date", "stale")
     df = df.join(fresh, on="clinic_id", how="left")
-    return df.with_columns(
-        util_light=_utilisation_light("chair_utilisation"),
-        no_show_light=_no_show_light("no_show_rate"),
-        ae_light=pl.col("flag").replace_strict(FUNNEL_LIGHTS, default="grey"),
-        data_light=pl.when(pl.col("stale").is_null())
-        .then(pl.lit("grey"))
-        .when(pl.col("stale"))
-        .then(pl.lit("red"))
-        .otherwise(pl.lit("green")),
-        ae_flag=pl.col("flag").str.replace_all("_", " ").fill_null("–"),
-    ).sort("clinic_name")
+    return (
+        df.with_columns(
+            util_light=_utilisation_light("chair_utilisation"),
+            no_show_light=_no_show_light("no_show_rate"),
+            ae_light=pl.col("flag").replace_strict(FUNNEL_LIGHTS, default="grey").fill_null("grey"),
+            data_light=pl.when(pl.col("stale").is_null())
+            .then(pl.lit("grey"))
+            .when(pl.col("stale"))
+            .then(pl.lit("red"))
+            .otherwise(pl.lit("green")),
+            ae_flag=pl.col("flag")
+            .replace_strict(FUNNEL_WORDS, default="no sessions")
+            .fill_null("no sessions"),
+        )
+        .with_columns(
+            # a clinic's worst light decides its place: red (act) rows open the table, then amber
+            worst=pl.min_horizontal(_rank(light) for light in LIT_COLUMNS.values()),
+            ae_rank=_rank("ae_light"),
+        )
+        .sort("worst", "ae_rank", "clinic_name")  # among equals, a safety flag before an operational one
+    )
+
+
+def _rank(light: str) -> pl.Expr:
+    return pl.col(light).replace_strict(LIGHT_RANK, default=3, return_dtype=pl.Int8).fill_null(3)
 
 
 def styled(league: pl.DataFrame, columns: list[str]) -> Styler:

@@ -1,12 +1,12 @@
 """The adverse-event line list: URL-bound filters, a sortable table, downloads, one event in detail.
 
 The shared sidebar filters (period, region, clinics, condition, route,
-modality) select the scope; the AE filters here narrow it. Every filter is a
-widget bound to a URL parameter (``bind="query-params"``, key = parameter
-name, all prefixed ``ae_`` so no other page's parameter is reused), so a
-review can be bookmarked and shared. The table shows the newest
-``MAX_TABLE_ROWS`` rows; downloads hold every filtered row, after a header
-block naming the filters and the data date (``dashboard/exports.py``).
+modality) select the scope; the AE filters here narrow it. Every filter
+claims a URL parameter (``url_state``, key = parameter name, all prefixed
+``ae_`` so no other page's parameter is reused), so a review can be
+bookmarked and shared. The table shows the newest ``MAX_TABLE_ROWS`` rows;
+downloads hold every filtered row, after a header block naming the filters
+and the data date (``dashboard/exports.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from dashboard import exports, queries
 from dashboard.access import recorder
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
-from dashboard.components import line_list_reviews
+from dashboard.components import line_list_reviews, url_state
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
 from dashboard.metrics.filters import Filters
@@ -122,6 +122,10 @@ def ae_header(ae: AeFilters) -> list[tuple[str, str]]:
     ]
 
 
+def session_band(band: str) -> str:
+    return SESSION_BANDS.get(band, band)
+
+
 def ae_filter_widgets() -> AeFilters:
     """Render the AE filters (bound to the URL) and return them."""
     options = ae_filter_options()
@@ -131,31 +135,27 @@ def ae_filter_widgets() -> AeFilters:
             "Category",
             list(options["categories"]),
             format_func=words,
-            key="ae_category",
-            bind="query-params",
+            key=url_state.choices("ae_category", list(options["categories"]), words),
             placeholder="All categories",
         )
         grades = c2.multiselect(
             "Severity grade",
             list(options["severity_grades"]),
             format_func=GRADES.__getitem__,
-            key="ae_grade",
-            bind="query-params",
+            key=url_state.choices("ae_grade", list(options["severity_grades"]), GRADES.__getitem__),
             placeholder="All grades",
         )
         serious = c3.selectbox(
             "Serious",
             list(SERIOUS),
             format_func=SERIOUS.__getitem__,
-            key="ae_serious",
-            bind="query-params",
+            key=url_state.choice("ae_serious", list(SERIOUS), next(iter(SERIOUS)), SERIOUS.__getitem__),
         )
         actions = c4.multiselect(
             "Action taken",
             list(options["actions"]),
             format_func=words,
-            key="ae_action",
-            bind="query-params",
+            key=url_state.choices("ae_action", list(options["actions"]), words),
             placeholder="All actions",
         )
         c1, c2, c3, c4 = st.columns(4)
@@ -163,32 +163,28 @@ def ae_filter_widgets() -> AeFilters:
             "Outcome",
             list(options["outcomes"]),
             format_func=words,
-            key="ae_outcome",
-            bind="query-params",
+            key=url_state.choices("ae_outcome", list(options["outcomes"]), words),
             placeholder="All outcomes",
             help="'Unknown' also matches an event with no outcome recorded.",
         )
         doses = c2.multiselect(
             "Dose band (mg/kg)",
             list(options["dose_bands"]),
-            key="ae_dose",
-            bind="query-params",
+            key=url_state.choices("ae_dose", list(options["dose_bands"])),
             placeholder="All doses",
             help="Dose per kg of the event's session; intranasal doses are not weight-based.",
         )
         sessions = c3.multiselect(
             "Session number",
             list(options["session_bands"]),
-            format_func=lambda b: SESSION_BANDS.get(b, b),
-            key="ae_session",
-            bind="query-params",
+            format_func=session_band,
+            key=url_state.choices("ae_session", list(options["session_bands"]), session_band),
             placeholder="All sessions",
             help="The patient's administered session number, network-wide.",
         )
         search = c4.text_input(
             "Description contains",
-            key="ae_q",
-            bind="query-params",
+            key=url_state.text("ae_q"),
             placeholder="e.g. headache, 185/112",
             help="Case-insensitive search in the (redacted) free-text description. Press Enter to apply.",
         )

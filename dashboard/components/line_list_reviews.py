@@ -14,7 +14,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
-from dashboard.components import review_counts
+from dashboard.components import review_counts, url_state
 from dashboard.queries import reviews
 
 PARAM = "ae_review"
@@ -28,8 +28,7 @@ def review_filter() -> tuple[str, ...]:
         "Review status",
         list(CHOICES),
         format_func=CHOICES.__getitem__,
-        key=PARAM,
-        bind="query-params",
+        key=url_state.choices(PARAM, list(CHOICES), CHOICES.__getitem__),
         placeholder="Any review status",
         help="Serious and grade ≥ 3 AEs get a review item (see the Reviews page); other AEs have none.",
     )

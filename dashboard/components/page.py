@@ -41,7 +41,7 @@ def setup(filters: bool = True) -> PageContext | None:
     """Header + sidebar filters for this run; None (after showing why) when there is no database.
 
     ``filters=False`` for a page the filters do not apply to: the sidebar shows none (their
-    values are kept for the next page, ``persist_state``) and the context has no filter state.
+    values are kept for the next page, ``url_state``) and the context has no filter state.
     """
     st.session_state.pop(_CTX, None)
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured

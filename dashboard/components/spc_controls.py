@@ -15,6 +15,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
+from dashboard.components import url_state
 from dashboard.metrics.control_charts import CHART_SPAN, SpcOptions
 
 PERIOD_FILL = "rgba(47, 128, 237, 0.07)"
@@ -31,20 +32,16 @@ def spc_controls(where: Any = st) -> SpcOptions:
     left, right = where.columns([1, 2])
     laney = left.toggle(
         "Laney limits (large denominators)",
-        value=True,
-        key="spc_laney",
-        bind="query-params",
+        key=url_state.flag("spc_laney", True),
         help="With thousands of sessions per point the plain limits are so narrow that nearly every point "
         "signals. Laney's u′/p′ widens them by the point-to-point variation seen in the baseline. "
         "Switch off for the plain u-/p-chart.",
     )
     picked = right.date_input(
         "Baseline for the limits (optional)",
-        value=(),
         min_value=first,
         max_value=last,
-        key="spc_baseline",
-        bind="query-params",
+        key=url_state.dates("spc_baseline", (), first, last),
         format="YYYY-MM-DD",
         help="By default the limits come from the chart's first 12 points. Pick a date range before a "
         "known change of practice to take them from there instead; clear it to go back.",

@@ -65,3 +65,12 @@ def percent(label: str, help: str | None = None) -> Any:
 
 def number(label: str, fmt: str = "%d", help: str | None = None) -> Any:
     return st.column_config.NumberColumn(label, format=fmt, help=help)
+
+
+ROW_PX = 35  # Streamlit's data grid: header and each row are 35 px, plus a 3 px border
+MAX_ALL_ROWS = 60  # beyond this the grid scrolls and the caption says how many rows there are
+
+
+def all_rows_height(rows: int) -> int:
+    """A grid height that shows every row without an inner scrollbar (up to ``MAX_ALL_ROWS``)."""
+    return ROW_PX * (min(rows, MAX_ALL_ROWS) + 1) + 3

@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import charts, empty, spc_controls
+from dashboard.components import charts, empty, spc_controls, url_state
 from dashboard.components.filters import label
 from dashboard.components.safe_text import show_figure
 from dashboard.metrics.control_charts import SpcOptions
@@ -31,9 +31,7 @@ def grain_control(where: Any = st) -> str:
         "Time step",
         list(GRAINS),
         format_func=GRAINS.__getitem__,
-        default="week",
-        key="grain",
-        bind="query-params",
+        key=url_state.choice("grain", list(GRAINS), "week", GRAINS.__getitem__),
         required=True,
     )
 

@@ -34,8 +34,19 @@ class Filters:
         days = (self.end - self.start).days + 1
         return _replace(self, start=self.start - timedelta(days=days), end=self.start - timedelta(days=1))
 
+    def same_period_last_year(self) -> Filters:
+        """The same calendar dates a year earlier (29 February → 28 February), for seasonal comparisons."""
+        return _replace(self, start=_year_earlier(self.start), end=_year_earlier(self.end))
+
     def with_clinics(self, clinic_ids: tuple[str, ...]) -> Filters:
         return _replace(self, clinic_ids=tuple(clinic_ids))
+
+
+def _year_earlier(d: date) -> date:
+    try:
+        return d.replace(year=d.year - 1)
+    except ValueError:  # 29 February
+        return d.replace(year=d.year - 1, day=28)
 
 
 def _replace(f: Filters, **kw: object) -> Filters:

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls
+from dashboard.components import empty, kpi, spc_controls, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.outcome_notes import outcome_table
@@ -28,11 +28,13 @@ busiest = queries.throughput_by_clinic(f, cfg, active_patients=False).sort(
 chosen = st.columns([2, 3])[0].selectbox(
     "Clinic",
     options,
-    index=options.index(busiest[0]) if busiest.len() and busiest[0] in options else 0,
     format_func=lambda c: clinic_label(c, names.get(c)),
-    key="clinic",
-    bind="query-params",
-    persist_state="session",
+    key=url_state.choice(
+        "clinic",
+        options,
+        busiest[0] if busiest.len() else None,
+        lambda c: clinic_label(c, names.get(c)),
+    ),
 )
 if chosen is None:
     empty.no_data("clinic to show")
@@ -92,6 +94,7 @@ kpi.tiles(
         ),
     ],
     note="arrows show the difference from the network",
+    versus="vs network",
 )
 ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
 kpi.tiles(
@@ -108,6 +111,7 @@ kpi.tiles(
         kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
     ],
     note=None,
+    versus="vs network",
 )
 
 grain = fig.grain_control()

@@ -1,7 +1,8 @@
 """Monitoring: compliance with the session monitoring rules, by clinic, over time, by route and
 provider, review lists with each session's vitals timeline, sedation by dose, medications (layout only).
 
-Tabs and every selection are bound to the URL (``?mon_view=Review lists&mon_rule=vitals_complete``).
+Tabs and every selection are kept in the URL (``url_state``):
+``?mon_view=Review lists&mon_rule=vitals_complete``.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import exports, queries
-from dashboard.components import empty, kpi, spc_controls, tables
+from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import monitoring_figures as mf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -81,13 +82,16 @@ TABS = (
     "Medications",
 )
 clinic_tab, time_tab, route_tab, review_tab, sedation_tab, meds_tab = st.tabs(
-    list(TABS), key="mon_view", bind="query-params"
+    list(TABS), key=url_state.choice("mon_view", list(TABS), TABS[0]), on_change="rerun"
 )
 
 
 def _measure_picker(where: st.delta_generator.DeltaGenerator, key: str, label: str = "Measure") -> str:
     return where.selectbox(
-        label, list(MEASURES), format_func=lambda m: MEASURES[m].label, key=key, bind="query-params"
+        label,
+        list(MEASURES),
+        format_func=lambda m: MEASURES[m].label,
+        key=url_state.choice(key, list(MEASURES), next(iter(MEASURES)), lambda m: MEASURES[m].label),
     )
 
 
@@ -155,17 +159,14 @@ if time_tab.open is not False:
             "Time step",
             ["week", "month"],
             format_func=str.capitalize,
-            default="week",
-            key="mon_grain",
-            bind="query-params",
+            key=url_state.choice("mon_grain", ["week", "month"], "week", str.capitalize),
             required=True,
         )
         chosen = c3.selectbox(
             "Clinic",
             ["all", *f.clinic_ids],
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
-            key="mon_chart_clinic",
-            bind="query-params",
+            key=url_state.choice("mon_chart_clinic", ["all", *f.clinic_ids], "all"),
         )
         spc = spc_controls.spc_controls()
         clinic_id = None if chosen == "all" else chosen
@@ -258,13 +259,11 @@ if review_tab.open is not False:
             "Sessions that fail",
             list(RULE_WORDS),
             format_func=lambda m: f"{MEASURES[m].label}: {RULE_WORDS[m]}",
-            key="mon_rule",
-            bind="query-params",
+            key=url_state.choice("mon_rule", list(RULE_WORDS), next(iter(RULE_WORDS))),
         )
         provider_text = c2.text_input(
             "Provider (pseudonym)",
-            key="mon_provider",
-            bind="query-params",
+            key=url_state.text("mon_provider"),
             placeholder="all providers",
             help=f"One provider's sessions; '{NO_PROVIDER}' for sessions without one.",
         )
@@ -326,8 +325,7 @@ if review_tab.open is not False:
             )
         session_id = st.text_input(
             "Vitals timeline of session",
-            key="mon_session",
-            bind="query-params",
+            key=url_state.text("mon_session"),
             placeholder="select a row above, or type a session id",
         )
         if session_id and session_id.strip():

@@ -14,7 +14,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, tables
+from dashboard.components import empty, tables, url_state
 from dashboard.components.filters import label
 from dashboard.components.outcome_figures import (
     FLAG_TEXT,
@@ -95,7 +95,9 @@ if measures.is_empty():
 
 # --- all conditions at a glance ---------------------------------------------------------------
 st.subheader("Response and remission by condition")
-secondary = st.toggle("Include secondary instruments (MADRS, QIDS-SR16, GAD-7)", key="outcome_secondary")
+secondary = st.toggle(
+    "Include secondary instruments (MADRS, QIDS-SR16, GAD-7)", key=url_state.flag("outcome_secondary")
+)
 listed = measures.filter(
     (pl.col("instrument") != IDEATION_INSTRUMENT) & (pl.col("is_primary") | pl.lit(secondary))
 )
@@ -132,15 +134,19 @@ tables.csv_download(
 # --- one condition in detail ------------------------------------------------------------------
 present = measures["condition"].unique(maintain_order=True).to_list()
 left, right = st.columns([1, 2])
-condition = left.selectbox("Condition", present, format_func=label, key="outcome_condition")
+condition = left.selectbox(
+    "Condition",
+    present,
+    format_func=label,
+    key=url_state.choice("outcome_condition", present, present[0], label),
+)
 shown = set(measures.filter(pl.col("condition") == condition)["instrument"].to_list())
 choices = [i for i, _ in instruments_for(condition) if i in shown]
 instrument = right.segmented_control(
     "Instrument",
     choices,
     format_func=instrument_label,
-    default=choices[0],
-    key="outcome_instrument",
+    key=url_state.choice("outcome_instrument", choices, choices[0], instrument_label),
     required=True,
 )
 if instrument not in choices:  # a stale choice from another condition
@@ -258,8 +264,7 @@ else:
         "Chart",
         ["funnel", "caterpillar"],
         format_func=str.capitalize,
-        default="funnel",
-        key="outcome_chart",
+        key=url_state.choice("outcome_chart", ["funnel", "caterpillar"], "funnel", str.capitalize),
         required=True,
     )
     fig = funnel_figure(visible, network) if view == "funnel" else caterpillar_figure(visible, network)

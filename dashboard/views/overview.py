@@ -39,13 +39,14 @@ st.download_button(
     help="PDF of the month before the newest data for the clinics in scope (docs/board-pack.md)",
 )
 
+before_f = ctx.state.comparison  # the period the tiles compare against (sidebar 'Compare with')
 queries.prefetch(  # the page's reads at once; the calls below get their results
     lambda: queries.throughput_summary(f, cfg),
-    lambda: queries.throughput_summary(f.previous_period(), cfg),
+    lambda: queries.throughput_summary(before_f, cfg),
     lambda: queries.ae_rate(f),
-    lambda: queries.ae_rate(f.previous_period()),
+    lambda: queries.ae_rate(before_f),
     lambda: queries.outcome_summary(f, cfg),
-    lambda: queries.outcome_summary(f.previous_period(), cfg),
+    lambda: queries.outcome_summary(before_f, cfg),
     lambda: queries.sessions_over_time(f, "week", None),
     lambda: queries.new_starts_over_time(f, "week"),
     lambda: queries.ae_u_chart(f, cfg, "week"),
@@ -55,7 +56,7 @@ now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
     empty.no_match()
     st.stop()
-before = queries.throughput_summary(f.previous_period(), cfg)
+before = queries.throughput_summary(before_f, cfg)
 items = [
     kpi.Tile(
         "Administered sessions",
@@ -69,7 +70,7 @@ items = [
     ),
     kpi.Tile("New starts", now["new_starts"], before["new_starts"], kpi.count, kpi.signed_count),
 ]
-ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
+ae, ae_before = queries.ae_rate(f), queries.ae_rate(before_f)
 items += [
     kpi.Tile(
         "AEs per 100 sessions",
@@ -96,7 +97,7 @@ if not summary.is_empty() and "response" in summary.columns:
     primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
     if not primary.is_empty():
         top = primary.row(0, named=True)
-        old = queries.outcome_summary(f.previous_period(), cfg)
+        old = queries.outcome_summary(before_f, cfg)
         old_top = (
             old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
             if "response" in old.columns
@@ -115,7 +116,7 @@ if not summary.is_empty() and "response" in summary.columns:
                 caption=side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k),
             )
         )
-kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
+kpi.tiles(items, note=f"change {ctx.state.comparison_label}", versus=kpi.versus(ctx.state.compare))
 review_counts.render(f.clinic_ids, ctx.state.clinic_names, key="overview")
 
 st.subheader("Weekly trends")
@@ -189,7 +190,7 @@ st.caption(
     "Utilisation green 50–85%, red below 30%; no-show green below 8%, red from 15%; "
     "AE funnel red above the 99.8% limit, amber above 95%; "
     "newest data red when the clinic's exports are stale. "
-    "**Click a row** to open that clinic."
+    "Clinics with a red cell come first, then amber. **Click a row** to open that clinic."
 )
 league = league_table(f, ctx.state.network_filters, cfg, date.today())
 event = st.dataframe(
@@ -197,30 +198,35 @@ event = st.dataframe(
         league,
         [
             "clinic_name",
-            "region",
-            "administered_sessions",
-            "chair_utilisation",
-            "no_show_rate",
-            "ae_per_100",
             "ae_flag",
+            "no_show_rate",
+            "chair_utilisation",
             "newest_data_date",
+            "administered_sessions",
+            "ae_per_100",
+            "region",
         ],
     ),
     hide_index=True,
     key="league",
     on_select="rerun",
     selection_mode="single-row",
+    height=tables.all_rows_height(league.height),
     column_config={
-        "clinic_name": "Clinic",
+        "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
         "region": "Region",
         "administered_sessions": tables.number("Sessions", help="Administered sessions in the period"),
         "chair_utilisation": tables.percent("Utilisation"),
         "no_show_rate": tables.percent("No-show"),
         "ae_per_100": tables.number("AEs /100", "%.2f", help="Adverse events per 100 administered sessions"),
-        "ae_flag": st.column_config.TextColumn("AE funnel", help="Position on the Safety page's funnel plot"),
+        "ae_flag": st.column_config.TextColumn(
+            "AE funnel", help="Position on the Safety page's funnel plot (exact Poisson limits)"
+        ),
         "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),
     },
 )
+if league.height > tables.MAX_ALL_ROWS:
+    st.caption(f"{league.height} clinics: scroll the table to see them all (flagged ones are at the top).")
 rows = event.selection.rows if event is not None else []
 if rows:
     chosen = league.row(rows[0], named=True)

@@ -14,7 +14,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard.components import review_counts, review_panel
+from dashboard.components import review_counts, review_panel, url_state
 from dashboard.components.page import context, require_sessions
 from dashboard.components.reviewer import current_actor
 from dashboard.components.safe_text import md
@@ -63,17 +63,17 @@ kinds = k1.multiselect(
     "Kind",
     KINDS,
     format_func=KIND_LABELS.__getitem__,
-    key="rv_kind",
-    bind="query-params",
+    key=url_state.choices("rv_kind", KINDS, KIND_LABELS.__getitem__),
     placeholder="All kinds",
 )
 changed_only = k2.toggle(
     "Data changed since review",
-    key="rv_changed",
-    bind="query-params",
+    key=url_state.flag("rv_changed"),
     help="Only items whose source a refresh corrected after the last reviewer action.",
 )
-tabs = st.tabs(list(VIEWS), key="reviews_view", bind="query-params")
+tabs = st.tabs(
+    list(VIEWS), key=url_state.choice("reviews_view", list(VIEWS), next(iter(VIEWS))), on_change="rerun"
+)
 
 
 def _open_row(suffix: str, ids: list[int]) -> None:
@@ -145,9 +145,7 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
         "Review item",
         ids,
         format_func=lambda i: f"Item {i}",
-        index=None,
-        key=f"rv_item_{suffix}",
-        bind="query-params",
+        key=url_state.choice(f"rv_item_{suffix}", ids, None, lambda i: f"Item {i}"),
         placeholder="Select a row above, or pick an item here",
     )
     if picked is not None:

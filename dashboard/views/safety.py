@@ -10,7 +10,16 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, ideation_signal, kpi, line_list, review_counts, spc_controls, tables
+from dashboard.components import (
+    empty,
+    ideation_signal,
+    kpi,
+    line_list,
+    review_counts,
+    spc_controls,
+    tables,
+    url_state,
+)
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -29,7 +38,11 @@ rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
     empty.no_match()
     st.stop()
-before, patients = headline["previous_rate"], headline["patients"]
+# kpis() reads the previous period in the same scan; another comparison period is the same metric again
+before = (
+    headline["previous_rate"] if ctx.state.compare == "previous" else queries.ae_rate(ctx.state.comparison)
+)
+patients = headline["patients"]
 excursion, protocol = headline["excursion"], headline["protocol"]
 kpi.tiles(
     [
@@ -90,13 +103,14 @@ kpi.tiles(
             f"{cfg.protocol_duration_min}–{cfg.protocol_duration_max} min.",
         ),
     ],
-    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+    note=f"change {ctx.state.comparison_label}",
+    versus=kpi.versus(ctx.state.compare),
 )
 review_counts.render(f.clinic_ids, names, key="safety")
 
 TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")
 rates_tab, funnel_tab, excursion_tab, protocol_tab, serious_tab, list_tab = st.tabs(
-    list(TABS), key="safety_view", bind="query-params"
+    list(TABS), key=url_state.choice("safety_view", list(TABS), TABS[0]), on_change="rerun"
 )
 
 # --- AE rate by dimension ------------------------------------------------------------------------
@@ -121,8 +135,7 @@ if rates_tab.open is not False:
             "Break the AE rate down by",
             list(DIMENSIONS),
             format_func=DIMENSIONS.__getitem__,
-            key="ae_by",
-            bind="query-params",
+            key=url_state.choice("ae_by", list(DIMENSIONS), "clinic", DIMENSIONS.__getitem__),
         )
         by = sf.order_levels(queries.ae_rate_by(f, dimension), dimension)
         label_of = (
@@ -218,8 +231,7 @@ if funnel_tab.open is not False:
         network_f = ctx.state.network_filters
         overdispersion = st.toggle(
             "Adjust the limits for over-dispersion",
-            key="ae_overdispersion",
-            bind="query-params",
+            key=url_state.flag("ae_overdispersion"),
             help="Widens the limits by the between-clinic variation τ² (Spiegelhalter 2005, z-scores "
             "winsorised at 10%). Use it when many clinics fall outside the exact limits.",
         )
@@ -282,16 +294,14 @@ if funnel_tab.open is not False:
             "Time step",
             ["week", "month"],
             format_func=str.capitalize,
-            default="week",
-            key="ae_u_grain",
-            bind="query-params",
+            key=url_state.choice("ae_u_grain", ["week", "month"], "week", str.capitalize),
             required=True,
         )
         chosen = c2.selectbox(
             "Clinic",
             ["all", *f.clinic_ids],
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
-            key="ae_u_clinic",
+            key=url_state.choice("ae_u_clinic", ["all", *f.clinic_ids], "all"),
         )
         spc = spc_controls.spc_controls()
         clinic_id = None if chosen == "all" else chosen

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls
+from dashboard.components import empty, kpi, spc_controls, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.page import context, require_sessions
 
@@ -18,7 +18,7 @@ st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope"
 
 queries.prefetch(  # the reads below that no control of the page changes, at once
     lambda: queries.throughput_summary(f, cfg, active_patients=False),
-    lambda: queries.throughput_summary(f.previous_period(), cfg, active_patients=False),
+    lambda: queries.throughput_summary(ctx.state.comparison, cfg, active_patients=False),
     lambda: queries.weekday_hour_load(f),
     lambda: queries.throughput_by_clinic(f, cfg, active_patients=False),
     lambda: queries.induction(f),
@@ -29,7 +29,7 @@ summary = queries.throughput_summary(f, cfg, active_patients=False)
 if summary["scheduled_sessions"] == 0:
     empty.no_match()
     st.stop()
-previous = queries.throughput_summary(f.previous_period(), cfg, active_patients=False)
+previous = queries.throughput_summary(ctx.state.comparison, cfg, active_patients=False)
 kpi.tiles(
     [
         kpi.Tile(
@@ -72,7 +72,8 @@ kpi.tiles(
         ),
         kpi.Tile("New starts", summary["new_starts"], previous["new_starts"], kpi.count, kpi.signed_count),
     ],
-    note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
+    note=f"change {ctx.state.comparison_label}",
+    versus=kpi.versus(ctx.state.compare),
 )
 
 st.subheader("Sessions over time")
@@ -82,9 +83,7 @@ by = c2.segmented_control(
     "Split by",
     ["network", "clinic", "region"],
     format_func=str.capitalize,
-    default="clinic",
-    key="by",
-    bind="query-params",
+    key=url_state.choice("by", ["network", "clinic", "region"], "clinic", str.capitalize),
     required=True,
 )
 too_many_lines = by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES
@@ -144,9 +143,8 @@ with right:
     chart_scope = st.selectbox(
         "p-chart for",
         options,
-        index=options.index(flagged[0]) if flagged else 0,
         format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
-        key="pchart_clinic",
+        key=url_state.choice("pchart_clinic", options, flagged[0] if flagged else "all"),
     )
     scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
     label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)

@@ -59,7 +59,22 @@ def test_tiles_match_direct_sql_and_deltas_are_against_the_previous_equal_period
     before = _administered(demo_like_db, start - timedelta(days=30), start - timedelta(days=1))
     tile = next(m for m in at.metric if m.label == "Administered sessions")
     assert tile.value == f"{now:,}"
-    assert tile.delta == (f"{now - before:+,}" if now != before else "0")
+    relative = f" ({(now - before) / before:+.1%})" if before else ""
+    assert tile.delta == (f"{now - before:+,}{relative}" if now != before else "0")
+    assert tile.proto.delta_description == ("vs previous period" if now != before else "")
+
+
+def test_same_period_last_year_compares_with_the_same_dates_a_year_earlier(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days", compare="Same period last year")
+    last = _last(demo_like_db)
+    start = last - timedelta(days=29)
+    now = _administered(demo_like_db, start, last)
+    before = _administered(demo_like_db, start.replace(year=start.year - 1), last.replace(year=last.year - 1))
+    assert before > 0  # the demo-like data spans more than a year, so the comparison has data
+    tile = next(m for m in at.metric if m.label == "Administered sessions")
+    assert tile.delta == f"{now - before:+,} ({(now - before) / before:+.1%})"
+    assert tile.proto.delta_description == "vs last year"
+    assert "same period last year" in texts(at)
 
 
 def test_ae_rate_tile_is_100_times_aes_over_administered_sessions(app_at, demo_like_db):
@@ -133,6 +148,24 @@ def test_league_funnel_flag_is_against_the_whole_network(monkeypatch, demo_like_
     assert full.filter(pl.col("clinic_id") == "C1")["flag"].item() == "above_998"
     alone = league_table(everyone.with_clinics(("C1",)), everyone, MetricConfig(), date.today())
     assert alone["flag"].to_list() == ["above_998"]
+    # the red AE flag opens the table, in words (C4, without sessions, is red for utilisation
+    # only); then the clinics by their worst light
+    assert full["clinic_id"][0] == "C1"
+    assert full["ae_flag"][0] == "above the 99.8% limit"
+    rank = {"red": 0, "amber": 1, "green": 2, "grey": 3}
+    worst = [
+        min(rank[r[k]] for k in ("util_light", "no_show_light", "ae_light", "data_light"))
+        for r in full.iter_rows(named=True)
+    ]
+    assert worst == sorted(worst)
+
+
+def test_league_shows_every_clinic_and_the_flag_next_to_the_name(app_at, demo_like_db):
+    at = app_at(demo_like_db)
+    grid = at.dataframe(key="league")
+    assert len(grid.value) == 4  # every clinic in scope, none cut off
+    assert list(grid.value.columns[:2]) == ["clinic_name", "ae_flag"]
+    assert not any("_" in str(v) for v in grid.value["ae_flag"])
 
 
 def test_overview_empty_states(app_at, empty_db, absent_db):

@@ -1,0 +1,124 @@
+"""The URL holds the whole view: every control round-trips through it, and Back (the URL set from
+outside) puts the controls back. History entries per action are counted in the browser (tests/e2e)."""
+
+from __future__ import annotations
+
+from streamlit.testing.v1 import AppTest
+
+from tests.dashboard.conftest import APP, texts
+
+
+def _query(at) -> dict[str, list[str]]:
+    return {k: list(v) if isinstance(v, list) else [v] for k, v in at.query_params.items()}
+
+
+def test_sidebar_filters_are_read_from_the_url(app_at, demo_like_db):
+    at = app_at(
+        demo_like_db,
+        period="Last month",
+        compare="Same period last year",
+        region=["North"],
+        condition=["PTSD"],
+    )
+    assert not at.exception
+    assert at.selectbox(key="period").value == "last_month"
+    assert at.selectbox(key="compare").value == "last_year"
+    assert at.multiselect(key="region").value == ["North"]
+    assert at.multiselect(key="condition").value == ["ptsd"]
+    assert "vs same period last year" in texts(at)
+
+
+def test_a_change_is_written_to_the_url_and_defaults_are_left_out(app_at, demo_like_db):
+    at = app_at(demo_like_db)
+    assert "period" not in at.query_params  # the default
+    at.selectbox(key="period").set_value("this_quarter").run()
+    at.multiselect(key="clinics").set_value(["C1", "C3"]).run()
+    q = _query(at)
+    assert q["period"] == ["This quarter"]
+    assert q["clinics"] == ["Harbor (C1)", "Ridge (C3)"]
+
+
+def test_clear_all_filters_empties_the_url_in_one_go(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days", region=["South"], route=["IV"])
+    at.button(key="clear_filters_sidebar").click().run()
+    assert not any(k in at.query_params for k in ("period", "region", "route"))
+    assert at.selectbox(key="period").value == "90d"
+    assert at.multiselect(key="region").value == []
+
+
+def test_back_sets_the_controls_from_the_url(app_at, demo_like_db):
+    """Back/Forward change the URL outside a run: the URL wins over what the widgets held."""
+    at = app_at(demo_like_db, period="Last 30 days")
+    at.selectbox(key="period").set_value("ytd").run()
+    assert _query(at)["period"] == ["Year to date"]
+    at.query_params["period"] = "Last 30 days"  # what the browser's Back restores
+    at.run()
+    assert at.selectbox(key="period").value == "30d"
+
+
+def test_an_unknown_url_value_falls_back_to_the_default(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="<script>", region=["Atlantis", "North"])
+    assert not at.exception
+    assert at.selectbox(key="period").value == "90d"
+    assert at.multiselect(key="region").value == ["North"]
+
+
+def test_custom_range_round_trips(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Custom range", range=["2000-01-01", "2000-01-05"])
+    # clamped into the data's dates: both ends before the first session become the first day
+    start, end = at.date_input(key="range").value
+    assert start == end
+    assert _query(at)["range"] == [start.isoformat(), end.isoformat()]
+
+
+def test_safety_breakdown_and_u_chart_clinic_survive_a_tab_switch_and_a_reload(app_at, demo_like_db):
+    at = app_at(demo_like_db, page="views/safety.py", ae_by="Category")
+    assert at.selectbox(key="ae_by").value == "category"
+    at.selectbox(key="ae_by").set_value("route").run()
+    at.query_params["safety_view"] = "Clinics and trend"  # another tab: the breakdown is not drawn
+    at.run()
+    at.selectbox(key="ae_u_clinic").set_value("C1").run()
+    q = _query(at)
+    assert q["ae_by"] == ["Route"]  # kept while its tab is closed
+    assert q["ae_u_clinic"] == ["C1"]
+    again = app_at(demo_like_db, page="views/safety.py", **q)  # a reload of that URL
+    assert again.selectbox(key="ae_u_clinic").value == "C1"
+    again.query_params["safety_view"] = "Rates"
+    again.run()
+    assert again.selectbox(key="ae_by").value == "route"
+
+
+def test_a_page_switch_keeps_the_filters_the_frontend_drops(app_at, demo_like_db):
+    """Streamlit's frontend sends a page switch without the parameters of unbound widgets."""
+    at = app_at(demo_like_db, period="Last 30 days", region=["North"])
+    at.query_params.clear()
+    at.switch_page("views/throughput.py").run()
+    assert at.selectbox(key="period").value == "30d"
+    assert _query(at)["period"] == ["Last 30 days"] and _query(at)["region"] == ["North"]
+    # Back onto the bare entry of the switch: still the same view, not the defaults
+    at.query_params.clear()
+    at.run()
+    assert at.selectbox(key="period").value == "30d"
+
+
+def test_a_page_without_filters_keeps_them_for_the_next_page(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last 30 days", route=["IV"])
+    at.query_params.clear()  # the frontend's page switch
+    at.switch_page("views/data.py").run()
+    assert _query(at)["period"] == ["Last 30 days"]  # still in the URL on the Data page
+    at.switch_page("views/overview.py").run()
+    assert at.selectbox(key="period").value == "30d"
+    assert at.multiselect(key="route").value == ["iv"]
+
+
+def test_filters_of_a_reloaded_page_without_them_reach_the_next_page(monkeypatch, demo_like_db):
+    """A session that starts on the Data page (a reload there) never drew the filters."""
+    monkeypatch.setenv("KETAOPS_DB", str(demo_like_db))
+    at = AppTest.from_file(str(APP), default_timeout=60)
+    at.query_params.update({"period": "Year to date"})
+    at.switch_page("views/data.py").run()
+    assert not at.exception
+    assert _query(at)["period"] == ["Year to date"]
+    at.query_params.clear()  # the frontend's page switch
+    at.switch_page("views/throughput.py").run()
+    assert at.selectbox(key="period").value == "ytd"
