@@ -15,13 +15,14 @@ A control not drawn in a run (another page's, a tab not open, the filters on the
 page) keeps its parameter and its value, and takes them up again when it is drawn. The
 frontend drops unbound parameters on a page switch, so the first run of a page puts them
 back (that switch is two history entries). Defaults are left out of the URL.
-Values in the URL are untrusted: an unknown value falls back to the default.
+Values in the URL are untrusted: an unknown value falls back to the default, and the run that
+read it says once which values it ignored (``ignored_notice``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
@@ -53,6 +54,7 @@ class _Run:
     claims: dict[str, _Claim]
     page: str = ""
     page_switch: bool = False
+    ignored: dict[str, list[str]] = field(default_factory=dict)  # URL values no control could take
 
 
 def current_query() -> dict[str, list[str]]:
@@ -111,6 +113,10 @@ def _claim(
         raw = st.query_params.get_all(key)
         value = decode(raw) if raw else None
         st.session_state[key] = default if value is None else value
+        kept = set(encode(value)) if value is not None else set()
+        ignored = [v for v in raw if v not in kept]
+        if ignored:
+            run.ignored[key] = ignored
     else:
         # Written back every run: a widget of the same key on another page (``grain`` on
         # Throughput and Clinic) is a new widget, and would otherwise start empty.
@@ -222,11 +228,28 @@ def wanted_query() -> dict[str, list[str]]:
     return query
 
 
+def ignored_notice() -> str | None:
+    """What this run ignored of the URL (unknown clinic, malformed date, unknown choice), as text
+    to show once; None when it took every value. The values are the URL's own: shown escaped."""
+    from dashboard.components.safe_text import md
+
+    ignored = _run().ignored
+    if not ignored:
+        return None
+    parts = [
+        f"{md(key)} = {', '.join(md(v[:40]) for v in values)}" for key, values in sorted(ignored.items())
+    ]
+    return "Ignored from the link (not a value this page knows): " + "; ".join(parts) + "."
+
+
 def commit() -> None:
     """Write the query string once (one history entry) if this run changed it."""
     wanted = wanted_query()
     if wanted != current_query():
         st.query_params.from_dict(wanted)
+    notice = ignored_notice()
+    if notice:
+        st.toast(notice, icon=":material/link_off:")
     run = _run()
     st.session_state[_LAST] = _Written(wanted, run.page, run.page_switch)
     held = dict(st.session_state.get(_HELD, {}))

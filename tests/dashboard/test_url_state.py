@@ -57,10 +57,22 @@ def test_back_sets_the_controls_from_the_url(app_at, demo_like_db):
 
 
 def test_an_unknown_url_value_falls_back_to_the_default(app_at, demo_like_db):
-    at = app_at(demo_like_db, period="<script>", region=["Atlantis", "North"])
+    at = app_at(demo_like_db, period="<script>", region=["Atlantis", "North"], clinics=["NOPE (C9)"])
     assert not at.exception
     assert at.selectbox(key="period").value == "90d"
     assert at.multiselect(key="region").value == ["North"]
+    # the viewer is told once what was ignored, the values escaped as text
+    [toast] = [t.value for t in at.toast]
+    assert "period = <script>" in toast.replace("\\", "")
+    assert "Atlantis" in toast and "NOPE" in toast and "North" not in toast
+    assert "region" in at.query_params and "period" not in at.query_params
+    at.run()  # the next run reads nothing bad: no notice again
+    assert len(at.toast) == 0
+
+
+def test_a_link_with_good_values_shows_no_notice(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Last month", region=["North"])
+    assert len(at.toast) == 0
 
 
 def test_custom_range_round_trips(app_at, demo_like_db):
@@ -122,3 +134,13 @@ def test_filters_of_a_reloaded_page_without_them_reach_the_next_page(monkeypatch
     at.query_params.clear()  # the frontend's page switch
     at.switch_page("views/throughput.py").run()
     assert at.selectbox(key="period").value == "ytd"
+
+
+def test_an_unknown_clinic_in_the_clinic_link_is_named_and_dropped_from_the_url(app_at, demo_like_db):
+    """/clinic?clinic=UNKNOWN shows the default clinic under its own URL, and says what it ignored."""
+    at = app_at(demo_like_db, page="views/clinic.py")
+    at.query_params["clinic"] = "UNKNOWN"
+    at.run()
+    assert not at.exception
+    assert any("clinic = UNKNOWN" in t.value for t in at.toast)
+    assert "clinic" not in at.query_params  # the default clinic: no parameter naming another
