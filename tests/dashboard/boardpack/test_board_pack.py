@@ -236,3 +236,18 @@ def test_no_store_file_keeps_the_note(demo_like_db, tmp_path, monkeypatch):
     monkeypatch.setenv("KETAOPS_REVIEWS", str(tmp_path / "absent.sqlite"))
     assert store_reviews(demo_like_db) is None
     assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_monitoring_of_the_hand_worked_fixture(make_db, tmp_path, capsys):
+    """March 2026 of ``monitoring_fixture``: five administered sessions, each rule worked by hand there."""
+    from tests.dashboard.metrics import monitoring_fixture as fx
+
+    db = fx.build(make_db)
+    out = tmp_path / "march.pdf"
+    assert main(["report", "--db", str(db), "--month", "2026-03", "--out", str(out)]) == 0
+    text = "\n".join(_pages(out))
+    part = text[text.index("Monitoring compliance") : text.index("Open and overdue reviews")]
+    by_hand = ["5", "40.0%", "60.0%", "2", "3", "40.0%", "40.0%"]  # S1–S4, S6 (module docstring)
+    assert [_line(part, label)[0] for label, _, _ in MONITORING_LINES] == by_hand
+    block = _metrics(db, date(2026, 3, 1), capsys)["monitoring"]["network"]
+    assert [fmt(block[key]) for _, key, fmt in MONITORING_LINES] == by_hand
