@@ -279,3 +279,26 @@ def spc_chart(
 def _groups(df: pl.DataFrame, column: str) -> list[tuple[object, pl.DataFrame]]:
     keys = df[column].unique(maintain_order=True).sort().to_list()
     return [(k, df.filter(pl.col(column) == k)) for k in keys]
+
+
+def add_funnel_limits(fig: go.Figure, curve: pl.DataFrame) -> None:
+    """The 95% and 99.8% funnel limits of ``curve`` (``n`` and the ``lower``/``upper`` columns of
+    ``stats.funnel``), drawn the same on every funnel plot."""
+    ns = curve["n"].to_list()
+    for lo, hi, name, dash in (
+        ("lower998", "upper998", "99.8% limits", "dot"),
+        ("lower95", "upper95", "95% limits", "dash"),
+    ):
+        for i, col in enumerate((hi, lo)):
+            fig.add_trace(
+                go.Scatter(
+                    x=ns,
+                    y=curve[col].to_list(),
+                    mode="lines",
+                    line={"color": "#5b6670" if "998" in col else "#9aa5b1", "dash": dash, "width": 1.3},
+                    name=name,
+                    legendgroup=name,
+                    showlegend=i == 0,
+                    hoverinfo="skip",
+                )
+            )

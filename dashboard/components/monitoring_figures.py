@@ -40,24 +40,7 @@ def funnel_figure(
     """
     names = names or {}
     fig = go.Figure()
-    ns = curve["n"].to_list()
-    for lo, hi, name, dash in (
-        ("lower998", "upper998", "99.8% limits", "dot"),
-        ("lower95", "upper95", "95% limits", "dash"),
-    ):
-        for i, col in enumerate((hi, lo)):
-            fig.add_trace(
-                go.Scatter(
-                    x=ns,
-                    y=curve[col].to_list(),
-                    mode="lines",
-                    line={"color": "#5b6670" if "998" in col else "#9aa5b1", "dash": dash, "width": 1.3},
-                    name=name,
-                    legendgroup=name,
-                    showlegend=i == 0,
-                    hoverinfo="skip",
-                )
-            )
+    charts.add_funnel_limits(fig, curve)
     if frame.height:
         target = float(frame["target"][0])
         fig.add_hline(

@@ -112,24 +112,7 @@ def funnel_figure(frame: pl.DataFrame, curve: pl.DataFrame, *, highlight: Collec
     overdispersed = bool(frame["overdispersion"][0]) if frame.height else False
     tau2 = float(frame["tau2"][0]) if frame.height else 0.0
     fig = go.Figure()
-    ns = curve["n"].to_list()
-    for lo, hi, name, dash in (
-        ("lower998", "upper998", "99.8% limits", "dot"),
-        ("lower95", "upper95", "95% limits", "dash"),
-    ):
-        for i, col in enumerate((hi, lo)):
-            fig.add_trace(
-                go.Scatter(
-                    x=ns,
-                    y=curve[col].to_list(),
-                    mode="lines",
-                    line={"color": "#5b6670" if "998" in col else "#9aa5b1", "dash": dash, "width": 1.3},
-                    name=name,
-                    legendgroup=name,
-                    showlegend=i == 0,
-                    hoverinfo="skip",
-                )
-            )
+    charts.add_funnel_limits(fig, curve)
     if frame.height:
         fig.add_hline(
             float(frame["target_per_100"][0]),
