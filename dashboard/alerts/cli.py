@@ -20,6 +20,7 @@ from dashboard.alerts.run import RecipientResult, run_signals
 from dashboard.db import connect
 from dashboard.metrics.report import EXIT_BAD_ARGUMENT, EXIT_NO_DATABASE, EXIT_OK
 from dashboard.metrics.report import _config as metrics_config
+from dashboard.reviews.sources import store_reviews
 from pipelines.signal_state import SignalState, default_path
 
 EXIT_SEND_FAILED = 4
@@ -65,7 +66,13 @@ def cli_signals(args: argparse.Namespace) -> int:
         state = SignalState(sconf.state or default_path(db))
         with connect(db) as con:
             results = run_signals(
-                con, cfg, sconf, state, today=args.today or date.today(), notify=args.notify
+                con,
+                cfg,
+                sconf,
+                state,
+                today=args.today or date.today(),
+                notify=args.notify,
+                reviews=store_reviews(db),
             )
     except (ConfigError, ScopeError, ValueError) as exc:
         _say(str(exc))

@@ -47,7 +47,7 @@ class Signal:
 
 
 class OverdueReviews(Protocol):
-    """Overdue quality reviews in a scope, once a review store exists: (review id, clinic id, due)."""
+    """Overdue quality reviews in a scope: (review id, clinic id, due) (``dashboard.reviews.sources``)."""
 
     def overdue(self, clinic_ids: tuple[str, ...], as_of: date) -> list[tuple[str, str, date]]: ...
 

@@ -55,8 +55,10 @@ def board_pack_pdf(month: Month, clinic_ids: tuple[str, ...], cfg: MetricConfig,
     import tempfile
 
     from dashboard.db import connect, db_path
+    from dashboard.reviews.sources import store_reviews
 
-    with tempfile.TemporaryDirectory(prefix="ketaops-pack-") as tmp, connect(db_path()) as con:
+    db = db_path()
+    with tempfile.TemporaryDirectory(prefix="ketaops-pack-") as tmp, connect(db) as con:
         out = Path(tmp) / "board-pack.pdf"
-        write_board_pack(con, month, clinic_ids, cfg, out, scope_label=scope_label)
+        write_board_pack(con, month, clinic_ids, cfg, out, scope_label=scope_label, reviews=store_reviews(db))
         return out.read_bytes()

@@ -18,6 +18,7 @@ from dashboard.db import connect
 from dashboard.metrics import throughput
 from dashboard.metrics.report import EXIT_BAD_ARGUMENT, EXIT_NO_DATABASE, EXIT_OK
 from dashboard.metrics.report import _config as report_config
+from dashboard.reviews.sources import store_reviews
 
 EXIT_RENDER_FAILED = 3
 
@@ -49,7 +50,9 @@ def cli_report(args: argparse.Namespace) -> int:
                 _say("the database has no sessions; give --month")
                 return EXIT_BAD_ARGUMENT
             out = Path(args.out or f"board-pack-{month.iso}.pdf")
-            data = write_board_pack(con, month, clinic_ids, cfg, out, scope_label=scope.label)
+            data = write_board_pack(
+                con, month, clinic_ids, cfg, out, scope_label=scope.label, reviews=store_reviews(db)
+            )
     except (ScopeError, ValueError) as exc:
         _say(str(exc))
         return EXIT_BAD_ARGUMENT

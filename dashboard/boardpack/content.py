@@ -72,7 +72,7 @@ def compared_months(month: Month) -> dict[str, Month]:
 
 
 class ReviewSource(Protocol):
-    """Open and overdue quality reviews in a scope, once a review store exists."""
+    """Open, in-review and overdue quality reviews in a scope (``dashboard.reviews.sources``)."""
 
     def review_counts(self, clinic_ids: tuple[str, ...], as_of: date) -> dict[str, int]: ...
 
@@ -92,7 +92,8 @@ class BoardPackData:
     u_chart: pl.DataFrame  # monthly, the 13 months from the same month a year earlier
     freshness: pl.DataFrame  # operations.clinic_freshness of the scope's clinics
     reviews: dict[str, int] | None = None  # None: no review store
-    monitoring: dict[str, Any] | None = None  # None: monitoring compliance not measured
+    # monitoring.report_block of the month (network and clinics); None: no vitals table (contract v1)
+    monitoring: dict[str, Any] | None = None
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -142,4 +143,5 @@ def gather(
         u_chart=safety.u_chart(con, chart_f, cfg, "month"),
         freshness=freshness,
         reviews=reviews.review_counts(clinic_ids, today) if reviews is not None else None,
+        monitoring=reports["month"].get("monitoring"),  # monitoring.report_block, as `ketaops metrics`
     )

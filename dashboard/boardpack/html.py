@@ -14,6 +14,7 @@ from typing import Any
 
 from dashboard.boardpack.content import PERIOD_KEYS, BoardPackData, compared_months
 from dashboard.components.safety_figures import FLAG_LABELS
+from dashboard.metrics.monitoring import MEASURES
 from dashboard.stats.intervals import wilson
 
 MISSING = "–"
@@ -290,23 +291,55 @@ def _hidden_row(n: int, k: int) -> str:
     return f'<tr><td></td><td></td><td class="text" colspan="4">{text}</td></tr>'
 
 
-def monitoring_section(data: BoardPackData) -> str:
-    if data.monitoring is None:
-        monitoring = '<p class="note">Monitoring compliance is not measured by this version.</p>'
-    else:
-        monitoring = _table(
-            ["Measure", "Value"], [f"<tr>{_td(str(k))}{_td(str(v))}</tr>" for k, v in data.monitoring.items()]
+# Monitoring compliance: (label, key of a monitoring.report_block entry, format); labels as the
+# Monitoring page's (monitoring.MEASURES).
+MONITORING_ROWS: tuple[tuple[str, str, Callable[[Any], str]], ...] = (
+    ("Sessions monitored (administered)", "administered_sessions", count),
+    *(
+        (
+            measure.label,
+            f"{key}_rate" if measure.higher_is_better else key,
+            pct if measure.higher_is_better else count,
         )
+        for key, measure in MEASURES.items()
+    ),
+)
+REVIEW_ROWS = (("Open, not yet in review", "open"), ("In review", "in_review"), ("Overdue", "overdue"))
+
+
+def _monitoring_table(data: BoardPackData) -> str:
+    if data.monitoring is None:
+        return '<p class="note">Monitoring compliance is not measured: the database has no vitals table.</p>'
+    net = data.monitoring["network"]
+    rows = [f"<tr>{_td(label)}{_td(fmt(net.get(key)))}</tr>" for label, key, fmt in MONITORING_ROWS]
+    names = _clinic_names(data)
+    clinic_rows = [
+        f"<tr>{_td(names.get(c['clinic_id'], c['clinic_id']))}"
+        + "".join(_td(fmt(c.get(key))) for _, key, fmt in MONITORING_ROWS)
+        + "</tr>"
+        for c in data.monitoring["clinics"]
+    ]
+    headers = ["Clinic", "Administered", "Vitals complete", "Observed", "Dosed, BP high",
+               "Excursion at discharge", "CADSS", "MOAA/S"]  # fmt: skip
+    return (
+        f"{_table(['Network', data.month.label], rows)}{_table(headers, clinic_rows)}"
+        '<p class="note">Shares of administered sessions; the elevated pre-dose BP and discharge '
+        "excursion rows count sessions (metrics.md, monitoring compliance).</p>"
+    )
+
+
+def monitoring_section(data: BoardPackData) -> str:
     if data.reviews is None:
         reviews = '<p class="note">No review store: open and overdue reviews are not tracked.</p>'
     else:
         reviews = _table(
-            ["Reviews", "Count"],
-            [f"<tr>{_td(str(k).replace('_', ' '))}{_td(count(v))}</tr>" for k, v in data.reviews.items()],
+            ["Reviews", f"On {data.today:%d %b %Y}"],
+            [f"<tr>{_td(label)}{_td(count(data.reviews.get(key)))}</tr>" for label, key in REVIEW_ROWS],
         )
     return (
         "<section><h2>Monitoring and reviews</h2>"
-        f"<h3>Monitoring compliance</h3>{monitoring}<h3>Open and overdue reviews</h3>{reviews}</section>"
+        f"<h3>Monitoring compliance, {escape(data.month.label)}</h3>{_monitoring_table(data)}"
+        f"<h3>Open and overdue reviews</h3>{reviews}</section>"
     )
 
 

@@ -158,3 +158,96 @@ def test_bad_month_and_scope_are_usage_errors(demo_like_db, tmp_path, capsys):
     assert main(["report", "--db", str(demo_like_db), "--scope", "clinic:NOPE", "--out", str(out)]) == 2
     assert "NOPE" in capsys.readouterr().err
     assert not out.exists()
+
+
+MONITORING_LINES = (  # the pack's label, key of the metrics command's monitoring entry, format
+    ("Sessions monitored (administered)", "administered_sessions", _count),
+    ("Vitals complete", "vitals_complete_rate", _pct),
+    ("Observed long enough", "observed_long_enough_rate", _pct),
+    ("Dosed despite elevated pre-dose BP", "dosed_despite_elevated_bp", _count),
+    ("Discharged with an unresolved excursion", "discharged_with_excursion", _count),
+    ("Dissociation scored (CADSS)", "cadss_scored_rate", _pct),
+    ("Sedation scored (MOAA/S)", "moaas_scored_rate", _pct),
+)
+
+
+def test_monitoring_figures_equal_the_metrics_command(network_pdf, demo_like_db, capsys):
+    block = _metrics(demo_like_db, MONTH, capsys)["monitoring"]
+    text = "\n".join(_pages(network_pdf))
+    part = text[text.index("Monitoring compliance") : text.index("Open and overdue reviews")]
+    for label, key, fmt in MONITORING_LINES:
+        assert _line(part, label) == [fmt(block["network"][key])], label
+    names = {"C1": "Harbor"}
+    for c in block["clinics"]:
+        if c["clinic_id"] in names:
+            row = re.search(rf"^{names[c['clinic_id']]}\b.*? ((?:[\d,.]+%? ?|– ?){{7}})$", part, flags=re.M)
+            assert row, c["clinic_id"]
+            assert row.group(1).split() == [fmt(c[key]) for _, key, fmt in MONITORING_LINES]
+
+
+def _item(conn, n: int, clinic: str, status: str, due: date) -> None:
+    conn.execute(
+        "INSERT INTO items (kind, subject, clinic_id, occurred_on, severity, title, status, outcome, "
+        "raised_at, due_on, fingerprint, updated_at, updated_by) "
+        "VALUES ('adverse_event', ?, ?, '2026-01-01', 'serious', 'AE', ?, ?, '2026-01-01T00:00:00Z', ?, "
+        "'x', '2026-01-01T00:00:00Z', 'test')",
+        [f"AE{n}", clinic, status, "confirmed" if status == "closed" else None, due.isoformat()],
+    )
+
+
+def test_review_counts_equal_the_store_in_scope(demo_like_db, tmp_path, monkeypatch, capsys):
+    import sqlite3
+
+    from dashboard.reviews import store
+
+    path = tmp_path / "reviews.sqlite"
+    monkeypatch.setenv("KETAOPS_REVIEWS", str(path))
+    today = date.today()
+    past, future = date(2020, 1, 1), date(today.year + 1, 1, 1)
+    with store.connect(path) as conn:
+        for n, (clinic, status, due) in enumerate(
+            [("C1", "open", past), ("C1", "open", future), ("C1", "in_review", past),
+             ("C1", "in_review", future), ("C1", "in_review", future), ("C1", "closed", past),
+             ("C2", "open", past), ("C2", "in_review", past)]
+        ):  # fmt: skip
+            _item(conn, n, clinic, status, due)
+    with sqlite3.connect(path) as raw:  # expected: plain SQL on the store, C1 only
+        expected = raw.execute(
+            "SELECT sum(status = 'open'), sum(status = 'in_review'), "
+            "sum(status <> 'closed' AND due_on < ?) FROM items WHERE clinic_id = 'C1'",
+            [today.isoformat()],
+        ).fetchone()
+    assert expected == (2, 3, 2)
+    out = tmp_path / "c1.pdf"
+    args = ["report", "--db", str(demo_like_db), "--month", f"{MONTH:%Y-%m}", "--scope", "clinic:C1"]
+    assert main([*args, "--out", str(out)]) == 0
+    text = "\n".join(_pages(out))
+    assert "No review store" not in text
+    for label, value in zip(("Open, not yet in review", "In review", "Overdue"), expected, strict=True):
+        assert _line(text, label) == [str(value)], label
+    block = _metrics(demo_like_db, MONTH, capsys, "C1")["monitoring"]
+    part = text[text.index("Monitoring compliance") : text.index("Open and overdue reviews")]
+    assert _line(part, "Vitals complete") == [_pct(block["network"]["vitals_complete_rate"])]
+
+
+def test_no_store_file_keeps_the_note(demo_like_db, tmp_path, monkeypatch):
+    from dashboard.reviews.sources import store_reviews
+
+    monkeypatch.setenv("KETAOPS_REVIEWS", str(tmp_path / "absent.sqlite"))
+    assert store_reviews(demo_like_db) is None
+    assert not (tmp_path / "absent.sqlite").exists()
+
+
+def test_monitoring_of_the_hand_worked_fixture(make_db, tmp_path, capsys):
+    """March 2026 of ``monitoring_fixture``: five administered sessions, each rule worked by hand there."""
+    from tests.dashboard.metrics import monitoring_fixture as fx
+
+    db = fx.build(make_db)
+    out = tmp_path / "march.pdf"
+    assert main(["report", "--db", str(db), "--month", "2026-03", "--out", str(out)]) == 0
+    text = "\n".join(_pages(out))
+    part = text[text.index("Monitoring compliance") : text.index("Open and overdue reviews")]
+    by_hand = ["5", "40.0%", "60.0%", "2", "3", "40.0%", "40.0%"]  # S1–S4, S6 (module docstring)
+    assert [_line(part, label)[0] for label, _, _ in MONITORING_LINES] == by_hand
+    block = _metrics(db, date(2026, 3, 1), capsys)["monitoring"]["network"]
+    assert [fmt(block[key]) for _, key, fmt in MONITORING_LINES] == by_hand
