@@ -1,11 +1,11 @@
 """``ketaops refresh``: validate new export files, load them into a copy of the database, publish it.
 
 Order of work (docs/operations.md explains the why):
-lock → remove leftovers of killed runs → if nothing is new: record the run
+lock → remove leftovers of killed runs and expired versions → if nothing is new: record the run
 beside the file, leave a standby copy for the next run, stop → take the standby
 copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
-bookkeeping → checkpoint → atomic rename.
+bookkeeping → checkpoint → name the next version → swap the pointer to it.
 A failure anywhere leaves the published file as it was; the failed run is
 recorded beside it (``publish.append_side_run``). A run that finds nothing new
 publishes nothing: its record goes beside the file too.
@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipelines import publish, summaries
+from pipelines import publish, summaries, versions
 from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
 from pipelines.load import (
     FileLoad,
@@ -76,7 +76,7 @@ PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
     "KETAOPS_TEST_PAUSE_SECONDS",
     "KETAOPS_TEST_FAIL_AT",
 )
-STAGES = ("locked", "copied", "mid_load", "before_publish")
+STAGES = ("locked", "copied", "mid_load", "before_publish", "before_pointer")
 
 
 class FatalError(Exception):
@@ -202,6 +202,7 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
     try:
         _test_hook("locked")
         publish.remove_retired(db)
+        versions.prune(db, _version_grace())
         removed = publish.remove_leftovers(db)
         if removed:
             notes.append(f"removed {len(removed)} leftover build file(s)")
@@ -216,6 +217,12 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
         except OSError as side_exc:
             summary.message += f" (could not record the failure: {side_exc})"
     return summary
+
+
+def _version_grace() -> float:
+    """How long a replaced version stays on disk (``$KETAOPS_VERSION_GRACE_SECONDS``)."""
+    text = os.environ.get("KETAOPS_VERSION_GRACE_SECONDS")
+    return float(text) if text else versions.DEFAULT_GRACE_SECONDS
 
 
 def _run_record(s: RunSummary) -> dict[str, object]:
@@ -354,7 +361,7 @@ def _build_and_publish(
         finally:
             con.close()
         _test_hook("before_publish")
-        publish.publish(build, db)
+        publish.publish(build, db, before_pointer=lambda: _test_hook("before_pointer"))
         clock.lap("publish")
     publish.clear_side_runs(db)  # now recorded in refresh_runs
 
