@@ -3,9 +3,10 @@
 Pages never run SQL or compute a metric; they call these functions. Each one
 opens a short read-only connection (``dashboard.db.connect``) and calls the
 single implementation in ``dashboard/metrics/``. Results are cached with
-``st.cache_data`` keyed on the published file's version (``db_version()``)
-and path, so a refresh (an atomic file replace) is picked up on the next
-rerun without a restart, and an old entry is never served for a new file.
+``st.cache_data`` keyed on the published version the page run pinned
+(``data_version``) and read from that version's immutable file, so a refresh
+is picked up on the next rerun without a restart, an old entry is never
+served for a new version, and one page never mixes two versions.
 
 Metric modules are imported lazily: a module (or function) that has not been
 written yet makes ``available()`` false, and pages hide that figure.
@@ -32,6 +33,7 @@ from streamlit.runtime.scriptrunner import (
     get_script_run_ctx,
 )
 
+from dashboard import data_version
 from dashboard.db import connect, db_path, db_version
 from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
@@ -49,20 +51,21 @@ def database_exists() -> bool:
 
 
 def _key(runs: bool = False) -> tuple[str, str]:
-    """(version, path) every cache entry is keyed on.
+    """(version, path) every cache entry is keyed on, and the file the entry is read from.
 
-    The version is the published file's. ``runs=True`` (the refresh history and the
-    header's last refresh) adds that of the runs log beside it: a refresh that failed or
-    found nothing new records its run there and leaves the file, and so every other
-    cached figure, as it was.
+    The version is the one this page run pinned (``data_version``): every read of a run reads
+    one immutable version file, whatever is published meanwhile; outside a page run, the one
+    published now. ``runs=True`` (the refresh history and the header's last refresh) adds that
+    of the runs log beside the published path: a refresh that failed or found nothing new
+    records its run there and leaves the database, and so every other cached figure, as it was.
     """
-    path = db_path()
-    version = db_version(path)
-    if version is None:
-        raise NoDatabase(str(path))
+    pin = data_version.pinned() or data_version.resolve(db_path())
+    if pin is None:
+        raise NoDatabase(str(db_path()))
+    version = pin.version
     if runs:
-        version += f"|{db_version(side_runs_path(path)) or ''}"
-    return version, _resolved(str(path))
+        version += f"|{db_version(side_runs_path(db_path())) or ''}"
+    return version, _resolved(str(pin.path))
 
 
 @functools.lru_cache(maxsize=16)

@@ -19,6 +19,7 @@ import polars as pl
 from dashboard.metrics.config import MetricConfig
 from pipelines.contract import REASONS
 from pipelines.publish import read_side_runs
+from pipelines.versions import pointer_for
 
 RUN_SCHEMA: dict[str, Any] = {
     "run_id": pl.String,
@@ -44,7 +45,7 @@ def published_path(con: duckdb.DuckDBPyConnection) -> Path | None:
 
 def _side_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     path = published_path(con)
-    records = read_side_runs(path) if path else []
+    records = read_side_runs(pointer_for(path)) if path else []  # beside the published path
 
     def value(record: dict[str, object], key: str) -> object:
         v = record.get(key)
