@@ -1,4 +1,4 @@
-"""``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server]``.
+"""``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server] [--load]``.
 
 Prints every figure beside the baseline measured in the same run, with the
 ratio and the target of issue 7, and writes them to bench/.cache/<scale>/results.json.
@@ -24,6 +24,8 @@ TARGETS = {
     "warm_p95": 0.1,
     "render_seconds": 2.0,
     "server_rss_mb": 1024,
+    "load_p95_ratio": 2.0,  # 8 concurrent viewers against 1
+    "load_rss_mb": 1536,
 }
 
 
@@ -39,6 +41,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--skip-pages", action="store_true")
     parser.add_argument("--skip-server", action="store_true")
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--load", action="store_true", help="also run the concurrent-viewer load run")
+    parser.add_argument("--load-viewers", default="1,4,8,16", help="viewer counts of the load run")
+    parser.add_argument("--load-seconds", type=float, default=90.0, help="length of each load level")
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     results: dict[str, object] = {"scale": asdict(scale)}
@@ -117,10 +122,39 @@ def main(argv: list[str] | None = None) -> int:
                 f"{_verdict(rss, TARGETS['server_rss_mb'])})"
             )
             results["server_rss_mb"] = rss
+    if args.load:
+        results["load"] = _load(db, args)
     out = args.cache / scale.name / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nresults: {out}")
     return 0
+
+
+def _load(db: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    from bench.load import load_runs, report
+
+    levels = tuple(int(n) for n in args.load_viewers.split(","))
+    print(
+        f"\nLoad run: {', '.join(map(str, levels))} concurrent viewers, one server, a publish in each level"
+    )
+    runs = load_runs(db, args.cache / args.scale / "load", levels, args.load_seconds)
+    rows = report(runs)
+    single = next((r for r in rows if r["viewers"] == 1), None)
+    for r in rows:
+        if r["viewers"] != 8 or single is None:
+            continue
+        worst = max(
+            (f["p95"] / single["pages"][p]["p95"] for p, f in r["pages"].items() if p in single["pages"]),
+            default=float("nan"),
+        )
+        clean = r["errors"] == 0 and r["backwards"] == 0 and r["mixed"] == 0
+        ratio, rss = TARGETS["load_p95_ratio"], TARGETS["load_rss_mb"]
+        print(
+            f"  8 viewers: worst page p95 {worst:.2f}× the single viewer's (target ≤ {ratio}×) "
+            f"{_verdict(worst, ratio)}; errors/backwards/mixed {'none' if clean else 'SOME'}; "
+            f"RSS {r['rss_peak_mb']:,.0f} MB (target ≤ {rss} MB) {_verdict(r['rss_peak_mb'], rss)}"
+        )
+    return rows
 
 
 def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:

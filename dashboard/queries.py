@@ -99,7 +99,12 @@ def call_key(*parts: Any) -> str:
     return repr(parts)
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
+# Every cache is bounded in entries and in time: entries of a replaced version are never read
+# again, and a server up for weeks must not keep them until evicted by count alone.
+CACHE_TTL = "1h"
+
+
+@st.cache_data(show_spinner=False, max_entries=2048, ttl=CACHE_TTL)
 def _cached_metric(
     version: str,
     path: str,
@@ -184,7 +189,7 @@ def _read_ahead(queue: deque[Callable[[], object]]) -> None:
             _log.debug("read ahead failed; the page's own call will report it", exc_info=True)
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=256, ttl=CACHE_TTL)
 def _cached_sql(version: str, path: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
     with connect(Path(path)) as con:
         return con.sql(sql, params=list(params)).pl()
@@ -198,7 +203,7 @@ def _sql(sql: str, *params: Any) -> pl.DataFrame:
 # --- configuration and lookups (dimension lists, not metrics) --------------------------------
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def metric_config() -> MetricConfig:
     return load_config()
 

@@ -50,7 +50,7 @@ def patient_history(f: Filters, patient_key: str) -> dict[str, pl.DataFrame]:
 
 # cache_resource, not cache_data: the frame is shared read-only instead of unpickled on every rerun
 # (a ~1M-row list would cost a copy per click). Nothing mutates it: Polars frames are immutable here.
-@st.cache_resource(show_spinner="Loading the line list…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the line list…", max_entries=4, ttl=queries.CACHE_TTL)
 def _cached_line_list(version: str, path: str, key: str, _f: Filters, _ae: AeFilters) -> pl.DataFrame:
     with connect(Path(path)) as con:
         return safety.line_list(con, _f, _ae)
