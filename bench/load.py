@@ -30,7 +30,7 @@ from bench.pages import PAGES
 
 PERIODS = ("Last 30 days", "Last 90 days", "Last 12 months", "Year to date")
 CONDITIONS = ("Depression", "PTSD", "Anxiety")
-VERSION = re.compile(r"\bversion (\d+)\b")
+VERSION = re.compile(r"· version (\d+)\b")  # the header's "… · version N"
 VIEW_TIMEOUT = 300.0
 
 

@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument(
+        "--address",
+        default=None,
+        help="address to listen on (a replica behind a proxy: 127.0.0.1 or its LAN address)",
+    )
     return parser
 
 
@@ -117,6 +122,8 @@ def _serve(args: argparse.Namespace) -> int:
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
+    if args.address:
+        cmd += ["--server.address", args.address]
     # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
     return subprocess.call(cmd, env=env, cwd=app.parent.parent)
 
