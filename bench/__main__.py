@@ -44,6 +44,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", action="store_true", help="also run the concurrent-viewer load run")
     parser.add_argument("--load-viewers", default="1,4,8,16", help="viewer counts of the load run")
     parser.add_argument("--load-seconds", type=float, default=90.0, help="length of each load level")
+    parser.add_argument("--load-replicas", type=int, default=1, help="servers the viewers share")
+    parser.add_argument("--load-think", type=float, default=0.0, help="mean seconds between a viewer's views")
+    parser.add_argument(
+        "--load-wide", action="store_true", help="viewers also pick clinics (cache keys keep growing)"
+    )
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     results: dict[str, object] = {"scale": asdict(scale)}
@@ -135,9 +140,18 @@ def _load(db: Path, args: argparse.Namespace) -> list[dict[str, object]]:
 
     levels = tuple(int(n) for n in args.load_viewers.split(","))
     print(
-        f"\nLoad run: {', '.join(map(str, levels))} concurrent viewers, one server, a publish in each level"
+        f"\nLoad run: {', '.join(map(str, levels))} concurrent viewers, {args.load_replicas} server(s), "
+        f"think time {args.load_think:g} s, a publish in each level"
     )
-    runs = load_runs(db, args.cache / args.scale / "load", levels, args.load_seconds)
+    runs = load_runs(
+        db,
+        args.cache / args.scale / "load",
+        levels,
+        args.load_seconds,
+        replicas=args.load_replicas,
+        think_seconds=args.load_think,
+        wide_filters=args.load_wide,
+    )
     rows = report(runs)
     single = next((r for r in rows if r["viewers"] == 1), None)
     for r in rows:

@@ -22,7 +22,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, urlencode
 
 import psutil
 
@@ -71,7 +71,7 @@ class LoadResult:
 
 
 def view_page(
-    port: int, page: str, query: dict[str, str], timeout: float = VIEW_TIMEOUT
+    port: int, page: str, query: dict[str, str | list[str]], timeout: float = VIEW_TIMEOUT
 ) -> tuple[str, str, list[str]]:
     """Open ``page`` with ``query`` in a new session and run it to the end.
 
@@ -84,7 +84,7 @@ def view_page(
 
     texts: list[str] = []
     downloads: list[str] = []
-    url_query = urlencode(query)
+    url_query = urlencode(query, doseq=True)
     deadline = time.monotonic() + timeout
     with connect(
         f"ws://127.0.0.1:{port}/_stcore/stream",
@@ -124,8 +124,19 @@ def view_page(
                     raise RuntimeError(f"{page}: script finished with {status}")
 
 
+@dataclass(frozen=True)
+class Walk:
+    """How viewers walk: the servers (a viewer's next view goes to the next one: no stickiness
+    between page loads, the hardest case for versions), seconds between views, and clinic labels
+    to pick from (a wide filter space: cache keys keep growing, as over an hour of real use)."""
+
+    ports: tuple[int, ...]
+    think_seconds: float = 0.0
+    clinic_labels: tuple[str, ...] = ()
+
+
 def _viewer(
-    port: int,
+    walk: Walk,
     number: int,
     result: LoadResult,
     lock: threading.Lock,
@@ -136,16 +147,22 @@ def _viewer(
 ) -> None:
     rng = random.Random(1000 + number)
     seen = 0
-    query: dict[str, str] = {}
+    query: dict[str, str | list[str]] = {}
     downloaded = False
     for i in range(max_views):
+        if i and walk.think_seconds:
+            time.sleep(min(rng.uniform(0.5, 1.5) * walk.think_seconds, max(0.0, stop_at - time.monotonic())))
         if time.monotonic() >= stop_at:
             return
+        port = walk.ports[(number + i) % len(walk.ports)]
         page = PAGES[(number + i) % len(PAGES)]
         query = {k: v for k, v in query.items() if k == "v"}  # the version floor stays in the URL
         query["period"] = rng.choice(PERIODS)
         if rng.random() < 0.3:
             query["condition"] = rng.choice(CONDITIONS)
+        if walk.clinic_labels and rng.random() < 0.5:
+            k = min(len(walk.clinic_labels), rng.randint(1, 3))
+            query["clinics"] = sorted(rng.sample(walk.clinic_labels, k))
         start = time.monotonic()
         during = publishing.is_set()
         error = None
@@ -159,7 +176,7 @@ def _viewer(
                 error = f"versions named: {sorted(found)}"
             else:
                 version = found.pop()
-            floor = dict(p.split("=", 1) for p in url_query.split("&") if "=" in p).get("v")
+            floor = parse_qs(url_query).get("v", [None])[0]
             if floor:
                 query["v"] = floor
             if downloads and not downloaded:
@@ -183,8 +200,8 @@ def _viewer(
 
 
 def run_load(
-    port: int,
-    server_pid: int,
+    walk: Walk,
+    server_pids: list[int],
     viewers: int,
     seconds: float,
     max_views: int,
@@ -192,18 +209,26 @@ def run_load(
     publish_after: float = 0.0,
 ) -> LoadResult:
     """``viewers`` viewers for at most ``seconds`` (and ``max_views`` views each); ``publish``
-    runs once, ``publish_after`` seconds in, while they keep going."""
+    runs once, ``publish_after`` seconds in, while they keep going. RSS is the largest server's,
+    CPU the servers' total."""
     result = LoadResult(viewers)
     lock = threading.Lock()
-    proc = psutil.Process(server_pid)
-    cpu_before = sum(proc.cpu_times()[:2])
+    procs = [psutil.Process(pid) for pid in server_pids]
+
+    def cpu() -> float:
+        return sum(sum(p.cpu_times()[:2]) for p in procs)
+
+    def rss() -> float:
+        return max(p.memory_info().rss for p in procs) / 2**20
+
+    cpu_before = cpu()
     t0 = time.monotonic()
     stop_at = t0 + seconds
     publishing = threading.Event()
     threads = [
         threading.Thread(
             target=_viewer,
-            args=(port, n, result, lock, stop_at, max_views, t0, publishing),
+            args=(walk, n, result, lock, stop_at, max_views, t0, publishing),
             name=f"viewer-{n}",
             daemon=True,
         )
@@ -225,14 +250,14 @@ def run_load(
         publisher = threading.Thread(target=do_publish, name="publisher", daemon=True)
         publisher.start()
     while any(t.is_alive() for t in threads):
-        result.rss_peak_mb = max(result.rss_peak_mb, proc.memory_info().rss / 2**20)
+        result.rss_peak_mb = max(result.rss_peak_mb, rss())
         for t in threads:
             t.join(timeout=0.5)
     if publisher is not None:
         publisher.join(timeout=VIEW_TIMEOUT)
     result.wall_seconds = time.monotonic() - t0
-    result.cpu_seconds = sum(proc.cpu_times()[:2]) - cpu_before
-    result.rss_peak_mb = max(result.rss_peak_mb, proc.memory_info().rss / 2**20)
+    result.cpu_seconds = cpu() - cpu_before
+    result.rss_peak_mb = max(result.rss_peak_mb, rss())
     return result
 
 
@@ -304,15 +329,23 @@ def load_runs(
     work: Path,
     levels: tuple[int, ...] = (1, 4, 8, 16),
     seconds: float = 90.0,
-    max_views: int = 60,
+    max_views: int = 200,
+    replicas: int = 1,
+    think_seconds: float = 0.0,
+    wide_filters: bool = False,
 ) -> list[LoadResult]:
-    """Each level of concurrent viewers against one server, on a copy of ``source_db``
-    (published as version 1 under ``work``), with one publish half-way through each level."""
+    """Each level of concurrent viewers against ``replicas`` servers on one folder holding a copy
+    of ``source_db`` (published as version 1 under ``work``), with one publish half-way through
+    each level."""
+    import os
     import shutil
     import subprocess
     import sys
 
+    import duckdb
+
     from bench.server import _free_port, _wait_healthy
+    from dashboard.components.filters import clinic_label
     from pipelines import versions
 
     shutil.rmtree(work, ignore_errors=True)
@@ -320,35 +353,41 @@ def load_runs(
     db = work / "ketaops.duckdb"
     shutil.copyfile(source_db, versions.version_path(db, 1))
     versions.point(db, versions.version_path(db, 1))
-    port = _free_port()
+    con = duckdb.connect(str(db), read_only=True)
+    try:
+        labels = tuple(
+            clinic_label(i, n)
+            for i, n in con.execute("SELECT clinic_id, clinic_name FROM clinics").fetchall()
+        )
+    finally:
+        con.close()
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
-    cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
-    env = {**__import__("os").environ, "KETAOPS_DB": str(db)}
-    server = psutil.Popen(
-        cmd, env=env, cwd=app.parent.parent, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
-    )
+    servers, ports = [], []
     results = []
     try:
-        _wait_healthy(port)
-        view_page(port, "overview", {})  # imports paid once per process, not in the figures
+        for _ in range(replicas):
+            port = _free_port()
+            cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
+            cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
+            env = {**os.environ, "KETAOPS_DB": str(db)}
+            out = subprocess.DEVNULL
+            servers.append(psutil.Popen(cmd, env=env, cwd=app.parent.parent, stdout=out, stderr=out))
+            ports.append(port)
+        for port in ports:
+            _wait_healthy(port)
+            view_page(port, "overview", {})  # imports paid once per process, not in the figures
+        walk = Walk(tuple(ports), think_seconds, labels if wide_filters else ())
+        pids = [s.pid for s in servers]
         for n in levels:
             print(
                 f"  {n} viewer(s): up to {seconds:.0f} s, a publish after {seconds / 2:.0f} s …", flush=True
             )
             run = f"load-{n}"
-            results.append(
-                run_load(
-                    port,
-                    server.pid,
-                    n,
-                    seconds,
-                    max_views,
-                    lambda run=run: publish_copy(db, run),
-                    seconds / 2,
-                )
-            )
+            publish = lambda run=run: publish_copy(db, run)  # noqa: E731
+            results.append(run_load(walk, pids, n, seconds, max_views, publish, seconds / 2))
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        for server in servers:
+            server.terminate()
+        for server in servers:
+            server.wait(timeout=30)
     return results
