@@ -53,6 +53,7 @@ class LoadResult:
     mixed: int = 0  # a page naming more (or fewer) than one version
     rss_peak_mb: float = 0.0
     cpu_seconds: float = 0.0
+    client_cpu_seconds: float = 0.0  # this process (the viewers and the publish): same cores
     wall_seconds: float = 0.0
     downloads: int = 0
     versions_seen: set[int] = field(default_factory=set)
@@ -222,6 +223,7 @@ def run_load(
         return max(p.memory_info().rss for p in procs) / 2**20
 
     cpu_before = cpu()
+    client_before = psutil.Process().cpu_times()
     t0 = time.monotonic()
     stop_at = t0 + seconds
     publishing = threading.Event()
@@ -257,6 +259,8 @@ def run_load(
         publisher.join(timeout=VIEW_TIMEOUT)
     result.wall_seconds = time.monotonic() - t0
     result.cpu_seconds = cpu() - cpu_before
+    client = psutil.Process().cpu_times()
+    result.client_cpu_seconds = client.user + client.system - client_before.user - client_before.system
     result.rss_peak_mb = max(result.rss_peak_mb, rss())
     return result
 
@@ -279,7 +283,8 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
             f"  {r.viewers:>7} all: {len(r.views)} views in {r.wall_seconds:.0f} s, {r.errors} errors, "
             f"{r.backwards} backwards, {r.mixed} mixed, {r.downloads} downloads, versions "
             f"{sorted(r.versions_seen)}, RSS peak {r.rss_peak_mb:,.0f} MB, server CPU {r.cpu_seconds:.0f} s "
-            f"({r.cpu_seconds / max(r.wall_seconds, 1e-9):.2f} cores)"
+            f"({r.cpu_seconds / max(r.wall_seconds, 1e-9):.2f} cores), "
+            f"client CPU {r.client_cpu_seconds:.0f} s"
         )
         for v in [v for v in r.views if v.error][:3]:
             print(f"      error: {v.page}: {v.error}")
@@ -295,6 +300,7 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
                 "versions_seen": sorted(r.versions_seen),
                 "rss_peak_mb": r.rss_peak_mb,
                 "cpu_seconds": r.cpu_seconds,
+                "client_cpu_seconds": r.client_cpu_seconds,
                 "wall_seconds": r.wall_seconds,
             }
         )
