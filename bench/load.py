@@ -277,8 +277,8 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
     for r in results:
         figs = r.page_figures()
         for page, f in figs.items():
-            ratio = f["p95"] / base[page]["p95"] if page in base and base[page]["p95"] else float("nan")
-            print(f"  {r.viewers:>7} {page:<11}{f['n']:>6}{f['p50']:>8.2f}{f['p95']:>8.2f}{ratio:>6.2f}×")
+            ratio = f"{f['p95'] / base[page]['p95']:.2f}×" if page in base and base[page]["p95"] else "–"
+            print(f"  {r.viewers:>7} {page:<11}{f['n']:>6}{f['p50']:>8.2f}{f['p95']:>8.2f}{ratio:>7}")
         print(
             f"  {r.viewers:>7} all: {len(r.views)} views in {r.wall_seconds:.0f} s, {r.errors} errors, "
             f"{r.backwards} backwards, {r.mixed} mixed, {r.downloads} downloads, versions "
