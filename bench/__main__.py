@@ -1,7 +1,7 @@
 """``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server] [--load]``.
 
 Prints every figure beside the baseline measured in the same run, with the
-ratio and the target of issue 7, and writes them to bench/.cache/<scale>/results.json.
+ratio and its target, and writes them to bench/.cache/<scale>/results.json.
 """
 
 from __future__ import annotations

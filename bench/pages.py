@@ -1,8 +1,9 @@
 """Page benchmarks: each page's query set (cold and warm), AppTest render, server RSS.
 
-A page's *query set* is every metric call one render of the page makes. It is
-captured by running the page once in ``AppTest`` with ``queries.cached_metric``
-recorded, then replayed outside Streamlit for 20+ filter combinations:
+A page's *query set* is every cached query call one render of the page makes. It
+is captured by running the page once in ``AppTest`` with the calls recorded
+(``dashboard.queries.cache.observing``), then replayed outside Streamlit for 20+
+filter combinations:
 - cold: each metric function on a fresh read cursor, no cache (the published file stays
   attached between reads, as in the server; ``first_read``: the first combination on a file
   attached afresh, as after a publish), replayed as the page reads: the calls of each
@@ -18,7 +19,6 @@ from __future__ import annotations
 import os
 import random
 import statistics
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -32,6 +32,7 @@ from typing import Any
 from dashboard import queries
 from dashboard.db import connect, detach_idle
 from dashboard.metrics.filters import Filters
+from dashboard.queries.cache import CachedQuery, observing
 
 PAGES = ("overview", "throughput", "clinic", "safety", "outcomes", "data")
 
@@ -81,10 +82,26 @@ def _baseline_params(page: str, f: Filters) -> list[Any]:
 
 @dataclass(frozen=True)
 class Call:
-    module: str
-    name: str
+    """One cached query call, with its bound arguments (``observing``)."""
+
+    query: CachedQuery[..., Any]
     args: tuple[Any, ...]
     kwargs: tuple[tuple[str, Any], ...]
+
+    def cached(self) -> object:
+        return self.query(*self.args, **dict(self.kwargs))
+
+    def uncached(self, db: Path) -> object:
+        with connect(db) as con:
+            return self.query.metric(con, *self.args, **dict(self.kwargs))
+
+
+# Reads every page's header makes: a page whose calls are all of these drew no figure.
+HEADER_QUERIES = frozenset({queries.data_last_date, queries.data_as_of, queries.clinic_freshness})
+
+
+class _Listed(Exception):
+    """Raised by the recorder for a call a prefetch would make: listed, not run."""
 
 
 @dataclass(frozen=True)
@@ -136,30 +153,29 @@ def capture_calls(db: Path, page: str) -> tuple[list[Step], float]:
     """Render ``page`` once in AppTest; return the reads it made, in order, and the render seconds.
 
     A ``queries.prefetch`` is recorded as one step holding the calls its reads make (each read
-    is run once with ``cached_metric`` only recording, then the real prefetch runs, so the
-    render is the page's own); the page's own calls are steps of one call each.
+    is run once with its call only listed, then the real prefetch runs, so the render is the
+    page's own); the page's own calls are steps of one call each.
     """
     from streamlit.testing.v1 import AppTest
 
     os.environ["KETAOPS_DB"] = str(db)
     steps: list[Step] = []
     dry = threading.local()  # set while a prefetch's reads are listed, not run
-    original, original_prefetch = queries.cached_metric, queries.prefetch
+    original_prefetch = queries.prefetch
 
-    def recording(module: str, name: str, *args: Any, **kwargs: Any) -> Any:
-        call = Call(module, name, args, tuple(sorted(kwargs.items())))
+    def recording(query: CachedQuery[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        call = Call(query, args, tuple(sorted(kwargs.items())))
         if getattr(dry, "calls", None) is not None:
             dry.calls.append(call)
-            return None
+            raise _Listed
         if threading.current_thread().name != queries.PREFETCH_THREAD_NAME:  # listed by ``prefetching``
             steps.append(Step(False, (call,)))
-        return original(module, name, *args, **kwargs)
 
     def prefetching(*reads: Callable[[], object]) -> None:
         dry.calls = []
         try:
             for read in reads:
-                with suppress(Exception):  # e.g. a wrapper using the result: the call is recorded
+                with suppress(Exception):  # ``_Listed``, once the read's call is listed
                     read()
             steps.append(Step(True, tuple(dry.calls)))
         finally:
@@ -167,34 +183,25 @@ def capture_calls(db: Path, page: str) -> tuple[list[Step], float]:
         original_prefetch(*reads)
 
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    # every module holding the function (``from dashboard.queries import cached_metric``
-    # binds its own name at import, which warm_imports has already done)
-    holders = [
-        m
-        for name, m in list(sys.modules.items())
-        if name.startswith("dashboard") and getattr(m, "cached_metric", None) is original
-    ]
-    for m in holders:
-        m.cached_metric = recording  # type: ignore[attr-defined]
-    queries.prefetch = prefetching  # type: ignore[assignment]
+    queries.prefetch = prefetching  # type: ignore[assignment]  # pages call it as ``queries.prefetch``
     try:
         import streamlit as st
 
         st.cache_data.clear()  # a cold render: nothing cached yet
+        st.cache_resource.clear()
         at = AppTest.from_file(str(app), default_timeout=300)
         at.switch_page(f"views/{page}.py")
-        start = time.perf_counter()
-        at.run()
-        render = time.perf_counter() - start
+        with observing(recording):
+            start = time.perf_counter()
+            at.run()
+            render = time.perf_counter() - start
         if at.exception:
             raise RuntimeError(f"{page} raised: {at.exception[0].value}")
     finally:
-        for m in holders:
-            m.cached_metric = original  # type: ignore[attr-defined]
         queries.prefetch = original_prefetch  # type: ignore[assignment]
     calls = distinct_calls(steps)
-    # every page but Data draws some metric beyond the header's data date and freshness
-    if page != "data" and not any(c.module != "operations" and c.name != "data_last_date" for c in calls):
+    # every page but Data draws some metric beyond the header's
+    if page != "data" and all(c.query in HEADER_QUERIES for c in calls):
         raise RuntimeError(f"{page}: no metric call was recorded (is the page empty on this database?)")
     return steps, render
 
@@ -275,9 +282,7 @@ def measure_page(db: Path, page: str, combos: list[Filters]) -> PageFigures:
     first_read = float("nan")
 
     def run_uncached(c: Call) -> object:
-        fn = getattr(__import__(f"dashboard.metrics.{c.module}", fromlist=[c.name]), c.name)
-        with connect(db) as con:
-            return fn(con, *c.args, **dict(c.kwargs))
+        return c.uncached(db)
 
     for i, f in enumerate(combos):
         swapped = [replace(s, calls=tuple(_swap_filters(c, f) for c in s.calls)) for s in steps]
@@ -287,7 +292,7 @@ def measure_page(db: Path, page: str, combos: list[Filters]) -> PageFigures:
 
         def run_cached(swapped: list[Step] = swapped) -> None:
             for c in distinct_calls(swapped):
-                queries.cached_metric(c.module, c.name, *c.args, **dict(c.kwargs))
+                c.cached()
 
         if i == 0:  # the server's first read after a publish: the new file is not attached yet
             detach_idle()

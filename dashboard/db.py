@@ -39,8 +39,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from pipelines import versions
-from pipelines.contract import PATIENT_COPIES
+from pipelines import compat, versions
 
 DEFAULT_DB = Path("data/ketaops.duckdb")
 # DuckDB's buffer memory (cached blocks, query state) of the read instance; the Streamlit server's
@@ -106,7 +105,7 @@ def connect(path: Path | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         raise
     try:
         con.execute(f"USE {attachment.alias}").fetchall()
-        _bridge_patient_copies(con, attachment.alias)
+        compat.bridge_patient_copies(con, attachment.alias)  # a database of an older version
         yield con
     finally:
         try:
@@ -211,53 +210,6 @@ def _detach(attachment: _Attachment) -> None:
         con.execute(f"DETACH DATABASE IF EXISTS {attachment.alias}").fetchall()
     finally:
         con.close()
-
-
-# Columns the loader copies from the patients row that a database of an older version may lack,
-# with what a temp view gives in their place until its next refresh adds them: the condition by
-# a join (as before the copies), and for ``patient_no`` (pages only count distinct patients by
-# it) a number per patient key from a temp table of this connection (``_PATIENT_NUMBERS``): an
-# integer column with known bounds, as DuckDB's ``bitstring_agg`` needs (the network summary's
-# count of active patients).
-_PATIENT_NUMBERS = "_patient_numbers"
-_BRIDGED = {
-    "primary_condition": ("p.primary_condition", PATIENT_COPIES["primary_condition"]),
-    "patient_no": ("n.patient_no", PATIENT_COPIES["patient_no"]),
-}
-
-
-def _bridge_patient_copies(con: duckdb.DuckDBPyConnection, alias: str) -> None:
-    """On a database published before a table carried a copied column (``_BRIDGED``), a temp view
-    of the table that adds it, so pages work until the next refresh adds the column.
-
-    Temp views belong to this connection only and shadow the attached tables of the same name.
-    The check binds a zero-row query per column (~0.1 ms; a catalog query cost 2 ms per read).
-    """
-    tables = sorted({t for _, copies in _BRIDGED.values() for t in copies})
-    for table in tables:
-        added = []
-        for column, (value, copies) in _BRIDGED.items():
-            if table not in copies:
-                continue
-            try:
-                con.execute(f"SELECT {column} FROM {alias}.main.{table} LIMIT 0").fetchall()
-            except duckdb.CatalogException:  # no such table (not a KetaOps database): nothing to bridge
-                break
-            except duckdb.BinderException:
-                added.append(value)
-        if added:
-            joins = ""
-            if any(v.startswith("p.") for v in added):
-                joins += f" LEFT JOIN {alias}.main.patients p USING (patient_key)"
-            if any(v.startswith("n.") for v in added):
-                con.execute(  # ~0.05 s per read of an old database, until its next refresh
-                    f"CREATE TEMP TABLE IF NOT EXISTS {_PATIENT_NUMBERS} AS SELECT patient_key, "
-                    f"CAST(row_number() OVER (ORDER BY patient_key) AS INTEGER) AS patient_no "
-                    f"FROM {alias}.main.patients"
-                ).fetchall()
-                joins += f" LEFT JOIN {_PATIENT_NUMBERS} n USING (patient_key)"
-            view = f"SELECT t.*, {', '.join(added)} FROM {alias}.main.{table} t{joins}"
-            con.execute(f"CREATE TEMP VIEW {table} AS {view}").fetchall()
 
 
 _INSTANCE: duckdb.DuckDBPyConnection | None = None

@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, reviews, serve.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -69,9 +69,36 @@ def build_parser() -> argparse.ArgumentParser:
     metrics.add_argument("--clinic", action="append", default=None, dest="clinics")
     metrics.add_argument("--format", choices=("json", "csv"), default="json")
 
+    reviews = sub.add_parser("reviews", help="the review store: back it up, or raise items from the database")
+    reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True)
+    export = reviews_sub.add_parser("export", help="write every item and its history (.json, .csv, .sqlite)")
+    sync = reviews_sub.add_parser("sync", help="raise review items from the published database")
+    for p in (export, sync):
+        p.add_argument("--db", type=Path, default=DEFAULT_DB)
+        p.add_argument("--store", type=Path, default=None, help="default: <db stem>.reviews.sqlite by --db")
+    export.add_argument("--out", type=Path, default=None, help="PATH.json, .csv or .sqlite")
+    report = sub.add_parser("report", help="write the monthly board pack (PDF)")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB)
+    report.add_argument("--month", default=None, help="YYYY-MM (default: the data's last whole month)")
+    report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
+    report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
+
+    signals = sub.add_parser(
+        "signals", help="what is new since the last run (serious AEs, funnel, SPC, stale)"
+    )
+    signals.add_argument("--db", type=Path, default=DEFAULT_DB)
+    signals.add_argument("--config", type=Path, default=None, help="recipients and channels (TOML)")
+    signals.add_argument("--notify", action="store_true", help="send and record (default: only print)")
+    signals.add_argument("--recipient", action="append", default=None, help="only this recipient (repeat)")
+    signals.add_argument("--format", choices=("json", "text"), default="text")
+    signals.add_argument("--today", type=_date, default=None, help="judge freshness on this date")
+
     serve = sub.add_parser("serve", help="start the dashboard")
     serve.add_argument("--db", type=Path, default=DEFAULT_DB)
     serve.add_argument("--port", type=int, default=8501)
+    serve.add_argument(
+        "--exports", type=Path, default=DEFAULT_EXPORTS, help="where a demo's review seed is looked for"
+    )
     serve.add_argument(
         "--address",
         default=None,
@@ -99,6 +126,18 @@ def main(argv: list[str] | None = None) -> int:
         from dashboard.metrics.report import cli_metrics
 
         return cli_metrics(args)
+    if args.command == "reviews":
+        from dashboard.reviews.cli import cli_reviews
+
+        return cli_reviews(args)
+    if args.command == "report":
+        from dashboard.boardpack.cli import cli_report
+
+        return cli_report(args)
+    if args.command == "signals":
+        from dashboard.alerts.cli import cli_signals
+
+        return cli_signals(args)
     if args.command == "serve":
         return _serve(args)
     raise AssertionError(args.command)
@@ -119,6 +158,7 @@ def _keep_freed_memory_longer() -> None:
 def _serve(args: argparse.Namespace) -> int:
     import subprocess
 
+    _apply_demo_review_seed(args.exports, args.db)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
@@ -126,6 +166,24 @@ def _serve(args: argparse.Namespace) -> int:
         cmd += ["--server.address", args.address]
     # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
     return subprocess.call(cmd, env=env, cwd=app.parent.parent)
+
+
+def _apply_demo_review_seed(exports: Path, db: Path) -> None:
+    """A demo's exports carry a review seed: put its items in review once, before the first page."""
+    from pipelines.demo.review_seed import REVIEW_SEED_FILE
+
+    seed = exports / REVIEW_SEED_FILE
+    if not (seed.is_file() and db.is_file()):
+        return
+    from dashboard.reviews.seed import apply_seed
+
+    try:
+        changed = apply_seed(seed, db)
+    except Exception as exc:  # the dashboard still starts; the seed is a demo nicety
+        print(f"ketaops serve: demo review seed not applied: {exc}", file=sys.stderr)
+        return
+    if changed:
+        print(f"ketaops serve: {changed} demo review items put in review", file=sys.stderr)
 
 
 def run() -> None:

@@ -60,7 +60,7 @@ class Table:
     key: str
     columns: tuple[Column, ...]
     derived: tuple[Derived, ...] = ()
-    rules: tuple[str, ...] = ()  # cross-column rules, documented; enforced in validate.py
+    rules: tuple[str, ...] = ()  # cross-column rules, documented; enforced in validate/rules.py
     doc: str = ""
     by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 

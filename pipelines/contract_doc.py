@@ -312,7 +312,7 @@ contract column in contract order, row-level derived `dose_mg_per_kg`, and
 rejected file), `rows_read`, `rows_rejected`, `duplicates_collapsed`,
 `redactions`, `unknown_columns` and `file_error`, with
 `rows_read == accepted.height + rows_rejected + duplicates_collapsed`.
-Foreign keys are checked later by `pipelines/load.py`.
+Foreign keys are checked later by the loader (`pipelines/load/loader.py`).
 
 `validate_batch(items) -> Batch` gives exactly the same `FileResult` per file for
 many files at once (the refresh passes each table's new files in ~96 MB batches):
@@ -330,10 +330,11 @@ of quotes) are even split in one pass. `validate_file` is the one-file batch.
   lines with quotes go through Polars' CSV reader; only lines with an odd number
   of quotes (or that Polars refuses) are looked at by Python's `csv` module. Both
   ways give the same rows (a property test holds them to it).
-- `pipelines/validate.py` types every column with one vectorised pass for values
-  sent exactly as the contract spells them, and a second, trimming and
-  case-folding pass only for the rows that need it; each rule is one boolean
-  expression; the first failing rule names the reject.
+- `pipelines/validate/` matches each header to the contract (`headers.py`), types
+  every column with one vectorised pass for values sent exactly as the contract
+  spells them, and a second, trimming and case-folding pass only for the rows that
+  need it (`typed.py`); each rule is one boolean expression (`rules.py`); the first
+  failing rule names the reject (`rejects.py`).
 - `pipelines/redact.py` applies the redaction patterns to free text (all rows)
   and to every column of rejected rows.
 - Cost, measured on a generated 1M-row sessions CSV (114 MB): about 3 CPU-seconds

@@ -24,6 +24,7 @@ from pathlib import Path
 import duckdb
 
 from pipelines import versions
+from pipelines.compat import keep_pre_version_file, legacy_side_runs_path
 
 BUILD_MARK = ".building-"
 
@@ -140,9 +141,6 @@ def finish(con: duckdb.DuckDBPyConnection) -> None:
     con.close()
 
 
-RETIRED_MARK = ".retired-"  # replaced files of versions before the versioned publish
-
-
 def publish(build: Path, db: Path, before_pointer: Callable[[], None] | None = None) -> Path:
     """Make ``build`` the published database: name it as the next version, then swap the pointer.
 
@@ -157,7 +155,7 @@ def publish(build: Path, db: Path, before_pointer: Callable[[], None] | None = N
     if wal.exists():
         raise RuntimeError(f"{wal} still exists: the build was not checkpointed and closed")
     _fsync_path(build)
-    versions.keep_legacy_file(db)
+    keep_pre_version_file(db)
     target = versions.version_path(db, versions.next_number(db))
     os.replace(build, target)
     _fsync_path(db.parent, directory=True)
@@ -165,12 +163,6 @@ def publish(build: Path, db: Path, before_pointer: Callable[[], None] | None = N
         before_pointer()
     versions.point(db, target)
     return target
-
-
-def remove_retired(db: Path) -> None:
-    """Delete the files publishes of earlier versions replaced (their readers keep them open)."""
-    for path in db.parent.glob(f"{db.name}{RETIRED_MARK}*"):
-        path.unlink(missing_ok=True)
 
 
 # --- Runs recorded beside the database -----------------------------------------------------
@@ -182,8 +174,6 @@ def remove_retired(db: Path) -> None:
 # into ``refresh_runs`` and deletes the file.
 
 SIDE_RUNS_SUFFIX = ".unpublished-runs.jsonl"
-# Versions before December 2026 recorded failed runs only, in this file: still read and folded.
-LEGACY_SIDE_RUNS_SUFFIX = ".failed-runs.jsonl"
 
 
 def side_runs_path(db: Path) -> Path:
@@ -191,7 +181,7 @@ def side_runs_path(db: Path) -> Path:
 
 
 def _side_files(db: Path) -> list[Path]:
-    return [db.with_name(db.name + LEGACY_SIDE_RUNS_SUFFIX), side_runs_path(db)]
+    return [legacy_side_runs_path(db), side_runs_path(db)]
 
 
 def append_side_run(db: Path, record: dict[str, object]) -> None:

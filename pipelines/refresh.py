@@ -30,7 +30,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipelines import publish, summaries, versions
+from pipelines import marts, publish, versions
+from pipelines.compat import per_patient_tables_complete, published_files_to_check, remove_retired
 from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
 from pipelines.load import (
     FileLoad,
@@ -38,7 +39,6 @@ from pipelines.load import (
     ensure_schema,
     files_to_check,
     record_files,
-    schema_is_current,
     touch_mtimes,
     update_freshness,
 )
@@ -201,7 +201,7 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
         log("refresh", "warning", "stale_lock_cleared", holder=stale_holder)
     try:
         _test_hook("locked")
-        publish.remove_retired(db)
+        remove_retired(db)
         versions.prune(db, _version_grace())
         removed = publish.remove_leftovers(db)
         if removed:
@@ -278,7 +278,7 @@ def _build_and_publish(
                 ).fetchall()
             if changed is None:  # new paths and new mtimes only
                 changed = files_to_check(con, found)
-            track_patients = summaries.per_patient_tables_complete(con)  # else all are rebuilt
+            track_patients = per_patient_tables_complete(con)  # else all are rebuilt
             summary.files_skipped = len(found) - len(changed)
             by_table: dict[str, list[FileLoad]] = {t.name: [] for t in TABLES}
             # plain strings, not pathlib objects (1 s for a network's 60,000 files before any
@@ -348,7 +348,7 @@ def _build_and_publish(
             record_files(con, summary.run_id, loaded + ignored)
             update_freshness(con)
             clock.lap("bookkeeping")
-            summaries.optimise(con)  # read-side layout (time order of sessions), docs/performance.md
+            marts.maintain(con)  # read-side tables (time order, per-patient tables), docs/performance.md
             clock.lap("optimise")
             _summarise(summary, loaded, notes)
             summary.finished_at = _now()
@@ -371,10 +371,11 @@ def _changed_since_published(
 ) -> list[tuple[str, str, int, str | None]] | None:
     """``files_to_check`` asked of the published file, read-only (readers keep reading it).
 
-    None when there is no published file or its schema is not this version's: then
-    the run publishes whatever it finds. An empty list means nothing to publish:
-    ~0.1 s instead of the copy, checkpoint and publish of the whole file (~3 s at
-    network scale), and the dashboard keeps its caches, keyed on the published file.
+    None when there is no published file or an older version wrote it
+    (``compat.published_files_to_check``): then the run publishes whatever it finds. An
+    empty list means nothing to publish: ~0.1 s instead of the copy, checkpoint and
+    publish of the whole file (~3 s at network scale), and the dashboard keeps its caches,
+    keyed on the published file.
     """
     if not db.exists():
         return None
@@ -383,11 +384,7 @@ def _changed_since_published(
     except duckdb.Error:  # unreadable: the full path reports it as a failed run
         return None
     try:
-        changed = files_to_check(con, found)
-        # the schema matters only when there is nothing else to publish (0.13 s of a day's run)
-        return changed if changed or schema_is_current(con) else None
-    except duckdb.Error:  # e.g. bookkeeping of an older version: the build path migrates it
-        return None
+        return published_files_to_check(con, found)
     finally:
         con.close()
 
@@ -411,9 +408,9 @@ def staging_order(files: list[FileLoad]) -> list[FileLoad]:
     """By file name, then path: every clinic's ``sessions_2026-10.csv`` before their ``…-11.csv``.
 
     Exports name their period, so a table's rows are staged in about time order and the loader
-    inserts the sessions as staged, without sorting them (``load.insert_sessions_renumbered``).
-    Names that say nothing of time only cost a re-sort afterwards (``summaries.cluster_by_time``).
-    Which version of a repeated key wins still goes by path (``load.TableLoader.apply``).
+    inserts the sessions as staged, without sorting them (``numbering.insert_sessions_renumbered``).
+    Names that say nothing of time only cost a re-sort afterwards (``marts.time_order.cluster_by_time``).
+    Which version of a repeated key wins still goes by path (``loader.TableLoader.apply``).
     """
     return sorted(files, key=lambda load: (PurePosixPath(load.rel_path).name, load.rel_path))
 

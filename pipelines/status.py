@@ -8,15 +8,18 @@ Exit code (docs/operations.md): 0 all well; otherwise bit flags —
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 
-from dashboard.db import connect
+from pipelines.model.freshness import clinic_freshness
 from pipelines.progress import logfmt
 from pipelines.publish import read_side_runs
+from pipelines.signal_state import RunRecord, SignalState, default_path
 
 EXIT_OK = 0
 EXIT_LAST_RUN_FAILED = 4
@@ -40,6 +43,7 @@ class StatusReport:
     runs: list[dict[str, object]] = field(default_factory=list)  # newest first
     clinics: list[ClinicFreshness] = field(default_factory=list)
     error: str | None = None
+    signals: list[RunRecord] = field(default_factory=list)  # each recipient's newest signals run
 
     @property
     def last_run_failed(self) -> bool:
@@ -66,12 +70,26 @@ def _as_datetime(value: object) -> datetime | None:
     return datetime.fromisoformat(str(value))
 
 
+@contextmanager
+def _read_only(db: Path) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-only connection to ``db``: the file ATTACHed to an in-memory instance of its own.
+
+    Not ``duckdb.connect(db, read_only=True)``: DuckDB reuses an open instance per path within a
+    process, so another connection to the file there (read-write, or opened before a publish
+    replaced it) would refuse the open or serve the old file. A missing file raises.
+    """
+    with duckdb.connect() as con:
+        con.execute("ATTACH ? AS published (READ_ONLY)", [str(db)]).fetchall()
+        con.execute("USE published").fetchall()
+        yield con
+
+
 def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> StatusReport:
     """Runs (published + recorded beside the file: failed, nothing new) and clinic freshness on ``today``."""
     report = StatusReport()
     records = [dict(r) for r in read_side_runs(db)]
     try:
-        with connect(db) as con:
+        with _read_only(db) as con:
             rows = con.execute(
                 f"SELECT {', '.join(_RUN_COLUMNS)} FROM refresh_runs ORDER BY started_at DESC LIMIT ?", [runs]
             ).fetchall()
@@ -84,13 +102,15 @@ def check_status(db: Path, stale_days: int, today: date, runs: int = 5) -> Statu
         r["finished_at"] = _as_datetime(r["finished_at"])
     unique = {r["run_id"]: r for r in records}  # a side record may be in both places
     report.runs = sorted(unique.values(), key=lambda r: r["started_at"] or datetime.min, reverse=True)[:runs]
+    try:
+        report.signals = SignalState(default_path(db)).last_runs()
+    except Exception as exc:  # sqlite3.Error, OSError: the state file is not the refresh's business
+        report.error = (report.error or "") + f" cannot read the signal state: {exc}"
     return report
 
 
 def _freshness(con: duckdb.DuckDBPyConnection, stale_days: int, today: date) -> list[ClinicFreshness]:
-    """One stale rule, the dashboard's (``operations.clinic_freshness``): header and monitor agree."""
-    from dashboard.metrics.operations import clinic_freshness
-
+    """One stale rule, the model's (``freshness.clinic_freshness``): the dashboard and monitor agree."""
     frame = clinic_freshness(con, today, stale_days).sort("clinic_id")
     return [
         ClinicFreshness(**row)
@@ -127,10 +147,18 @@ def render(report: StatusReport, stale_days: int, today: date) -> str:
                 f"  {state:<6} {c.clinic_id:<12} newest data {c.newest_data_date or '-'} ({age}); "
                 f"last file {arrived} {c.last_file or ''}".rstrip()
             )
+    if report.signals:
+        lines.append("Signals (ketaops signals --notify), newest run per recipient (UTC):")
+    for sig in report.signals:
+        outcome = f"FAILED, {sig.failed} pending: {sig.error}" if sig.error else f"sent {sig.sent}"
+        lines.append(
+            f"  {sig.run_at:%Y-%m-%d %H:%M:%S}  {sig.recipient} ({sig.channel}): {sig.new} new, {outcome}"
+        )
     fields: dict[str, object] = {
         "last_run": report.runs[0]["status"] if report.runs else None,
         "last_run_id": report.runs[0]["run_id"] if report.runs else None,
         "stale_clinics": ",".join(c.clinic_id for c in report.stale) or None,
+        "signals_failed": ",".join(sig.recipient for sig in report.signals if sig.error) or None,
         "exit_code": report.exit_code,
     }
     level = "info" if report.exit_code == EXIT_OK else "error"

@@ -20,8 +20,13 @@ kept; ``prune`` removes the rest under the refresh lock. A version file is never
 rewritten or given to another build.
 
 A database published before versions existed is a regular file at the published path. The
-first versioned publish gives it the name of version 0 (a hard link: free) before the pointer
-replaces it, so it is retained and pruned like any other version.
+first versioned publish gives it the name of version 0 (``compat.keep_pre_version_file``)
+before the pointer replaces it, so it is retained and pruned like any other version.
+
+Only ``<stem>.v<N><suffix>`` files are ever pruned. The stores kept beside the database
+(``<stem>.reviews.sqlite``, ``ketaops-signals.sqlite``, any ``<stem>.<name>.sqlite``) never
+match that name, and take their default path from the published path, the pointer
+(``pointer_for`` maps a version file back to it).
 """
 
 from __future__ import annotations
@@ -83,20 +88,6 @@ def next_number(db: Path) -> int:
     """One more than any version on disk or pointed to (1 for the first)."""
     known = [*on_disk(db), current(db) or 0]
     return max(known) + 1
-
-
-def keep_legacy_file(db: Path) -> Path | None:
-    """Give a pre-version database at ``db`` the name of version 0 (hard link) before the
-    pointer replaces it; None when there is none, or the folder has no hard links."""
-    if db.is_symlink() or not db.is_file():
-        return None
-    target = version_path(db, 0)
-    if not target.exists():
-        try:
-            os.link(db, target)
-        except OSError:
-            return None
-    return target
 
 
 def point(db: Path, target: Path) -> None:

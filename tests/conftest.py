@@ -10,7 +10,9 @@ import duckdb
 import pytest
 
 from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES, TABLES_BY_NAME, schema_ddl
-from pipelines.load import ensure_schema, insert_sessions_renumbered, staged_columns
+from pipelines.load import ensure_schema
+from pipelines.load.loader import staged_columns
+from pipelines.load.numbering import insert_sessions_renumbered
 
 Rows = Mapping[str, Sequence[Mapping[str, Any]]]
 
@@ -85,7 +87,7 @@ def number_patients(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def _number_sessions(con: duckdb.DuckDBPyConnection) -> None:
-    """Re-insert the sessions through the loader's numbering (``load.insert_sessions_renumbered``)."""
+    """Re-insert the sessions through the loader's numbering (``numbering.insert_sessions_renumbered``)."""
     cols = ", ".join(staged_columns(TABLES_BY_NAME["sessions"]))
     con.execute(f"CREATE TEMP TABLE _final AS SELECT {cols} FROM sessions")
     con.execute("DELETE FROM sessions")

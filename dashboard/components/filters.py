@@ -10,7 +10,7 @@ demo or a late export still shows data.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 
 import polars as pl
@@ -106,9 +106,9 @@ class FilterState:
 
     @property
     def network_filters(self) -> Filters:
-        """The filters over every allowed clinic: the population a funnel target is taken from,
-        so picking one clinic never makes it its own target."""
-        return self.filters.with_clinics(tuple(self.clinics["clinic_id"].to_list()))
+        """The filters over every allowed clinic, in every region: the population a funnel target is
+        taken from, whatever clinics or region are picked, so a clinic is never its own target."""
+        return replace(self.filters.with_clinics(tuple(self.clinics["clinic_id"].to_list())), regions=())
 
 
 def sidebar_filters(last_date: date, first_date: date) -> FilterState:

@@ -14,8 +14,8 @@ import polars as pl
 from pandas.io.formats.style import Styler
 
 from dashboard import queries
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 # Chair utilisation: networks run at about 60% (domain.md); very low is idle capacity, very high is no slack.
 UTILISATION_RED_BELOW = 0.30
@@ -93,11 +93,8 @@ def league_table(f: Filters, network_f: Filters, cfg: MetricConfig, today: date)
     df = queries.throughput_by_clinic(f, cfg, active_patients=False).select(
         "clinic_id", "clinic_name", "region", "administered_sessions", "chair_utilisation", "no_show_rate"
     )
-    if queries.available("safety", "funnel"):
-        funnel = queries.ae_funnel(network_f).select("clinic_id", "ae_per_100", "flag")
-        df = df.join(funnel, on="clinic_id", how="left")
-    else:
-        df = df.with_columns(ae_per_100=pl.lit(None, pl.Float64), flag=pl.lit(None, pl.String))
+    funnel = queries.ae_funnel(network_f).select("clinic_id", "ae_per_100", "flag")
+    df = df.join(funnel, on="clinic_id", how="left")
     fresh = queries.clinic_freshness(today, cfg.stale_days).select("clinic_id", "newest_data_date", "stale")
     df = df.join(fresh, on="clinic_id", how="left")
     return df.with_columns(

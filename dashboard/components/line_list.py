@@ -17,11 +17,11 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import exports, queries_safety
+from dashboard import exports, queries
 from dashboard.components.page import PageContext
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters, ae_filter_options
+from pipelines.model.config import MetricConfig
 
 MAX_TABLE_ROWS = 5_000
 # URL parameter names (= widget keys) of the line-list filters.
@@ -191,7 +191,7 @@ def ae_filter_widgets() -> AeFilters:
 def render(ctx: PageContext, f: Filters) -> None:
     """The whole line-list section."""
     ae = ae_filter_widgets()
-    rows = queries_safety.line_list(f, ae)
+    rows = queries.line_list(f, ae)
     total = rows.height
     shown = rows.head(MAX_TABLE_ROWS)
     if total > MAX_TABLE_ROWS:
@@ -323,7 +323,7 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                 f"⚠️ = excursion (BP ≥ {cfg.bp_sys_max}/{cfg.bp_dia_max}, HR ≥ {cfg.hr_max}, "
                 f"SpO₂ < {cfg.spo2_min})"
             )
-        history = queries_safety.patient_history(f, row["patient_key"])
+        history = queries.patient_history(f, row["patient_key"])
         sessions = history["sessions"].with_columns(
             this=pl.when(pl.col("session_id") == (row["session_id"] or ""))
             .then(pl.lit("●"))

@@ -15,7 +15,7 @@ class PageSpec(NamedTuple):
     url_path: str
 
 
-# In menu order. Safety and Outcomes are added by their own owners: creating the file registers the page.
+# In menu order. A page is listed when its file exists in PAGES_DIR (``available_pages``).
 PAGE_SPECS = (
     PageSpec("overview.py", "Overview", ":material/dashboard:", "overview"),
     PageSpec("throughput.py", "Throughput", ":material/event_available:", "throughput"),

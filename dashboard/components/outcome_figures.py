@@ -9,7 +9,8 @@ import polars as pl
 from plotly.subplots import make_subplots
 
 from dashboard.components import charts
-from dashboard.metrics.outcomes import AT_RISK_DAYS, InstrumentRule
+from dashboard.metrics.outcomes.time_to_response import AT_RISK_DAYS
+from pipelines.model.outcome_rules import InstrumentRule
 
 BAND_COLORS = ("#dcefe3", "#eef3d6", "#fbeecd", "#f8dcc5", "#f2c9c4")  # best → worst severity
 MAX_LABELLED = 15  # clinics; above this the funnel names only the clinics outside the 99.8% limits

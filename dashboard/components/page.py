@@ -17,8 +17,8 @@ from dashboard import data_version, queries
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
 from dashboard.db import db_path
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 _CTX = "_ketaops_page_context"
 

@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 import plotly.graph_objects as go
 import polars as pl
 
-from dashboard.components import charts
+from dashboard.components import charts, spc_controls
 from dashboard.metrics import safety
 
 # Funnel flags: the chart's colours and the words used in hovers, tables and captions.
@@ -207,8 +207,8 @@ def _funnel_hover(part: pl.DataFrame) -> list[tuple[object, ...]]:
     return list(zip(part["clinic_name"], part["ae_count"], part["expected"], flags, strict=True))
 
 
-def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str, baseline_periods: int) -> go.Figure:
-    """u-chart of AEs per 100 sessions: SPC colours, limits held after the baseline (marked)."""
+def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str) -> go.Figure:
+    """u-chart of AEs per 100 sessions: SPC colours, the baseline and the period shaded."""
     notes = df.with_columns(
         note=pl.when(pl.col("rule").is_not_null())
         .then(pl.concat_str(pl.lit("special cause: "), pl.col("rule").str.replace_all("_", " ")))
@@ -237,25 +237,9 @@ def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str, baseline_periods
         y_title="AEs per 100 sessions",
         percent=False,
     )
-    trial = bool(df["trial"].any()) if df.height else False
-    if trial:
+    if df.height and bool(df["trial"].any()):
         fig.update_traces(selector={"name": "upper limit (3σ)"}, name="upper limit (3σ, trial)")
         fig.update_traces(selector={"name": "lower limit (3σ)"}, name="lower limit (3σ, trial)")
-    elif df.height > baseline_periods:
-        fixed_from = df.sort("period")["period"][baseline_periods]
-        fig.add_vline(
-            fixed_from,
-            line={"color": "#9aa5b1", "dash": "dash", "width": 1},
-        )
-        fig.add_annotation(
-            x=fixed_from,
-            y=1,
-            yref="paper",
-            text="limits held from here",
-            showarrow=False,
-            xanchor="left",
-            yanchor="bottom",
-            font={"size": 11, "color": "#5b6670"},
-        )
+    spc_controls.mark_period_and_baseline(fig, df, grain)
     fig.update_yaxes(rangemode="tozero")
     return fig

@@ -14,10 +14,11 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import charts, empty
+from dashboard.components import charts, empty, spc_controls
 from dashboard.components.filters import label
-from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 
 GRAINS = {"day": "Day", "week": "Week", "month": "Month"}
 MAX_CLINIC_LINES = 12  # more lines than this in one chart cannot be told apart
@@ -186,9 +187,18 @@ def no_show_cancellation_by_clinic(
 
 
 def no_show_pchart(
-    f: Filters, cfg: MetricConfig, grain: str, *, key: str, title: str, data: pl.DataFrame | None = None
+    f: Filters,
+    cfg: MetricConfig,
+    grain: str,
+    *,
+    key: str,
+    title: str,
+    data: pl.DataFrame | None = None,
+    options: SpcOptions | None = None,
 ) -> None:
-    df = data if data is not None else queries.no_show_pchart(f, cfg, grain)
+    """The no-show p-chart (Laney's p′ unless ``options`` say plain), its baseline and the period shaded."""
+    options = options or SpcOptions()
+    df = data if data is not None else queries.no_show_pchart(f, cfg, grain, options=options)
     if df.is_empty():
         empty.no_data("scheduled sessions")
         return
@@ -206,39 +216,47 @@ def no_show_pchart(
         upper="ucl",
         signal="category",
         rule="note",
-        title=title,
+        title=spc_controls.chart_title(df, "p", title, grain, options),
         x_title=f"{GRAINS[grain]} starting",
         y_title="no-show rate (% of scheduled)",
     )
+    spc_controls.mark_period_and_baseline(fig, df, grain)
     st.plotly_chart(fig, key=key)
-    baseline = min(cfg.spc_baseline_periods, df.height)
-    trial = " (trial limits: fewer points than the baseline)" if bool(df["trial"].any()) else ""
     st.caption(
-        f"p-chart: centre and 3σ limits from the first {baseline} {grain}s{trial}. "
+        f"{spc_controls.chart_name(df, 'p')} over {spc_controls.span_caption(grain)} (the period is shaded): "
+        f"{spc_controls.baseline_label(df, grain, options)}, then held. "
         "Grey = common cause; orange = special cause of concern; blue = improvement."
     )
 
 
-def pchart_reads(f: Filters, cfg: MetricConfig, grain: str) -> list[Callable[[], object]]:
+def pchart_reads(
+    f: Filters, cfg: MetricConfig, grain: str, options: SpcOptions | None = None
+) -> list[Callable[[], object]]:
     """What the no-show section reads first, for ``queries.prefetch``: above ``MAX_SIGNAL_CLINICS``
     no per-clinic signals, so its p-chart opens on all clinics in scope; else the signals, which
     choose the p-chart's clinic."""
+    options = options or SpcOptions()
     if len(f.clinic_ids) > MAX_SIGNAL_CLINICS:
-        return [lambda: queries.no_show_pchart(f, cfg, grain)]
-    return [lambda: queries.no_show_pcharts_by_clinic(f, cfg, grain)]
+        return [lambda: queries.no_show_pchart(f, cfg, grain, options=options)]
+    return [lambda: queries.no_show_pcharts_by_clinic(f, cfg, grain, options=options)]
 
 
-def pchart_signals(f: Filters, cfg: MetricConfig, grain: str, names: dict[str, str]) -> pl.DataFrame:
-    """Per clinic in scope: how many p-chart points are special causes of concern / improvement.
+def pchart_signals(
+    f: Filters, cfg: MetricConfig, grain: str, names: dict[str, str], options: SpcOptions | None = None
+) -> pl.DataFrame:
+    """Per clinic in scope: how many p-chart points in the period are special causes of concern /
+    improvement.
 
-    Counts the categories the metric already assigned; the network chart can hide one clinic's shift.
-    Every clinic's chart comes from one query, still only up to ``MAX_SIGNAL_CLINICS`` clinics
-    (empty frame above that: a table of 200 clinics is not a summary).
+    Counts the categories the metric already assigned to the points in the period (the chart's earlier
+    points are context); the network chart can hide one clinic's shift. Every clinic's chart comes
+    from one query, still only up to ``MAX_SIGNAL_CLINICS`` clinics (empty frame above that: a table
+    of 200 clinics is not a summary).
     """
     rows = []
     many = len(f.clinic_ids) > MAX_SIGNAL_CLINICS
-    charts = {} if many else queries.no_show_pcharts_by_clinic(f, cfg, grain)
-    for cid, chart in charts.items():
+    charts = {} if many else queries.no_show_pcharts_by_clinic(f, cfg, grain, options=options or SpcOptions())
+    for cid, whole in charts.items():
+        chart = whole.filter(pl.col("in_period"))
         if chart.is_empty():
             continue
         signals = chart.filter(pl.col("category") != "common")

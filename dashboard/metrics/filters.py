@@ -116,7 +116,7 @@ def scoped_sessions(f: Filters, *, period: bool = True) -> Fragment:
 def scoped_first_sessions(f: Filters, source: str) -> Fragment:
     """Patients' first administered sessions selected as ``scoped_sessions`` selects sessions.
 
-    ``source`` is ``pipelines.summaries.first_sessions_source`` (the refresh's
+    ``source`` is ``pipelines.compat.first_sessions_source`` (the refresh's
     ``patient_first_sessions`` or its SQL): the first session's clinic, region,
     route and modality, the patient's condition, and the period on day 0. One row
     per patient (1M at network scale) instead of a pass over every session.
@@ -126,7 +126,7 @@ def scoped_first_sessions(f: Filters, source: str) -> Fragment:
 
 def scoped_maintenance_sessions(f: Filters, source: str) -> Fragment:
     """Administered maintenance sessions in the period selected as ``scoped_sessions`` selects
-    sessions; ``source`` is ``pipelines.summaries.maintenance_sessions_source``."""
+    sessions; ``source`` is ``pipelines.compat.maintenance_sessions_source``."""
     return _scoped(f, source, "scheduled_at", True)
 
 

@@ -3,8 +3,9 @@
 For the Data page and the header of every page. A refresh that publishes
 nothing (it failed, or found nothing new) leaves the published file untouched
 and records its run in a JSON-lines file beside it (``pipelines.publish``), so
-the run history merges both sources, as ``ketaops status`` does. The stale
-rule is the one of ``ketaops status``.
+the run history merges both sources, as ``ketaops status`` does. Clinic
+freshness and its stale rule are the shared model's (``pipelines.model.freshness``),
+as ``ketaops status`` reads them.
 """
 
 from __future__ import annotations
@@ -16,8 +17,9 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from dashboard.metrics.config import MetricConfig
 from pipelines.contract import REASONS
+from pipelines.model.config import MetricConfig
+from pipelines.model.freshness import clinic_freshness
 from pipelines.publish import read_side_runs
 from pipelines.versions import pointer_for
 
@@ -83,37 +85,6 @@ def refresh_history(
     return runs.with_columns(
         duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_milliseconds() / 1000.0
     )
-
-
-def clinic_freshness(
-    con: duckdb.DuckDBPyConnection, today: date, stale_days: int = MetricConfig.stale_days
-) -> pl.DataFrame:
-    """Per clinic: newest data date, last file arrival, days since data and the stale flag.
-
-    A clinic is open on ``today`` unless closed_on ≤ today. An open clinic is
-    stale when its newest data (or, without data, its opening date) is more than
-    ``stale_days`` days before ``today``. Closed clinics are never stale.
-    """
-    return con.sql(
-        _FRESHNESS_SQL + " ORDER BY stale DESC, c.clinic_id", params=_freshness_params(today, stale_days)
-    ).pl()
-
-
-# One definition of the stale rule, for the Data page's table and the header's stale list.
-_FRESHNESS_SQL = """
-        SELECT c.clinic_id, c.clinic_name, c.region, c.opened_on, c.closed_on,
-               (c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE)) AS is_open,
-               f.newest_data_date,
-               date_diff('day', f.newest_data_date, CAST(? AS DATE)) AS days_since_data,
-               f.last_file_at, f.last_file,
-               coalesce((c.closed_on IS NULL OR c.closed_on > CAST(? AS DATE))
-                        AND coalesce(f.newest_data_date, c.opened_on) < CAST(? AS DATE) - CAST(? AS INTEGER),
-                        FALSE) AS stale
-        FROM clinics c LEFT JOIN clinic_freshness f USING (clinic_id)"""
-
-
-def _freshness_params(today: date, stale_days: int) -> list[object]:
-    return [today, today, today, today, stale_days]
 
 
 def rejected_summary(
@@ -182,13 +153,7 @@ def data_as_of(
     runs = refresh_history(con, limit=1_000)
     last = runs.row(0, named=True) if runs.height else None
     succeeded = runs.filter(status="succeeded")
-    stale_ids = [
-        r[0]
-        for r in con.execute(
-            f"SELECT clinic_id FROM ({_FRESHNESS_SQL}) WHERE stale ORDER BY clinic_id",
-            _freshness_params(today, stale_days),
-        ).fetchall()
-    ]
+    stale_ids = clinic_freshness(con, today, stale_days).filter("stale")["clinic_id"].to_list()
     last_success: datetime | None = succeeded["finished_at"][0] if succeeded.height else None
     return {
         "newest_data_date": newest,

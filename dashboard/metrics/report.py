@@ -3,7 +3,7 @@
 JSON is one object (period, network, clinics, outcomes). CSV is a long table,
 one figure per line: period_start, period_end, scope (network | clinic |
 outcome), clinic_id, condition, instrument, metric, value. Layout and defaults
-are documented in docs/metrics.md ("Metrics command").
+are documented in docs/metrics.md ("`ketaops metrics`").
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import json
 import math
 import os
 import sys
+from dataclasses import replace
 from datetime import date, timedelta
 from pathlib import Path
 from typing import IO, Any
@@ -22,8 +23,8 @@ import duckdb
 
 from dashboard.db import connect
 from dashboard.metrics import outcomes, safety, throughput
-from dashboard.metrics.config import MetricConfig, load_config
 from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig, load_config
 
 DEFAULT_PERIOD_DAYS = 90  # the last 90 days up to the data's last date, both ends included
 CSV_COLUMNS = (
@@ -51,11 +52,15 @@ def _ci(lo: Any, hi: Any) -> list[float | None]:
     return [_num(lo), _num(hi)]
 
 
-def build_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> dict[str, Any]:
+def build_report(
+    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, funnel_clinics: tuple[str, ...] = ()
+) -> dict[str, Any]:
     """metrics.md's "Machine-readable output" for the filters ``f`` (period and clinic scope).
 
     Rates are fractions (None when their denominator is 0); per-100 figures are
     per 100 administered sessions. Keys beyond metrics.md's are marked in the docs.
+    ``funnel_clinics``: the population of the funnel's target, every clinic the viewer may
+    see (default: ``f``'s clinics), so ``--clinic X`` compares X with the network, not itself.
     """
     summary = throughput.throughput_summary(con, f, cfg)
     ae = safety.ae_rate(con, f, cfg)
@@ -78,7 +83,8 @@ def build_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) 
     }
     by_clinic = throughput.throughput_by_clinic(con, f, cfg)
     ae_by = {r["level"]: r for r in safety.ae_rate_by(con, f, "clinic", cfg).iter_rows(named=True)}
-    flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, f, cfg=cfg).iter_rows(named=True)}
+    target = replace(f, clinic_ids=funnel_clinics, regions=()) if funnel_clinics else f
+    flags = {r["clinic_id"]: r["flag"] for r in safety.funnel(con, target, cfg=cfg).iter_rows(named=True)}
     clinics = []
     for row in by_clinic.iter_rows(named=True):
         cid = row["clinic_id"]
@@ -196,7 +202,8 @@ def cli_metrics(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         with connect(db) as con:
             f = resolve_filters(con, args)
-            report = build_report(con, f, cfg)
+            network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+            report = build_report(con, f, cfg, funnel_clinics=network)
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT

@@ -23,7 +23,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions, chart_filters, mark_period
 from dashboard.metrics.filters import (
     Filters,
     Fragment,
@@ -36,6 +36,7 @@ from dashboard.metrics.filters import (
 from dashboard.stats import spc
 from dashboard.stats.intervals import poisson_rate_ci, poisson_rate_cis, wilson
 from pipelines.contract import ACTIONS, ADMINISTERED_STATUSES, AE_CATEGORIES, AE_OUTCOMES
+from pipelines.model.config import MetricConfig
 
 PER = 100.0
 Grain = Literal["week", "month"]
@@ -53,7 +54,16 @@ NOT_ADMINISTERED = "not administered"  # an AE linked to a session with no sessi
 NO_SESSION = "no session"  # an AE recorded without a session
 
 AE_DIMENSIONS = ("category", "severity_grade", "serious", "action_taken")
-SESSION_DIMENSIONS = ("clinic", "region", "condition", "route", "modality", "dose_band", "session_number")
+SESSION_DIMENSIONS = (
+    "clinic",
+    "region",
+    "condition",
+    "route",
+    "modality",
+    "phase",
+    "dose_band",
+    "session_number",
+)
 DIMENSIONS = SESSION_DIMENSIONS + AE_DIMENSIONS
 
 
@@ -239,6 +249,7 @@ def _levels(dimension: str) -> tuple[str, str] | None:
         "condition": ("primary_condition", "primary_condition"),
         "route": ("route", "coalesce(route, ?)"),
         "modality": ("modality", "coalesce(modality, ?)"),
+        "phase": ("phase", "coalesce(phase, ?)"),  # the session's phase as exported
         "category": ("", "category"),
         "severity_grade": ("", "CAST(severity_grade AS VARCHAR)"),
         "serious": ("", "CASE WHEN serious THEN 'serious' ELSE 'not serious' END"),
@@ -253,7 +264,7 @@ def ae_rate_by(
 
     For an AE attribute (category, severity_grade, serious, action_taken) the
     denominator is every administered session in scope; for a session attribute
-    (clinic, region, condition, route, modality, dose_band, session_number) it is
+    (clinic, region, condition, route, modality, phase, dose_band, session_number) it is
     the administered sessions of that stratum, and AEs without a session form a
     ``no session`` row with no rate. Columns: level, label, ae_count,
     serious_ae_count, administered_sessions, ae_per_100, ci_low, ci_high.
@@ -370,6 +381,8 @@ def patients_with_ae(
 
 # --- Funnel and u-chart --------------------------------------------------------------------------
 
+MIN_FUNNEL_CLINICS = 3  # fewer clinics with sessions: no funnel (metrics.md "Comparing clinics")
+
 
 def funnel(
     con: duckdb.DuckDBPyConnection,
@@ -379,10 +392,13 @@ def funnel(
 ) -> pl.DataFrame:
     """Clinics against the network AE rate (Spiegelhalter 2005 funnel, Poisson).
 
-    θ0 = AEs ÷ administered sessions over every clinic in scope. Limits are on the
-    y-axis scale (AEs per 100 sessions); ``expected`` is a count. A clinic with no
-    administered sessions has null rate, limits and flag. Constant columns
-    ``target_per_100``, ``tau2`` and ``overdispersion`` say what was drawn.
+    ``f`` is the population: every clinic the viewer may see (the pages' and the metrics
+    command's ``network_filters``), whatever clinics are picked. θ0 = AEs ÷ administered
+    sessions over it. Limits are on the y-axis scale (AEs per 100 sessions); ``expected``
+    is a count. A clinic with no administered sessions has null rate, limits and flag.
+    With fewer than ``MIN_FUNNEL_CLINICS`` clinics with administered sessions there is no
+    funnel: a clinic would be compared mostly with itself, so every limit and flag is null.
+    Constant columns ``target_per_100``, ``tau2`` and ``overdispersion`` say what was drawn.
     """
     by_clinic = ae_rate_by(con, f, "clinic").select(
         clinic_id="level",
@@ -403,6 +419,8 @@ def funnel(
         *[(pl.col(c) / pl.col("n") * PER).alias(c) for c in ("lower95", "upper95", "lower998", "upper998")],
         "flag",
     )
+    if int((n > 0).sum()) < MIN_FUNNEL_CLINICS:
+        scaled = scaled.with_columns(pl.lit(None, dtype=t).alias(name) for name, t in scaled.schema.items())
     region = _scoped_clinics(con, f).select("clinic_id", "region")
     return (
         pl.concat([by_clinic, scaled], how="horizontal")
@@ -450,19 +468,24 @@ def u_chart(
     cfg: MetricConfig,
     grain: Grain = "month",
     clinic_id: str | None = None,
+    options: SpcOptions | None = None,
 ) -> pl.DataFrame:
-    """u-chart of AEs per 100 administered sessions per week (Monday) or month.
+    """u-chart (Laney's u′ by default) of AEs per 100 administered sessions per week (Monday) or month.
 
-    The network (every clinic in scope) or one clinic of the scope. Periods with
-    no administered sessions have no rate and are left out (``stats.spc``).
-    Columns: those of ``stats.spc.u_chart``; ``period`` is the period's first day.
+    The network (every clinic in scope) or one clinic of the scope, over the chart's
+    window (``control_charts``: at least 26 weeks / 18 months ending at ``f.end``), limits
+    from ``options``' baseline. Periods with no administered sessions have no rate and
+    are left out (``stats.spc``). Columns: those of ``stats.spc.u_chart`` and ``in_period``;
+    ``period`` is the period's first day.
     """
     if grain not in ("week", "month"):
         raise ValueError(f"grain must be 'week' or 'month', not {grain!r}")
+    options = options or SpcOptions()
     if clinic_id is not None:
         f = f.with_clinics((clinic_id,) if clinic_id in f.clinic_ids else ())
-    sessions_sql, sp = _administered_sessions(f)
-    aes_sql, ap = _aes(f, detail=False)
+    window = chart_filters(f, grain, options)
+    sessions_sql, sp = _administered_sessions(window)
+    aes_sql, ap = _aes(window, detail=False)
     # Counted by day first, then the days truncated: date_trunc on every row cost more than the scan.
     data = con.sql(
         f"""
@@ -477,10 +500,27 @@ def u_chart(
         ORDER BY n.period""",
         params=[grain, *sp, grain, *ap],
     ).pl()
-    return spc.u_chart(data, baseline_periods=cfg.spc_baseline_periods, scale=PER, higher_is_better=False)
+    chart = spc.u_chart(
+        data,
+        baseline_periods=cfg.spc_baseline_periods,
+        baseline=options.baseline,
+        laney=options.laney,
+        scale=PER,
+        higher_is_better=False,
+    )
+    return mark_period(chart, f, grain)
 
 
 # --- Vital-sign excursions and protocol deviations ---------------------------------------------
+
+
+# The AE category that accounts for each kind of excursion (metrics.md "Safety", v2): an AE of
+# another kind (a dissociation) does not make a session's SpO₂ of 86% reported.
+EXCURSION_AE_CATEGORY: dict[str, str] = {
+    "bp": "hypertension",
+    "hr": "tachycardia",
+    "spo2": "respiratory_depression",
+}
 
 
 def _excursion(cfg: MetricConfig) -> Fragment:
@@ -488,6 +528,42 @@ def _excursion(cfg: MetricConfig) -> Fragment:
         "(bp_sys_max >= ? OR bp_dia_max >= ? OR hr_max >= ? OR spo2_min < ?)",
         [cfg.bp_sys_max, cfg.bp_dia_max, cfg.hr_max, cfg.spo2_min],
     )
+
+
+def _excursion_sessions(f: Filters, cfg: MetricConfig) -> Fragment:
+    """The excursion sessions in scope, each kind crossed and whether an AE of that kind is recorded.
+
+    Columns: the session's (``x.*``), ``high_bp_sys``, ``high_bp_dia``, ``high_hr``, ``low_spo2``,
+    ``ae_count`` (AEs of any kind for the session, any onset date), ``bp_without_ae``,
+    ``hr_without_ae``, ``spo2_without_ae`` (that kind crossed, no AE of its category) and
+    ``without_matching_ae`` (any of the three). The AEs are read only for the excursion
+    sessions (a few % of the scan), grouped once per session.
+    """
+    sessions_sql, sp = _administered_sessions(f)
+    exc, ep = _excursion(cfg)
+    cats = [EXCURSION_AE_CATEGORY[k] for k in ("bp", "hr", "spo2")]
+    sql = f"""
+        WITH e AS (
+            SELECT x.*,
+                   coalesce(x.bp_sys_max >= ?, false) AS high_bp_sys,
+                   coalesce(x.bp_dia_max >= ?, false) AS high_bp_dia,
+                   coalesce(x.hr_max >= ?, false) AS high_hr,
+                   coalesce(x.spo2_min < ?, false) AS low_spo2
+            FROM ({sessions_sql}) x WHERE {exc}),
+        k AS (
+            SELECT session_id, count(*) AS ae_count,
+                   bool_or(category = ?) AS has_bp, bool_or(category = ?) AS has_hr,
+                   bool_or(category = ?) AS has_spo2
+            FROM adverse_events WHERE session_id IN (SELECT session_id FROM e) GROUP BY 1)
+        SELECT * EXCLUDE (has_bp, has_hr, has_spo2),
+               bp_without_ae OR hr_without_ae OR spo2_without_ae AS without_matching_ae
+        FROM (
+            SELECT e.*, coalesce(k.ae_count, 0) AS ae_count, k.has_bp, k.has_hr, k.has_spo2,
+                   (e.high_bp_sys OR e.high_bp_dia) AND NOT coalesce(k.has_bp, false) AS bp_without_ae,
+                   e.high_hr AND NOT coalesce(k.has_hr, false) AS hr_without_ae,
+                   e.low_spo2 AND NOT coalesce(k.has_spo2, false) AS spo2_without_ae
+            FROM e LEFT JOIN k USING (session_id))"""
+    return sql, [*ep, *sp, *ep, *cats]
 
 
 def _dose_deviation(cfg: MetricConfig) -> Fragment:
@@ -511,11 +587,8 @@ def _session_counts(
 ) -> dict[str, int]:
     """One scan of the administered sessions in scope for every session-level safety count.
 
-    Excursion sessions *with* an AE are counted by a semi-join built on the
-    excursion sessions (a few % of the scan) and probed by the AEs' session
-    ids; the former ``NOT EXISTS`` grouped every administered session's id.
-    ``session_id`` is the sessions key, so excursions without an AE are the
-    excursion sessions minus those with one (skipped with ``excursion_aes=False``).
+    Excursions without an AE of their kind are counted over the excursion
+    sessions only (``_excursion_sessions``; skipped with ``excursion_aes=False``).
     """
     sessions_sql, sp = _administered_sessions(f)
     exc, ep = _excursion(cfg)
@@ -531,18 +604,14 @@ def _session_counts(
             FROM ({sessions_sql}) x""",
         [*ep, *dp, *up, *dp, *up, *sp],
     )
-    with_ae = 0
+    without_ae = 0
     if excursion_aes:
-        (with_ae,) = _one(
-            con,
-            f"""SELECT count(*) FROM ({sessions_sql}) x
-                WHERE {exc} AND EXISTS (SELECT 1 FROM adverse_events a WHERE a.session_id = x.session_id)""",
-            [*sp, *ep],
-        )
+        listed, lp = _excursion_sessions(f, cfg)
+        (without_ae,) = _one(con, f"SELECT count(*) FILTER (WHERE without_matching_ae) FROM ({listed})", lp)
     return {
         "administered_sessions": n,
         "excursion_sessions": k,
-        "excursions_without_ae": k - with_ae,
+        "excursions_without_ae": without_ae,
         "iv_sessions": iv,
         "deviations": dev,
         "dose_deviations": dose_dev,
@@ -577,31 +646,28 @@ def excursions(
 ) -> pl.DataFrame:
     """Every excursion session in scope: vitals, which thresholds it crossed, AEs linked to it.
 
-    ``ae_count`` counts every AE recorded for the session, whatever its onset date.
+    ``ae_count`` counts every AE recorded for the session, whatever its onset date and kind;
+    ``bp_without_ae`` / ``hr_without_ae`` / ``spo2_without_ae`` say which crossed kinds have no
+    AE of their category (``EXCURSION_AE_CATEGORY``), ``without_matching_ae`` whether any has none.
     """
-    sessions_sql, sp = _administered_sessions(f)
-    exc, ep = _excursion(cfg)
-    having = "WHERE ae_count = 0" if without_ae_only else ""
+    listed, lp = _excursion_sessions(f, cfg)
+    having = "WHERE without_matching_ae" if without_ae_only else ""
     return con.sql(
         f"""
-        SELECT * FROM (
-            SELECT x.session_id, x.scheduled_at, x.clinic_id, x.clinic_name, x.region, x.patient_key,
-                   x.route, x.modality, x.dose_mg, x.dose_mg_per_kg, x.duration_min, x.session_number,
-                   x.bp_sys_max, x.bp_dia_max, x.hr_max, x.spo2_min,
-                   coalesce(x.bp_sys_max >= ?, false) AS high_bp_sys,
-                   coalesce(x.bp_dia_max >= ?, false) AS high_bp_dia,
-                   coalesce(x.hr_max >= ?, false) AS high_hr,
-                   coalesce(x.spo2_min < ?, false) AS low_spo2,
-                   (SELECT count(*) FROM adverse_events a WHERE a.session_id = x.session_id) AS ae_count
-            FROM ({sessions_sql}) x WHERE {exc})
-        {having}
+        SELECT session_id, scheduled_at, clinic_id, clinic_name, region, patient_key,
+               route, modality, dose_mg, dose_mg_per_kg, duration_min, session_number,
+               bp_sys_max, bp_dia_max, hr_max, spo2_min,
+               high_bp_sys, high_bp_dia, high_hr, low_spo2, ae_count,
+               bp_without_ae, hr_without_ae, spo2_without_ae, without_matching_ae
+        FROM ({listed}) {having}
         ORDER BY scheduled_at DESC, session_id""",
-        params=ep + sp + ep,
+        params=lp,
     ).pl()
 
 
 def excursions_without_ae(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> pl.DataFrame:
-    """Excursion sessions with no AE recorded for that session_id: the under-reporting review list."""
+    """Excursion sessions with a crossed kind that has no AE of its category for that session_id
+    (BP → hypertension, HR → tachycardia, SpO₂ → respiratory_depression): the under-reporting review list."""
     return excursions(con, f, cfg, without_ae_only=True)
 
 

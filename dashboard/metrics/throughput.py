@@ -15,7 +15,7 @@ from typing import Any, Literal
 import duckdb
 import polars as pl
 
-from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions, chart_filters, mark_period
 from dashboard.metrics.filters import (
     Filters,
     Fragment,
@@ -27,26 +27,19 @@ from dashboard.metrics.filters import (
     scoped_sessions,
 )
 from dashboard.stats.spc import p_chart
-from pipelines.contract import ADMINISTERED_STATUSES, CLINICS
-from pipelines.summaries import first_sessions_source, maintenance_sessions_source
+from pipelines.compat import first_sessions_source, maintenance_sessions_source
+from pipelines.contract import CLINICS
+from pipelines.model.config import MetricConfig
+from pipelines.model.sessions import ADMINISTERED, INDUCTION_WINDOW_DAYS
 
 Grain = Literal["day", "week", "month"]
 GRAINS: tuple[str, ...] = ("day", "week", "month")
 
-INDUCTION_WINDOW_DAYS = 42  # metrics.md: induction completion window and maturity rule
 INDUCTION_TARGET_SESSIONS = 6
 MAX_CADENCE_GAP_DAYS = 365  # longer gaps between maintenance sessions are a restart
 FUNNEL_STAGES: tuple[tuple[str, int], ...] = (("started", 1), ("≥3 infusions", 3), ("≥6 infusions", 6))
 DEFAULT_HOURS_PER_DAY = float(CLINICS.by_name["hours_per_day"].default)  # type: ignore[arg-type]
 
-
-def _sql_literals(values: tuple[str, ...]) -> str:
-    """Contract constants (never user input) as a SQL list; asserted to be plain words."""
-    assert all(v.replace("_", "").isalnum() for v in values), values
-    return ", ".join(f"'{v}'" for v in values)
-
-
-ADMINISTERED = f"status IN ({_sql_literals(ADMINISTERED_STATUSES)})"
 
 _COUNTS = f"""
     count(*) AS scheduled_sessions,
@@ -132,25 +125,6 @@ def _first_sessions_sql(f: Filters, source: str) -> Fragment:
                clinic_id, clinic_name, region, induction_sessions
         FROM ({scoped})"""
     return sql, sp
-
-
-def induction_sessions_sql(firsts: str, key: str = "patient_key") -> str:
-    """Per patient of ``firsts`` (SQL with ``key`` and day0): administered induction
-    sessions from day 0 to the end of its 42nd day, in any clinic (metrics.md).
-
-    The count the funnel and completion compare with 3 and 6. The refresh stores it with each
-    first session (``patient_first_sessions``, pipelines/summaries.py), so a page counts a
-    year's new starts without joining their sessions (0.26 s at 365 days on the large network).
-    ``key`` names the patient: ``patient_no`` where ``firsts`` has it (an integer join: the
-    refresh's rebuild, 1.1 → 0.6 s at 6M sessions).
-    """
-    return f"""
-        SELECT f.{key}, count(*) AS induction_sessions
-        FROM ({firsts}) f JOIN sessions s ON s.{key} = f.{key}
-        WHERE s.{ADMINISTERED} AND s.phase = 'induction' AND s.scheduled_at >= f.day0
-          -- "within 42 days": the session's date is at most day0's date + 42, i.e. before midnight of day 43
-          AND s.scheduled_at < CAST(CAST(f.day0 AS DATE) + {INDUCTION_WINDOW_DAYS + 1} AS TIMESTAMP)
-        GROUP BY f.{key}"""
 
 
 # --- one clinic beside its scope (the Clinic page) ---------------------------------------
@@ -542,7 +516,7 @@ def _induction_counts(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -> 
     """Per scope: mature new starts and how many reached each funnel stage within the window.
 
     Mature: first session on or before the cutoff (data's last date − 42 days). Each new
-    start carries its count of induction sessions (``induction_sessions_sql``).
+    start carries its count of induction sessions (``model.sessions.induction_sessions_sql``).
     """
     f = scopes[0]
     last = data_last_date(con)
@@ -611,26 +585,6 @@ def induction_funnel(con: duckdb.DuckDBPyConnection, f: Filters) -> pl.DataFrame
 
 
 # --- maintenance and mix ----------------------------------------------------------------
-
-
-def maintenance_sessions_sql(patients: str = "TRUE", numbered: bool = False) -> str:
-    """Each administered maintenance session with the patient's previous one anywhere in the
-    network (time, clinic, route, modality; null for the first): the steps of the cadence.
-
-    ``patients`` restricts the patients (SQL of pipelines/summaries.py, never input). The
-    refresh stores it as ``maintenance_sessions``. Ties in time are ordered by session id,
-    so two sessions at the same time are each other's neighbours (a 0-day gap). ``numbered`` adds
-    ``patient_no`` (as ``first_sessions_sql``).
-    """
-    key = "patient_no" if numbered else "patient_key"  # the integer where there is one
-    return f"""
-        SELECT patient_key, {"patient_no, " if numbered else ""}
-               session_id, scheduled_at, clinic_id, route, modality, primary_condition,
-               lag(session_id) OVER w AS prev_session_id, lag(scheduled_at) OVER w AS prev_at,
-               lag(clinic_id) OVER w AS prev_clinic_id, lag(route) OVER w AS prev_route,
-               lag(modality) OVER w AS prev_modality
-        FROM sessions WHERE {ADMINISTERED} AND phase = 'maintenance' AND ({patients})
-        WINDOW w AS (PARTITION BY {key} ORDER BY scheduled_at, session_id)"""
 
 
 def _maintenance_gaps_sql(scopes: list[Filters], source: str) -> Fragment:
@@ -774,41 +728,65 @@ def _route_modality_mix(con: duckdb.DuckDBPyConnection, scopes: list[Filters]) -
 
 
 def no_show_pchart(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> pl.DataFrame:
-    """p-chart of the no-show rate per week or month (metrics.md "Over time").
+    """p-chart (Laney's p′ by default) of the no-show rate per week or month (metrics.md "Over time").
 
-    One point per bucket with at least one scheduled session; limits from the first
-    ``cfg.spc_baseline_periods`` points; a lower rate is better. Columns are those of
-    ``dashboard.stats.spc.p_chart`` (period, count, n, value, centre, limits, signals).
+    One point per bucket with at least one scheduled session, over the chart's window
+    (``control_charts``: at least 26 weeks / 18 months ending at ``f.end``); limits from
+    ``options``' baseline (default: the first ``cfg.spc_baseline_periods`` points); a lower
+    rate is better. Columns are those of ``dashboard.stats.spc.p_chart`` and ``in_period``.
     """
-    return _pchart(no_show_counts(con, f, grain), cfg)
+    return _pchart(no_show_counts(con, chart_filters(f, grain, options), grain), cfg, f, grain, options)
 
 
 def no_show_pchart_with_clinic(
-    con: duckdb.DuckDBPyConnection, f: Filters, clinic_id: str, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    clinic_id: str,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``no_show_pchart`` of ``f`` ("scope") and of the clinic alone ("clinic"), from one query."""
-    over_time = _sessions_over_time(con, _scopes(f, clinic_id), grain, None)
-    return _by_scope([_pchart(_no_show_counts(df), cfg) for df in over_time])
+    over_time = _sessions_over_time(con, _scopes(chart_filters(f, grain, options), clinic_id), grain, None)
+    return _by_scope([_pchart(_no_show_counts(df), cfg, f, grain, options) for df in over_time])
 
 
 def no_show_pcharts_by_clinic(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, grain: Grain = "week"
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "week",
+    options: SpcOptions | None = None,
 ) -> dict[str, pl.DataFrame]:
     """``no_show_pchart(f.with_clinics((c,)))`` for every clinic c in scope with a point, from one query.
 
     The Throughput page scans each clinic's chart for special causes; one query per clinic
     cost a scan of the period each.
     """
-    weekly = sessions_over_time(con, f, grain, by="clinic")
+    weekly = sessions_over_time(con, chart_filters(f, grain, options), grain, by="clinic")
     return {
-        str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg)
+        str(clinic[0]): _pchart(_no_show_counts(part.drop("group", "label")), cfg, f, grain, options)
         for clinic, part in weekly.group_by("group", maintain_order=True)
         if part["scheduled_sessions"].sum() > 0
     }
 
 
-def _pchart(counts: pl.DataFrame, cfg: MetricConfig) -> pl.DataFrame:
+def _pchart(
+    counts: pl.DataFrame, cfg: MetricConfig, f: Filters, grain: Grain, options: SpcOptions | None
+) -> pl.DataFrame:
+    options = options or SpcOptions()
     points = counts.select(period="period_start", count="no_shows", n="scheduled_sessions")
-    return p_chart(points, baseline_periods=cfg.spc_baseline_periods, higher_is_better=False)
+    chart = p_chart(
+        points,
+        baseline_periods=cfg.spc_baseline_periods,
+        baseline=options.baseline,
+        laney=options.laney,
+        higher_is_better=False,
+    )
+    return mark_period(chart, f, grain)

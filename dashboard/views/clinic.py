@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi
+from dashboard.components import empty, kpi, spc_controls
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import allowed_clinics, clinic_label
 from dashboard.components.page import context, require_sessions
@@ -90,29 +90,28 @@ kpi.tiles(
     ],
     note="arrows show the difference from the network",
 )
-if queries.available("safety", "ae_rate"):
-    ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
-    kpi.tiles(
-        [
-            kpi.Tile("AEs", ae["ae_count"], None, kpi.count, kpi.signed_count),
-            kpi.Tile(
-                "AEs per 100 sessions",
-                ae["ae_per_100"],
-                ae_net["ae_per_100"],
-                kpi.rate,
-                kpi.signed_rate,
-                "down",
-            ),
-            kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
-        ],
-        note=None,
-    )
+ae, ae_net = queries.ae_rate(cf), queries.ae_rate(nf)
+kpi.tiles(
+    [
+        kpi.Tile("AEs", ae["ae_count"], None, kpi.count, kpi.signed_count),
+        kpi.Tile(
+            "AEs per 100 sessions",
+            ae["ae_per_100"],
+            ae_net["ae_per_100"],
+            kpi.rate,
+            kpi.signed_rate,
+            "down",
+        ),
+        kpi.Tile("Serious AEs", ae["serious_ae_count"], None, kpi.count, kpi.signed_count),
+    ],
+    note=None,
+)
 
 grain = fig.grain_control()
 pgrain = "month" if grain == "month" else "week"
 queries.prefetch(  # and those it does
     lambda: queries.sessions_over_time_with_clinic(nf, chosen, grain),
-    lambda: queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain),
+    lambda: queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain, options=spc_controls.last_options()),
     lambda: queries.new_starts_over_time_with_clinic(nf, chosen, pgrain),
 )
 
@@ -153,7 +152,8 @@ with right:
     fig.no_show_cancellation_by_clinic(nf, cfg, key="no_shows", highlight=chosen)
 
 st.subheader("No-shows over time")
-pcharts = queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain)
+spc = spc_controls.spc_controls()
+pcharts = queries.no_show_pchart_with_clinic(nf, chosen, cfg, pgrain, options=spc)
 left, right = st.columns(2)
 with left:
     fig.no_show_pchart(
@@ -163,6 +163,7 @@ with left:
         key="pchart_clinic",
         title=f"{name}: no-show rate per {pgrain}",
         data=pcharts["clinic"],
+        options=spc,
     )
 with right:
     fig.no_show_pchart(
@@ -172,6 +173,7 @@ with right:
         key="pchart_network",
         title=f"Network: no-show rate per {pgrain}",
         data=pcharts["scope"],
+        options=spc,
     )
 
 st.subheader("New patients and induction")

@@ -1,7 +1,7 @@
 """Outcomes: are patients getting better, per condition (layout only).
 
-Figures come from ``dashboard/metrics/outcomes.py`` through the cached
-wrappers in ``dashboard/queries_outcomes.py``. Small cells arrive already
+Figures come from ``dashboard/metrics/outcomes/`` through the cached
+queries in ``dashboard/queries/outcomes.py``. Small cells arrive already
 suppressed (null + ``suppressed``); this page only says so, in tiles, tables,
 charts and downloads alike.
 """
@@ -13,7 +13,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard import queries_outcomes as qo
+from dashboard import queries
 from dashboard.components import empty, tables
 from dashboard.components.filters import label
 from dashboard.components.outcome_figures import (
@@ -24,7 +24,7 @@ from dashboard.components.outcome_figures import (
     trajectory_figure,
 )
 from dashboard.components.page import context, require_sessions
-from dashboard.metrics.outcomes import (
+from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
     MEASURES,
     RULES,
@@ -77,7 +77,7 @@ st.caption(
 if K > 0:
     st.caption(f"Small-cell suppression: figures from fewer than {K} patients show “{HIDDEN}”.")
 
-measures = qo.outcome_measures(f, cfg)
+measures = queries.outcome_measures(f, cfg)
 if measures.is_empty():
     empty.no_data("new patients with an outcome instrument")
     st.info(
@@ -198,7 +198,7 @@ for start in range(0, len(items), per_row):
                 st.caption(sub)
 
 
-detail = qo.outcome_detail(f, cfg, condition, instrument)
+detail = queries.outcome_detail(f, cfg, condition, instrument)
 left, right = st.columns(2)
 with left:
     km = detail["time_to_response"]

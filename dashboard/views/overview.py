@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
+from dashboard.boardpack import Month, board_pack_pdf
 from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
@@ -19,6 +20,22 @@ f = require_sessions(ctx)
 cfg = ctx.cfg
 st.title("Network overview")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
+pack_month = Month.of(ctx.state.last_date).shift(-1)  # the data's last whole month
+pack_scope = (
+    "network"
+    if set(f.clinic_ids) == set(ctx.state.clinics["clinic_id"])
+    else "clinic:" + ",".join(f.clinic_ids)
+)
+st.download_button(
+    f"Download board pack ({pack_month.label})",
+    data=lambda: board_pack_pdf(pack_month, f.clinic_ids, cfg, pack_scope),  # built on click (~10 s)
+    file_name=f"ketaops-board-pack-{pack_month.iso}.pdf",
+    mime="application/pdf",
+    on_click="ignore",
+    icon=":material/picture_as_pdf:",
+    key="board_pack",
+    help="PDF of the month before the newest data for the clinics in scope (docs/board-pack.md)",
+)
 
 queries.prefetch(  # the page's reads at once; the calls below get their results
     lambda: queries.throughput_summary(f, cfg),
@@ -50,54 +67,50 @@ items = [
     ),
     kpi.Tile("New starts", now["new_starts"], before["new_starts"], kpi.count, kpi.signed_count),
 ]
-if queries.available("safety", "ae_rate"):
-    ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
-    items += [
-        kpi.Tile(
-            "AEs per 100 sessions",
-            ae["ae_per_100"],
-            ae_before["ae_per_100"],
-            kpi.rate,
-            kpi.signed_rate,
-            "down",
-            help=f"95% CI {ae['ci_low']:.2f}–{ae['ci_high']:.2f} (exact Poisson)"
-            if ae["ci_low"] is not None
-            else None,
-        ),
-        kpi.Tile(
-            "Serious AEs",
-            ae["serious_ae_count"],
-            ae_before["serious_ae_count"],
-            kpi.count,
-            kpi.signed_count,
-            "down",
-        ),
-    ]
-if queries.available("outcomes", "outcome_summary"):
-    summary = queries.outcome_summary(f, cfg)
-    if not summary.is_empty() and "response" in summary.columns:
-        primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
-        if not primary.is_empty():
-            top = primary.row(0, named=True)
-            old = queries.outcome_summary(f.previous_period(), cfg)
-            old_top = (
-                old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
-                if "response" in old.columns
-                else old.clear()
+ae, ae_before = queries.ae_rate(f), queries.ae_rate(f.previous_period())
+items += [
+    kpi.Tile(
+        "AEs per 100 sessions",
+        ae["ae_per_100"],
+        ae_before["ae_per_100"],
+        kpi.rate,
+        kpi.signed_rate,
+        "down",
+        help=f"95% CI {ae['ci_low']:.2f}–{ae['ci_high']:.2f} (exact Poisson)"
+        if ae["ci_low"] is not None
+        else None,
+    ),
+    kpi.Tile(
+        "Serious AEs",
+        ae["serious_ae_count"],
+        ae_before["serious_ae_count"],
+        kpi.count,
+        kpi.signed_count,
+        "down",
+    ),
+]
+summary = queries.outcome_summary(f, cfg)
+if not summary.is_empty() and "response" in summary.columns:
+    primary = summary.filter(pl.col("is_primary")).sort("cohort", descending=True, nulls_last=True)
+    if not primary.is_empty():
+        top = primary.row(0, named=True)
+        old = queries.outcome_summary(f.previous_period(), cfg)
+        old_top = (
+            old.filter((pl.col("condition") == top["condition"]) & pl.col("is_primary"))
+            if "response" in old.columns
+            else old.clear()
+        )
+        items.append(
+            kpi.Tile(
+                f"Response: {top['condition'].replace('_', ' ')}",
+                None if top.get("response_suppressed") else top["response"],
+                None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
+                kpi.pct,
+                kpi.signed_points,
+                help=f"Largest condition; {top['instrument']} response at the end of induction. "
+                "'–' means fewer evaluable patients than the suppression threshold.",
             )
-            items.append(
-                kpi.Tile(
-                    f"Response: {top['condition'].replace('_', ' ')}",
-                    None if top.get("response_suppressed") else top["response"],
-                    None
-                    if old_top.is_empty() or old_top["response_suppressed"][0]
-                    else old_top["response"][0],
-                    kpi.pct,
-                    kpi.signed_points,
-                    help=f"Largest condition; {top['instrument']} response at the end of induction. "
-                    "'–' means fewer evaluable patients than the suppression threshold.",
-                )
-            )
+        )
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
 
 st.subheader("Weekly trends")
@@ -147,24 +160,23 @@ with left:
         key="trend_new_starts",
     )
 with right:
-    if queries.available("safety", "u_chart"):
-        u = complete_periods(queries.ae_u_chart(f, cfg, "week"), f, "week", col="period")
-        if u.is_empty():
-            empty.no_data("administered sessions")
-        else:
-            st.plotly_chart(
-                charts.line_chart(
-                    u,
-                    x="period",
-                    y="value",
-                    series=None,
-                    title="AEs per 100 sessions per week",
-                    x_title="week starting",
-                    y_title="AEs per 100 sessions",
-                    y_format=".2f",
-                ),
-                key="trend_ae",
-            )
+    u = complete_periods(queries.ae_u_chart(f, cfg, "week"), f, "week", col="period")
+    if u.is_empty():
+        empty.no_data("administered sessions")
+    else:
+        st.plotly_chart(
+            charts.line_chart(
+                u,
+                x="period",
+                y="value",
+                series=None,
+                title="AEs per 100 sessions per week",
+                x_title="week starting",
+                y_title="AEs per 100 sessions",
+                y_format=".2f",
+            ),
+            key="trend_ae",
+        )
 
 st.subheader("Clinics")
 st.caption(

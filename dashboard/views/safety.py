@@ -9,8 +9,8 @@ from __future__ import annotations
 import polars as pl
 import streamlit as st
 
-from dashboard import queries, queries_safety
-from dashboard.components import empty, kpi, line_list, tables
+from dashboard import queries
+from dashboard.components import empty, kpi, line_list, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -23,7 +23,7 @@ names = ctx.state.clinic_names
 st.title("Safety")
 st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope")
 
-headline = queries_safety.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
+headline = queries.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
 rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
     empty.no_match()
@@ -106,6 +106,7 @@ DIMENSIONS = {
     "action_taken": "Action taken",
     "route": "Route",
     "modality": "Modality",
+    "phase": "Phase (induction or maintenance)",
     "dose_band": "Dose band (mg/kg)",
     "session_number": "Session number",
     "condition": "Condition",
@@ -121,7 +122,7 @@ if rates_tab.open is not False:
             key="ae_by",
             bind="query-params",
         )
-        by = sf.order_levels(queries_safety.ae_rate_by(f, dimension), dimension)
+        by = sf.order_levels(queries.ae_rate_by(f, dimension), dimension)
         label_of = (
             {"1-3": "sessions 1–3", "4+": "session 4 or later"}
             if dimension == "session_number"
@@ -190,7 +191,7 @@ if rates_tab.open is not False:
 # --- Funnel plot and u-chart ---------------------------------------------------------------------
 if funnel_tab.open is not False:
     with funnel_tab:
-        # The target is the whole network the viewer may see (with the same period, region, condition,
+        # The target is the whole network the viewer may see (every region; the same period, condition,
         # route and modality), never just the picked clinics: one clinic picked alone would be its own target.
         network_f = ctx.state.network_filters
         overdispersion = st.toggle(
@@ -212,7 +213,6 @@ if funnel_tab.open is not False:
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
             st.caption(
                 f"Target = AEs ÷ administered sessions of all {len(in_funnel)} clinic(s) you can see"
-                + (" in the chosen region" if f.regions else "")
                 + ", with the sidebar's period, condition, route and modality"
                 + (" — the clinics you picked are ringed and named" if picked else "")
                 + ". A clinic above the 99.8% limit is very unlikely to differ by chance alone. "
@@ -271,30 +271,22 @@ if funnel_tab.open is not False:
             format_func=lambda c: "All clinics in scope" if c == "all" else names.get(c, c),
             key="ae_u_clinic",
         )
+        spc = spc_controls.spc_controls()
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
-        # Partial weeks/months at the period's ends stay: their limits widen with their fewer sessions.
-        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id)
+        u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id, options=spc)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
-                sf.u_chart_figure(
-                    u,
-                    title=f"u-chart: AEs per 100 sessions per {grain}, {who}",
-                    grain=grain,
-                    baseline_periods=cfg.spc_baseline_periods,
-                ),
-                key="ae_u_chart",
-            )
-            trial = bool(u["trial"].any())
+            title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
+            st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
-                f"Centre line and 3σ limits from the first "
-                f"{min(cfg.spc_baseline_periods, u.height)} {grain}s, "
+                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
+                f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
                 + (
-                    "marked **trial** until there are enough points; pick a longer period for fixed limits. "
-                    if trial
-                    else "then held. "
+                    "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
+                    if spc.laney
+                    else ""
                 )
                 + "Grey = common cause; orange = special cause of concern (more AEs); blue = improvement. "
                 "A week or month the period cuts has fewer sessions, hence wider limits."
@@ -324,7 +316,7 @@ if excursion_tab.open is not False:
             help="No AE of any date is recorded for the session: possible under-reporting.",
             border=True,
         )
-        review = queries_safety.excursions_without_ae(f, cfg)
+        review = queries.excursions_without_ae(f, cfg)
         st.subheader("Review list: excursions without an AE")
         st.caption(
             "Sessions whose vitals crossed a threshold but for which no adverse event is recorded. "
@@ -397,7 +389,7 @@ if protocol_tab.open is not False:
         c1.metric("Deviations", f"{protocol['deviations']:,}", help=share.strip(" ()") or None, border=True)
         c2.metric("Dose outside range", f"{protocol['dose_deviations']:,}", border=True)
         c3.metric("Duration outside range", f"{protocol['duration_deviations']:,}", border=True)
-        deviations = queries_safety.protocol_deviations(f, cfg)
+        deviations = queries.protocol_deviations(f, cfg)
         if deviations.is_empty():
             empty.no_data("protocol deviations")
         else:
@@ -445,7 +437,7 @@ if protocol_tab.open is not False:
 # --- Serious AEs ---------------------------------------------------------------------------------
 if serious_tab.open is not False:
     with serious_tab:
-        serious = queries_safety.serious_events(f)
+        serious = queries.serious_events(f)
         st.markdown(
             f"**{serious.height:,} serious adverse event(s)** with onset in the period, newest first."
         )

@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi
+from dashboard.components import empty, kpi, spc_controls
 from dashboard.components import throughput_figures as fig
 from dashboard.components.page import context, require_sessions
 
@@ -90,9 +90,10 @@ by = c2.segmented_control(
 too_many_lines = by == "clinic" and len(f.clinic_ids) > fig.MAX_CLINIC_LINES
 split = "region" if too_many_lines else None if by == "network" else by
 pgrain = "month" if grain == "month" else "week"
+spc = spc_controls.last_options()  # the SPC controls further down, as last set
 queries.prefetch(  # and those the controls above choose
     lambda: queries.sessions_over_time(f, grain, split),
-    *fig.pchart_reads(f, cfg, pgrain),
+    *fig.pchart_reads(f, cfg, pgrain, spc),
     lambda: queries.new_starts_over_time(f, pgrain),
 )
 if too_many_lines:
@@ -110,7 +111,8 @@ with right:
 
 st.subheader("No-shows and cancellations")
 names = ctx.state.clinic_names
-signals = fig.pchart_signals(f, cfg, pgrain, names)
+spc = spc_controls.spc_controls()
+signals = fig.pchart_signals(f, cfg, pgrain, names, spc)
 left, right = st.columns(2)
 with left:
     fig.no_show_cancellation_by_clinic(f, cfg, key="no_show_by_clinic")
@@ -148,7 +150,9 @@ with right:
     )
     scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
     label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)
-    fig.no_show_pchart(scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}")
+    fig.no_show_pchart(
+        scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}", options=spc
+    )
 
 st.subheader("New patients and induction")
 left, right = st.columns(2)

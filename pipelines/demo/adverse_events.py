@@ -1,4 +1,8 @@
-"""Adverse events per administered session: rates, categories, grades, actions, short clinical text."""
+"""Adverse events per administered session: rates, categories, grades, actions, short clinical text.
+
+Everything recorded about an event follows its grade: the action, the outcome, the
+description (mild text for grade 1) and seriousness (grade 4 or a transfer to the ED).
+"""
 
 from __future__ import annotations
 
@@ -35,36 +39,40 @@ OUTCOME_BY_GRADE = {
     3: {"resolved": 0.7, "resolving": 0.2, "not_resolved": 0.05, "unknown": 0.05},
     4: {"resolving": 0.5, "resolved": 0.4, "not_resolved": 0.1},
 }
-TEMPLATES: dict[str, tuple[str, ...]] = {
-    "dissociation": ("Transient dissociation, reassured", "Felt detached and floating, settled in recovery",
-                     "Marked depersonalisation mid-infusion, calmed with coaching"),
-    "dizziness": ("Dizzy on standing after infusion", "Lightheaded in recovery, fluids given",
-                  "Unsteady gait at discharge, escorted"),
-    "nausea_vomiting": ("Nausea 20 min in, ondansetron given", "Vomited once in recovery",
-                        "Mild nausea, settled without treatment"),
-    "sedation": ("Drowsy in recovery, rousable to voice", "Sleepy for 45 min after infusion",
-                 "Deeply sedated, observed closely"),
-    "headache": ("Mild headache after infusion", "Frontal headache, paracetamol given",
-                 "Headache resolved before discharge"),
-    "anxiety_agitation": ("Anxious during onset, reassured", "Agitated, infusion rate lowered",
-                          "Panic feelings, midazolam given"),
-    "hypertension": ("BP rise during infusion, monitored", "Elevated BP, rechecked every 5 min",
-                     "Hypertensive response, labetalol given"),
-    "blurred_vision": ("Blurred vision during infusion", "Double vision, resolved in recovery",
-                       "Visual disturbance, reassured"),
-    "hallucinations": ("Vivid visual imagery, distressing", "Perceptual disturbance, reassured",
-                       "Auditory distortions during infusion"),
-    "confusion": ("Disoriented in recovery, resolved", "Confused on emergence, observed",
-                  "Brief confusion, reoriented"),
-    "tachycardia": ("Heart rate rose during infusion", "Palpitations, HR monitored",
-                    "Sinus tachycardia, settled"),
-    "urinary": ("Urinary urgency after infusion", "Dysuria reported at follow-up",
-                "Frequent urination the same day"),
-    "other": ("Tingling in hands", "Dry mouth and fatigue", "Patient reported feeling unwell"),
-    "respiratory_depression": ("SpO2 drop, airway support given", "Shallow breathing, oxygen given",
-                               "Respiratory depression, observed closely"),
-    "misuse": ("Requested extra doses, counselled", "Reported using ketamine outside clinic",
-               "Drug-seeking behaviour noted"),
+# One description per severity: grade 1 (mild, settled without treatment), grade 2 (needed
+# attention), grade 3 or worse (severe). None names a treatment, so no text contradicts the action
+# recorded beside it.
+TEMPLATES: dict[str, tuple[str, str, str]] = {
+    "dissociation": ("Transient dissociation, settled", "Felt detached and floating, needed coaching",
+                     "Marked depersonalisation, distressed, infusion could not continue"),
+    "dizziness": ("Mild dizziness on standing, settled", "Lightheaded in recovery, kept longer",
+                  "Collapsed on standing, unable to walk unaided"),
+    "nausea_vomiting": ("Mild nausea, settled", "Nausea and one vomit during recovery",
+                        "Repeated vomiting, unable to keep fluids down"),
+    "sedation": ("Drowsy in recovery, rousable to voice", "Sleepy for over an hour after dosing",
+                 "Deeply sedated, rousable only to pain"),
+    "headache": ("Mild headache, settled", "Frontal headache lasting into the evening",
+                 "Severe headache with vomiting"),
+    "anxiety_agitation": ("Anxious during onset, settled", "Agitated during dosing, needed reassurance",
+                          "Panic and agitation, a risk to self"),
+    "hypertension": ("Mild BP rise during dosing, settled", "BP rise needing checks every 5 min",
+                     "Hypertensive response with chest tightness"),
+    "blurred_vision": ("Blurred vision during dosing, settled", "Double vision lasting into recovery",
+                       "Visual disturbance persisting at discharge"),
+    "hallucinations": ("Vivid imagery, not distressing", "Distressing perceptual disturbance",
+                       "Severe hallucinations, could not be reoriented"),
+    "confusion": ("Brief confusion on emergence, settled", "Disoriented in recovery, kept longer",
+                  "Confused and disoriented beyond recovery"),
+    "tachycardia": ("Heart rate rose during dosing, settled", "Palpitations with a sustained high HR",
+                    "Sustained tachycardia with chest pain"),
+    "urinary": ("Mild urinary urgency the same day", "Dysuria reported at follow-up",
+                "Haematuria and pelvic pain"),
+    "other": ("Tingling in hands, settled", "Dry mouth and fatigue into the evening",
+              "Felt acutely unwell, could not be discharged"),
+    "respiratory_depression": ("Brief SpO2 dip, settled", "Shallow breathing needing prompting",
+                               "Respiratory depression needing airway support"),
+    "misuse": ("Asked about extra doses", "Reported using ketamine outside clinic",
+               "Drug-seeking behaviour with intoxication at arrival"),
 }  # fmt: skip
 CAT_P = np.array([CATEGORY_WEIGHTS[c] for c in AE_CATEGORIES], dtype=float)
 CAT_P /= CAT_P.sum()
@@ -144,8 +152,10 @@ def adverse_events(rng: np.random.Generator, clinic: Clinic, sess: Arrays, ordin
     action = np.where(kind == 1, ACTION_INDEX["infusion_stopped"], action)
     nasal = route[rows] == NASAL
     action = np.where(nasal & NOT_INFUSION[action], ACTION_INDEX["monitored"], action)
-    serious = (grade >= 4) | ((grade == 3) & (rng.random(n) < 0.25)) | (rng.random(n) < 0.001)
-    text = TEMPLATE_TABLE[cat, rng.integers(0, TEMPLATE_TABLE.shape[1], n)].astype(object)
+    # Serious follows what happened (ICH E2A): life-threatening (grade 4) or a transfer to the
+    # emergency department; a grade 1-2 event, described as mild or settled, never is.
+    serious = (grade >= 4) | (action == ACTION_INDEX["transferred_ed"])
+    text = TEMPLATE_TABLE[cat, np.minimum(grade, 3) - 1].astype(object)
     vit = kind == 2
     text[vit] = _vitals_text(sess, rows[vit], cat[vit])
     return {
@@ -158,3 +168,23 @@ def adverse_events(rng: np.random.Generator, clinic: Clinic, sess: Arrays, ordin
         "outcome": _by_grade(rng, grade, OUTCOME_BY_GRADE, AE_OUTCOMES),
         "description": text,
     }
+
+
+# The AE category that reports each kind of excursion, as the excursion review list matches them
+# (metrics.md "Safety": BP → hypertension, HR → tachycardia, SpO₂ → respiratory_depression).
+EXCURSION_CATEGORY = {"bp": "hypertension", "hr": "tachycardia", "spo2": "respiratory_depression"}
+
+
+def excursion_without_matching_ae(sess: Arrays, ae: Arrays) -> np.ndarray:
+    """Per session: an excursion of some kind with no AE of that kind's category for the session."""
+    m = sess["excursion"].size
+
+    def reported(kind: str) -> np.ndarray:
+        rows = ae["row"][ae["category"] == AE_CATEGORIES.index(EXCURSION_CATEGORY[kind])]
+        return np.bincount(rows, minlength=m) > 0
+
+    bp = (sess["bp_sys_max"] >= EXCURSION.bp_sys_max) | (sess["bp_dia_max"] >= EXCURSION.bp_dia_max)
+    hr = sess["hr_max"] >= EXCURSION.hr_max
+    spo2 = sess["spo2_min"] < EXCURSION.spo2_min
+    unmatched = (bp & ~reported("bp")) | (hr & ~reported("hr")) | (spo2 & ~reported("spo2"))
+    return sess["excursion"] & unmatched

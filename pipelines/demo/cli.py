@@ -15,6 +15,7 @@ from pipelines.demo.dirty import Refs, write_dirty
 from pipelines.demo.generate import DATE_COL, clinic_data
 from pipelines.demo.manifest import build_manifest, clinic_stats
 from pipelines.demo.params import DemoSpec, to_day
+from pipelines.demo.review_seed import write_review_seed
 from pipelines.demo.writer import typed, write_frame, write_partitioned
 
 MANIFEST = "MANIFEST.json"
@@ -48,6 +49,7 @@ def generate(spec: DemoSpec, progress: bool = False) -> dict:
     if spec.dirty and ref is not None:
         manifest["dirty"] = write_dirty(out, ref, spec.seed)
     (out / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True) + "\n")
+    write_review_seed(out)
     return manifest
 
 

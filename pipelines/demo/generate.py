@@ -27,7 +27,7 @@ from pipelines.contract import (
     SEXES,
     TABLES_BY_NAME,
 )
-from pipelines.demo.adverse_events import adverse_events
+from pipelines.demo.adverse_events import adverse_events, excursion_without_matching_ae
 from pipelines.demo.clinics import Clinic
 from pipelines.demo.outcomes import INSTR, assessments
 from pipelines.demo.params import WARMUP_DAYS, DemoSpec, from_day, to_day
@@ -39,7 +39,7 @@ DATE_COL = "_date"  # day a record belongs to (file partition); dropped on write
 
 @dataclass
 class ClinicData:
-    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed helpers."""
+    """A clinic's tables in contract columns plus ``_date`` (file partition) and ``_``-prefixed extras."""
 
     tables: dict[str, pl.DataFrame]
 
@@ -173,7 +173,7 @@ def clinic_data(spec: DemoSpec, clinic: Clinic) -> ClinicData:
             **{v: pl.Series(sess[v].astype(np.int64)) for v in vitals},
             DATE_COL: _day(rows["day"]),
             "_excursion": pl.Series(sess["excursion"]),
-            "_ae_count": pl.Series(np.bincount(ae["row"], minlength=rows["p"].size)),
+            "_excursion_without_ae": pl.Series(excursion_without_matching_ae(sess, ae)),
         }
     ).with_columns(
         [

@@ -52,7 +52,7 @@ def clinic_stats(spec: DemoSpec, clinic: Clinic, tables: dict[str, pl.DataFrame]
         no_show_before_shift=rates[0],
         no_show_after_shift=rates[1],
         excursions=exc.height,
-        excursion_without_ae=exc.filter(pl.col("_ae_count") == 0)["session_id"].sort().to_list(),
+        excursion_without_ae=exc.filter(pl.col("_excursion_without_ae"))["session_id"].sort().to_list(),
     )
 
 

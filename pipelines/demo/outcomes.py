@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.metrics.outcomes import PRIMARY_INSTRUMENT  # metrics.md's table, declared once
 from pipelines.contract import CONDITIONS, INSTRUMENTS
 from pipelines.demo.patients import Arrays
 from pipelines.demo.sessions import NASAL
+from pipelines.model.outcome_rules import PRIMARY_INSTRUMENT  # metrics.md's table, declared once
 
 # instrument -> (baseline mean, baseline sd, baseline floor, measurement noise sd)
 SCORE_MODEL: dict[str, tuple[float, float, float, float]] = {

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from dashboard.metrics.config import MetricConfig
 from pipelines.contract import ROUTES, SESSION_STATUSES
 from pipelines.demo.clinics import SHIFT_NO_SHOW_DELTA, Clinic
 from pipelines.demo.params import weekday
 from pipelines.demo.patients import Arrays
+from pipelines.model.config import MetricConfig
 
 K_IND = 12  # induction attempts
 K_MAINT = 20  # maintenance attempts
@@ -26,6 +26,7 @@ COMPLETED, STOPPED, CANCELLED, NO_SHOW = (
 P_STOPPED = {IV: 0.02, IM: 0.01, NASAL: 0.01}
 P_DOSE_DEVIATION = 0.006  # per tail: iv dose per kg below 0.4 or above 1.0
 P_DURATION_DEVIATION = 0.005  # per tail: iv duration below 30 or above 120 minutes
+MIN_PULSE_PRESSURE = 20  # mmHg: systolic minus diastolic, before and at the peak
 EXCURSION = MetricConfig()  # default excursion thresholds of metrics.md
 MONDAY = -3  # 1969-12-29, a Monday: origin of the open-day index
 P_SATURDAY_TO_MONDAY = 0.3  # Saturdays are lighter: some patients prefer the next Monday
@@ -156,6 +157,9 @@ def session_details(rng: np.random.Generator, clinic: Clinic, pts: Arrays, rows:
     hr_pre = np.clip(np.round(rng.normal(74, 11, m)), 45, 130)
     sys_max = sys_pre + np.round(np.maximum(rng.normal(16, 8, m), 0))
     dia_max = dia_pre + np.round(np.maximum(rng.normal(11, 5, m), 0))
+    # Diastolic stays below systolic, by a pulse pressure of at least MIN_PULSE_PRESSURE mmHg.
+    dia_pre = np.minimum(dia_pre, sys_pre - MIN_PULSE_PRESSURE)
+    dia_max = np.minimum(dia_max, sys_max - MIN_PULSE_PRESSURE)
     hr_max = hr_pre + np.round(np.maximum(rng.normal(9, 7, m), 0))
     hr_max = np.where(u[:, 5] < 0.002, rng.integers(130, 151, m), hr_max)
     spo2 = np.clip(np.round(98 - np.abs(rng.normal(0, 1.2, m))), 88, 100)

@@ -1,4 +1,4 @@
-"""Dashboard test fixtures: a small demo-like database and AppTest helpers.
+"""Dashboard test fixtures: a small demo-like database and AppTest utilities.
 
 The demo-like database is synthetic but shaped like the real demo (several
 clinics and regions, induction + maintenance, no-shows, AEs, a silent clinic,

@@ -13,7 +13,7 @@ from dashboard.components.filters import clinic_label, label, period_bounds, res
 from dashboard.components.navigation import available_pages
 from tests.dashboard.conftest import LAST_DATE, build_demo_like_db, metric_values, sql_value, texts
 
-# --- pure helpers ----------------------------------------------------------------------------
+# --- pure functions --------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -197,7 +197,7 @@ def test_a_run_recorded_beside_the_database_updates_the_header_but_keeps_the_fig
 ):
     """A refresh that failed or found nothing new leaves the file; only run-reading caches refill."""
     from dashboard import queries
-    from dashboard.metrics import throughput
+    from dashboard.queries.cache import version_key
     from pipelines.publish import append_side_run
 
     db = tmp_path / "ketaops.duckdb"
@@ -205,13 +205,13 @@ def test_a_run_recorded_beside_the_database_updates_the_header_but_keeps_the_fig
     at = app_at(db)
     assert "refresh failed" not in "\n".join(w.value for w in at.warning)
     calls: list[str] = []
-    real = throughput.data_last_date
-    monkeypatch.setattr(throughput, "data_last_date", lambda con: calls.append("x") or real(con))
-    version, _ = queries._key()
-    runs_version, _ = queries._key(runs=True)
+    real = queries.data_last_date.metric
+    monkeypatch.setattr(queries.data_last_date, "metric", lambda con: calls.append("x") or real(con))
+    version, _ = version_key()
+    runs_version, _ = version_key(runs=True)
     record = {"run_id": "r9", "started_at": "2099-01-01T06:00:00", "finished_at": "2099-01-01T06:00:05"}
     append_side_run(db, {**record, "status": "failed", "message": "exports folder unreadable"})
-    assert queries._key()[0] == version and queries._key(runs=True)[0] != runs_version
+    assert version_key()[0] == version and version_key(runs=True)[0] != runs_version
     at.run()
     warnings = "\n".join(w.value for w in at.warning)
     assert "last refresh failed" in warnings and "exports folder unreadable" in warnings

@@ -29,7 +29,7 @@ def test_every_cache_has_a_bounded_number_of_entries_and_data_caches_expire():
     for where, kind, keywords in decorators:
         bound = keywords.get("max_entries")
         assert isinstance(bound, ast.Constant) and 0 < bound.value <= 4096, where
-        takes_arguments = where != "queries.py:metric_config"
+        takes_arguments = where != "lookups.py:metric_config"
         if kind == "cache_data" or takes_arguments:
             assert "ttl" in keywords, f"{where}: no ttl"
 

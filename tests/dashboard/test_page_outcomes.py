@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -11,8 +10,7 @@ import pytest
 import streamlit as st
 from streamlit.testing.v1 import AppTest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "metrics"))
-from test_outcomes import Builder, _cohort  # the hand-written fixture builder
+from tests.dashboard.metrics.outcomes.outcome_rows import Builder, add_cohort  # the hand-written fixture
 
 PAGE = "views/outcomes.py"
 HIDDEN = "suppressed (n < 11)"
@@ -44,9 +42,9 @@ def test_complementary_suppression_on_the_page(
     app_at: Callable[..., AppTest], make_db: Callable[[dict], Path]
 ) -> None:
     b = Builder()
-    _cohort(b, "A", 15, 9, "a")
-    _cohort(b, "B", 12, 5, "b")
-    _cohort(b, "C", 4, 2, "c")
+    add_cohort(b, "A", 15, 9, "a")
+    add_cohort(b, "B", 12, 5, "b")
+    add_cohort(b, "C", 4, 2, "c")
     at = app_at(make_db(b.rows), page=PAGE)
     assert not at.exception
     m = _metrics(at)
@@ -69,7 +67,7 @@ def test_everything_suppressed_below_k(
     app_at: Callable[..., AppTest], make_db: Callable[[dict], Path]
 ) -> None:
     b = Builder()
-    _cohort(b, "A", 10, 6, "a")  # k − 1 evaluable patients
+    add_cohort(b, "A", 10, 6, "a")  # k − 1 evaluable patients
     at = app_at(make_db(b.rows), page=PAGE)
     assert not at.exception
     values = _metrics(at)
@@ -94,8 +92,8 @@ def test_without_suppression(
     config.write_text("[metrics]\nsuppression_k = 0\n", encoding="utf-8")
     monkeypatch.setenv("KETAOPS_CONFIG", str(config))
     b = Builder()
-    _cohort(b, "A", 3, 2, "a")
-    _cohort(b, "B", 1, 1, "b")
+    add_cohort(b, "A", 3, 2, "a")
+    add_cohort(b, "B", 1, 1, "b")
     at = app_at(make_db(b.rows), page=PAGE)
     assert not at.exception
     m = _metrics(at)
@@ -113,8 +111,8 @@ def test_caterpillar_and_condition_switch(
     app_at: Callable[..., AppTest], make_db: Callable[[dict], Path]
 ) -> None:
     b = Builder()
-    _cohort(b, "A", 12, 6, "a")
-    _cohort(b, "B", 11, 9, "b")
+    add_cohort(b, "A", 12, 6, "a")
+    add_cohort(b, "B", 11, 9, "b")
     for i in range(3):  # a second condition, too small to show
         b.patient(f"t{i}", "ptsd")
         b.score(f"t{i}", "pcl5", b.rows["sessions"][-1]["scheduled_at"], 50)

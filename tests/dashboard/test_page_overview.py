@@ -88,8 +88,8 @@ def test_clinic_filter_changes_the_figures(app_at, demo_like_db):
 
 def test_league_lights(monkeypatch, demo_like_db):
     from dashboard.components.league import league_table
-    from dashboard.metrics.config import MetricConfig
     from dashboard.metrics.filters import Filters
+    from pipelines.model.config import MetricConfig
 
     monkeypatch.setenv("KETAOPS_DB", str(demo_like_db))
     last = _last(demo_like_db)
@@ -112,8 +112,8 @@ def test_league_lights(monkeypatch, demo_like_db):
 def test_league_funnel_flag_is_against_the_whole_network(monkeypatch, demo_like_db, tmp_path):
     """Picking one clinic must not make it its own funnel target (alone it would always be 'within')."""
     from dashboard.components.league import league_table
-    from dashboard.metrics.config import MetricConfig
     from dashboard.metrics.filters import Filters
+    from pipelines.model.config import MetricConfig
 
     db = tmp_path / "outlier.duckdb"
     shutil.copy(demo_like_db, db)

@@ -72,10 +72,10 @@ def test_a_failing_read_is_raised_by_the_pages_own_call_not_by_the_thread(monkey
 # the Throughput page's p-chart opens on the clinic its signals flag).
 NOT_AHEAD = {
     "overview": set(),
-    "throughput": {"no_show_pchart"},
-    "clinic": {"throughput_by_clinic"},
+    "throughput": {queries.no_show_pchart},
+    "clinic": {queries.throughput_by_clinic},
 }
-HEADER = {"data_last_date", "data_as_of", "clinic_freshness", "refresh_history"}
+HEADER = {queries.data_last_date, queries.data_as_of, queries.clinic_freshness, queries.refresh_history}
 
 
 @pytest.mark.parametrize("page", sorted(NOT_AHEAD))
@@ -89,4 +89,4 @@ def test_a_page_reads_ahead_what_it_reads_and_nothing_else(demo_like_db, page, m
     ahead = {c for s in steps if s.prefetch for c in s.calls}
     own = {c for s in steps if not s.prefetch for c in s.calls}
     assert ahead and ahead <= own
-    assert {c.name for c in own - ahead} <= NOT_AHEAD[page] | HEADER
+    assert {c.query for c in own - ahead} <= NOT_AHEAD[page] | HEADER

@@ -17,7 +17,6 @@ import polars as pl
 import pytest
 from scipy.stats import poisson
 
-from dashboard.metrics.config import MetricConfig
 from pipelines.cli import main
 from pipelines.contract import (
     ADMINISTERED_STATUSES,
@@ -29,6 +28,7 @@ from pipelines.contract import (
     TABLES_BY_NAME,
     table_for_file,
 )
+from pipelines.model.config import MetricConfig
 
 END = date(2026, 11, 24)
 SMALL = ["--clinics", "4", "--years", "0.5", "--end", END.isoformat(), "--seed", "11"]
@@ -157,6 +157,16 @@ def test_cross_column_rules_and_foreign_keys(tables: dict[str, pl.DataFrame]) ->
         assert lo <= sc.min() and sc.max() <= hi, inst
     grade = e["severity_grade"].cast(pl.Int64)
     assert (e.filter(grade >= 4)["serious"] == "true").all()
+    # seriousness follows what happened: grade 4 or a transfer to the ED, never a mild or settled event
+    serious = (grade >= 4) | (e["action_taken"] == "transferred_ed")
+    assert (e["serious"] == "true").to_list() == serious.to_list()
+    assert (e.filter(grade <= 2)["serious"] == "false").all()
+    assert (e.filter(pl.col("description").str.contains("(?i)mild|settled"))["serious"] == "false").all()
+    assert e.filter(pl.col("description") == "Mild nausea, settled").height > 0
+    # diastolic below systolic, before dosing and at the peak
+    bp = s.select(pl.col("bp_sys_pre", "bp_sys_max", "bp_dia_pre", "bp_dia_max").cast(pl.Int64)).drop_nulls()
+    assert bp.height > 0
+    assert (bp["bp_dia_pre"] < bp["bp_sys_pre"]).all() and (bp["bp_dia_max"] < bp["bp_sys_max"]).all()
     clinics = set(tables["clinics"]["clinic_id"])
     patients = set(tables["patients"]["patient_key"])
     sessions = set(s["session_id"])
@@ -344,8 +354,24 @@ def test_planted_excursions_without_ae(tables: dict[str, pl.DataFrame], demo: tu
         | (v["hr_max"] >= cfg.hr_max)
         | (v["spo2_min"] < cfg.spo2_min)
     )
-    with_ae = set(tables["adverse_events"]["session_id"].drop_nulls())
-    without = sorted(set(exc["session_id"]) - with_ae)
+    # an excursion is reported only by an AE of its own kind (metrics.md "Safety")
+    aes = tables["adverse_events"].filter(pl.col("session_id").is_not_null())
+
+    def reported(category: str) -> set[str]:
+        return set(aes.filter(pl.col("category") == category)["session_id"])
+
+    kinds = {
+        "hypertension": (v["bp_sys_max"] >= cfg.bp_sys_max) | (v["bp_dia_max"] >= cfg.bp_dia_max),
+        "tachycardia": v["hr_max"] >= cfg.hr_max,
+        "respiratory_depression": v["spo2_min"] < cfg.spo2_min,
+    }
+    without = sorted(
+        {
+            sid
+            for category, crossed in kinds.items()
+            for sid in set(exc.filter(crossed)["session_id"]) - reported(category)
+        }
+    )
     assert len(without) > 5
     assert without == manifest["signals"]["excursions_without_ae"]["session_ids"]
     assert 0.005 < exc.height / s.height < 0.04  # ~1% severe hypertension plus rarer HR/SpO2 excursions

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from pipelines import versions
+from pipelines import signal_state, versions
 
 
 def _version(db: Path, n: int, age: float = 0.0, now: float = 1_000_000.0) -> Path:
@@ -85,12 +85,23 @@ def test_prune_touches_nothing_without_a_pointer(tmp_path: Path) -> None:
     assert db.exists() and versions.version_path(db, 1).exists()
 
 
-def test_a_pre_version_file_is_kept_as_version_zero(tmp_path: Path) -> None:
-    db = tmp_path / "k.duckdb"
-    db.write_text("legacy")
-    inode = db.stat().st_ino
-    v0 = versions.keep_legacy_file(db)
-    assert v0 == versions.version_path(db, 0) and v0.stat().st_ino == inode  # a second name, not a copy
-    versions.point(db, _version(db, 1))
-    assert v0.read_text() == "legacy" and db.read_text() == "version 1"
-    assert versions.keep_legacy_file(db) is None  # the path is a pointer now
+def test_prune_never_touches_the_stores_and_records_beside_the_database(tmp_path: Path) -> None:
+    """Reviews, audit and signal stores, the runs log and the lock live beside the versions."""
+    db = tmp_path / "ketaops.duckdb"
+    beside = [
+        "ketaops.reviews.sqlite",
+        "ketaops.audit.sqlite",
+        signal_state.STATE_FILE,
+        "ketaops.duckdb.unpublished-runs.jsonl",
+        "ketaops.duckdb.lock",
+    ]
+    for name in beside:
+        (tmp_path / name).write_text(name)
+        os.utime(tmp_path / name, (0, 0))  # older than any grace
+    for n in (1, 2, 3):
+        _version(db, n, age=10_000)
+    versions.point(db, versions.version_path(db, 3))
+    assert versions.prune(db, grace_seconds=0) == [versions.version_path(db, 1)]
+    assert all((tmp_path / name).read_text() == name for name in beside)
+    # the signal state's default path is the same for the pointer and a version file
+    assert signal_state.default_path(versions.version_path(db, 3)) == signal_state.default_path(db)

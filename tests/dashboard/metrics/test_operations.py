@@ -13,6 +13,7 @@ import pytest
 
 from dashboard.db import connect
 from dashboard.metrics import operations as ops
+from pipelines.model.freshness import clinic_freshness
 from pipelines.publish import side_runs_path
 from pipelines.status import check_status
 
@@ -164,7 +165,7 @@ def test_refresh_history_can_leave_out_runs_that_read_no_file_before_the_limit(d
 
 def test_clinic_freshness(db: Path) -> None:
     with connect(db) as con:
-        df = ops.clinic_freshness(con, TODAY, stale_days=3)
+        df = clinic_freshness(con, TODAY, stale_days=3)
     rows = {r["clinic_id"]: r for r in df.iter_rows(named=True)}
     assert {c for c, r in rows.items() if r["stale"]} == {"C", "F"}
     assert df["clinic_id"][:2].to_list() == ["C", "F"]  # stale clinics first
@@ -173,13 +174,13 @@ def test_clinic_freshness(db: Path) -> None:
     assert rows["F"]["newest_data_date"] is None and rows["F"]["days_since_data"] is None
     assert rows["C"]["last_file"] == "C/sessions.csv"
     with connect(db) as con:  # a looser threshold: C (4 days) is fine with 4
-        assert ops.clinic_freshness(con, TODAY, stale_days=4).filter("stale")["clinic_id"].to_list() == ["F"]
+        assert clinic_freshness(con, TODAY, stale_days=4).filter("stale")["clinic_id"].to_list() == ["F"]
 
 
 def test_stale_rule_matches_ketaops_status(db: Path) -> None:
     report = check_status(db, 3, TODAY)
     with connect(db) as con:
-        ours = ops.clinic_freshness(con, TODAY, 3).filter("stale")["clinic_id"].sort().to_list()
+        ours = clinic_freshness(con, TODAY, 3).filter("stale")["clinic_id"].sort().to_list()
     assert ours == sorted(c.clinic_id for c in report.stale)
 
 

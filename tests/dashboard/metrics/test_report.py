@@ -19,12 +19,13 @@ from typing import Any
 import duckdb
 import pytest
 from scipy.stats import chi2
+from test_safety import funnel_rows
 from test_throughput import CLINICS, END, PATIENTS, SESSIONS, START, numbered
 
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.report import build_report
 from pipelines.cli import main
+from pipelines.model.config import MetricConfig
 
 
 def ae(ae_id: str, clinic: str, patient: str, session: str | None, onset: str, grade: int) -> dict[str, Any]:
@@ -144,6 +145,22 @@ def test_report_clinic_scope(db: Path) -> None:
     assert [c["clinic_id"] for c in report["clinics"]] == ["B"]
     net = report["network"]
     assert (net["scheduled_sessions"], net["administered_sessions"], net["ae_count"]) == (2, 1, 1)
+    # B is never compared with itself: one clinic is no funnel
+    assert report["clinics"][0]["funnel"] is None
+
+
+def test_cli_clinic_is_compared_with_the_network(
+    make_db: Callable[[dict], Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # F1 has 30 AEs in 100 sessions against a network target of 40/300 (test_safety's funnel data):
+    # above the 99.8% limit there, while against itself it would be "within".
+    db = make_db(funnel_rows())
+    window = ("--start", "2026-01-01", "--end", "2026-01-31")
+    code, out, _ = run(capsys, "--db", str(db), *window, "--clinic", "F1")
+    assert code == 0
+    assert [(c["clinic_id"], c["funnel"]) for c in json.loads(out)["clinics"]] == [("F1", "above_998")]
+    code, out, _ = run(capsys, "--db", str(db), *window, "--clinic", "F2,F3")
+    assert {c["clinic_id"]: c["funnel"] for c in json.loads(out)["clinics"]}["F2"] == "below_998"
 
 
 # --- the command ------------------------------------------------------------------------

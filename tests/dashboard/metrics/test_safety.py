@@ -8,11 +8,12 @@ Period: January 2026. Administered sessions in the period (7):
 | S2  | C1     | P1 depression       | iv infusion    | 1.20 d| 40  | 2   | normal            | A1  |
 | S4  | C1     | P2 ptsd             | intranasal kap | —     | 120 | 1   | spo2 90 (exc.)    | A2  |
 | S5  | C1     | P2 ptsd             | iv infusion    | 0.40 a| 20  | 2   | normal            | A3* |
-| S10 | C2     | P3 depression       | iv infusion    | 0.50 b| 40  | 4   | 179/109/129/92    | A5  |
-| S11 | C2     | P3 depression       | iv infusion    | 0.75 c| 120 | 5   | hr 130 (exc.)     | A7  |
+| S10 | C2     | P3 depression       | iv infusion    | 0.50 b| 40  | 4 m | 179/109/129/92    | A5  |
+| S11 | C2     | P3 depression       | iv infusion    | 0.75 c| 120 | 5 m | hr 130 (exc.)     | A7  |
 | S13 | C3     | P4 anxiety          | im infusion    | 0.30 a| 45  | 1   | bp_dia 110 (exc.) | —   |
 
-(* serious) Bands: a = <0.50, b = 0.50-<0.75, c = 0.75-<1.00, d = >=1.00. Plus, out of scope of the
+(* serious; m = maintenance phase, the others induction) Bands: a = <0.50, b = 0.50-<0.75,
+c = 0.75-<1.00, d = >=1.00. Plus, out of scope of the
 period or not administered: S3 (no-show, Jan), S12 (cancelled, Jan, bp 200), S6 (Feb, A4
 serious), S7–S9 (P3 at C2, Dec, numbers 1–3). AEs in the period (6): A1 A2 A3 A5 A7 and A6
 (C2, P3, no session). A4 (Feb 2) and A8 (C3, Dec 31 23:59, no session) are outside it.
@@ -31,9 +32,10 @@ import pytest
 from scipy import stats
 
 from dashboard.metrics import safety
-from dashboard.metrics.config import MetricConfig
+from dashboard.metrics.control_charts import SpcOptions
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters
+from pipelines.model.config import MetricConfig
 
 JAN = Filters(date(2026, 1, 1), date(2026, 1, 31), ("C1", "C2", "C3"))
 CFG = MetricConfig()
@@ -190,6 +192,7 @@ ROWS = {
             weight_kg=70.0,
             dose_mg_per_kg=0.5,
             session_number=4,
+            phase="maintenance",
             bp_sys_max=179,
             bp_dia_max=109,
             hr_max=129,
@@ -205,6 +208,7 @@ ROWS = {
             dose_mg_per_kg=0.75,
             duration_min=120,
             session_number=5,
+            phase="maintenance",
             hr_max=130,
         ),
         session("S12", "P4", "C3", "2026-01-07", status="cancelled", duration_min=None, bp_sys_max=200),
@@ -385,6 +389,8 @@ def test_filters_on_ae_rate(con: duckdb.DuckDBPyConnection) -> None:
             },
         ),
         ("session_number", {"1-3": (3, 5), "4+": (2, 2), "no session": (1, 0)}),
+        # S10 and S11 (A5, A7) are maintenance sessions, the rest induction
+        ("phase", {"induction": (3, 5), "maintenance": (2, 2), "no session": (1, 0)}),
         ("severity_grade", {"1": (3, 7), "2": (2, 7), "3": (1, 7), "4": (0, 7), "5": (0, 7)}),
         ("serious", {"serious": (1, 7), "not serious": (5, 7)}),
     ],
@@ -458,8 +464,7 @@ def brute_flag(k: int, mu: float) -> str:
     return "within"
 
 
-@pytest.fixture
-def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+def funnel_rows() -> dict[str, list[dict[str, Any]]]:
     """Clinics F1–F3 with 100 administered January sessions each and 30, 2 and 8 AEs; F4 has none."""
     clinics = [
         {
@@ -509,8 +514,12 @@ def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
                         session_id=sid,
                     )
                 )
-    rows = {"clinics": clinics, "patients": patients, "sessions": sessions, "adverse_events": aes}
-    c = duckdb.connect(str(_built("funnel", lambda: make_db(rows))), read_only=True)
+    return {"clinics": clinics, "patients": patients, "sessions": sessions, "adverse_events": aes}
+
+
+@pytest.fixture
+def funnel_con(make_db: Callable[[dict], Path]) -> duckdb.DuckDBPyConnection:
+    c = duckdb.connect(str(_built("funnel", lambda: make_db(funnel_rows()))), read_only=True)
     yield c
     c.close()
 
@@ -538,6 +547,16 @@ def test_funnel_flags_the_outlier(funnel_con: duckdb.DuckDBPyConnection) -> None
     assert frame["overdispersion"].to_list() == [False] * 4
 
 
+def test_funnel_needs_three_clinics(funnel_con: duckdb.DuckDBPyConnection) -> None:
+    # F1 and F2 have sessions, F4 none: two clinics, each mostly its own target -> no funnel
+    two = safety.funnel(funnel_con, FUNNEL_SCOPE.with_clinics(("F1", "F2", "F4")))
+    assert two["flag"].is_null().all() and two["upper998"].is_null().all()
+    # the rates and the target are still there: 32 AEs over 200 sessions
+    assert two["target_per_100"][0] == pytest.approx(16.0)
+    assert two.filter(two["clinic_id"] == "F1")["ae_per_100"][0] == pytest.approx(30.0)
+    assert safety.funnel(funnel_con, FUNNEL_SCOPE.with_clinics(("F1",)))["flag"].to_list() == [None]
+
+
 def test_funnel_overdispersion_toggle(funnel_con: duckdb.DuckDBPyConnection) -> None:
     plain = safety.funnel(funnel_con, FUNNEL_SCOPE)
     adjusted = safety.funnel(funnel_con, FUNNEL_SCOPE, overdispersion=True)
@@ -558,7 +577,7 @@ def test_funnel_overdispersion_toggle(funnel_con: duckdb.DuckDBPyConnection) -> 
 
 def test_u_chart_monthly_network_and_one_clinic(con: duckdb.DuckDBPyConnection) -> None:
     f = Filters(date(2025, 12, 1), date(2026, 2, 28), ("C1", "C2", "C3"))
-    chart = safety.u_chart(con, f, CFG, "month")
+    chart = safety.u_chart(con, f, CFG, "month", options=SpcOptions(laney=False))
     # Dec: S7 S8 S9, A8 → 1/3; Jan: 6/7; Feb: S6, A4 → 1/1
     assert chart["period"].to_list() == [date(2025, 12, 1), date(2026, 1, 1), date(2026, 2, 1)]
     assert chart["count"].to_list() == [1, 6, 1]
@@ -568,6 +587,13 @@ def test_u_chart_monthly_network_and_one_clinic(con: duckdb.DuckDBPyConnection) 
     assert chart["centre"][0] == pytest.approx(100 * ubar)
     assert chart["ucl"][2] == pytest.approx(100 * (ubar + 3 * (ubar / 1) ** 0.5))
     assert chart["lcl"][1] == pytest.approx(max(0.0, 100 * (ubar - 3 * (ubar / 7) ** 0.5)))
+    assert chart["in_period"].all()
+    # Laney's u′ (the default): z = (uᵢ − ū)/sqrt(ū/nᵢ) = −0.800095, 0.402911, 0.319801; moving ranges
+    # 1.203006, 0.083110 → σz = 0.643058/1.128 = 0.570087; Feb's ucl = 100·(ū + 3·sqrt(ū)·σz) = 218.5789
+    laney = safety.u_chart(con, f, CFG, "month")
+    assert laney["sigma_z"][0] == pytest.approx(0.5700871, abs=1e-6)
+    assert laney["ucl"][2] == pytest.approx(218.57886, abs=1e-4)
+    assert laney["laney"].all() and not chart["laney"].any()
     c2 = safety.u_chart(con, f, CFG, "month", clinic_id="C2")
     # C2: Dec 0 AEs / 3 sessions; Jan A5 A6 A7 / S10 S11; Feb no sessions → no point
     assert c2["count"].to_list() == [0, 3] and c2["n"].to_list() == [3, 2]
@@ -582,6 +608,25 @@ def test_u_chart_weeks_start_on_monday(con: duckdb.DuckDBPyConnection) -> None:
     assert (chart["count"][0], chart["n"][0]) == (3, 4)
     with pytest.raises(ValueError):
         safety.u_chart(con, c1, CFG, "day")  # type: ignore[arg-type]
+
+
+def test_u_chart_reaches_back_before_a_short_period(con: duckdb.DuckDBPyConnection) -> None:
+    # Period: February 2026 only. The weekly chart covers 26 weeks ending in the week of Mon 23 Feb,
+    # i.e. from Mon 1 Sep 2025: December's sessions (S7 Sat 20 Dec in the week of 15 Dec, S8 and S9 in
+    # the week of 22 Dec) are on it, outside the period; January's too.
+    feb = Filters(date(2026, 2, 1), date(2026, 2, 28), ("C1", "C2", "C3"))
+    chart = safety.u_chart(con, feb, CFG, "week")
+    assert chart["period"].min() >= date(2025, 9, 1)
+    assert chart.filter(chart["period"] < date(2026, 1, 1))["n"].sum() == 3  # S7 S8 S9
+    assert chart["n"].sum() == 11  # Dec 3 + Jan 7 + Feb 1 (S6)
+    in_period = chart.filter(chart["in_period"])["period"].to_list()
+    assert in_period and min(in_period) >= date(2026, 1, 26)  # the week holding Sun 1 Feb starts 26 Jan
+    # A picked baseline, December: the weeks of 15 and 22 Dec have sessions (the week of 29 Dec has A8
+    # but no session, so no point): 0 AEs in 3 sessions; the week of 5 Jan (3 AEs, 4 sessions) is out.
+    december = SpcOptions(laney=False, baseline=(date(2025, 12, 1), date(2025, 12, 31)))
+    picked = safety.u_chart(con, feb, CFG, "week", options=december)
+    assert picked["baseline_picked"][0] and picked["baseline_points"][0] == 2 and picked["trial"][0]
+    assert picked["centre"][0] == 0.0
 
 
 # --- Excursions, deviations, serious events ------------------------------------------------------
@@ -599,9 +644,56 @@ def test_excursions(con: duckdb.DuckDBPyConnection) -> None:
     assert set(listed["session_id"]) == {"S1", "S4", "S11", "S13"}
     s4 = listed.filter(listed["session_id"] == "S4").row(0, named=True)
     assert s4["low_spo2"] and not s4["high_bp_sys"] and s4["ae_count"] == 1
-    # without an AE recorded for the session: S1 and S13 (S4 has A2, S11 has A7)
-    assert set(safety.excursions_without_ae(con, JAN, CFG)["session_id"]) == {"S1", "S13"}
-    assert got["excursions_without_ae"] == 2
+    # without an AE of the matching kind: S1 and S13 have no AE; S4's A2 is sedation (not
+    # respiratory depression) and S11's A7 is dizziness (not tachycardia)
+    assert set(safety.excursions_without_ae(con, JAN, CFG)["session_id"]) == {"S1", "S4", "S11", "S13"}
+    assert got["excursions_without_ae"] == 4
+
+
+# Excursion sessions at C3 in February, each with the AEs recorded for it:
+#   E1 BP 190/115            hypertension          → matched
+#   E2 SpO₂ 86               dissociation          → without (the issue's example)
+#   E3 HR 140 + SpO₂ 88      tachycardia           → without (SpO₂ unmatched)
+#   E4 BP 185 + HR 135       hypertension, tachy.  → matched
+#   E5 BP dia 112            respiratory_depression → without (BP unmatched)
+#   E6 SpO₂ 89               respiratory_depression (onset the next day) → matched
+KINDS = {
+    "E1": ({"bp_sys_max": 190, "bp_dia_max": 115}, ["hypertension"]),
+    "E2": ({"spo2_min": 86}, ["dissociation"]),
+    "E3": ({"hr_max": 140, "spo2_min": 88}, ["tachycardia"]),
+    "E4": ({"bp_sys_max": 185, "hr_max": 135}, ["hypertension", "tachycardia"]),
+    "E5": ({"bp_dia_max": 112}, ["respiratory_depression"]),
+    "E6": ({"spo2_min": 89}, ["respiratory_depression"]),
+}
+
+
+def test_excursions_need_an_ae_of_their_own_kind(make_db: Callable[[dict], Path]) -> None:
+    rows = {**ROWS, "sessions": list(ROWS["sessions"]), "adverse_events": list(ROWS["adverse_events"])}
+    for i, (sid, (vitals, categories)) in enumerate(KINDS.items()):
+        day = f"2026-02-{10 + i}"
+        rows["sessions"].append(session(sid, "P4", "C3", day, session_number=10 + i, **vitals))
+        for j, category in enumerate(categories):
+            onset = ts(f"2026-02-{11 + i}" if sid == "E6" else day, 12)
+            rows["adverse_events"].append(ae(f"K{i}{j}", "P4", "C3", onset, category, session_id=sid))
+    c = duckdb.connect(str(_built("kinds", lambda: make_db(rows))), read_only=True)
+    try:
+        feb = Filters(date(2026, 2, 9), date(2026, 2, 28), ("C3",))
+        review = safety.excursions_without_ae(c, feb, CFG)
+        assert review["session_id"].sort().to_list() == ["E2", "E3", "E5"]
+        kinds = {r["session_id"]: r for r in review.iter_rows(named=True)}
+        assert (kinds["E2"]["spo2_without_ae"], kinds["E2"]["ae_count"]) == (True, 1)
+        assert kinds["E3"]["spo2_without_ae"] and not kinds["E3"]["hr_without_ae"]
+        assert kinds["E5"]["bp_without_ae"] and not kinds["E5"]["spo2_without_ae"]
+        assert safety.excursion_rate(c, feb, CFG)["excursions_without_ae"] == 3
+        assert safety.kpis(c, feb, CFG)["excursion"]["excursions_without_ae"] == 3
+        everything = safety.excursions(c, feb, CFG)
+        assert everything.filter(~everything["without_matching_ae"])["session_id"].sort().to_list() == [
+            "E1",
+            "E4",
+            "E6",
+        ]
+    finally:
+        c.close()
 
 
 def test_excursion_thresholds_are_configurable(con: duckdb.DuckDBPyConnection) -> None:
@@ -642,11 +734,11 @@ def test_kpis_give_the_page_headline_in_one_call(con: duckdb.DuckDBPyConnection)
     assert (prev["ci_low"], prev["ci_high"]) == pytest.approx(garwood_per_100(1, 3))
     # P1 P2 P3 of the 4 active patients had an AE
     assert (got["patients"]["patients_with_ae"], got["patients"]["active_patients"]) == (3, 4)
-    # excursions S1 S4 S11 S13, of which S1 and S13 have no AE
+    # excursions S1 S4 S11 S13, none with an AE of its kind (see test_excursions)
     exc = got["excursion"]
     assert (exc["excursion_sessions"], exc["excursions_without_ae"], exc["administered_sessions"]) == (
         4,
-        2,
+        4,
         7,
     )
     ref = stats.binomtest(4, 7).proportion_ci(method="wilson")
@@ -791,7 +883,7 @@ def test_filter_options_cover_the_bands() -> None:
     assert "4+" in options["session_bands"]
 
 
-# --- On the demo database (issue 5): planted signals are found -----------------------------------
+# --- On the demo database: planted signals are found ----------------------------------------------
 
 
 @pytest.fixture(scope="module")

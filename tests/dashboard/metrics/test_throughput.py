@@ -13,19 +13,16 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import polars as pl
 import pytest
 
 from dashboard.metrics import throughput as tp
-from dashboard.metrics.config import MetricConfig
 from dashboard.metrics.filters import Filters
-from pipelines.summaries import (
-    FIRST_SESSIONS,
-    MAINTENANCE_SESSIONS,
-    build_first_sessions,
-    build_maintenance_sessions,
-    first_sessions_source,
-    maintenance_sessions_source,
-)
+from pipelines.compat import first_sessions_source, maintenance_sessions_source
+from pipelines.marts import FIRST_SESSIONS, MAINTENANCE_SESSIONS
+from pipelines.marts.first_sessions import build_first_sessions
+from pipelines.marts.maintenance import build_maintenance_sessions
+from pipelines.model.config import MetricConfig
 
 CFG = MetricConfig()
 ADMIN = ("completed", "stopped_early")
@@ -641,8 +638,12 @@ def test_clinic_page_pairs_by_hand(con: duckdb.DuckDBPyConnection) -> None:
     assert net_cell[(2, 9)]["avg_chairs_in_use"] == pytest.approx(60 / 120)
     assert cell[(2, 9)]["avg_chairs_in_use"] == 0
 
-    charts = tp.no_show_pchart_with_clinic(con, f, "B", CFG, "week")
-    # B: week 1 nothing scheduled (no point), week 2: b2 of b1, b2 -> one point at 1/2
+    charts = {
+        k: v.filter(pl.col("in_period"))
+        for k, v in tp.no_show_pchart_with_clinic(con, f, "B", CFG, "week").items()
+    }
+    # the chart reaches back 26 weeks (earlier sessions are its context); in the period, B: week 1
+    # nothing scheduled (no point), week 2: b2 of b1, b2 -> one point at 1/2
     assert charts["clinic"].select("period", "count", "n").rows() == [(date(2026, 3, 9), 1, 2)]
     assert charts["scope"].select("count", "n").rows() == [(1, 7), (1, 3)]  # a4 of 7; b2 of 3
     with pytest.raises(ValueError):
@@ -650,8 +651,11 @@ def test_clinic_page_pairs_by_hand(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_no_show_pcharts_by_clinic(con: duckdb.DuckDBPyConnection) -> None:
-    charts = tp.no_show_pcharts_by_clinic(con, filters(), CFG, "week")
-    # A: week of 2 March a1–a5, a7 (6 scheduled, a4 a no-show), week of 9 March a6 (1, none)
+    charts = {
+        k: v.filter(pl.col("in_period"))
+        for k, v in tp.no_show_pcharts_by_clinic(con, filters(), CFG, "week").items()
+    }
+    # in the period, A: week of 2 March a1–a5, a7 (6 scheduled, a4 a no-show), week of 9 March a6 (1, none)
     assert charts["A"].select("period", "count", "n").rows() == [
         (date(2026, 3, 2), 1, 6),
         (date(2026, 3, 9), 0, 1),

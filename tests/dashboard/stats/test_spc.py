@@ -74,12 +74,19 @@ def test_rule_2_six_points_or_a_tie_is_not_a_trend() -> None:
 
 
 def test_rule_3_two_of_three_beyond_2_sigma() -> None:
-    # 17 > 16.32 twice within three points; the 12 between them is not itself flagged.
-    frame = chart([17, 12, 17, 10, 3, 3])
-    assert rules(frame) == ["two_of_three", None, "two_of_three", None, "two_of_three", "two_of_three"]
-    assert (
-        frame["category"].to_list()[12:] == ["concern", "common", "concern", "common"] + ["improvement"] * 2
-    )
+    # 17 > 16.32 twice within three points, the 12 between them above the centre too; the 12 is
+    # not itself flagged. 3 3 8: two below 3.68 and all three below the centre (10).
+    frame = chart([17, 12, 17, 10, 3, 3, 8])
+    assert rules(frame) == ["two_of_three", None, "two_of_three", None, "two_of_three", "two_of_three", None]
+    expected = ["concern", "common", "concern", "common", "improvement", "improvement", "common"]
+    assert frame["category"].to_list()[12:] == expected
+
+
+def test_rule_3_needs_all_three_points_on_the_same_side() -> None:
+    # 17 9 17: two beyond 2σ above, but 9 is below the centre line: no signal
+    assert rules(chart([17, 9, 17, 12])) == [None] * 4
+    # 10 3 3 at the end: the 10 sits on the centre line, and there is no later third point
+    assert rules(chart([10, 3, 3])) == [None] * 3
 
 
 def test_rule_3_needs_both_points_within_three() -> None:
@@ -173,3 +180,67 @@ def test_empty_input() -> None:
     frame = u_chart(pl.DataFrame({"period": [], "count": [], "n": []}, schema_overrides={"period": pl.Date}))
     assert frame.height == 0
     assert "category" in frame.columns
+
+
+def test_laney_u_prime_hand_worked() -> None:
+    # Baseline of three periods: counts 4, 9, 6 in n = 50, 100, 60. ū = 19/210 = 0.0904762;
+    # σᵢ = sqrt(ū/nᵢ) = 0.0425385, 0.0300793, 0.0388322; zᵢ = (xᵢ/nᵢ − ū)/σᵢ = −0.246276, −0.015831,
+    # 0.245256; moving ranges 0.230444, 0.261087; σz = 0.2457656 / 1.128 = 0.217877.
+    data = pl.DataFrame({"period": range(3), "count": [4, 9, 6], "n": [50, 100, 60]})
+    frame = u_chart(data, baseline_periods=3, laney=True)
+    assert frame["sigma_z"][0] == pytest.approx(0.2178773, abs=1e-6)
+    assert frame["ucl"].to_list() == pytest.approx([0.1182807, 0.1101370, 0.1158581], abs=1e-6)
+    assert frame["lcl"].to_list() == pytest.approx([0.0626717, 0.0708154, 0.0650942], abs=1e-6)
+    assert frame["upper2s"].to_list() == pytest.approx([0.1090125, 0.1035834, 0.1073975], abs=1e-6)
+    assert frame["laney"].all()
+    plain = u_chart(data, baseline_periods=3)
+    assert plain["sigma_z"][0] == 1.0
+    assert plain["ucl"][0] == pytest.approx(0.0904762 + 3 * 0.0425385, abs=1e-6)
+
+
+def test_laney_p_prime_hand_worked() -> None:
+    # 30/1000, 80/2000, 45/1500, 60/1200: p̄ = 215/5700 = 0.0377193; z = −1.281283, 0.535366,
+    # −1.569245, 2.232961; moving ranges 1.816649, 2.104611, 3.802206; σz = 2.574489/1.128 = 2.282348.
+    data = pl.DataFrame({"period": range(4), "count": [30, 80, 45, 60], "n": [1000, 2000, 1500, 1200]})
+    laney = p_chart(data, baseline_periods=4, laney=True)
+    assert laney["sigma_z"][0] == pytest.approx(2.2823482, abs=1e-6)
+    assert laney["ucl"].to_list() == pytest.approx([0.0789704, 0.0668883, 0.0714007, 0.0753763], abs=1e-6)
+    # 0.0377193 − 3·σ₁·σz < 0: clipped to 0
+    assert laney["lcl"].to_list() == pytest.approx([0.0, 0.0085503, 0.0040379, 0.0000623], abs=1e-6)
+    assert laney["rule"].is_null().all()
+    plain = p_chart(data, baseline_periods=4)
+    assert plain["ucl"][3] == pytest.approx(0.0377193 + 3 * math.sqrt(0.0377193 * 0.9622807 / 1200), abs=1e-6)
+
+
+def test_laney_quiets_a_large_denominator_chart() -> None:
+    # 12 periods alternating 900 and 1100 no-shows of 10,000: p̄ = 0.1, σ = sqrt(0.09/10000) = 0.003,
+    # so every point is 3.33σ from the centre on the plain chart. |z| = 3.33 each, moving range 6.67,
+    # σz = 6.67/1.128 = 5.91: the p′ limits are 0.1 ± 0.0532, every point common cause.
+    data = pl.DataFrame({"period": range(12), "count": [900, 1100] * 6, "n": [10_000] * 12})
+    assert p_chart(data)["rule"].to_list() == ["beyond_limit"] * 12
+    laney = p_chart(data, laney=True)
+    assert laney["sigma_z"][0] == pytest.approx((0.02 / 0.003) / 1.128, rel=1e-9)
+    assert laney["rule"].is_null().all()
+
+
+def test_picked_baseline_range() -> None:
+    from datetime import date, timedelta
+
+    weeks = [date(2025, 1, 6) + timedelta(weeks=i) for i in range(16)]
+    counts = [10] * 8 + [20] * 8  # the rate doubles at week 8
+    data = pl.DataFrame({"period": weeks, "count": counts, "n": [100] * 16})
+    # picked: the last eight weeks (20 per 100) → centre 0.2, trial (8 < 12 points)
+    frame = u_chart(data, baseline_periods=12, baseline=(weeks[8], weeks[15]))
+    assert frame["centre"][0] == pytest.approx(0.2)
+    assert frame["in_baseline"].to_list() == [False] * 8 + [True] * 8
+    assert frame["baseline_start"][0] == weeks[8] and frame["baseline_end"][0] == weeks[15]
+    assert frame["baseline_points"][0] == 8
+    assert frame["baseline_picked"][0] and frame["trial"][0]
+    # default: the first 12 points → (8·10 + 4·20)/1200
+    default = u_chart(data, baseline_periods=12)
+    assert default["centre"][0] == pytest.approx(160 / 1200)
+    assert not default["baseline_picked"][0] and not default["trial"][0]
+    # a range holding no point falls back to the first 12
+    outside = u_chart(data, baseline_periods=12, baseline=(date(2024, 1, 1), date(2024, 2, 1)))
+    assert outside["centre"][0] == pytest.approx(160 / 1200)
+    assert not outside["baseline_picked"][0]

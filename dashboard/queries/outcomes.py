@@ -1,0 +1,14 @@
+"""Cached queries over ``dashboard/metrics/outcomes/`` (Outcomes page; the summary on Overview)."""
+
+from __future__ import annotations
+
+from dashboard.metrics import outcomes
+from dashboard.queries.cache import cached_query
+
+outcome_summary = cached_query(outcomes.outcome_summary)
+outcome_measures = cached_query(outcomes.outcome_measures)
+outcome_detail = cached_query(outcomes.outcome_detail)  # KM, trajectory and comparison, one read
+clinic_comparison = cached_query(outcomes.clinic_comparison)
+time_to_response = cached_query(outcomes.time_to_response)
+trajectory = cached_query(outcomes.trajectory)
+outcomes_report = cached_query(outcomes.outcomes_report)
