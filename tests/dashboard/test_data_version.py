@@ -14,7 +14,8 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dashboard import data_version, queries
+from dashboard import data_version
+from dashboard.queries import cache, lookups
 from pipelines import publish, versions
 from tests.dashboard.conftest import build_demo_like_db, sql_value, texts
 
@@ -131,7 +132,7 @@ def test_a_lagging_replica_never_serves_an_older_version_than_the_viewer_saw(
 def test_a_publish_during_a_page_run_does_not_reach_that_run(app_at, tmp_path, first_build, monkeypatch):
     db = _publish_first(tmp_path / "mid", first_build)
     read: list[Path] = []
-    real_connect = queries.connect
+    real_connect = cache.connect
 
     def connect_then_publish(path: Path):
         read.append(Path(path))
@@ -139,7 +140,8 @@ def test_a_publish_during_a_page_run_does_not_reach_that_run(app_at, tmp_path, f
             _publish_fewer_sessions(db)  # right after the run's first read
         return real_connect(path)
 
-    monkeypatch.setattr(queries, "connect", connect_then_publish)
+    for reader in (cache, lookups):  # every cached read of the dashboard opens its file here
+        monkeypatch.setattr(reader, "connect", connect_then_publish)
     at = _open(app_at, db)
     assert not at.exception and len(read) > 3
     assert set(read) == {versions.version_path(db, 1).resolve()}  # every read of the run: version 1
