@@ -3,7 +3,7 @@
 Registers one ``st.Page`` per file in ``dashboard/views/`` (see
 ``components/navigation.py``: Safety and Outcomes appear once their files
 exist), renders the header and the shared sidebar filters, then runs the
-chosen page.
+chosen page. A page that reads no filter (Data) gets no sidebar filters.
 """
 
 from __future__ import annotations
@@ -17,22 +17,26 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
+from dashboard.components import db_errors  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, available_pages  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
-current = st.navigation(
-    [
-        st.Page(
-            PAGES_DIR / p.file,
-            title=p.title,
-            icon=p.icon,
-            url_path=p.url_path,
-            default=p.file == DEFAULT_PAGE,
-        )
-        for p in available_pages()
-    ],
-    position="sidebar",
-)
-if setup() is not None:
-    current.run()
+specs = available_pages()
+pages = [
+    st.Page(
+        PAGES_DIR / p.file,
+        title=p.title,
+        icon=p.icon,
+        url_path=p.url_path,
+        default=p.file == DEFAULT_PAGE,
+    )
+    for p in specs
+]
+current = st.navigation(pages, position="sidebar")
+spec = next((s for s, page in zip(specs, pages, strict=True) if page is current), None)
+try:
+    if setup(filters=spec is None or spec.filtered) is not None:
+        current.run()
+except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
+    db_errors.show(exc)

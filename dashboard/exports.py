@@ -8,6 +8,11 @@ with the filters that produced it and the data date:
   ``polars.read_csv(..., comment_prefix="#")``.
 - Excel: the same lines in the first rows of the sheet, a blank row, then the
   table (with an autofilter); up to ``EXCEL_MAX_ROWS`` rows, bigger lists are CSV only.
+
+Every text cell comes from a clinic export, so none may act in a spreadsheet (OWASP CSV
+injection): a text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
+prefixed with ``'`` in both formats (``neutralise``), and the workbook stores strings as
+strings (no formulas, URLs or numbers made of them).
 """
 
 from __future__ import annotations
@@ -25,21 +30,48 @@ Header = Sequence[tuple[str, str]]  # (name, value) pairs, in display order
 EXCEL_MAX_ROWS = 50_000
 
 
+# A spreadsheet takes a cell starting with one of these for a formula (OWASP CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(value: str) -> str:
+    """The text with a leading ``'`` if a spreadsheet would read it as a formula."""
+    return f"'{value}" if value.startswith(FORMULA_STARTS) else value
+
+
+def _neutral_frame(df: pl.DataFrame) -> pl.DataFrame:
+    """Every text column's cells neutralised (vectorised: a download may hold 50,000 rows)."""
+    pattern = "^[=+\\-@\t\r]"
+    text = [
+        c
+        for c, dtype in df.schema.items()
+        if dtype in (pl.String, pl.Categorical) or isinstance(dtype, pl.Enum)
+    ]
+    return df.with_columns(
+        pl.when(pl.col(c).cast(pl.String).str.contains(pattern))
+        .then(pl.lit("'") + pl.col(c).cast(pl.String))
+        .otherwise(pl.col(c).cast(pl.String))
+        .alias(c)
+        for c in text
+    )
+
+
 def header_lines(title: str, header: Header, rows: int) -> list[str]:
     """The header block as text lines: title, each (name, value), and the row count."""
     return [title, *(f"{name}: {value}" for name, value in header), f"rows: {rows}"]
 
 
 def _clean(value: str) -> str:
-    """One line per header entry: a newline in a value (e.g. a search text) would end the comment."""
-    return " ".join(value.splitlines())
+    """One line per header entry (a newline in a value would end the comment), never a formula."""
+    return neutralise(" ".join(value.splitlines()))
 
 
 def to_csv(df: pl.DataFrame, *, title: str, header: Header) -> bytes:
     """``# `` comment lines naming the filters and data date, then the CSV of ``df`` (UTF-8)."""
     lines = header_lines(title, [(n, _clean(v)) for n, v in header], df.height)
     block = "".join(f"# {line}\n" for line in lines)
-    return (block + df.write_csv(datetime_format="%Y-%m-%d %H:%M:%S")).encode("utf-8")
+    body = _neutral_frame(df).write_csv(datetime_format="%Y-%m-%d %H:%M:%S")
+    return (block + body).encode("utf-8")
 
 
 def to_excel(df: pl.DataFrame, *, title: str, header: Header, sheet: str = "data") -> bytes:
@@ -52,27 +84,39 @@ def to_excel(df: pl.DataFrame, *, title: str, header: Header, sheet: str = "data
         raise ValueError(f"{df.height:,} rows are too many for the Excel download; use the CSV")
     buffer = io.BytesIO()
     # constant_memory streams rows through a temp file (in_memory would switch it off)
-    options = {"constant_memory": True, "default_date_format": "yyyy-mm-dd hh:mm"}
+    options = {
+        "constant_memory": True,
+        "default_date_format": "yyyy-mm-dd hh:mm",
+        # strings stay strings: no formula, hyperlink or number is ever made of export text
+        "strings_to_formulas": False,
+        "strings_to_urls": False,
+        "strings_to_numbers": False,
+    }
     with xlsxwriter.Workbook(buffer, options) as wb:
         ws = wb.add_worksheet(sheet)
         bold = wb.add_format({"bold": True})
         day = wb.add_format({"num_format": "yyyy-mm-dd"})
         lines = header_lines(title, header, df.height)
-        ws.write_string(0, 0, lines[0], bold)
+        ws.write_string(0, 0, neutralise(lines[0]), bold)
         for i, (name, value) in enumerate(header, start=1):
             ws.write_string(i, 0, name, bold)
             ws.write_string(i, 1, _clean(value))
         ws.write_string(len(lines) - 1, 0, "rows", bold)
         ws.write_number(len(lines) - 1, 1, df.height)
         top = len(lines) + 1  # one blank row between the header block and the table
-        ws.write_row(top, 0, df.columns, bold)
+        for c, name in enumerate(df.columns):
+            ws.write_string(top, c, neutralise(name), bold)
+        df = _neutral_frame(df)
         dates = {i for i, dtype in enumerate(df.dtypes) if dtype == pl.Date}
+        text = {i for i, dtype in enumerate(df.dtypes) if dtype == pl.String}
         for r, row in enumerate(df.iter_rows(), start=top + 1):
             for c, value in enumerate(row):
                 if value is None:
                     continue
                 if c in dates:
                     ws.write_datetime(r, c, value, day)
+                elif c in text:
+                    ws.write_string(r, c, value)
                 else:
                     ws.write(r, c, value)
         ws.autofilter(top, 0, top + df.height, max(df.width - 1, 0))

@@ -32,70 +32,178 @@ def _date(text: str) -> date:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="ketaops", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+# Exit codes per command, shown by its ``--help`` (docs/operations.md explains each).
+EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
+    "demo-data": ((0, "exports written"), (2, "bad argument (e.g. --clinics 0, --start after --end)")),
+    "refresh": (
+        (0, "published, or nothing new (the run is recorded either way)"),
+        (66, "the exports folder does not exist"),
+        (70, "the run failed; the published database is unchanged"),
+        (73, "the database path or its folder cannot be written"),
+        (75, "another refresh holds the lock (after --wait); try again later"),
+        (130, "stopped by Ctrl-C (SIGINT); the published database is unchanged"),
+        (143, "stopped by SIGTERM; the published database is unchanged"),
+    ),
+    "status": (
+        (0, "the last run succeeded (with or without rejects) and no open clinic is stale"),
+        (4, "the last refresh failed (or never started)"),
+        (8, "an open clinic's newest data is older than --stale-days"),
+        (16, "export files the last build could not read (listed until they read)"),
+        (12, "4 + 8; flags add up (24 = 8 + 16, 28 = all three)"),
+        (66, "no readable database and no run recorded"),
+    ),
+    "metrics": ((0, "figures printed"), (1, "no readable database"), (2, "bad argument")),
+    "reviews": ((0, "done"), (1, "no database, or the store cannot be read or written")),
+    "report": (
+        (0, "board pack written"),
+        (1, "no readable database"),
+        (2, "bad argument (month, scope, settings)"),
+        (3, "the PDF could not be rendered (no Chromium, or it failed)"),
+    ),
+    "signals": (
+        (0, "done"),
+        (1, "no readable database"),
+        (2, "bad argument or config"),
+        (4, "a send failed (its signals stay pending for the next run)"),
+    ),
+    "serve": ((0, "stopped by SIGTERM or Ctrl-C"), (1, "Streamlit failed to start")),
+}
+# Failed runs, whole-file and row rejects are recorded for every refresh, whatever its exit code.
+EPILOG_NOTE = {
+    "refresh": "Every run is recorded, however it ends (ketaops status, the Data page).",
+    "status": "Prints the last runs and each clinic's freshness, then one logfmt line with the "
+    "reason for a non-zero exit code.",
+}
 
-    demo = sub.add_parser("demo-data", help="write realistic synthetic clinic exports")
-    demo.add_argument("--out", type=Path, default=DEFAULT_EXPORTS)
-    demo.add_argument("--clinics", type=int, default=12)
-    demo.add_argument("--years", type=float, default=2.0)
-    demo.add_argument("--end", type=_date, default=None, help="last data date (default: today)")
+
+def _epilog(command: str) -> str:
+    codes = "\n".join(f"  {code:>3}  {meaning}" for code, meaning in EXIT_CODES.get(command, ()))
+    note = f"{EPILOG_NOTE[command]}\n\n" if command in EPILOG_NOTE else ""
+    return f"{note}exit codes:\n{codes}"
+
+
+def _command(
+    sub: argparse._SubParsersAction,  # type: ignore[type-arg]
+    name: str,
+    summary: str,
+    codes: str | None = None,
+) -> argparse.ArgumentParser:
+    """A subcommand whose ``--help`` has a description and the exit codes of ``codes`` (default: ``name``)."""
+    return sub.add_parser(
+        name,
+        help=summary,
+        description=summary[0].upper() + summary[1:] + ".",
+        epilog=_epilog(codes or name),
+        formatter_class=_HelpFormatter,
+    )
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Each option's default after its help (unless it has none), and the exit codes' table as written."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default is None or action.default is False or action.default == argparse.SUPPRESS:
+            return text
+        if "default" in text:
+            return text
+        return f"{text} (default: %(default)s)"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ketaops",
+        description="KetaOps: validate clinic exports into a published database; watch, report and serve it.",
+        epilog="`ketaops COMMAND --help` describes each option and the command's exit codes.",
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    demo = _command(sub, "demo-data", "write realistic synthetic clinic exports")
+    demo.add_argument("--out", type=Path, default=DEFAULT_EXPORTS, help="folder the exports are written to")
+    demo.add_argument("--clinics", type=int, default=12, help="number of clinics in the network")
+    demo.add_argument("--years", type=float, default=2.0, help="years of history before --end")
+    demo.add_argument("--end", type=_date, default=None, help="last data date, YYYY-MM-DD (default: today)")
     demo.add_argument(
         "--start",
         type=_date,
         default=None,
         help="first data date (default: end − years); fix it for incremental drops",
     )
-    demo.add_argument("--seed", type=int, default=7)
-    demo.add_argument("--format", choices=("csv", "parquet"), default="csv")
+    demo.add_argument("--seed", type=int, default=7, help="random seed: the same seed writes the same data")
+    demo.add_argument(
+        "--format", choices=("csv", "parquet"), default="csv", help="file format of the exports"
+    )
     demo.add_argument(
         "--dirty", action="store_true", help="add bad input of every kind the validator handles"
     )
 
-    refresh = sub.add_parser("refresh", help="validate exports and publish the database")
-    refresh.add_argument("--exports", type=Path, default=DEFAULT_EXPORTS)
-    refresh.add_argument("--db", type=Path, default=DEFAULT_DB)
-    refresh.add_argument("--wait", type=float, default=0.0, help="seconds to wait for a running refresh")
+    refresh = _command(sub, "refresh", "validate new exports and publish the database")
+    refresh.add_argument(
+        "--exports", type=Path, default=DEFAULT_EXPORTS, help="folder of clinic export files"
+    )
+    refresh.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+    refresh.add_argument(
+        "--wait", type=float, default=0.0, help="seconds to wait for a running refresh, then exit 75"
+    )
 
-    status = sub.add_parser("status", help="last runs and per-clinic freshness; non-zero when stale")
-    status.add_argument("--db", type=Path, default=DEFAULT_DB)
-    status.add_argument("--stale-days", type=int, default=3)
+    status = _command(sub, "status", "last refresh runs and each clinic's data freshness, as an exit code")
+    status.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+    status.add_argument(
+        "--stale-days",
+        type=int,
+        default=3,
+        help="an open clinic is stale when its newest data is older than this many days",
+    )
 
-    metrics = sub.add_parser("metrics", help="print metrics.md's machine-readable figures")
-    metrics.add_argument("--db", type=Path, default=DEFAULT_DB)
-    metrics.add_argument("--start", type=_date, default=None)
-    metrics.add_argument("--end", type=_date, default=None)
-    metrics.add_argument("--clinic", action="append", default=None, dest="clinics")
-    metrics.add_argument("--format", choices=("json", "csv"), default="json")
+    metrics = _command(sub, "metrics", "print the metrics of docs/metrics.md as JSON or CSV")
+    metrics.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+    metrics.add_argument(
+        "--start", type=_date, default=None, help="first day of the period (default: 90 days)"
+    )
+    metrics.add_argument(
+        "--end", type=_date, default=None, help="last day of the period (default: newest data)"
+    )
+    metrics.add_argument(
+        "--clinic",
+        action="append",
+        default=None,
+        dest="clinics",
+        help="a clinic id to report on; repeat for several (default: every clinic)",
+    )
+    metrics.add_argument("--format", choices=("json", "csv"), default="json", help="output format")
 
-    reviews = sub.add_parser("reviews", help="the review store: back it up, or raise items from the database")
-    reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True)
-    export = reviews_sub.add_parser("export", help="write every item and its history (.json, .csv, .sqlite)")
-    sync = reviews_sub.add_parser("sync", help="raise review items from the published database")
+    reviews = _command(sub, "reviews", "the review store: back it up, or raise items from the database")
+    reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True, metavar="ACTION")
+    export = _command(
+        reviews_sub, "export", "write every review item and its history (.json, .csv, .sqlite)", "reviews"
+    )
+    sync = _command(reviews_sub, "sync", "raise review items from the published database", "reviews")
     for p in (export, sync):
-        p.add_argument("--db", type=Path, default=DEFAULT_DB)
-        p.add_argument("--store", type=Path, default=None, help="default: <db stem>.reviews.sqlite by --db")
-    export.add_argument("--out", type=Path, default=None, help="PATH.json, .csv or .sqlite")
-    report = sub.add_parser("report", help="write the monthly board pack (PDF)")
-    report.add_argument("--db", type=Path, default=DEFAULT_DB)
+        p.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
+        p.add_argument(
+            "--store", type=Path, default=None, help="the review store (default: <db stem>.reviews.sqlite)"
+        )
+    export.add_argument("--out", type=Path, default=None, help="file to write: PATH.json, .csv or .sqlite")
+
+    report = _command(sub, "report", "write the monthly board pack (PDF)")
+    report.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
     report.add_argument("--month", default=None, help="YYYY-MM (default: the data's last whole month)")
     report.add_argument("--scope", default="network", help="network, clinic:ID[,ID…] or region:NAME")
     report.add_argument("--out", type=Path, default=None, help="PDF path (default: board-pack-YYYY-MM.pdf)")
 
-    signals = sub.add_parser(
-        "signals", help="what is new since the last run (serious AEs, funnel, SPC, stale)"
-    )
-    signals.add_argument("--db", type=Path, default=DEFAULT_DB)
+    signals = _command(sub, "signals", "what is new since the last run (serious AEs, funnel, SPC, stale)")
+    signals.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file")
     signals.add_argument("--config", type=Path, default=None, help="recipients and channels (TOML)")
     signals.add_argument("--notify", action="store_true", help="send and record (default: only print)")
     signals.add_argument("--recipient", action="append", default=None, help="only this recipient (repeat)")
-    signals.add_argument("--format", choices=("json", "text"), default="text")
-    signals.add_argument("--today", type=_date, default=None, help="judge freshness on this date")
+    signals.add_argument("--format", choices=("json", "text"), default="text", help="output format")
+    signals.add_argument(
+        "--today", type=_date, default=None, help="judge freshness on this date (default: today)"
+    )
 
-    serve = sub.add_parser("serve", help="start the dashboard")
-    serve.add_argument("--db", type=Path, default=DEFAULT_DB)
-    serve.add_argument("--port", type=int, default=8501)
+    serve = _command(sub, "serve", "run the dashboard (Streamlit) in the foreground")
+    serve.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file it reads")
+    serve.add_argument("--port", type=int, default=8501, help="TCP port to listen on")
     serve.add_argument(
         "--exports", type=Path, default=DEFAULT_EXPORTS, help="where a demo's review seed is looked for"
     )
@@ -156,8 +264,11 @@ def _keep_freed_memory_longer() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    import subprocess
+    """Become Streamlit (``exec``): a SIGTERM or Ctrl-C to this PID stops the server itself.
 
+    A child process would outlive a parent stopped by a signal and keep the port; with
+    ``exec`` there is one process, whatever stops it.
+    """
     _apply_demo_review_seed(args.exports, args.db)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
     env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
@@ -165,7 +276,10 @@ def _serve(args: argparse.Namespace) -> int:
     if args.address:
         cmd += ["--server.address", args.address]
     # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
-    return subprocess.call(cmd, env=env, cwd=app.parent.parent)
+    os.chdir(app.parent.parent)
+    for stream in (sys.stdout, sys.stderr):
+        stream.flush()
+    os.execve(sys.executable, cmd, env)
 
 
 def _apply_demo_review_seed(exports: Path, db: Path) -> None:

@@ -39,6 +39,7 @@ missing, 128-bit or made by another hash function are rebuilt by
 
 from __future__ import annotations
 
+import glob
 import os
 from pathlib import Path
 
@@ -78,8 +79,8 @@ def table_exists(con: duckdb.DuckDBPyConnection, name: str, columns: tuple[str, 
 ADDED_COLUMNS = {
     FIRST_SESSIONS: ("induction_sessions", "primary_condition", "patient_no"),
     MAINTENANCE_SESSIONS: ("primary_condition", "patient_no"),
-    OUTCOME_PATIENTS: ("patient_no",),
-    OUTCOME_IDEATION: ("patient_no",),
+    OUTCOME_PATIENTS: ("patient_no", "baseline_linked"),  # v2 rules: linked baseline, reliable worsening
+    OUTCOME_IDEATION: ("patient_no", "rose_at"),
     OUTCOME_SESSION_SCORES: ("patient_no",),
 }
 # Columns per-patient tables no longer carry: a table holding one was built by an older version
@@ -190,7 +191,7 @@ RETIRED_MARK = ".retired-"
 
 def remove_retired(db: Path) -> None:
     """Delete the files publishes of older versions replaced (their readers keep them open)."""
-    for path in db.parent.glob(f"{db.name}{RETIRED_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{RETIRED_MARK}*"):
         path.unlink(missing_ok=True)
 
 

@@ -1,4 +1,4 @@
-"""The export contract (v1) as code: the single source of truth.
+"""The export contract (v2 rules) as code: the single source of truth.
 
 The reader, the validator, the loader, the demo generator and
 ``docs/export-contract.md`` (checked by a test) all read these declarations,
@@ -7,6 +7,7 @@ so the contract cannot drift between them. Source: ``shared/spec/export-contract
 
 from __future__ import annotations
 
+import itertools
 import re
 from dataclasses import dataclass, field
 from typing import Literal
@@ -61,6 +62,8 @@ class Table:
     columns: tuple[Column, ...]
     derived: tuple[Derived, ...] = ()
     rules: tuple[str, ...] = ()  # cross-column rules, documented; enforced in validate/rules.py
+    # (systolic, diastolic) column pairs: where both are given, diastolic < systolic
+    pressure_pairs: tuple[tuple[str, str], ...] = ()
     doc: str = ""
     by_name: dict[str, Column] = field(init=False, repr=False, compare=False)
 
@@ -239,10 +242,13 @@ SESSIONS = Table(
         PATIENT_NUMBER,
     ),
     rules=(
-        "dose_mg > 0 (`out_of_range`)",
+        "dose_mg > 0 (`out_of_range`: a negative dose is garbled, never a protocol deviation)",
         "administered = status completed or stopped_early",
         "dose_mg_per_kg ≤ 5 for iv/im (`dose_per_kg_too_high`)",
+        "bp_dia_pre < bp_sys_pre and bp_dia_max < bp_sys_max where both are given "
+        "(`diastolic_not_below_systolic`)",
     ),
+    pressure_pairs=(("bp_sys_pre", "bp_dia_pre"), ("bp_sys_max", "bp_dia_max")),
 )
 
 ASSESSMENTS = Table(
@@ -287,7 +293,11 @@ ADVERSE_EVENTS = Table(
             "(condition filters select adverse events without joining a million patients)",
         ),
     ),
-    rules=("severity_grade 4–5 ⇒ serious (`grade_not_serious`)",),
+    rules=(
+        "severity_grade 4–5 ⇒ serious (`grade_not_serious`)",
+        "outcome fatal ⇒ severity_grade 5 (`fatal_not_grade_5`)",
+        "severity_grade 5 ⇒ outcome fatal where an outcome is given (`grade_5_not_fatal`)",
+    ),
 )
 
 # Load order: a table's foreign keys point only to tables earlier in this tuple.
@@ -321,6 +331,12 @@ REASONS: dict[str, str] = {
     "closed_before_opened": "closed_on is before opened_on",
     "grade_not_serious": "severity grade 4–5 must be serious",
     "malformed_line": "CSV line has the wrong number of fields or bad quoting",
+    "invalid_encoding": "CSV line holds bytes that are not UTF-8; the file's other lines load",
+    "identifier_in_key": "a key column holds a value shaped like an e-mail, phone number or SSN; "
+    "the value is stored nowhere",
+    "diastolic_not_below_systolic": "a diastolic pressure is not below its systolic pressure",
+    "fatal_not_grade_5": "outcome fatal but severity grade below 5 (grade 5 is death)",
+    "grade_5_not_fatal": "severity grade 5 (death) with an outcome other than fatal",
     # file-level
     "empty_file": "file has no bytes or no rows",
     "no_header": "first line is not a header naming the contract's columns",
@@ -329,7 +345,15 @@ REASONS: dict[str, str] = {
     "unreadable_file": "file cannot be read as UTF-8 CSV or Parquet",
     "duplicate_column": "two columns of the file name the same contract column",
     "identifier_column": "file has a column named like a direct identifier; nothing of it was kept",
+    # files that are not read (retried by every refresh, reported by `ketaops status`)
+    "read_error": "file could not be read (permission denied, vanished mid-run, I/O error); "
+    "tried again by every refresh",
+    "outside_exports": "symlink that resolves outside the exports folder; not read",
+    "broken_link": "symlink whose target does not exist",
+    "not_a_file": "special file (FIFO, socket, device): not read",
 }
+# File-level reasons of files never read: not recorded as seen, so every refresh tries them again.
+UNREAD_REASONS = frozenset({"read_error", "outside_exports", "broken_link", "not_a_file"})
 FILE_LEVEL_REASONS = frozenset(
     {
         "empty_file",
@@ -339,6 +363,7 @@ FILE_LEVEL_REASONS = frozenset(
         "unreadable_file",
         "duplicate_column",
         "identifier_column",
+        *UNREAD_REASONS,
     }
 )
 
@@ -385,15 +410,62 @@ IDENTIFIER_COLUMNS: frozenset[str] = frozenset(
         "member_id",
     }
 )
-# Free-text patterns replaced by ``[redacted:<kind>]`` in ``description``.
+# Tokens of a column name (camelCase split, punctuation and blanks folded) that make it an
+# identifier column wherever they appear: ``PhoneNumber``, ``Cell Phone``, ``patient_mrn``.
+IDENTIFIER_TOKENS: frozenset[str] = frozenset(
+    {"dob", "birthday", "birthdate", "ssn", "mrn", "email", "mail", "phone", "mobile", "telephone",
+     "address", "street", "zip", "zipcode", "postcode", "surname", "firstname", "lastname",
+     "fullname", "givenname", "forename"}
+)  # fmt: skip
+# Pairs of tokens that name an identifier together: ``Date of Birth``, ``Given Name``, ``Social Security``.
+IDENTIFIER_TOKEN_PAIRS: frozenset[tuple[str, str]] = frozenset(
+    {("date", "birth"), ("birth", "date"), ("first", "name"), ("last", "name"), ("given", "name"),
+     ("family", "name"), ("full", "name"), ("middle", "name"), ("maiden", "name"), ("patient", "name"),
+     ("social", "security"), ("medical", "record"), ("postal", "code"), ("zip", "code"), ("ip", "address"),
+     ("insurance", "id"), ("insurance", "number"), ("member", "id"), ("record", "number")}
+)  # fmt: skip
+# Run together without separators (``emailaddress``, ``dateofbirth``): matched inside the name.
+IDENTIFIER_FRAGMENTS: tuple[str, ...] = (
+    "email", "phone", "dateofbirth", "birthdate", "birthday", "socialsecurity", "address",
+    "firstname", "lastname", "surname", "fullname", "givenname", "familyname", "patientname",
+    "medicalrecord", "postalcode", "zipcode", "insuranceid", "memberid",
+)  # fmt: skip
+# Free-text patterns replaced by ``[redacted:<kind>]`` in ``description``, applied in this order
+# (e-mail first, so an address full of digits is not half taken for a phone number; the
+# labelled forms before the bare numbers they contain).
 REDACTION_PATTERNS: dict[str, str] = {
     "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
-    "ssn": r"\b\d{3}[- ]\d{2}[- ]\d{4}\b",
-    # North American numbers, or any number written with a +country code (e.g. +44 20 7946 0958)
+    # a date next to DOB / born / birth: 1985-03-02, 03/02/1985, 2 March 1985, March 2, 1985
+    "dob": r"(?i)\b(?:d\.?o\.?b\.?|born(?:\s+on)?|birth\s*date|birthday|date\s+of\s+birth)"
+    r"\s*[:#-]?\s*(?:\d{1,4}[-/.]\d{1,2}[-/.]\d{1,4}"
+    r"|\d{1,2}\s+[A-Za-z]{3,9}\.?,?\s+\d{4}|[A-Za-z]{3,9}\.?\s+\d{1,2},?\s+\d{4})",
+    # medical record numbers: MRN 123456, MR# 4455, chart no. 12345, medical record number 998877
+    "mrn": r"(?i)(?:\bmrn\b|\bmr\s*#|\bmr\s+no\b\.?|\bchart\s*(?:no\b\.?|number\b|#)|\bchart\b"
+    r"|\bmedical\s+record(?:\s+(?:no\b\.?|number\b|#))?)\s*[:#]?\s*\d{3,}",
+    # SSNs: 3-2-4 digits with dashes, dots, blanks or en dashes; nine digits next to SSN / social
+    "ssn": r"(?i)\b(?:ssn|social(?:\s+security)?(?:\s+(?:no\b\.?|number\b|#))?)\s*[:#]?\s*\d{9}\b"
+    r"|\b\d{3}[-–. ]\d{2}[-–. ]\d{4}\b",
+    # North American numbers, any number written with a +country code (e.g. +44 20 7946 0958),
+    # and 7-digit local numbers written with a dash or dot (555-0199)
     "phone": r"\+\d{1,3}(?:[\s.-]?\(?\d{1,5}\)?){2,6}\b"
-    r"|(?:\+?\d{1,2}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b",
+    r"|(?:\+?\d{1,2}[\s.-]?)?(?:\(\d{3}\)|\b\d{3})[\s.-]?\d{3}[\s.-]?\d{4}\b"
+    r"|\b\d{3}[-.]\d{4}\b",
 }
 FREE_TEXT_COLUMNS: dict[str, tuple[str, ...]] = {"adverse_events": ("description",)}
+# Values of key columns shaped like a direct identifier: the row is rejected (``identifier_in_key``)
+# and the value stored nowhere. Stricter than free text in one way (SSNs and phone numbers need
+# their separators: a bare 9- or 10-digit key is a legitimate numeric pseudonym).
+KEY_IDENTIFIER_PATTERNS: dict[str, str] = {
+    "email": r"[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}",
+    "ssn": r"(?:^|[^0-9])\d{3}[-–. ]\d{2}[-–. ]\d{4}(?:$|[^0-9])",
+    "phone": r"\+\d{1,3}[\s.-]?\(?\d{1,5}\)?(?:[\s.-]?\d{2,5}){2,4}(?:$|[^0-9])"
+    r"|(?:^|[^0-9])(?:\(\d{3}\)\s?|\d{3}[\s.–-])\d{3}[\s.–-]\d{4}(?:$|[^0-9])",
+}
+
+
+def is_key_column(name: str) -> bool:
+    """Every ``*_key`` and ``*_id`` column is a key: pseudonyms and record ids, never identifiers."""
+    return name.endswith(("_key", "_id"))
 
 
 def normalise_column_name(name: str) -> str:
@@ -401,9 +473,32 @@ def normalise_column_name(name: str) -> str:
     return re.sub(r"[^0-9a-z]+", "_", name.strip().lower()).strip("_")
 
 
+def column_tokens(name: str) -> list[str]:
+    """Words of a column name, camelCase split, punctuation folded: ``DateOfBirth`` → date, of, birth."""
+    spaced = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", " ", name.strip())
+    return [t for t in re.split(r"[^0-9a-z]+", spaced.lower()) if t]
+
+
+_CONTRACT_COLUMNS: frozenset[str] = frozenset()  # filled once the tables exist (below)
+
+
 def is_identifier_column(name: str, table: Table) -> bool:
+    """Whether a file column is named like a direct identifier (the contract's own never are)."""
     norm = normalise_column_name(name)
-    return norm not in table.by_name and norm in IDENTIFIER_COLUMNS
+    if norm in table.by_name or norm in _CONTRACT_COLUMNS:
+        return False
+    if norm in IDENTIFIER_COLUMNS:
+        return True
+    tokens = column_tokens(name)
+    if any(t in IDENTIFIER_TOKENS for t in tokens):
+        return True
+    if any(pair in IDENTIFIER_TOKEN_PAIRS for pair in itertools.pairwise(tokens)):
+        return True
+    # "date of birth": a pair across a small word
+    if any(pair in IDENTIFIER_TOKEN_PAIRS for pair in zip(tokens, tokens[2:], strict=False)):
+        return True
+    compact = "".join(tokens)
+    return any(fragment in compact for fragment in IDENTIFIER_FRAGMENTS)
 
 
 def table_for_file(rel_path: str) -> Table | None:
@@ -416,6 +511,7 @@ def table_for_file(rel_path: str) -> Table | None:
 
 
 _LONGEST_NAME_FIRST = sorted(TABLES, key=lambda t: -len(t.name))  # asked once per file: ~60,000 a full load
+_CONTRACT_COLUMNS = frozenset(c.name for t in TABLES for c in t.columns)
 
 
 # --- Bookkeeping tables published beside the data -------------------------------------
@@ -437,6 +533,12 @@ BOOKKEEPING_DDL: dict[str, str] = {
             run_id VARCHAR PRIMARY KEY, started_at TIMESTAMP, finished_at TIMESTAMP,
             status VARCHAR, files_read BIGINT, files_skipped BIGINT, rows_loaded BIGINT,
             rows_rejected BIGINT, redactions BIGINT, message VARCHAR)""",
+    # the files the last build could not read (rewritten by every run that builds): retried
+    # by every refresh, reported by ``ketaops status`` until they read
+    "unread_files": """
+        CREATE TABLE IF NOT EXISTS unread_files (
+            path VARCHAR NOT NULL, reason VARCHAR NOT NULL, message VARCHAR,
+            run_id VARCHAR NOT NULL, seen_at TIMESTAMP)""",
     "clinic_freshness": """
         CREATE TABLE IF NOT EXISTS clinic_freshness (
             clinic_id VARCHAR PRIMARY KEY, newest_data_date DATE,

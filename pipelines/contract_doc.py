@@ -17,7 +17,11 @@ from pipelines.contract import (
     FILE_LEVEL_REASONS,
     FREE_TEXT_COLUMNS,
     IDENTIFIER_COLUMNS,
+    IDENTIFIER_FRAGMENTS,
+    IDENTIFIER_TOKEN_PAIRS,
+    IDENTIFIER_TOKENS,
     INSTRUMENTS,
+    KEY_IDENTIFIER_PATTERNS,
     MAX_DOSE_MG_PER_KG,
     REASONS,
     REDACTION_PATTERNS,
@@ -195,19 +199,48 @@ def _rejects() -> list[str]:
 
 def _deidentification() -> list[str]:
     names = ", ".join(f"`{n}`" for n in sorted(IDENTIFIER_COLUMNS))
+    tokens = ", ".join(f"`{n}`" for n in sorted(IDENTIFIER_TOKENS))
+    pairs = ", ".join(f"`{a} {b}`" for a, b in sorted(IDENTIFIER_TOKEN_PAIRS))
+    fragments = ", ".join(f"`{n}`" for n in IDENTIFIER_FRAGMENTS)
     lines = [
         "## De-identification guard",
         "",
         "Exports must be de-identified; the pipeline enforces it and never stores an",
         "identifier, not even in its quarantine.",
         "",
-        "- A file with a column whose normalised name (lower case, non-alphanumerics",
-        "  folded to `_`) is one of the names below, and is not a contract column of its",
-        "  table (so `clinic_name` is fine), is rejected whole (`identifier_column`):",
-        "  nothing of it is loaded or copied; the reject's value and raw record are null",
-        "  and its message names the file and the column.",
+        "- A file with a column named like a direct identifier is rejected whole",
+        "  (`identifier_column`): nothing of it is loaded or copied; the reject's value and",
+        "  raw record are null and its message names the file and the column. A column",
+        "  name is split into tokens (camelCase split, punctuation and blanks folded:",
+        "  `DateOfBirth` → date, of, birth) and is an identifier when its normalised name",
+        "  is one of the names below, when one token is an identifier token, when two",
+        "  tokens (next to each other or across one small word: `date of birth`) form an",
+        "  identifier pair, or when the name run together contains an identifier",
+        "  fragment (`emailaddress`). The contract's own columns (`clinic_name`, `region`,",
+        "  …) never are.",
         "",
-        f"  {names}",
+        f"  Names: {names}",
+        "",
+        f"  Tokens: {tokens}",
+        "",
+        f"  Pairs: {pairs}",
+        "",
+        f"  Fragments: {fragments}",
+        "",
+        "- Key columns (every `*_key` and `*_id`) holding a value shaped like an e-mail",
+        "  address, a phone number or an SSN (with dashes, dots, blanks or en dashes)",
+        "  reject their row (`identifier_in_key`, checked before every other rule); the",
+        "  value and raw record are null, so the value is stored nowhere. A foreign key",
+        "  that is unknown *and* identifier-shaped is rejected the same way, before the",
+        "  loader looks it up. Bare 9- or 10-digit keys are numeric pseudonyms, not",
+        "  identifiers. Key patterns:",
+        "",
+        "| kind | pattern |",
+        "|---|---|",
+        *[
+            f"| {kind} | `{pattern.replace('|', chr(92) + '|')}` |"
+            for kind, pattern in KEY_IDENTIFIER_PATTERNS.items()
+        ],
         "",
         "- Free text is scanned and every match is replaced by a marker, counted in the",
         "  run's `redactions`. Patterns, applied in this order:",
@@ -222,7 +255,8 @@ def _deidentification() -> list[str]:
     lines += [
         "",
         "- The same patterns run over every column of a rejected row before its value",
-        "  and raw record are kept, so an identifier typed into the wrong column never",
+        "  and raw record are kept, whatever the reason (`unknown_fk` rejects, written by",
+        "  the loader, included), so an identifier typed into the wrong column never",
         "  reaches `rejected_rows` either.",
         "",
     ]
@@ -244,6 +278,9 @@ BOOKKEEPING_NOTES = {
     "identical duplicates collapsed, unknown columns (comma-separated), status",
     "refresh_runs": "one row per refresh; status `succeeded` or `failed`",
     "clinic_freshness": "per clinic: newest data date and the last file that brought its data",
+    "unread_files": "the export files the last build could not read (reasons `read_error`, "
+    "`outside_exports`, `broken_link`, `not_a_file`); never in `source_files`, so every refresh "
+    "tries them again, and `ketaops status` exits with flag 16 while any is listed",
 }
 
 
@@ -294,6 +331,22 @@ CHOICES = f"""\
 - Parquet timestamps are truncated to whole seconds; zone-aware ones keep their
   wall-clock time; a timestamp at midnight in a date column is that date (pandas
   writes dates that way).
+- A file that cannot be read at all (permission denied, vanished mid-run, an I/O
+  error) is `read_error`: it is not recorded as seen (no `source_files` row), so
+  every refresh tries it again, and `unread_files` lists it until it reads. A
+  symlink is followed only to a file inside the exports folder: one that resolves
+  outside it (`outside_exports`), a dangling one (`broken_link`), a link to a folder
+  and special files such as FIFOs (`not_a_file`) are never read and are listed the
+  same way. Names starting with a dot are uploads in progress and are skipped.
+- A CSV line holding bytes that are not UTF-8 rejects that line only
+  (`invalid_encoding`, raw record decoded with U+FFFD for the bad bytes); the other
+  lines load, and every rejected line counts in `rows_rejected`. A header that is
+  not UTF-8 still rejects the file (`unreadable_file`): no column can be named.
+- Diastolic ≥ systolic is checked for each (systolic, diastolic) pair of a table
+  (`Table.pressure_pairs`) where both are given; the value is `systolic/diastolic`.
+- AE outcome and grade: `fatal` needs grade 5 (`fatal_not_grade_5`); grade 5 with an
+  outcome other than `fatal` (`unknown` included) is `grade_5_not_fatal`; grade 5 with
+  no outcome is accepted (outcome is optional).
 - An unexpected error while reading one file rejects that file as
   `unreadable_file` (with the error type, never its text) instead of failing the
   refresh.

@@ -14,11 +14,13 @@ prepares the next run's copy in advance (``prepare_standby``).
 
 from __future__ import annotations
 
+import glob
+import hashlib
 import json
 import os
 import shutil
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
@@ -35,7 +37,7 @@ def build_path(db: Path, run_id: str) -> Path:
 
 def leftover_builds(db: Path) -> list[Path]:
     """Build files, their WALs and DuckDB spill folders left by earlier runs."""
-    return sorted(db.parent.glob(f"{db.name}{BUILD_MARK}*"))
+    return sorted(db.parent.glob(f"{glob.escape(db.name)}{BUILD_MARK}*"))
 
 
 def remove_leftovers(db: Path) -> list[Path]:
@@ -84,7 +86,9 @@ def building_copy(db: Path, run_id: str) -> Iterator[Path]:
                 shutil.copymode(db, build)
         yield build
     except BaseException:
-        for path in build.parent.glob(f"{build.name}*"):  # the file, its .wal and .tmp spill folder
+        for path in build.parent.glob(
+            f"{glob.escape(build.name)}*"
+        ):  # the file, its .wal and .tmp spill folder
             _remove(path)
         raise
 
@@ -107,7 +111,7 @@ def standby_path(db: Path) -> Path:
 
 
 def remove_standbys(db: Path, keep: Path | None = None) -> None:
-    for path in db.parent.glob(f"{db.name}{STANDBY_MARK}*"):
+    for path in db.parent.glob(f"{glob.escape(db.name)}{STANDBY_MARK}*"):
         if path != keep:
             _remove(path)
 
@@ -171,21 +175,57 @@ def publish(build: Path, db: Path, before_pointer: Callable[[], None] | None = N
 # an unchanged 0.9 GB file would cost seconds of I/O and empty every dashboard cache). Its
 # ``refresh_runs`` record goes to a small JSON-lines file beside the database instead.
 # ``ketaops status`` and the dashboard read both; the next publishing run moves the records
-# into ``refresh_runs`` and deletes the file.
+# into ``refresh_runs`` and deletes the file. A run that cannot write beside the database
+# (its folder is missing or read-only) writes to the same log in a state folder of the user's
+# instead (``fallback_side_runs_path``), read and folded the same way.
 
 SIDE_RUNS_SUFFIX = ".unpublished-runs.jsonl"
+# A publishing run renames the log to ``<log>.folding-<run id>`` before reading it, so a run
+# recorded meanwhile (one that found the lock busy) starts a new log instead of being deleted
+# with the folded ones. A run that fails after the rename leaves that file: it is read like the
+# log and folded by the next publishing run.
+FOLDING_MARK = ".folding-"
+STATE_DIR_ENV = "KETAOPS_STATE_DIR"
 
 
 def side_runs_path(db: Path) -> Path:
     return db.with_name(db.name + SIDE_RUNS_SUFFIX)
 
 
+def fallback_side_runs_path(db: Path) -> Path:
+    """Where runs are recorded when the database's folder cannot be written: one log per database path."""
+    base = os.environ.get(STATE_DIR_ENV) or os.environ.get("XDG_STATE_HOME")
+    folder = Path(base) if base else Path.home() / ".local" / "state"
+    if not os.environ.get(STATE_DIR_ENV):
+        folder = folder / "ketaops"
+    digest = hashlib.sha256(os.fsencode(db.absolute())).hexdigest()[:16]
+    return folder / f"{digest}-{db.name}{SIDE_RUNS_SUFFIX}"
+
+
+def _logs(db: Path) -> list[Path]:
+    return [side_runs_path(db), fallback_side_runs_path(db)]
+
+
 def _side_files(db: Path) -> list[Path]:
-    return [legacy_side_runs_path(db), side_runs_path(db)]
+    logs = _logs(db)
+    folding = [p for log in logs for p in sorted(log.parent.glob(f"{glob.escape(log.name)}{FOLDING_MARK}*"))]
+    return [legacy_side_runs_path(db), *folding, *logs]
 
 
-def append_side_run(db: Path, record: dict[str, object]) -> None:
-    with side_runs_path(db).open("a+b") as fh:
+def append_side_run(db: Path, record: dict[str, object]) -> Path:
+    """Append ``record`` to the side log beside ``db``, or to the fallback log; returns the file written."""
+    try:
+        _append(side_runs_path(db), record)
+        return side_runs_path(db)
+    except OSError:
+        fallback = fallback_side_runs_path(db)
+        fallback.parent.mkdir(parents=True, exist_ok=True)
+        _append(fallback, record)
+        return fallback
+
+
+def _append(path: Path, record: dict[str, object]) -> None:
+    with path.open("a+b") as fh:
         fh.seek(0, os.SEEK_END)
         torn = fh.tell() > 0 and (fh.seek(-1, os.SEEK_END), fh.read(1))[1] != b"\n"
         # a line torn by a killed run stays a line of its own: the new record is not glued to it
@@ -196,11 +236,17 @@ def append_side_run(db: Path, record: dict[str, object]) -> None:
 
 def read_side_runs(db: Path) -> list[dict[str, object]]:
     """Records of runs not yet folded into the database, oldest first (a torn last line is ignored)."""
+    return _read(_side_files(db))
+
+
+def _read(files: list[Path]) -> list[dict[str, object]]:
     records = []
-    for path in _side_files(db):
-        if not path.exists():
+    for path in files:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError:  # absent (the usual case), or folded and removed since the listing
             continue
-        for line in path.read_text(encoding="utf-8").splitlines():
+        for line in text.splitlines():
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError:
@@ -208,7 +254,21 @@ def read_side_runs(db: Path) -> list[dict[str, object]]:
     return records
 
 
-def clear_side_runs(db: Path) -> None:
-    """After a publish that folded the records into ``refresh_runs``."""
-    for path in _side_files(db):
-        path.unlink(missing_ok=True)
+def take_side_runs(db: Path, run_id: str) -> tuple[list[dict[str, object]], list[Path]]:
+    """The records a publishing run folds into ``refresh_runs``, and the files to clear once published.
+
+    Each log is renamed aside first (``FOLDING_MARK``): a record appended after that goes to a
+    new log, which this run neither folds nor deletes.
+    """
+    for log in _logs(db):
+        with suppress(OSError):  # no log (the usual case) or an unwritable folder: nothing to move
+            os.replace(log, log.with_name(f"{log.name}{FOLDING_MARK}{run_id}"))
+    files = [p for p in _side_files(db) if p not in _logs(db) and p.exists()]
+    return _read(files), files
+
+
+def clear_side_runs(db: Path, files: list[Path] | None = None) -> None:
+    """After a publish that folded the records of ``files`` (default: every side file) into the database."""
+    for path in _side_files(db) if files is None else files:
+        with suppress(OSError):
+            path.unlink(missing_ok=True)

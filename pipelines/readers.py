@@ -28,6 +28,9 @@ import polars as pl
 BOM = b"\xef\xbb\xbf"
 ROW = "_row_number"
 MALFORMED = "_malformed"
+# ``_malformed`` of a line holding bytes that are not UTF-8 starts with this: the line is
+# rejected (``invalid_encoding``), the file's other lines are read.
+BAD_ENCODING = "not UTF-8:"
 # A multi-line quoted field may span at most this many lines before the
 # opening line is taken to be broken (stops one stray quote eating the file).
 MAX_RECORD_LINES = 1000
@@ -107,6 +110,30 @@ def csv_header(data: bytes, rel_path: str) -> CsvHeader:
 
 
 _HEADERS: dict[bytes, tuple[tuple[str, ...], str]] = {}
+
+
+def repair_encoding(body: bytes) -> tuple[bytes, list[int]]:
+    """The body with every line that is not UTF-8 decoded with U+FFFD for its bad bytes, and those lines.
+
+    Lines are numbered as ``_row_number`` numbers them (1 = the first line after the header).
+    One stray byte must cost its line, not the month of rows around it. A valid body (every
+    export but a broken one) is checked in one decode, without a loop over its lines.
+    """
+    try:
+        body.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    else:
+        return body, []
+    lines = body.split(b"\n")
+    bad = []
+    for i, line in enumerate(lines):
+        try:
+            line.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i + 1)
+            lines[i] = line.decode("utf-8", "replace").encode("utf-8")
+    return b"\n".join(lines), bad
 
 
 def split_fields(line: str, delimiter: str) -> list[str]:

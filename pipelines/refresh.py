@@ -7,8 +7,10 @@ copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
 bookkeeping → checkpoint → name the next version → swap the pointer to it.
 A failure anywhere leaves the published file as it was; the failed run is
-recorded beside it (``publish.append_side_run``). A run that finds nothing new
-publishes nothing: its record goes beside the file too.
+recorded beside it (``publish.append_side_run``), and so is a run that never
+started (no exports folder, lock busy, unwritable database folder) or was stopped
+by a signal. A run that finds nothing new publishes nothing: its record goes
+beside the file too.
 """
 
 from __future__ import annotations
@@ -32,18 +34,22 @@ import duckdb
 
 from pipelines import marts, publish, versions
 from pipelines.compat import per_patient_tables_complete, published_files_to_check, remove_retired
-from pipelines.contract import TABLES, TABLES_BY_NAME, table_for_file
+from pipelines.contract import TABLES, TABLES_BY_NAME, UNREAD_REASONS, table_for_file
 from pipelines.load import (
     FileLoad,
     TableLoader,
     ensure_schema,
     files_to_check,
     record_files,
+    record_unread,
+    same_unread,
     touch_mtimes,
     update_freshness,
 )
 from pipelines.lock import LockBusy, refresh_lock
 from pipelines.progress import StageClock, log, logfmt, progress_bar
+from pipelines.runs import RUN_COLUMNS as _RUN_COLUMNS
+from pipelines.runs import SUCCEEDED, SUCCEEDED_WITH_REJECTS, outcome
 
 if TYPE_CHECKING:
     from pipelines.validate import Batch
@@ -54,6 +60,7 @@ EXIT_NO_EXPORTS = 66  # EX_NOINPUT: the exports folder does not exist
 EXIT_FAILED = 70  # EX_SOFTWARE: the run failed; published database unchanged, failure recorded
 EXIT_CANT_WRITE = 73  # EX_CANTCREAT: the database path cannot be written
 EXIT_LOCKED = 75  # EX_TEMPFAIL: another refresh holds the lock; try again later
+EXIT_INTERRUPTED = 128 + signal.SIGINT  # Ctrl-C, as a shell reports it
 
 # DuckDB's memory while building (beyond it, spills to <build>.tmp). With the validator's frames
 # beside it, 2750MB peaked at 3.7 GB of RSS in a full refresh at network scale, under the 4 GB
@@ -80,7 +87,7 @@ STAGES = ("locked", "copied", "mid_load", "before_publish", "before_pointer")
 
 
 class FatalError(Exception):
-    """A precondition failed before any work: one line, one exit code, no run recorded."""
+    """A precondition failed before any work: one line, one exit code, the run recorded as failed."""
 
     def __init__(self, exit_code: int, message: str) -> None:
         super().__init__(message)
@@ -97,6 +104,7 @@ class RunSummary:
     files_skipped: int = 0
     files_ignored: int = 0
     files_rejected: int = 0
+    files_unread: int = 0  # entries not read (``unread_files``): retried by every run
     rows_read: int = 0
     rows_loaded: int = 0
     rows_rejected: int = 0
@@ -123,16 +131,25 @@ def _test_hook(stage: str) -> None:
         raise RuntimeError(f"failure injected at {stage} by {FAIL_ENV}")
 
 
-def discover(exports: Path) -> list[tuple[str, str, int, int]]:
-    """Every regular file under ``exports`` as (relative '/' path, path, mtime in ns, size), by path.
+Found = list[tuple[str, str, int, int]]  # (relative '/' path, path, mtime in ns, size)
+Unread = list[tuple[str, str, str]]  # (relative path, reason, message) of entries not read
 
-    Names starting with a dot (files or folders) are skipped: uploads in
-    progress (rsync, scp) and OS litter, never exports. ``os.scandir`` and plain
-    strings and integers: a network's ~60,000 files took 5 s through ``pathlib``
+
+def discover(exports: Path) -> tuple[Found, Unread]:
+    """Every export file under ``exports``, by path, and the entries that cannot be read as one.
+
+    Names starting with a dot (files or folders) are skipped: uploads in progress (rsync,
+    scp) and OS litter, never exports. A symlink is followed only to a file inside the
+    folder; one leading outside it (``outside_exports``), a dangling one (``broken_link``),
+    a link to a folder and special files such as FIFOs (``not_a_file``) are reported, never
+    skipped silently: a clinic's rows behind them would be lost unseen. ``os.scandir`` and
+    plain strings and integers: a network's ~60,000 files took 5 s through ``pathlib``
     objects, and 0.3 s more to make a datetime of each mtime. The size (of the same ``stat``)
     cuts the validation chunks: a second ``stat`` per file cost 0.5 s before the first chunk.
     """
-    found: list[tuple[str, str, int, int]] = []
+    found: Found = []
+    unread: Unread = []
+    root = os.path.realpath(exports)
     folders = [("", os.fspath(exports))]
     while folders:
         prefix, folder = folders.pop()
@@ -143,16 +160,38 @@ def discover(exports: Path) -> list[tuple[str, str, int, int]]:
         for entry in entries:
             if entry.name.startswith("."):
                 continue
+            rel = prefix + entry.name
             try:
                 if entry.is_dir(follow_symlinks=False):
-                    folders.append((f"{prefix}{entry.name}/", entry.path))
-                elif entry.is_file():
+                    folders.append((f"{rel}/", entry.path))
+                    continue
+                if entry.is_symlink():
+                    problem = _link_problem(entry.path, root)
+                    if problem:
+                        unread.append((rel, problem[0], f"{rel}: {problem[1]}"))
+                        continue
+                if entry.is_file():
                     stat = entry.stat()
-                    found.append((prefix + entry.name, entry.path, stat.st_mtime_ns, stat.st_size))
+                    found.append((rel, entry.path, stat.st_mtime_ns, stat.st_size))
+                else:
+                    unread.append((rel, "not_a_file", f"{rel}: not a regular file (FIFO, socket or device)"))
             except OSError:  # removed since the listing
                 continue
     found.sort()
-    return found
+    unread.sort()
+    return found, unread
+
+
+def _link_problem(path: str, root: str) -> tuple[str, str] | None:
+    """Why a symlink is not read (reason, message), or None for a link to a file inside ``root``."""
+    target = os.path.realpath(path)
+    if not os.path.exists(target):
+        return "broken_link", "symlink to a file that does not exist"
+    if os.path.commonpath([root, target]) != root:
+        return "outside_exports", "symlink to a file outside the exports folder; not read"
+    if os.path.isdir(target):
+        return "not_a_file", "symlink to a folder; links to folders are not followed"
+    return None
 
 
 def file_sha256(path: str | Path) -> str:
@@ -181,20 +220,42 @@ def _check_paths(exports: Path, db: Path) -> None:
 
 
 def refresh(exports: Path, db: Path, wait: float = 0.0, progress: bool = False) -> RunSummary:
-    """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock)."""
-    _check_paths(exports, db)
+    """One refresh run; raises ``FatalError`` only for the preconditions (folder, path, lock).
+
+    Every run is recorded, however it ends: one that fails a precondition too, as a failed run
+    beside the database (or in the fallback log when its folder cannot be written).
+    """
+    started = _now()
     try:
-        with refresh_lock(db, wait) as info:
-            return _run_locked(exports, db, info.stale_holder, progress)
-    except LockBusy as exc:
-        raise FatalError(EXIT_LOCKED, str(exc)) from exc
-    except OSError as exc:  # _run_locked turns its own errors into a failed run
-        raise FatalError(EXIT_CANT_WRITE, f"cannot use the lock file next to {db}: {exc}") from exc
+        _check_paths(exports, db)
+        try:
+            with refresh_lock(db, wait) as info:
+                return _run_locked(exports, db, info.stale_holder, progress)
+        except LockBusy as exc:
+            raise FatalError(EXIT_LOCKED, str(exc)) from exc
+        except OSError as exc:  # _run_locked turns its own errors into a failed run
+            raise FatalError(EXIT_CANT_WRITE, f"cannot use the lock file next to {db}: {exc}") from exc
+    except FatalError as exc:
+        _record_preflight_failure(db, started, exc)
+        raise
+
+
+def _run_id(started: datetime) -> str:
+    return f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}"
+
+
+def _record_preflight_failure(db: Path, started: datetime, exc: FatalError) -> None:
+    """A run that never started, as a failed run with its exit code in the message."""
+    summary = RunSummary(_run_id(started), "failed", started, _now(), message=f"exit {exc.exit_code}: {exc}")
+    try:
+        publish.append_side_run(db, _run_record(summary))
+    except OSError as side_exc:
+        exc.args = (f"{exc} (could not record the run: {side_exc})",)
 
 
 def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: bool) -> RunSummary:
     started = _now()
-    summary = RunSummary(f"{started:%Y%m%dT%H%M%S%f}Z-{os.getpid()}", "succeeded", started, started)
+    summary = RunSummary(_run_id(started), "succeeded", started, started)
     notes = []
     if stale_holder:
         notes.append(f"cleared stale lock ({stale_holder})")
@@ -208,14 +269,16 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
             notes.append(f"removed {len(removed)} leftover build file(s)")
             log("refresh", "warning", "leftovers_removed", files=",".join(p.name for p in removed))
         _build_and_publish(exports, db, summary, notes, progress)
-    except Exception as exc:  # any failure is a failed run, never a half publish
+    except BaseException as exc:  # any failure is a failed run, never a half publish
         summary.status = "failed"
         summary.finished_at = _now()
-        summary.message = f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
+        summary.message = _failure_message(exc)
         try:
             publish.append_side_run(db, _run_record(summary))
         except OSError as side_exc:
             summary.message += f" (could not record the failure: {side_exc})"
+        if not isinstance(exc, Exception):  # a signal (SystemExit) or Ctrl-C: recorded, and it still stops
+            raise
     return summary
 
 
@@ -223,6 +286,14 @@ def _version_grace() -> float:
     """How long a replaced version stays on disk (``$KETAOPS_VERSION_GRACE_SECONDS``)."""
     text = os.environ.get("KETAOPS_VERSION_GRACE_SECONDS")
     return float(text) if text else versions.DEFAULT_GRACE_SECONDS
+
+
+def _failure_message(exc: BaseException) -> str:
+    if isinstance(exc, SystemExit) and isinstance(exc.code, int) and exc.code > 128:
+        return f"stopped by signal {signal.Signals(exc.code - 128).name}"
+    if isinstance(exc, KeyboardInterrupt):
+        return "stopped by Ctrl-C (SIGINT)"
+    return f"{type(exc).__name__}: {exc}".splitlines()[0][:500]
 
 
 def _run_record(s: RunSummary) -> dict[str, object]:
@@ -233,6 +304,7 @@ def _run_record(s: RunSummary) -> dict[str, object]:
         "status": s.status,
         "files_read": s.files_read,
         "files_skipped": s.files_skipped,
+        "files_rejected": s.files_rejected,
         "rows_loaded": s.rows_loaded,
         "rows_rejected": s.rows_rejected,
         "redactions": s.redactions,
@@ -244,9 +316,9 @@ def _build_and_publish(
     exports: Path, db: Path, summary: RunSummary, notes: list[str], progress: bool
 ) -> None:
     clock = summary.clock
-    found = discover(exports)
+    found, unread = discover(exports)
     clock.lap("discover")
-    changed = _changed_since_published(db, found)
+    changed = _changed_since_published(db, found, unread)
     clock.lap("check")
     if changed == []:
         summary.files_skipped = len(found)
@@ -261,7 +333,7 @@ def _build_and_publish(
         summary.finished_at = _now()
         publish.append_side_run(db, _run_record(summary))
         return
-    pending_runs = publish.read_side_runs(db)
+    pending_runs, pending_files = publish.take_side_runs(db, summary.run_id)
     with publish.building_copy(db, summary.run_id) as build:
         clock.lap("copy")
         _test_hook("copied")
@@ -345,7 +417,11 @@ def _build_and_publish(
                             loader = None
             finally:
                 bar.close()
-            record_files(con, summary.run_id, loaded + ignored)
+            not_read = [f for f in loaded if f.file_error in UNREAD_REASONS]
+            record_files(con, summary.run_id, [f for f in loaded + ignored if f not in not_read])
+            unread += [(f.rel_path, "read_error", _file_message(f)) for f in not_read]
+            record_unread(con, summary.run_id, unread, _now())
+            summary.files_unread = len(unread)
             update_freshness(con)
             clock.lap("bookkeeping")
             marts.maintain(con)  # read-side tables (time order, per-patient tables), docs/performance.md
@@ -363,11 +439,11 @@ def _build_and_publish(
         _test_hook("before_publish")
         publish.publish(build, db, before_pointer=lambda: _test_hook("before_pointer"))
         clock.lap("publish")
-    publish.clear_side_runs(db)  # now recorded in refresh_runs
+    publish.clear_side_runs(db, pending_files)  # now recorded in refresh_runs
 
 
 def _changed_since_published(
-    db: Path, found: list[tuple[str, str, int, int]]
+    db: Path, found: Found, unread: Unread
 ) -> list[tuple[str, str, int, str | None]] | None:
     """``files_to_check`` asked of the published file, read-only (readers keep reading it).
 
@@ -384,7 +460,10 @@ def _changed_since_published(
     except duckdb.Error:  # unreadable: the full path reports it as a failed run
         return None
     try:
-        return published_files_to_check(con, found)
+        changed = published_files_to_check(con, found)
+        if changed == [] and not same_unread(con, unread):
+            return None
+        return changed
     finally:
         con.close()
 
@@ -463,23 +542,11 @@ def _chunks(files: list[FileLoad], sizes: dict[str, int]) -> Iterator[list[FileL
         yield chunk
 
 
-_RUN_COLUMNS = (
-    "run_id",
-    "started_at",
-    "finished_at",
-    "status",
-    "files_read",
-    "files_skipped",
-    "rows_loaded",
-    "rows_rejected",
-    "redactions",
-    "message",
-)
-
-
 def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) -> None:
-    summary.files_read = len(loaded)
-    summary.files_rejected = sum(f.status == "rejected" for f in loaded)
+    summary.files_read = sum(f.file_error not in UNREAD_REASONS for f in loaded)
+    summary.files_rejected = sum(
+        f.status == "rejected" and f.file_error not in UNREAD_REASONS for f in loaded
+    )
     summary.rows_read = sum(f.rows_read or 0 for f in loaded)
     summary.rows_loaded = sum(f.rows_loaded or 0 for f in loaded)
     summary.rows_rejected = sum(f.rows_rejected or 0 for f in loaded)
@@ -489,19 +556,33 @@ def _summarise(summary: RunSummary, loaded: list[FileLoad], notes: list[str]) ->
         f"{summary.files_read} files read, {summary.files_skipped} skipped unchanged, "
         f"{summary.files_ignored} ignored (no table)"
     ]
+    if summary.files_unread:
+        parts.append(f"{summary.files_unread} not read (retried every run; `ketaops status` lists them)")
     if summary.files_rejected:
-        rejected = [f"{f.rel_path} ({f.file_error})" for f in loaded if f.status == "rejected"]
+        rejected = [
+            f"{f.rel_path} ({f.file_error})"
+            for f in loaded
+            if f.status == "rejected" and f.file_error not in UNREAD_REASONS
+        ]
         parts.append(f"rejected whole: {', '.join(rejected[:5])}" + (" …" if len(rejected) > 5 else ""))
     summary.message = "; ".join(parts + notes)
 
 
+def _file_message(load: FileLoad) -> str:
+    return f"{load.rel_path}: the file could not be read (permission, vanished or I/O error)"
+
+
 def summary_line(s: RunSummary) -> str:
+    """The run's logfmt line: WARNING when it rejected files or rows (someone must fix an export)."""
     skip = ("started_at", "finished_at", "message", "clock")
     fields = {k: v for k, v in asdict(s).items() if k not in skip}
+    result = outcome(s.status, s.files_rejected, s.rows_rejected)
+    level = "info" if result == SUCCEEDED else ("warning" if result == SUCCEEDED_WITH_REJECTS else "error")
     return logfmt(
         "refresh",
-        "info" if s.status == "succeeded" else "error",
+        level,
         "run_finished",
+        outcome=result,
         **fields,
         seconds=round(s.seconds, 2),
         stages=str(s.clock),
@@ -516,6 +597,9 @@ def cli_refresh(args: argparse.Namespace) -> int:
     except FatalError as exc:
         log("refresh", "error", "fatal", exit_code=exc.exit_code, message=str(exc))
         return exc.exit_code
+    except KeyboardInterrupt:  # Ctrl-C: recorded as a failed run, unwound like SIGTERM
+        log("refresh", "error", "run_failed", exit_code=EXIT_INTERRUPTED, message="stopped by Ctrl-C")
+        return EXIT_INTERRUPTED
     except Exception as exc:  # e.g. leftovers not removable: one line, never a traceback
         log("refresh", "error", "fatal", exit_code=EXIT_FAILED, message=f"{type(exc).__name__}: {exc}")
         return EXIT_FAILED

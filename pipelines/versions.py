@@ -31,6 +31,7 @@ match that name, and take their default path from the published path, the pointe
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 import time
@@ -77,7 +78,7 @@ def current(db: Path) -> int | None:
 def on_disk(db: Path) -> dict[int, Path]:
     """Every version file of ``db`` in its folder, by number, lowest first."""
     found = {}
-    for path in db.parent.glob(f"{db.stem}.v*{db.suffix}"):
+    for path in db.parent.glob(f"{glob.escape(db.stem)}.v*{glob.escape(db.suffix)}"):
         number = number_of(path, db)
         if number is not None:
             found[number] = path
@@ -132,7 +133,7 @@ def prune(db: Path, grace_seconds: float = DEFAULT_GRACE_SECONDS, now: float | N
         if older_than_previous and superseded_for >= grace_seconds:
             path.unlink(missing_ok=True)
             removed.append(path)
-    for link in db.parent.glob(f"{db.name}{POINTER_MARK}*"):  # a link of a run killed mid-swap
+    for link in db.parent.glob(f"{glob.escape(db.name)}{POINTER_MARK}*"):  # a link of a run killed mid-swap
         link.unlink(missing_ok=True)
     return removed
 

@@ -105,3 +105,9 @@ def make_db(tmp_path: Path) -> Callable[[Rows], Path]:
         return write_db(tmp_path / f"fixture-{next(counter)}.duckdb", rows)
 
     return _make
+
+
+@pytest.fixture(autouse=True)
+def _state_dir(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Runs that cannot write beside their database log to a state folder: never the tester's own."""
+    monkeypatch.setenv("KETAOPS_STATE_DIR", str(tmp_path_factory.mktemp("state")))

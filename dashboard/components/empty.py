@@ -7,6 +7,7 @@ from pathlib import Path
 import streamlit as st
 
 from dashboard.components.filters import PARAMS
+from dashboard.components.safe_text import md
 
 
 def no_database(path: Path) -> None:
@@ -48,9 +49,9 @@ def no_data(what: str) -> None:
 
 
 def clinic_without_sessions(name: str, newest: object | None) -> None:
-    since = f" Its newest data is from {newest}." if newest else " No data has ever been loaded for it."
+    since = f" Its newest data is from {md(newest)}." if newest else " No data has ever been loaded for it."
     st.info(
-        f"**{name} has no sessions in this period.**{since} "
+        f"**{md(name)} has no sessions in this period.**{since} "
         "Pick a longer period, another clinic, or check its exports on the **Data** page.",
         icon=":material/event_busy:",
     )

@@ -20,6 +20,7 @@ class Tile:
     delta_fmt: Callable[[float], str]
     better: Better = "up"
     help: str | None = None
+    caption: str | None = None  # a line under the tile (e.g. who is not in the figure yet)
 
 
 def count(v: float) -> str:
@@ -68,3 +69,7 @@ def tiles(items: list[Tile], note: str | None) -> None:
                 help=tile.help,
                 border=True,
             )
+            if tile.caption:  # a leading "+" would make a Markdown list
+                st.caption(
+                    tile.caption.replace("+", "\\+", 1) if tile.caption.startswith("+") else tile.caption
+                )

@@ -19,6 +19,7 @@ import streamlit as st
 
 from dashboard import exports, queries
 from dashboard.components.page import PageContext
+from dashboard.components.safe_text import md
 from dashboard.metrics.filters import Filters
 from dashboard.metrics.safety import AeFilters, ae_filter_options
 from pipelines.model.config import MetricConfig
@@ -287,22 +288,22 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
         serious = " · **serious**" if row["serious"] else ""
         st.markdown(
             f"#### {words(row['category'])} · grade {row['severity_grade']}{serious}\n"
-            f"`{row['ae_id']}` at **{row['clinic_name']}** on {row['onset_at']:%Y-%m-%d %H:%M} · "
-            f"patient `{row['patient_key']}` ({words(row['primary_condition'] or 'unknown condition')})"
+            f"{md(row['ae_id'])} at **{md(row['clinic_name'])}** on {row['onset_at']:%Y-%m-%d %H:%M} · "
+            f"patient {md(row['patient_key'])} ({words(row['primary_condition'] or 'unknown condition')})"
         )
         c1, c2, c3 = st.columns(3)
         c1.markdown(
             "**Event**\n\n"
             f"- action: {words(row['action_taken'])}\n"
             f"- outcome: {words(row['outcome'] or 'not recorded')}\n"
-            f"- description: {row['description'] or '–'}"
+            f"- description: {md(row['description'])}"
         )
         if row["session_id"] is None:
             c2.markdown("**Session**\n\nNo session recorded for this event.")
         else:
             c2.markdown(
                 "**Session**\n\n"
-                f"- `{row['session_id']}`, {row['scheduled_at']:%Y-%m-%d %H:%M}, {row['status']}\n"
+                f"- {md(row['session_id'])}, {row['scheduled_at']:%Y-%m-%d %H:%M}, {row['status']}\n"
                 f"- {row['phase']}, session no. {_value(row['session_number'])}, "
                 f"{(row['route'] or '').upper()} {row['modality'] or ''}\n"
                 f"- dose {_value(row['dose_mg'], '{:g}', ' mg')}"

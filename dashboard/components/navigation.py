@@ -13,6 +13,7 @@ class PageSpec(NamedTuple):
     title: str
     icon: str
     url_path: str
+    filtered: bool = True  # the page reads the sidebar filters; False: the sidebar shows none
 
 
 # In menu order. A page is listed when its file exists in PAGES_DIR (``available_pages``).
@@ -22,7 +23,7 @@ PAGE_SPECS = (
     PageSpec("clinic.py", "Clinic", ":material/local_hospital:", "clinic"),
     PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
     PageSpec("outcomes.py", "Outcomes", ":material/trending_up:", "outcomes"),
-    PageSpec("data.py", "Data", ":material/database:", "data"),
+    PageSpec("data.py", "Data", ":material/database:", "data", filtered=False),
 )
 DEFAULT_PAGE = "overview.py"
 

@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import data_version, queries
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.components.safe_text import md
 from dashboard.db import db_path
 from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
@@ -35,8 +36,12 @@ class PageContext:
         return self.state.filters
 
 
-def setup() -> PageContext | None:
-    """Header + sidebar filters for this run; None (after showing why) when there is no database."""
+def setup(filters: bool = True) -> PageContext | None:
+    """Header + sidebar filters for this run; None (after showing why) when there is no database.
+
+    ``filters=False`` for a page the filters do not apply to: the sidebar shows none (their
+    values are kept for the next page, ``persist_state``) and the context has no filter state.
+    """
     st.session_state.pop(_CTX, None)
     pin = data_version.pin_run()  # one version for every read of this run
     if pin is None or not queries.database_exists():
@@ -45,8 +50,8 @@ def setup() -> PageContext | None:
     cfg = queries.metric_config()
     as_of = queries.data_as_of(date.today(), cfg.stale_days)
     freshness_banner(as_of, cfg.stale_days, pin.number)
-    first, last = queries.first_session_date(), queries.data_last_date()
     state = None
+    first, last = (queries.first_session_date(), queries.data_last_date()) if filters else (None, None)
     if first is not None and last is not None:
         state = sidebar_filters(last_date=last, first_date=first)
         st.sidebar.button("Clear all filters", on_click=empty.clear_filters, key="clear_filters_sidebar")
@@ -97,7 +102,7 @@ def freshness_banner(as_of: dict[str, Any], stale_days: int, version: int | None
         good = as_of.get("last_success_at")
         since = f" (from the refresh of {_time(good)})" if good else ""
         st.warning(
-            f"**The last refresh failed**: {as_of.get('last_refresh_message') or 'no message'}. "
+            f"**The last refresh failed**: {md(as_of.get('last_refresh_message') or 'no message')}. "
             f"The figures below are from the last successful one{since}. See the Data page.",
             icon=":material/sync_problem:",
         )
@@ -116,7 +121,7 @@ STALE_NAMED = 5  # beyond this many, the banner counts clinics instead of listin
 def _stale_who(stale: list[str]) -> str:
     """The stale clinics by name, or a count when a list would fill the screen (200 clinics)."""
     names = dict(queries.clinics().select("clinic_id", "clinic_name").iter_rows())
-    named = [f"{names.get(c, c)} ({c})" for c in stale[:STALE_NAMED]]
+    named = [f"{md(names.get(c, c))} ({md(c)})" for c in stale[:STALE_NAMED]]
     if len(stale) <= STALE_NAMED:
         return ", ".join(named)
     return f"{len(stale)} of {len(names)} clinics, e.g. {', '.join(named[:3])}"

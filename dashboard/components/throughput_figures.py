@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import charts, empty, spc_controls
 from dashboard.components.filters import label
+from dashboard.components.safe_text import show_figure
 from dashboard.metrics.control_charts import SpcOptions
 from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
@@ -80,7 +81,7 @@ def sessions_over_time(
         x_title=f"{GRAINS[grain]} starting",
         y_title=f"sessions {_unit(grain)}",
     )
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
 
 
 def weekday_hour_heatmap(
@@ -105,7 +106,7 @@ def weekday_hour_heatmap(
         y_title="",
         value_label="chairs in use (avg)",
     )
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
 
 
 def _highlight_colors(ids: list[str], highlight: str | None) -> list[str] | None:
@@ -145,7 +146,7 @@ def utilisation_by_clinic(
     colors = _highlight_colors(df["clinic_id"].to_list(), highlight)
     if colors:
         fig.update_traces(marker_color=colors)
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
 
 
 def no_show_cancellation_by_clinic(
@@ -183,7 +184,7 @@ def no_show_cancellation_by_clinic(
     fig.update_layout(barmode="group")
     fig.update_xaxes(tickformat=".0%")
     fig.update_yaxes(autorange="reversed", type="category")
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
 
 
 def no_show_pchart(
@@ -221,7 +222,7 @@ def no_show_pchart(
         y_title="no-show rate (% of scheduled)",
     )
     spc_controls.mark_period_and_baseline(fig, df, grain)
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
     st.caption(
         f"{spc_controls.chart_name(df, 'p')} over {spc_controls.span_caption(grain)} (the period is shaded): "
         f"{spc_controls.baseline_label(df, grain, options)}, then held. "
@@ -300,7 +301,7 @@ def new_starts(
         x_title=f"{GRAINS[grain]} starting",
         y_title=f"patients starting treatment {_unit(grain)}",
     )
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
 
 
 def induction(
@@ -321,7 +322,7 @@ def induction(
         funnel["patients"].to_list(),
         title=title,
     )
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
     rate = done.get("completion_rate")
     st.caption(
         f"Induction completion: **{rate:.0%}** of {done['eligible_patients']:,} new starts had ≥ 6 induction "
@@ -359,7 +360,7 @@ def maintenance(
         y_title="intervals",
     )
     fig.update_xaxes(type="category")
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)
     if summary.get("median_days") is not None:
         st.caption(
             f"Median {summary['median_days']:.0f} days between maintenance sessions "
@@ -389,4 +390,4 @@ def route_modality(
         y_title="share of administered sessions",
         percent=True,
     )
-    st.plotly_chart(fig, key=key)
+    show_figure(fig, key=key)

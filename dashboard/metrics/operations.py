@@ -21,6 +21,7 @@ from pipelines.contract import REASONS
 from pipelines.model.config import MetricConfig
 from pipelines.model.freshness import clinic_freshness
 from pipelines.publish import read_side_runs
+from pipelines.runs import PUBLISHED_RUNS_SQL, outcome
 from pipelines.versions import pointer_for
 
 RUN_SCHEMA: dict[str, Any] = {
@@ -30,6 +31,7 @@ RUN_SCHEMA: dict[str, Any] = {
     "status": pl.String,
     "files_read": pl.Int64,
     "files_skipped": pl.Int64,
+    "files_rejected": pl.Int64,
     "rows_loaded": pl.Int64,
     "rows_rejected": pl.Int64,
     "redactions": pl.Int64,
@@ -67,14 +69,16 @@ FOUND_NOTHING = (pl.col("status") == "succeeded") & (pl.col("files_read").fill_n
 def refresh_history(
     con: duckdb.DuckDBPyConnection, limit: int = 20, *, include_idle: bool = True
 ) -> pl.DataFrame:
-    """The newest ``limit`` refresh runs, newest first, with duration_s.
+    """The newest ``limit`` refresh runs, newest first, with duration_s and outcome.
 
-    Published ones and those recorded beside the file (failed, or nothing new).
+    Published ones and those recorded beside the file (failed, never started, or nothing
+    new). ``files_rejected`` counts the files the run rejected whole; ``outcome`` is the
+    status a person reads (``pipelines.runs.outcome``: "succeeded with rejects" when the run
+    refused files or rows).
     ``include_idle=False`` leaves out the succeeded runs that read no file, before the
     limit: with a quarter-hourly schedule they would fill any page of history.
     """
-    cols = ", ".join(RUN_SCHEMA)
-    published = con.sql(f"SELECT {cols} FROM refresh_runs").pl().cast(RUN_SCHEMA)  # type: ignore[arg-type]
+    published = con.sql(PUBLISHED_RUNS_SQL).pl().select(list(RUN_SCHEMA)).cast(RUN_SCHEMA)  # type: ignore[arg-type]
     runs = (
         pl.concat([_side_runs(con), published])
         .unique("run_id", keep="last", maintain_order=True)  # a side record folded in later is in both
@@ -82,8 +86,10 @@ def refresh_history(
         .sort("started_at", descending=True, nulls_last=True)
         .head(limit)
     )
+    outcomes = [outcome(*r) for r in runs.select("status", "files_rejected", "rows_rejected").iter_rows()]
     return runs.with_columns(
-        duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_milliseconds() / 1000.0
+        duration_s=(pl.col("finished_at") - pl.col("started_at")).dt.total_milliseconds() / 1000.0,
+        outcome=pl.Series(outcomes, dtype=pl.String),
     )
 
 
@@ -141,7 +147,8 @@ def data_as_of(
 
     newest_data_date is the newest clinic_freshness date, or the newest session
     date when that table is empty. The last refresh is the newest run, failed
-    ones included; last_success_at is the newest succeeded run's finish.
+    ones included; last_refresh_outcome names a run that rejected data "succeeded with
+    rejects"; last_success_at is the newest succeeded run's finish.
     """
     today = today or date.today()
     # Two statements, not one coalesce: DuckDB evaluates both scalar subqueries, and the sessions
@@ -159,6 +166,9 @@ def data_as_of(
         "newest_data_date": newest,
         "last_refresh_at": (last["finished_at"] or last["started_at"]) if last else None,
         "last_refresh_status": last["status"] if last else None,
+        "last_refresh_outcome": last["outcome"] if last else None,
+        "last_refresh_files_rejected": last["files_rejected"] if last else None,
+        "last_refresh_rows_rejected": last["rows_rejected"] if last else None,
         "last_refresh_message": last["message"] if last else None,
         "last_success_at": last_success,
         "stale_clinics": len(stale_ids),

@@ -126,7 +126,9 @@ def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         for metric, value in figures.items():
             if metric in keys or metric in ("clinic_id", "condition", "instrument"):
                 continue
-            if isinstance(value, list):
+            if metric == "suppressed_figures":  # names, one field: "remitters;remission_rate"
+                rows.append({**base, "scope": scope, **keys, "metric": metric, "value": ";".join(value)})
+            elif isinstance(value, list):
                 rows.append({**base, "scope": scope, **keys, "metric": f"{metric}_low", "value": value[0]})
                 rows.append({**base, "scope": scope, **keys, "metric": f"{metric}_high", "value": value[1]})
             else:

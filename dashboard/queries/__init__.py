@@ -20,6 +20,8 @@ from dashboard.queries.operations import (
 )
 from dashboard.queries.outcomes import (
     clinic_comparison,
+    ideation_signals,
+    mbc_completeness,
     outcome_detail,
     outcome_measures,
     outcome_summary,
@@ -78,12 +80,14 @@ __all__ = [
     "database_exists",
     "excursions_without_ae",
     "first_session_date",
+    "ideation_signals",
     "induction",
     "induction_with_clinic",
     "kpis",
     "line_list",
     "maintenance",
     "maintenance_with_clinic",
+    "mbc_completeness",
     "metric_config",
     "new_starts_over_time",
     "new_starts_over_time_with_clinic",

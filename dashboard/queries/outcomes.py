@@ -1,4 +1,5 @@
-"""Cached queries over ``dashboard/metrics/outcomes/`` (Outcomes page; the summary on Overview)."""
+"""Cached queries over ``dashboard/metrics/outcomes/`` (Outcomes page; the summary on Overview and
+Clinic; the ideation signal on Safety)."""
 
 from __future__ import annotations
 
@@ -12,3 +13,5 @@ clinic_comparison = cached_query(outcomes.clinic_comparison)
 time_to_response = cached_query(outcomes.time_to_response)
 trajectory = cached_query(outcomes.trajectory)
 outcomes_report = cached_query(outcomes.outcomes_report)
+mbc_completeness = cached_query(outcomes.mbc_completeness)
+ideation_signals = cached_query(outcomes.ideation_signals)

@@ -12,7 +12,9 @@ from dashboard import queries
 from dashboard.components import empty, kpi, spc_controls
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import allowed_clinics, clinic_label
+from dashboard.components.outcome_notes import outcome_table
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md
 
 ctx = context()
 f = require_sessions(ctx)
@@ -36,14 +38,14 @@ if chosen is None:
     empty.no_data("clinic to show")
     st.stop()
 name = names.get(chosen, chosen)
-st.title(name)
+st.title(md(name))
 # The clinic alone (its region need not be in the region filter) and the whole network the viewer may see,
 # both with the same period, condition, route and modality.
 cf = replace(f, clinic_ids=(chosen,), regions=())
 nf = replace(f, clinic_ids=allowed_clinics(), regions=())
 clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
 st.caption(
-    f"{ctx.state.period_label} · {clinic_row['region']} region · {clinic_row['chairs']} chairs · "
+    f"{ctx.state.period_label} · {md(clinic_row['region'])} region · {clinic_row['chairs']} chairs · "
     f"compared with all {len(nf.clinic_ids)} clinics of the network"
 )
 
@@ -211,3 +213,6 @@ with left:
     fig.route_modality(cf, key="mix_clinic", title=f"{name}: route and modality", data=mix["clinic"])
 with right:
     fig.route_modality(nf, key="mix_network", title="Network: route and modality", data=mix["scope"])
+
+st.subheader("Outcomes")
+outcome_table(queries.outcome_summary(cf, cfg), cfg.suppression_k, key="clinic_outcomes")

@@ -14,6 +14,13 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import charts, tables
 from dashboard.components.page import context
+from dashboard.components.safe_text import md, show_figure
+
+OUTCOME_LABELS = {
+    "succeeded": "✓ succeeded",
+    "succeeded with rejects": "⚠ succeeded with rejects",
+    "failed": "✗ failed",
+}
 
 ctx = context()
 cfg = ctx.cfg
@@ -36,23 +43,37 @@ if as_of["last_refresh_status"] is None:
     st.info("No refresh has run yet: `ketaops refresh --exports DIR --db PATH`.", icon=":material/sync:")
 else:
     failed = runs.filter(pl.col("status") == "failed").height
-    c1, c2, c3 = st.columns(3)
-    c1.metric("Last refresh", as_of["last_refresh_status"], help=as_of["last_refresh_message"], border=True)
+    last_rejects = (as_of["last_refresh_files_rejected"] or 0, as_of["last_refresh_rows_rejected"] or 0)
+    c1, c2, c3, c4 = st.columns(4)
+    c1.metric(
+        "Last refresh",
+        as_of["last_refresh_outcome"],
+        delta=f"{last_rejects[0]:,} file(s), {last_rejects[1]:,} row(s) rejected"
+        if any(last_rejects)
+        else None,
+        delta_color="off",
+        delta_arrow="off",
+        help=md(as_of["last_refresh_message"]),
+        border=True,
+    )
     c2.metric("Failed runs (shown)", failed, border=True)
     c3.metric(
-        "Input rows rejected (shown runs)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True
+        "Files rejected (shown)",
+        f"{int(runs['files_rejected'].fill_null(0).sum()):,}",
+        help="Files refused entirely (unreadable, wrong header): nothing of them was loaded.",
+        border=True,
     )
+    c4.metric("Rows rejected (shown)", f"{int(runs['rows_rejected'].fill_null(0).sum()):,}", border=True)
     if runs.is_empty():
         st.caption("Every recent run found nothing new: switch on the toggle above to list them.")
     tables.table(
-        runs.with_columns(
-            status=pl.col("status").replace({"succeeded": "✓ succeeded", "failed": "✗ failed"})
-        ).select(
+        runs.with_columns(status=pl.col("outcome").replace(OUTCOME_LABELS)).select(
             "started_at",
             "status",
             "duration_s",
             "files_read",
             "files_skipped",
+            "files_rejected",
             "rows_loaded",
             "rows_rejected",
             "redactions",
@@ -65,6 +86,7 @@ else:
         duration_s=tables.number("Seconds", "%.1f"),
         files_read=tables.number("Files read"),
         files_skipped=tables.number("Unchanged", help="Files already loaded with the same content"),
+        files_rejected=tables.number("Files rejected", help="Files refused whole: nothing of them loaded"),
         rows_loaded=tables.number("Rows loaded"),
         rows_rejected=tables.number("Rows rejected"),
         redactions=tables.number("Redactions", help="Identifiers replaced in free text"),
@@ -82,7 +104,7 @@ else:
     if stale.height:
         st.warning(
             f"**{stale.height} clinic(s) stale**: no new data for more than {cfg.stale_days} days — "
-            + ", ".join(f"{n} ({c})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
+            + ", ".join(f"{md(n)} ({md(c)})" for c, n in stale.select("clinic_id", "clinic_name").iter_rows())
             + ". Check that their exports still arrive.",
             icon=":material/schedule:",
         )
@@ -119,8 +141,8 @@ else:
             "region": "Region",
             "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),
             "days_since_data": tables.number("Days since", help=f"Stale after {cfg.stale_days} days"),
-            "last_file_at": st.column_config.DatetimeColumn("Last file", format="YYYY-MM-DD HH:mm"),
-            "last_file": "File",
+            "last_file_at": st.column_config.DatetimeColumn("Last file loaded", format="YYYY-MM-DD HH:mm"),
+            "last_file": "Last file",
         },
     )
     days = fresh.filter(pl.col("days_since_data").is_not_null()).sort("days_since_data", descending=True)
@@ -140,7 +162,7 @@ else:
         fig.update_traces(
             marker_color=[charts.SPC_COLORS["concern"] if s else charts.PALETTE[0] for s in days["stale"]]
         )
-        st.plotly_chart(fig, key="freshness_chart")
+        show_figure(fig, key="freshness_chart")
 
 # --- rejected rows ---------------------------------------------------------------------------
 st.subheader("Rejected rows")
@@ -165,7 +187,7 @@ else:
             horizontal=True,
             integer=True,
         )
-        st.plotly_chart(fig, key="rejects_by_reason")
+        show_figure(fig, key="rejects_by_reason")
     with right:
         tables.table(
             by_reason.select("reason", "description", "rows", "files"),

@@ -23,11 +23,14 @@ from dashboard.components.outcome_figures import (
     km_figure,
     trajectory_figure,
 )
+from dashboard.components.outcome_notes import side_counts
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md, show_figure
 from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
     MEASURES,
     RULES,
+    caseness_thresholds,
     instruments_for,
 )
 
@@ -72,7 +75,9 @@ def with_note(df: pl.DataFrame) -> pl.DataFrame:
 st.title("Outcomes")
 st.caption(
     f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope · cohort = patients whose first "
-    "administered session (day 0) is in the period; end of induction = latest score within 42 days of day 0."
+    "administered session (day 0) is in the period; end of induction = latest score within 42 days of day 0. "
+    "Evaluable: day 0 at least 42 days before the data's last date (younger patients are maturing, "
+    "never in a rate) and a baseline at or above the instrument's caseness threshold."
 )
 if K > 0:
     st.caption(f"Small-cell suppression: figures from fewer than {K} patients show “{HIDDEN}”.")
@@ -103,7 +108,10 @@ for (condition, instrument), grp in listed.group_by("condition", "instrument", m
             "Condition": label(condition),
             "Instrument": instrument_label(instrument) + ("" if resp["is_primary"] else " (secondary)"),
             "Rule": RULES[instrument].response_text,
-            "Evaluable": HIDDEN if resp["suppressed"] else f"{resp['denominator']:,} of {resp['cohort']:,}",
+            "Evaluable": HIDDEN if resp["denominator"] is None else f"{resp['denominator']:,}",
+            "Cohort": HIDDEN if resp["cohort"] is None else f"{resp['cohort']:,}",
+            "Maturing": HIDDEN if resp["maturing"] is None else f"{resp['maturing']:,}",
+            "Below caseness": HIDDEN if resp["below_caseness"] is None else f"{resp['below_caseness']:,}",
             "Response": value_text(resp),
             "Response 95% CI": "" if resp["suppressed"] else ci_text(resp).removeprefix("95% CI "),
             "Remission": "no rule" if rem is None else value_text(rem),
@@ -141,7 +149,9 @@ rule = RULES[instrument]
 st.subheader(f"{label(condition)}: {rule.label}")
 st.caption(
     f"Response = {rule.response_text} from baseline; remission = {rule.remission_text}. "
-    "Baseline = latest score up to 30 days before day 0."
+    f"Baseline = the score linked to the day-0 session, else the latest up to 30 days before day 0; "
+    f"caseness: baseline ≥ {caseness_thresholds(cfg.caseness)[instrument]:g}. "
+    f"Worsening = {rule.worsening_text} at the end of induction."
 )
 
 pair = measures.filter((pl.col("condition") == condition) & (pl.col("instrument") == instrument))
@@ -155,9 +165,11 @@ resp = tiles["response"]
 items: list[tuple[str, str, str, str | None]] = [
     (
         "Evaluable",
-        "suppressed" if resp["suppressed"] else f"{resp['denominator']:,}",
-        HIDDEN if resp["suppressed"] else f"of {resp['cohort']:,} new patients",
-        "Baseline and end-of-induction score (and baseline > 0 for a %-reduction rule).",
+        "suppressed" if resp["denominator"] is None else f"{resp['denominator']:,}",
+        ("" if resp["cohort"] is None else f"of {resp['cohort']:,} new patients · ")
+        + side_counts(resp["maturing"], resp["below_caseness"], K),
+        "Mature (day 0 ≥ 42 days before the data's last date), a baseline at or above caseness and an "
+        "end-of-induction score (and baseline > 0 for a %-reduction rule).",
     )
 ]
 HELP = {
@@ -166,7 +178,7 @@ HELP = {
     "mean_change": "Mean of (endpoint − baseline); negative = better. Student-t 95% CI.",
     "rapid_response": "First score within 7 days after day 0 meets the response rule.",
     "durability": "Of end-of-induction responders scored 60–120 days after day 0: still responding.",
-    "worsening": "Endpoint at least 20% above baseline.",
+    "worsening": f"Endpoint − baseline: {rule.worsening_text} (a reliable change).",
     "ideation_improved": "C-SSRS ideation > 0 at baseline and lower at the end of induction.",
 }
 for measure in MEASURES:
@@ -208,7 +220,7 @@ with left:
     elif km["n"] == 0 or km["curve"].is_empty():
         empty.no_data("patients with a baseline and a later score")
     else:
-        st.plotly_chart(km_figure(km, K), key="km")
+        show_figure(km_figure(km, K), key="km")
         st.caption(
             f"{km['n']:,} patients with a baseline and a later score; "
             "censored at their last score (≤ day 120). Band: 95% CI (Greenwood, log-log)."
@@ -220,7 +232,7 @@ with right:
         st.markdown(f"**{rule.label} by administered session**")
         st.info(f"Trajectory: {HIDDEN}." if K > 0 else "No scores.", icon=":material/visibility_off:")
     else:
-        st.plotly_chart(trajectory_figure(traj, rule), key="trajectory")
+        show_figure(trajectory_figure(traj, rule), key="trajectory")
         st.caption(
             "Median and interquartile range of each patient's latest score at each session"
             + (f"; sessions with fewer than {K} patients are left out." if K > 0 else ".")
@@ -246,7 +258,7 @@ else:
         required=True,
     )
     fig = funnel_figure(visible, network) if view == "funnel" else caterpillar_figure(visible, network)
-    st.plotly_chart(fig, key=f"clinics_{view}")
+    show_figure(fig, key=f"clinics_{view}")
     st.caption(
         f"Network response {network['response_rate']:.0%} "
         f"({network['responders']:,}/{network['evaluable']:,}). "
@@ -255,7 +267,8 @@ else:
     )
 if hidden_names:
     st.caption(
-        f"Not shown, {HIDDEN}: {', '.join(hidden_names)}. When one clinic is hidden the next-smallest is "
+        f"Not shown, {HIDDEN}: {', '.join(md(n) for n in hidden_names)}. "
+        "When one clinic is hidden the next-smallest is "
         "hidden too, so the network total cannot reveal it."
     )
 clinic_table = comp.with_columns(
@@ -284,3 +297,42 @@ tables.csv_download(
     file_name=f"outcomes_{condition}_{instrument}_clinics.csv",
     key="dl_outcome_clinics",
 )
+
+
+# --- measurement-based care ------------------------------------------------------------------------
+st.subheader("Measurement-based-care completeness by clinic")
+st.caption(
+    "Do the figures above rest on most patients or on a few? Of each clinic's cohort (primary "
+    "instrument of each patient's condition): the share with a baseline; of its mature patients, the "
+    "share with an end-of-induction score; of its administered sessions in the period, the share "
+    "scored on the session's date or linked to it."
+)
+mbc = queries.mbc_completeness(f, cfg)
+if mbc.is_empty():
+    empty.no_data("patients with an outcome instrument")
+else:
+    tables.table(
+        mbc.select(
+            pl.col("clinic_name").alias("Clinic"),
+            pl.col("cohort").alias("Cohort"),
+            pl.col("baseline_share").alias("With baseline"),
+            pl.col("mature").alias("Mature"),
+            pl.col("endpoint_share").alias("With endpoint"),
+            pl.col("sessions").alias("Sessions"),
+            pl.col("scored_session_share").alias("Sessions scored"),
+        ),
+        key="outcome_mbc",
+        **{
+            "With baseline": tables.percent("With baseline"),
+            "With endpoint": tables.percent("With end-of-induction score"),
+            "Sessions scored": tables.percent("Sessions scored"),
+        },
+    )
+    if mbc["suppressed"].any():
+        st.caption(f"Clinics with a cohort {HIDDEN} show no shares.")
+    tables.csv_download(
+        with_note(mbc),
+        label="Download completeness (CSV)",
+        file_name="outcomes_mbc.csv",
+        key="dl_outcome_mbc",
+    )

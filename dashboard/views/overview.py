@@ -12,7 +12,9 @@ from dashboard.boardpack import Month, board_pack_pdf
 from dashboard.components import charts, empty, kpi, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
+from dashboard.components.outcome_notes import side_counts
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
 
 ctx = context()
@@ -107,8 +109,10 @@ if not summary.is_empty() and "response" in summary.columns:
                 None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
                 kpi.pct,
                 kpi.signed_points,
-                help=f"Largest condition; {top['instrument']} response at the end of induction. "
-                "'–' means fewer evaluable patients than the suppression threshold.",
+                help=f"Largest condition; {top['instrument']} response at the end of induction, mature "
+                "patients (day 0 ≥ 42 days before the data's last date) above caseness only. "
+                "'–' means a count under the suppression threshold.",
+                caption=side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k),
             )
         )
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
@@ -118,7 +122,7 @@ st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period c
 weekly = complete_periods(queries.sessions_over_time(f, "week", None), f, "week")
 left, right = st.columns(2)
 with left:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly,
             x="period_start",
@@ -131,7 +135,7 @@ with left:
         key="trend_sessions",
     )
 with right:
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             weekly.filter(pl.col("scheduled_sessions") > 0),
             x="period_start",
@@ -147,7 +151,7 @@ with right:
 left, right = st.columns(2)
 with left:
     starts = complete_periods(queries.new_starts_over_time(f, "week"), f, "week")
-    st.plotly_chart(
+    show_figure(
         charts.line_chart(
             starts,
             x="period_start",
@@ -164,7 +168,7 @@ with right:
     if u.is_empty():
         empty.no_data("administered sessions")
     else:
-        st.plotly_chart(
+        show_figure(
             charts.line_chart(
                 u,
                 x="period",

@@ -10,10 +10,11 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, line_list, spc_controls, tables
+from dashboard.components import empty, ideation_signal, kpi, line_list, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
+from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety
 
 ctx = context()
@@ -134,7 +135,7 @@ if rates_tab.open is not False:
         )
         # Chart and table one above the other: both need the width (long clinic names, six columns).
         with st.container():
-            st.plotly_chart(
+            show_figure(
                 sf.rate_dot_whisker(
                     by,
                     title=f"AEs per 100 administered sessions by {DIMENSIONS[dimension].lower()}",
@@ -207,7 +208,7 @@ if funnel_tab.open is not False:
         if funnel.filter(pl.col("administered_sessions") > 0).is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(
+            show_figure(
                 sf.funnel_figure(funnel, safety.funnel_curve(funnel), highlight=picked), key="ae_funnel_chart"
             )
             flagged = funnel.filter(pl.col("flag").is_in(["above_998", "above_95"]))
@@ -221,7 +222,7 @@ if funnel_tab.open is not False:
                 + (
                     "Above a limit: "
                     + ", ".join(
-                        f"**{n}** ({sf.FLAG_LABELS[fl]})"
+                        f"**{md(n)}** ({sf.FLAG_LABELS[fl]})"
                         for n, fl in flagged.select("clinic_name", "flag").rows()
                     )
                     + "."
@@ -279,7 +280,7 @@ if funnel_tab.open is not False:
             empty.no_data("administered sessions")
         else:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
-            st.plotly_chart(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
+            show_figure(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
             st.caption(
                 f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
                 f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
@@ -484,3 +485,6 @@ if list_tab.open is not False:
             "the sidebar are kept in the URL: copy it to share this list."
         )
         line_list.render(ctx, f)
+
+# --- Suicidal ideation (an outcome rule's safety signal, for the quality team) -------------------
+ideation_signal.render(f)

@@ -33,6 +33,7 @@ ID_EMAIL_COLUMN = "margaret.whitfield@example.com"
 ID_PHONE_COLUMN = "(415) 555-0199"
 ID_EMAIL_TEXT = "j.carter.1980@example.net"
 ID_PHONE_TEXT = "617-555-0142"
+ID_SSN_KEY = "078-05-1120"  # an SSN sent as a patient key: the row is rejected, the value kept nowhere
 
 
 def _csv(table: str, rows: list[dict[str, object]], columns: list[str] | None = None) -> bytes:
@@ -139,10 +140,19 @@ def write_dirty(out: Path, ref: Refs, seed: int) -> dict[str, object]:
         _session(ref, "DIRTY-S10", patient_key="P-DOES-NOT-EXIST"),
         _session(ref, "DIRTY-S11", status="cancelled", dose_mg=None, weight_kg=None, duration_min=None,
                  recovery_min=None),
+        _session(ref, "DIRTY-S12", bp_sys_pre=110, bp_dia_pre=120),
+        _session(ref, "DIRTY-S13", patient_key=ID_SSN_KEY),
     ])  # fmt: skip
     for reason, n in (("unparsable", 2), ("out_of_range", 3), ("missing_required", 2), ("invalid_enum", 1),
-                      ("dose_per_kg_too_high", 1), ("unknown_fk", 1)):  # fmt: skip
+                      ("dose_per_kg_too_high", 1), ("unknown_fk", 1), ("diastolic_not_below_systolic", 1),
+                      ("identifier_in_key", 1)):  # fmt: skip
         expect("sessions", reason, n)
+
+    # one line in Latin-1 among UTF-8 ones: that line only is rejected
+    latin = _csv("sessions", [_session(ref, "DIRTY-ENC1", status="cancelled", dose_mg=None, weight_kg=None,
+                                       duration_min=None, recovery_min=None)])  # fmt: skip
+    files["sessions_latin1.csv"] = latin.replace(b"DIRTY-ENC1", "DIRTY-ÉNC1".encode("latin-1"))
+    expect("sessions", "invalid_encoding")
 
     good = _csv("sessions", [
         _session(ref, "DIRTY-M1", status="no_show", dose_mg=None, weight_kg=None, duration_min=None,
@@ -174,8 +184,11 @@ def write_dirty(out: Path, ref: Refs, seed: int) -> dict[str, object]:
         _ae(ref, "DIRTY-E4", serious="maybe"),
         _ae(ref, "DIRTY-E5", description=f"Nausea; patient asked for results at {ID_EMAIL_TEXT}"),
         _ae(ref, "DIRTY-E6", description=f"Dizzy at discharge, daughter called back on {ID_PHONE_TEXT}"),
+        _ae(ref, "DIRTY-E7", severity_grade=2, outcome="fatal"),
+        _ae(ref, "DIRTY-E8", severity_grade=5, serious="true", outcome="resolved"),
     ])  # fmt: skip
-    for reason in ("grade_not_serious", "out_of_range", "invalid_enum", "unparsable"):
+    for reason in ("grade_not_serious", "out_of_range", "invalid_enum", "unparsable", "fatal_not_grade_5",
+                   "grade_5_not_fatal"):  # fmt: skip
         expect("adverse_events", reason)
 
     # Whole-file rejects.
@@ -232,7 +245,14 @@ def write_dirty(out: Path, ref: Refs, seed: int) -> dict[str, object]:
             "assessments": ["DIRTY-A5"],
             "adverse_events": ["DIRTY-E5", "DIRTY-E6"],
         },
-        "identifier_values": [ID_DOB, ID_EMAIL_COLUMN, ID_PHONE_COLUMN, ID_EMAIL_TEXT, ID_PHONE_TEXT],
+        "identifier_values": [
+            ID_DOB,
+            ID_EMAIL_COLUMN,
+            ID_PHONE_COLUMN,
+            ID_EMAIL_TEXT,
+            ID_PHONE_TEXT,
+            ID_SSN_KEY,
+        ],
         "notes": (
             "Each bad row has exactly one fault. The unterminated quote is the last line of "
             "sessions_malformed.csv so it can swallow nothing else. DIRTY-P7 uses ' m ' and 'PTSD' "

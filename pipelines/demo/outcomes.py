@@ -3,7 +3,9 @@
 Scores follow a latent per-patient response ``r`` (share of the baseline lost
 by the end of induction), reached gradually over the first sessions. ``r`` is
 calibrated so PHQ-9 response/remission at end of induction land near the
-ORKA-1 registry (53.6% / 28.9%).
+ORKA-1 registry (53.6% / 28.9%); PCL-5 and Y-BOCS respond less (``R_SCALE``). Baselines below
+caseness occur naturally (PHQ-9 ~4%, PCL-5 ~6%: the score model's lower tail), and some
+pre-infusion questionnaires are logged a few minutes after the booked time (``P_LOGGED_LATE``).
 """
 
 from __future__ import annotations
@@ -34,6 +36,12 @@ GAIN = np.array([0.0, 0.45, 0.65, 0.8, 0.9, 0.97, 1.0])
 RELAPSE_P = {"maintained": 0.2, "not_maintained": 0.4}  # by the 60–120 day follow-up
 RELAPSE_KEEP = 0.3  # a relapsed patient keeps this share of the improvement
 P_PRE_SESSION = 0.9
+# A pre-infusion questionnaire logged a few minutes after the booked time (still linked to the
+# session): a baseline under the v2 rule, a "day-0 rapid response" under v1's.
+P_LOGGED_LATE = 0.08
+# Response by instrument relative to the latent ``r``: PCL-5 and Y-BOCS respond less than PHQ-9, so
+# PCL-5 remission and Y-BOCS response land near real-world ketamine series (~40% and ~45%).
+R_SCALE = {"pcl5": 0.45, "ybocs": 0.6}
 SECONDARY = (("madrs", 0.3, True), ("qids_sr16", 0.2, True), ("gad7", 0.2, False))
 P_CSSRS = 0.4
 
@@ -82,8 +90,9 @@ def assessments(rng: np.random.Generator, pts: Arrays, rows: Arrays, sess: Array
     late_day = day0 + rng.integers(60, 121, n)
     pre = np.nonzero(admin & (rng.random(admin.size) < P_PRE_SESSION))[0]
     tp_p = np.concatenate([np.arange(n), p[pre], np.nonzero(end_p)[0], np.nonzero(late_p)[0]])
+    logged_after = np.where(rng.random(pre.size) < P_LOGGED_LATE, rng.integers(2, 11, pre.size), -15)
     tp_min = np.concatenate([
-        _daytime(rng, pts["enrol_day"]), minute[pre] - 15,
+        _daytime(rng, pts["enrol_day"]), minute[pre] + logged_after,
         _daytime(rng, end_day[end_p]), _daytime(rng, late_day[late_p]),
     ])  # fmt: skip
     tp_row = np.concatenate([np.full(n, -1), pre, np.full(int(end_p.sum() + late_p.sum()), -1)])
@@ -96,7 +105,8 @@ def assessments(rng: np.random.Generator, pts: Arrays, rows: Arrays, sess: Array
     t_idx, inst = np.nonzero(mask)
     pp = tp_p[t_idx]
     gain = GAIN[np.minimum(tp_k[t_idx], GAIN.size - 1)]
-    frac = pts["r"][pp] * gain * np.where(late[t_idx] & relapsed[pp], RELAPSE_KEEP, 1.0)
+    scale = np.array([R_SCALE.get(i, 1.0) for i in INSTR])[inst]
+    frac = pts["r"][pp] * scale * gain * np.where(late[t_idx] & relapsed[pp], RELAPSE_KEEP, 1.0)
     base = np.clip(MU[inst] + SD[inst] * pts["severity"][pp], FLOOR[inst], HI[inst])
     score = base * (1 - frac) + NOISE[inst] * rng.normal(0, 1, pp.size)
     # C-SSRS ideation: 0–5, mostly 0, easing as the patient improves.

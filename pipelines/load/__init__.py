@@ -7,7 +7,14 @@ the loader looks keys up in; ``bookkeeping`` records what a run read and touched
 versions is in ``pipelines.compat``.
 """
 
-from pipelines.load.bookkeeping import files_to_check, record_files, touch_mtimes, update_freshness
+from pipelines.load.bookkeeping import (
+    files_to_check,
+    record_files,
+    record_unread,
+    same_unread,
+    touch_mtimes,
+    update_freshness,
+)
 from pipelines.load.loader import FileLoad, TableLoader
 from pipelines.load.schema import ensure_schema, schema_is_current
 
@@ -17,6 +24,8 @@ __all__ = [
     "ensure_schema",
     "files_to_check",
     "record_files",
+    "record_unread",
+    "same_unread",
     "schema_is_current",
     "touch_mtimes",
     "update_freshness",

@@ -103,6 +103,40 @@ def record_files(con: duckdb.DuckDBPyConnection, run_id: str, files: list[FileLo
     con.unregister("_source_files_frame")
 
 
+def record_unread(
+    con: duckdb.DuckDBPyConnection, run_id: str, unread: list[tuple[str, str, str]], at: datetime
+) -> None:
+    """Replace ``unread_files`` by the entries (relative path, reason, message) this run could not read.
+
+    They are not in ``source_files``, so the next run tries them again; ``ketaops status``
+    lists them until they read. Entries never handed to the validator (links, special files)
+    also get their ``rejected_rows`` row here, as a file the validator rejects whole does.
+    """
+    con.execute("DELETE FROM unread_files").fetchall()
+    if not unread:
+        return
+    con.executemany(
+        "INSERT INTO unread_files VALUES (?, ?, ?, ?, ?)", [[*u, run_id, at] for u in unread]
+    ).fetchall()
+    never_read = [
+        [run_id, path, reason, message] for path, reason, message in unread if reason != "read_error"
+    ]
+    if never_read:
+        con.executemany(
+            "INSERT INTO rejected_rows VALUES (?, NULL, ?, NULL, ?, NULL, NULL, NULL, ?)", never_read
+        ).fetchall()
+
+
+def same_unread(con: duckdb.DuckDBPyConnection, unread: list[tuple[str, str, str]]) -> bool:
+    """Whether the published ``unread_files`` lists exactly these links and special files.
+
+    Files that failed to read are not compared: they are never in ``source_files``, so a run
+    that finds one always builds (and tries it again).
+    """
+    stored = con.execute("SELECT path, reason FROM unread_files WHERE reason <> 'read_error'").fetchall()
+    return set(stored) == {(path, reason) for path, reason, _ in unread}
+
+
 # Tables whose rows make up a patient's treatment history (day 0, session numbers, scores,
 # condition): the per-patient summaries are recomputed for every patient they touch.
 PATIENT_HISTORY_TABLES = ("patients", "sessions", "assessments")

@@ -48,6 +48,7 @@ from pipelines.load.numbering import (
     record_condition_changes,
 )
 from pipelines.marts.time_order import CLUSTERED
+from pipelines.redact import redact_columns
 from pipelines.validate import FileResult
 
 STAGE = "_stage"
@@ -300,14 +301,20 @@ class TableLoader:
         ).fetchall()
         for i in range(len(fks)):
             con.execute(f"DROP TABLE _fk_missing{i}").fetchall()
-        con.execute(
-            "INSERT INTO rejected_rows SELECT ?, ?, f.path, b._row_number, 'unknown_fk', "
-            "(?)[b.fk + 1], b.fk_values[b.fk + 1], b.raw_record, "
+        rejects = con.sql(
+            "SELECT ?::VARCHAR AS run_id, ?::VARCHAR AS table_name, f.path AS source_file, "
+            "b._row_number AS row_number, 'unknown_fk' AS reason, (?::VARCHAR[])[b.fk + 1] AS column_name, "
+            "b.fk_values[b.fk + 1] AS value, b.raw_record, "
             "format('{} row {}: {} ''{}'' does not exist in {}', f.path, b._row_number, "
-            "(?)[b.fk + 1], b.fk_values[b.fk + 1], (?)[b.fk + 1]) "
+            "(?::VARCHAR[])[b.fk + 1], b.fk_values[b.fk + 1], (?::VARCHAR[])[b.fk + 1]) AS message "
             "FROM _fk_bad b JOIN _files f USING (_file_idx) ORDER BY b._file_idx, b._row_number",
-            [self.run_id, table.name, [c for c, _ in fks], [c for c, _ in fks], [t for _, t in fks]],
-        ).fetchall()
+            params=[self.run_id, table.name, [c for c, _ in fks], [c for c, _ in fks], [t for _, t in fks]],
+        ).pl()
+        # the same redaction as every other path into the quarantine (rejects.row_rejects)
+        rejects, _ = redact_columns(rejects, ["value", "raw_record", "message"])
+        con.register("_fk_rejects", rejects)
+        con.execute("INSERT INTO rejected_rows BY NAME SELECT * FROM _fk_rejects").fetchall()
+        con.unregister("_fk_rejects")
         bad = dict(con.execute("SELECT _file_idx, count(*) FROM _fk_bad GROUP BY ALL").fetchall())
         for i, load in enumerate(self.files):
             load.rows_rejected = (load.rows_rejected or 0) + bad.get(i, 0)

@@ -30,6 +30,9 @@ class MetricConfig:
     stale_days: int = 3
     # SPC: periods used to fix the control limits
     spc_baseline_periods: int = 12
+    # caseness thresholds overriding the rule table's, as (instrument, baseline ≥) pairs
+    # (``[metrics.caseness]`` in ketaops.toml: ``phq9 = 12``)
+    caseness: tuple[tuple[str, float], ...] = ()
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> MetricConfig:
@@ -44,4 +47,6 @@ def load_config(path: str | os.PathLike[str] | None = None) -> MetricConfig:
     unknown = set(raw) - known
     if unknown:
         raise ValueError(f"{p}: unknown [metrics] settings: {', '.join(sorted(unknown))}")
+    if isinstance(raw.get("caseness"), dict):  # a TOML table; kept as sorted pairs (hashable, one repr)
+        raw["caseness"] = tuple(sorted((str(k), float(v)) for k, v in raw["caseness"].items()))
     return replace(MetricConfig(), **raw)

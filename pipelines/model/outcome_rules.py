@@ -8,7 +8,7 @@ docs/metrics.md (``rules_markdown``, which a test keeps in step) all read ``RULE
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 
 from pipelines.contract import CONDITIONS, INSTRUMENTS
@@ -30,6 +30,8 @@ class InstrumentRule:
     remission_op: Literal["<", "<="] | None = None  # endpoint score compared with the threshold
     remission_threshold: float | None = None
     bands: tuple[Band, ...] = ()  # severity bands for trajectory charts
+    caseness: float = 0.0  # baseline at or above it: evaluable (metrics.md "Caseness")
+    reliable_change: float | None = None  # points of rise that are a worsening; None: the % rule
 
     @property
     def response_text(self) -> str:
@@ -42,6 +44,12 @@ class InstrumentRule:
             return "—"
         op = "<" if self.remission_op == "<" else "≤"
         return f"score {op} {self.remission_threshold:g}"
+
+    @property
+    def worsening_text(self) -> str:
+        if self.reliable_change is not None:
+            return f"rise ≥ {self.reliable_change:g} points"
+        return f"rise ≥ {WORSENING_FRACTION:.0%} and ≥ {WORSENING_MIN_POINTS} points"
 
     @property
     def score_range(self) -> tuple[float, float]:
@@ -149,6 +157,17 @@ RULES: dict[str, InstrumentRule] = {
         ),
     )
 }
+# Caseness thresholds (NHS Talking Therapies' "caseness": remission only means something for a
+# patient who started above the cut-off) and reliable-change thresholds in points (metrics.md v2).
+CASENESS: dict[str, float] = {
+    "phq9": 10, "gad7": 8, "pcl5": 33, "ybocs": 16, "madrs": 20, "qids_sr16": 11,
+    "pain_nrs": 4, "migraine_days": 4, "craving_vas": 1,
+}  # fmt: skip
+RELIABLE_CHANGE: dict[str, float] = {"phq9": 6, "gad7": 4, "pcl5": 10}
+RULES = {
+    name: replace(rule, caseness=float(CASENESS[name]), reliable_change=RELIABLE_CHANGE.get(name))
+    for name, rule in RULES.items()
+}
 PRIMARY_INSTRUMENT: dict[str, str | None] = {
     "depression": "phq9",
     "bipolar_depression": "phq9",
@@ -172,7 +191,11 @@ ENDPOINT_DAYS = 42
 RAPID_DAYS = 7
 DURABILITY_DAYS = (60, 120)
 FOLLOW_UP_DAYS = 120  # time to response: later scores are administratively censored at day 120
-WORSENING_FRACTION = 0.20
+MATURE_DAYS = 42  # day 0 at least this many days before the data's last date: end of induction
+DURABLE_MATURE_DAYS = 120  # likewise for durability
+WORSENING_FRACTION = 0.20  # instruments without a reliable-change threshold: ≥ 20% and ≥ 2 points
+WORSENING_MIN_POINTS = 2
+IDEATION_SIGNAL = 3  # C-SSRS ideation rising to this or more after day 0: a safety signal
 
 MEASURES: dict[str, str] = {
     "response": "Response",
@@ -180,9 +203,18 @@ MEASURES: dict[str, str] = {
     "mean_change": "Mean change",
     "rapid_response": "Rapid response (≤ 7 days)",
     "durability": "Durability (60–120 days)",
-    "worsening": "Worsening (≥ 20%)",
+    "worsening": "Worsening (reliable change)",
     "ideation_improved": "C-SSRS ideation lower",
 }
+
+
+def caseness_thresholds(overrides: tuple[tuple[str, float], ...] = ()) -> dict[str, float]:
+    """Each instrument's caseness threshold: the rule table's, with ``MetricConfig.caseness`` over it."""
+    out = {name: rule.caseness for name, rule in RULES.items()}
+    unknown = {name for name, _ in overrides} - set(out)
+    if unknown:
+        raise ValueError(f"caseness for unknown instruments: {', '.join(sorted(unknown))}")
+    return out | dict(overrides)
 
 
 def instruments_for(condition: str) -> list[tuple[str, bool]]:
@@ -194,15 +226,19 @@ def instruments_for(condition: str) -> list[tuple[str, bool]]:
 
 def rules_markdown() -> str:
     """The rule table as Markdown, for docs/metrics.md (a test keeps the docs in step)."""
-    lines = ["| condition | instrument | response | remission |", "|---|---|---|---|"]
+    lines = [
+        "| condition | instrument | response | remission | caseness (baseline ≥) | worsening |",
+        "|---|---|---|---|---|---|",
+    ]
+
+    def row(condition: str, r: InstrumentRule) -> str:
+        return (
+            f"| {condition} | {r.instrument} | {r.response_text} | {r.remission_text} "
+            f"| {r.caseness:g} | {r.worsening_text} |"
+        )
+
     for condition in CONDITIONS:
         inst = PRIMARY_INSTRUMENT[condition]
-        if inst is None:
-            lines.append(f"| {condition} | — | — | — |")
-            continue
-        r = RULES[inst]
-        lines.append(f"| {condition} | {inst} | {r.response_text} | {r.remission_text} |")
-    for inst in SECONDARY_INSTRUMENTS:
-        r = RULES[inst]
-        lines.append(f"| any (secondary) | {inst} | {r.response_text} | {r.remission_text} |")
+        lines.append(f"| {condition} | — | — | — | — | — |" if inst is None else row(condition, RULES[inst]))
+    lines += [row("any (secondary)", RULES[inst]) for inst in SECONDARY_INSTRUMENTS]
     return "\n".join(lines)

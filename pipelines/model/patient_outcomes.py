@@ -20,7 +20,7 @@ metrics run inline on a database without those tables (``dashboard.metrics.outco
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import date, timedelta
 
 import duckdb
 import polars as pl
@@ -29,13 +29,17 @@ from pipelines.contract import ASSESSMENTS, CLINICS, CONDITIONS, PATIENTS, SESSI
 from pipelines.model.outcome_rules import (
     BASELINE_DAYS,
     DURABILITY_DAYS,
+    DURABLE_MATURE_DAYS,
     ENDPOINT_DAYS,
     FOLLOW_UP_DAYS,
     IDEATION_CONDITIONS,
     IDEATION_INSTRUMENT,
+    IDEATION_SIGNAL,
+    MATURE_DAYS,
     RAPID_DAYS,
     RULES,
     WORSENING_FRACTION,
+    WORSENING_MIN_POINTS,
     instruments_for,
 )
 
@@ -60,7 +64,7 @@ def _cohort_sql(where: str, first_sessions: str, numbered: bool = False) -> str:
             SELECT fs.patient_key, {"fs.patient_no, " if numbered else ""}
                    {pid} AS pid,
                    fs.clinic_id, c.clinic_name, p.primary_condition AS condition, fs.day0,
-                   fs.route, fs.modality
+                   fs.session_id AS day0_session, fs.route, fs.modality
             FROM {first_sessions} fs
             JOIN {CLINICS.name} c ON c.clinic_id = fs.clinic_id
             JOIN {PATIENTS.name} p ON p.patient_key = fs.patient_key
@@ -81,7 +85,7 @@ def keyed_cohort(
     ``numbered`` (the refresh) adds ``patient_no``, which ``scores_for`` then joins on.
     """
     number = "patient_no, " if numbered else ""
-    cols = f"patient_key, {number}pid, clinic_id, clinic_name, condition, day0, route, modality"
+    cols = f"patient_key, {number}pid, clinic_id, clinic_name, condition, day0, day0_session, route, modality"
     cohort = _cohort_sql(where, first_sessions, numbered)
     sql = f"WITH {cohort} SELECT {cols} FROM cohort ORDER BY pid"
     return con.sql(sql, params=params).pl()
@@ -103,17 +107,18 @@ SCORE_ORDER = ("pid", "assessed_at", "assessment_id")
 def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFrame:
     """Scores of the patients of a keyed cohort, from 30 days before their day 0 on.
 
-    Columns: pid, instrument, score, assessed_at, day, after, session_number.
-    ``day`` = calendar days from day 0's date; ``after`` = assessed after day 0's
-    exact time. ``session_number`` (the loader's numbering of administered
-    sessions): that of the session named by ``session_id`` when given (and
-    administered, same patient), else of the latest administered session at or
-    before ``assessed_at``, else 0 (before treatment). Patient keys stay inside this
-    function (the cohort is handed over as a registered frame). In ``SCORE_ORDER`` within each
-    patient's instrument (the assessment id breaks ties, then is dropped), which the per-patient
-    functions rely on. A cohort with
-    ``patient_no`` (the refresh's) is joined on that integer: a day's few hundred long-treated
-    patients make these joins read every score and session (docs/performance.md).
+    Columns: pid, instrument, score, assessed_at, day, after, linked, session_number.
+    ``day`` = calendar days from day 0's date; ``linked`` = the score names the day-0 session
+    (``session_id``): a baseline whatever its time, so a pre-infusion questionnaire logged a
+    few minutes late is not a follow-up; ``after`` = assessed after day 0's exact time and not
+    linked. ``session_number`` (the loader's numbering of administered sessions): that of the
+    session named by ``session_id`` when given (and administered, same patient), else of the
+    latest administered session at or before ``assessed_at``, else 0 (before treatment).
+    Patient keys stay inside this function (the cohort is handed over as a registered frame).
+    In ``SCORE_ORDER`` within each patient's instrument (the assessment id breaks ties, then is
+    dropped), which the per-patient functions rely on. A cohort with ``patient_no`` (the
+    refresh's) is joined on that integer: a day's few hundred long-treated patients make these
+    joins read every score and session (docs/performance.md).
 
     Only what the per-patient functions read leaves DuckDB (the clinic and condition are the
     cohort's): the refresh reads ~2M scores per chunk, and every string column costs.
@@ -126,14 +131,15 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
     # (stored in time order; the assessments are not, see marts.time_order.CLUSTERED)
     first_day0 = keyed["day0"].min()
     earliest_score = None if first_day0 is None else first_day0 - timedelta(days=BASELINE_DAYS + 1)
-    con.register(view, keyed.select(key, "pid", "day0"))
+    con.register(view, keyed.select(key, "pid", "day0", "day0_session"))
     try:
         x = con.sql(
             f"""
             SELECT k.pid, s.instrument, s.score, s.assessed_at, s.assessment_id,
                    {_SESSION_HASH.format(column="s.session_id")} AS session_hash,
                    date_diff('day', CAST(k.day0 AS DATE), CAST(s.assessed_at AS DATE)) AS day,
-                   s.assessed_at > k.day0 AS after
+                   coalesce(s.session_id = k.day0_session, false) AS linked,
+                   s.assessed_at > k.day0 AND NOT coalesce(s.session_id = k.day0_session, false) AS after
             FROM {view} k JOIN {ASSESSMENTS.name} s ON s.{key} = k.{key}
             WHERE s.instrument IN ({inst})
               AND CAST(s.assessed_at AS DATE) >= CAST(k.day0 AS DATE) - INTERVAL {BASELINE_DAYS} DAY
@@ -153,15 +159,15 @@ def scores_for(con: duckdb.DuckDBPyConnection, keyed: pl.DataFrame) -> pl.DataFr
     # the session an assessment names, the same patient's (joined on its id's hash: integers
     # instead of strings, 0.3 s of a refresh chunk), else the latest at or before it (an as-of
     # join in Polars: DuckDB's ASOF join took 12 s for 2M scores of 200k patients)
-    named = adm.select("pid", "session_hash", linked="session_number")
+    named = adm.select("pid", "session_hash", named_number="session_number")
     latest = adm.select("pid", "scheduled_at", latest="session_number").sort("pid", "scheduled_at", "latest")
     return (
         _in_score_order(x)  # the as-of join's order, and the one the per-patient functions need
         .join(named, on=["pid", "session_hash"], how="left", maintain_order="left")
         .join_asof(latest, left_on="assessed_at", right_on="scheduled_at", by="pid", check_sortedness=False)
         .select(
-            "pid", "instrument", "score", "assessed_at", "day", "after",
-            session_number=pl.coalesce("linked", "latest", 0).cast(pl.Int64),
+            "pid", "instrument", "score", "assessed_at", "day", "after", "linked",
+            session_number=pl.coalesce("named_number", "latest", 0).cast(pl.Int64),
         )
     )  # fmt: skip
 
@@ -215,6 +221,7 @@ def _rules_frame() -> pl.DataFrame:
                 "amount": float(r.response_amount),
                 "rem_op": r.remission_op,
                 "rem_thr": None if r.remission_threshold is None else float(r.remission_threshold),
+                "reliable": None if r.reliable_change is None else float(r.reliable_change),
             }
             for r in RULES.values()
         ],
@@ -224,6 +231,7 @@ def _rules_frame() -> pl.DataFrame:
             "amount": pl.Float64,
             "rem_op": pl.String,
             "rem_thr": pl.Float64,
+            "reliable": pl.Float64,
         },
     )
 
@@ -278,7 +286,7 @@ def patient_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame
     ``scores`` as ``scores_for`` returns them (in ``SCORE_ORDER``): each window's score is the
     latest (or first) non-null of a column masked to that window, all in one group-by.
     """
-    after, day, score = pl.col("after"), pl.col("day"), pl.col("score")
+    after, day, score, linked = pl.col("after"), pl.col("day"), pl.col("score"), pl.col("linked")
     base = (
         cohort.select("pid", "clinic_id", "clinic_name", "condition")
         .join(_pairs_frame(), on="condition")
@@ -287,19 +295,27 @@ def patient_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame
     windows = scores.select(
         "score",
         pair=_pair_key(),
-        baseline=pl.when(~after & (day >= -BASELINE_DAYS)).then(score),
+        linked_baseline=pl.when(linked).then(score),
+        window_baseline=_window_baseline(),
         endpoint=pl.when(after & (day <= ENDPOINT_DAYS)).then(score),
         rapid_score=pl.when(after & (day <= RAPID_DAYS)).then(score),
         durable_score=pl.when(after & day.is_between(*DURABILITY_DAYS)).then(score),
         follow_day=pl.when(after & (day <= FOLLOW_UP_DAYS)).then(day),
     )
     picks = windows.group_by("pair").agg(
-        pl.col("baseline", "endpoint", "durable_score").last(ignore_nulls=True),
+        pl.col("linked_baseline", "window_baseline", "endpoint", "durable_score").last(ignore_nulls=True),
         pl.col("rapid_score").first(ignore_nulls=True),
         last_day=pl.col("follow_day").max(),
         follow_ups=pl.col("follow_day").count(),
     )
-    out = base.join(picks, on="pair", how="left").join(_rules_frame(), on="instrument", how="left")
+    out = (
+        base.join(picks, on="pair", how="left")
+        .join(_rules_frame(), on="instrument", how="left")
+        .with_columns(  # the score linked to the day-0 session wins (metrics.md "Baseline")
+            baseline=pl.coalesce("linked_baseline", "window_baseline"),
+            baseline_linked=pl.col("linked_baseline").is_not_null(),
+        )
+    )
 
     # time to response: first follow-up score meeting the rule, else censored at the last one
     events = (
@@ -326,7 +342,7 @@ def patient_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame
         responder=responder,
         remitter=pl.when(evaluable & pl.col("rem_op").is_not_null()).then(_remits(e)).otherwise(None),
         change=pl.when(evaluable).then(e - b),
-        worsened=evaluable & (e > b) & (e - b >= WORSENING_FRACTION * b - _EPS),
+        worsened=evaluable & _worsens(b, e),
         rapid_evaluable=rapid_ok,
         rapid_responder=rapid_ok & _responds(b, pl.col("rapid_score")).fill_null(False),
         durable_evaluable=responder & pl.col("durable_score").is_not_null(),
@@ -335,19 +351,50 @@ def patient_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame
     ).select(PATIENT_OUTCOME_COLUMNS)
 
 
+def _window_baseline() -> pl.Expr:
+    """A score of the baseline window: at or before day 0's time, at most 30 days before, not
+    linked to the day-0 session (a linked score is the baseline whatever its time)."""
+    return pl.when(~pl.col("after") & ~pl.col("linked") & (pl.col("day") >= -BASELINE_DAYS)).then(
+        pl.col("score")
+    )
+
+
+def _worsens(baseline: pl.Expr, endpoint: pl.Expr) -> pl.Expr:
+    """A reliable rise (metrics.md v2): the instrument's points where it has a threshold (``reliable``
+    joined in), else ≥ 20% of baseline and ≥ 2 points."""
+    rise = endpoint - baseline
+    by_share = (rise >= WORSENING_FRACTION * baseline - _EPS) & (rise >= WORSENING_MIN_POINTS - _EPS)
+    return (
+        pl.when(pl.col("reliable").is_not_null())
+        .then(rise >= pl.col("reliable") - _EPS)
+        .otherwise((rise > 0) & by_share)
+    )
+
+
 def ideation_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFrame:
-    """Depression cohorts: C-SSRS ideation at baseline > 0, and whether the endpoint is lower.
+    """Depression cohorts: C-SSRS ideation at baseline > 0, and whether the endpoint is lower;
+    and the safety signal: the first score after day 0 of at least ``IDEATION_SIGNAL`` above the
+    baseline (any such score when there is no baseline), at any time after day 0.
 
     ``scores`` in ``SCORE_ORDER`` (as ``scores_for`` returns them)."""
     after, day, score = pl.col("after"), pl.col("day"), pl.col("score")
-    picks = (
-        scores.filter(pl.col("instrument") == IDEATION_INSTRUMENT)
-        .group_by("pid")
-        .agg(
-            baseline=pl.when(~after & (day >= -BASELINE_DAYS)).then(score).last(ignore_nulls=True),
-            endpoint=pl.when(after & (day <= ENDPOINT_DAYS)).then(score).last(ignore_nulls=True),
-        )
+    ideation = scores.filter(pl.col("instrument") == IDEATION_INSTRUMENT)
+    picks = ideation.group_by("pid").agg(
+        pl.coalesce(
+            pl.when(pl.col("linked")).then(score).last(ignore_nulls=True),
+            _window_baseline().last(ignore_nulls=True),
+        ).alias("baseline"),
+        endpoint=pl.when(after & (day <= ENDPOINT_DAYS)).then(score).last(ignore_nulls=True),
+        peak_after=pl.when(after).then(score).max(),
     )
+    rises = (
+        ideation.filter(after & (score >= IDEATION_SIGNAL))
+        .join(picks.select("pid", "baseline"), on="pid", maintain_order="left")
+        .filter(pl.col("baseline").is_null() | (score > pl.col("baseline")))
+        .group_by("pid")
+        .agg(rose_at=pl.col("assessed_at").first(), rose_to=pl.col("score").first())
+    )
+    picks = picks.join(rises, on="pid", how="left")
     base = (
         cohort.filter(pl.col("condition").is_in(IDEATION_CONDITIONS))
         .select("pid", "clinic_id", "condition")
@@ -358,6 +405,52 @@ def ideation_outcomes(cohort: pl.DataFrame, scores: pl.DataFrame) -> pl.DataFram
         eligible=eligible.fill_null(False),
         improved=(eligible & (pl.col("endpoint") < pl.col("baseline"))).fill_null(False),
     ).select(IDEATION_COLUMNS)
+
+
+# --- maturity and caseness: applied when the rows are read ---------------------------------
+
+
+def settled_sql(source: str) -> str:
+    """The rows of ``source`` (``PATIENT_OUTCOME_COLUMNS`` and ``day0``) with maturity and caseness
+    applied (metrics.md v2), with ``mature``, ``maturing`` and ``below_caseness`` added.
+
+    A patient's rule results depend on their own history only, so the refresh stores them; whether
+    they count depends on the data's last date (maturity moves with every refresh) and on the
+    configured caseness thresholds, so both are applied here, on the stored rows and on rows
+    computed inline alike. Evaluable (and every figure counted over it) needs day 0 at least
+    ``MATURE_DAYS`` before the data's last date and a baseline at or above caseness; durability
+    ``DURABLE_MATURE_DAYS``; time to response only caseness (the curve censors the young).
+    Parameters: ``settled_params``.
+    """
+    ok, durable_ok = "(mature AND cased)", "(durable_mature AND cased)"
+    return f"""
+        SELECT * EXCLUDE (cased, durable_mature) REPLACE (
+                   evaluable AND {ok} AS evaluable, responder AND {ok} AS responder,
+                   CASE WHEN {ok} THEN remitter END AS remitter, CASE WHEN {ok} THEN change END AS change,
+                   worsened AND {ok} AS worsened, rapid_evaluable AND {ok} AS rapid_evaluable,
+                   rapid_responder AND {ok} AS rapid_responder,
+                   durable_evaluable AND {durable_ok} AS durable_evaluable,
+                   durable_responder AND {durable_ok} AS durable_responder,
+                   km_eligible AND cased AS km_eligible),
+               NOT mature AS maturing, coalesce(baseline IS NOT NULL AND NOT cased, false) AS below_caseness
+        FROM (
+            SELECT *, coalesce(CAST(day0 AS DATE) <= CAST(? AS DATE), false) AS mature,
+                   coalesce(CAST(day0 AS DATE) <= CAST(? AS DATE), false) AS durable_mature,
+                   coalesce(baseline >= {_CASENESS_CASE}, false) AS cased
+            FROM {source})"""
+
+
+def settled_params(last_date: date | None, caseness: dict[str, float]) -> list[object]:
+    """Parameters of ``settled_sql``: the maturity cut-offs from the data's last date (None: no
+    sessions, nobody mature) and the caseness threshold of each instrument."""
+    cut = [
+        None if last_date is None else last_date - timedelta(days=n)
+        for n in (MATURE_DAYS, DURABLE_MATURE_DAYS)
+    ]
+    return [*cut, *(v for inst in RULES for v in (inst, float(caseness[inst])))]
+
+
+_CASENESS_CASE = "CASE instrument " + " ".join("WHEN ? THEN ?" for _ in RULES) + " END"
 
 
 def session_scores_from(scores: pl.DataFrame) -> pl.DataFrame:
@@ -375,8 +468,12 @@ def session_scores_from(scores: pl.DataFrame) -> pl.DataFrame:
 COHORT_COLUMNS = ("pid", "clinic_id", "clinic_name", "condition", "day0")
 PATIENT_OUTCOME_COLUMNS = (
     "pid", "clinic_id", "clinic_name", "condition", "instrument", "is_primary", "baseline", "endpoint",
-    "rapid_score", "durable_score", "event_day", "last_day", "follow_ups", "has_scores", "evaluable",
+    "baseline_linked", "rapid_score", "durable_score", "event_day", "last_day", "follow_ups", "has_scores",
+    "evaluable",
     "responder", "remitter", "change", "worsened", "rapid_evaluable", "rapid_responder",
     "durable_evaluable", "durable_responder", "km_eligible",
 )  # fmt: skip
-IDEATION_COLUMNS = ("pid", "clinic_id", "condition", "baseline", "endpoint", "eligible", "improved")
+IDEATION_COLUMNS = (
+    "pid", "clinic_id", "condition", "baseline", "endpoint", "eligible", "improved", "peak_after", "rose_at",
+    "rose_to",
+)  # fmt: skip

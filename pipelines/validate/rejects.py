@@ -104,6 +104,15 @@ def row_rejects(
             "raw_record"
         ),
     )
+    # a key holding an identifier: nothing of the row is kept (the value is null already)
+    hidden = [i for i, c in enumerate(checks) if c.reason == "identifier_in_key"]
+    if hidden:
+        frame = frame.with_columns(
+            pl.when(pl.col("_check").is_in(hidden))
+            .then(None)
+            .otherwise(pl.col("raw_record"))
+            .alias("raw_record")
+        )
     # every column of a rejected row is scanned: an identifier typed into the wrong column
     # never reaches the quarantine (counted once, in the raw record)
     frame, extra = redact_columns(frame, ["raw_record"])

@@ -12,12 +12,22 @@ from dataclasses import dataclass
 
 import polars as pl
 
-from pipelines.contract import ADMINISTERED_STATUSES, INSTRUMENTS, MAX_DOSE_MG_PER_KG, Column, Table
-from pipelines.readers import MALFORMED
+from pipelines.contract import (
+    ADMINISTERED_STATUSES,
+    INSTRUMENTS,
+    KEY_IDENTIFIER_PATTERNS,
+    MAX_DOSE_MG_PER_KG,
+    Column,
+    Table,
+    is_key_column,
+)
+from pipelines.readers import BAD_ENCODING, MALFORMED
 from pipelines.validate.typed import dose_per_kg, given, iv_im, typed_name
 
 # Row rules in the order a row's reported reason is chosen (first failing wins).
 RULE_ORDER: tuple[str, ...] = (
+    "identifier_in_key",
+    "invalid_encoding",
     "malformed_line",
     "duplicate_key",
     "unparsable",
@@ -27,6 +37,9 @@ RULE_ORDER: tuple[str, ...] = (
     "closed_before_opened",
     "dose_per_kg_too_high",
     "grade_not_serious",
+    "diastolic_not_below_systolic",
+    "fatal_not_grade_5",
+    "grade_5_not_fatal",
 )
 
 TYPE_WORDS = {
@@ -64,8 +77,16 @@ def _limits_text(column: Column) -> str:
 
 def table_checks(table: Table, present: set[str]) -> list[Check]:
     """Every row check of ``table`` for the columns ``present``, in the order a row's reason is chosen."""
+    bad_encoding = pl.col(MALFORMED).str.starts_with(BAD_ENCODING)
     checks: list[Check] = [
-        Check("malformed_line", None, pl.col(MALFORMED).is_not_null(), "malformed line"),
+        *key_identifier_checks(table, present),
+        Check(
+            "invalid_encoding",
+            None,
+            pl.col(MALFORMED).is_not_null() & bad_encoding,
+            "the line holds bytes that are not UTF-8 (the file's other lines were read)",
+        ),
+        Check("malformed_line", None, pl.col(MALFORMED).is_not_null() & ~bad_encoding, "malformed line"),
         Check(
             "duplicate_key",
             table.key,
@@ -118,8 +139,65 @@ def table_checks(table: Table, present: set[str]) -> list[Check]:
     return checks
 
 
+KEY_IDENTIFIER = "|".join(f"(?:{pattern})" for pattern in KEY_IDENTIFIER_PATTERNS.values())
+
+
+def key_identifier_checks(table: Table, present: set[str]) -> list[Check]:
+    """A key column holding an e-mail, phone number or SSN: the row is rejected, the value kept nowhere.
+
+    Runs on the raw text before any other rule, so such a row is never reported under
+    another reason (whose reject would keep the value and the raw record).
+    """
+    return [
+        Check(
+            "identifier_in_key",
+            c.name,
+            pl.col(c.name).str.contains(KEY_IDENTIFIER),
+            "holds a value shaped like an e-mail address, phone number or SSN; "
+            "the value and the row were not kept",
+            value=pl.lit(None, pl.String),
+        )
+        for c in table.columns
+        if c.name in present and is_key_column(c.name)
+    ]
+
+
+def pressure_checks(pairs: tuple[tuple[str, str], ...], present: set[str]) -> list[Check]:
+    """Diastolic below systolic for each (systolic, diastolic) pair given: any table with pressures."""
+    checks = []
+    for systolic, diastolic in pairs:
+        if {systolic, diastolic} <= present:
+            fails = pl.col(typed_name(diastolic)) >= pl.col(typed_name(systolic))
+            checks.append(
+                Check(
+                    "diastolic_not_below_systolic",
+                    diastolic,
+                    fails,
+                    f"{diastolic} is not below {systolic}",
+                    value=pl.format("{}/{}", pl.col(systolic), pl.col(diastolic)),
+                )
+            )
+    return checks
+
+
 def _table_rules(table: Table, present: set[str]) -> list[Check]:
-    """The cross-column rules ``contract.Table.rules`` documents."""
+    """The cross-column rules ``contract.Table.rules`` documents, in ``RULE_ORDER``."""
+    checks = _value_rules(table, present) + pressure_checks(table.pressure_pairs, present)
+    if table.name == "adverse_events" and "outcome" in present:
+        grade = pl.col(typed_name("severity_grade"))
+        outcome = pl.col(typed_name("outcome"))
+        checks += [
+            Check("fatal_not_grade_5", "outcome", (outcome == "fatal") & (grade < 5),
+                  "outcome fatal needs severity grade 5 (death)",
+                  value=pl.format("fatal at grade {}", grade)),
+            Check("grade_5_not_fatal", "outcome", (grade == 5) & (outcome != "fatal"),
+                  "severity grade 5 (death) needs outcome fatal",
+                  value=pl.format("{} at grade 5", outcome)),
+        ]  # fmt: skip
+    return checks
+
+
+def _value_rules(table: Table, present: set[str]) -> list[Check]:
     if table.name == "clinics" and "closed_on" in present:
         fails = pl.col(typed_name("closed_on")) < pl.col(typed_name("opened_on"))
         return [Check("closed_before_opened", "closed_on", fails, "closed_on is before opened_on")]

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import shutil
 
+import duckdb
+
 from pipelines.publish import append_side_run
 from tests.dashboard.conftest import frame_with, sql_value, texts
 
@@ -64,3 +66,30 @@ def test_data_page_on_an_empty_database_still_shows_the_refresh(app_at, empty_db
     assert len(frame_with(at, "run_id", "status")) == 1
     assert "No row has been rejected" in texts(at)
     assert "No database yet" in texts(app_at(absent_db, page=PAGE))
+
+
+def test_data_page_shows_no_sidebar_filters_and_the_other_pages_keep_them(app_at, demo_like_db):
+    overview = app_at(demo_like_db)
+    assert len(overview.sidebar.selectbox) > 0
+    at = app_at(demo_like_db, page=PAGE)
+    assert not at.exception
+    assert len(at.sidebar.selectbox) == 0 and len(at.sidebar.multiselect) == 0
+
+
+def test_a_run_that_rejected_a_file_is_not_shown_as_plain_success(app_at, demo_like_db, tmp_path):
+    db = tmp_path / "k.duckdb"
+    shutil.copy(demo_like_db, db)
+    with duckdb.connect(str(db)) as con:
+        newest = con.execute("SELECT run_id FROM refresh_runs ORDER BY started_at DESC LIMIT 1").fetchone()[0]
+        con.execute(
+            "INSERT INTO source_files (path, content_hash, status, run_id) "
+            "VALUES ('C1/bad.csv', 'x', 'rejected', ?)",
+            [newest],
+        )
+    at = app_at(db, page=PAGE)
+    tiles = {m.label: m.value for m in at.metric}
+    assert tiles["Last refresh"] == "succeeded with rejects"
+    assert tiles["Files rejected (shown)"] == "1"
+    runs = frame_with(at, "run_id", "files_rejected")
+    assert dict(zip(runs["run_id"], runs["files_rejected"], strict=True))[newest] == 1
+    assert dict(zip(runs["run_id"], runs["status"], strict=True))[newest] == "⚠ succeeded with rejects"

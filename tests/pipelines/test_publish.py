@@ -186,3 +186,27 @@ def test_reader_connection_sees_a_new_publish_while_an_old_one_is_still_open(tmp
         with connect(db) as new:
             assert new.execute("SELECT x FROM t").fetchone() == (2,)
         assert old.execute("SELECT x FROM t").fetchone() == (1,)  # a running query finishes on its file
+
+
+def test_a_run_recorded_while_another_folds_the_log_is_kept(tmp_path: Path) -> None:
+    """A run that finds the lock busy appends while the holder builds: the holder's clear keeps it."""
+    db = tmp_path / "k.duckdb"
+    publish.append_side_run(db, {"run_id": "a"})
+    records, files = publish.take_side_runs(db, "holder")
+    assert [r["run_id"] for r in records] == ["a"]
+    publish.append_side_run(db, {"run_id": "b"})  # recorded after the holder read the log
+    assert [r["run_id"] for r in publish.read_side_runs(db)] == ["a", "b"]  # both shown meanwhile
+    publish.clear_side_runs(db, files)  # the holder published "a"
+    assert [r["run_id"] for r in publish.read_side_runs(db)] == ["b"]
+
+
+def test_a_log_taken_by_a_run_that_then_failed_is_folded_by_the_next(tmp_path: Path) -> None:
+    db = tmp_path / "k.duckdb"
+    publish.append_side_run(db, {"run_id": "a"})
+    publish.take_side_runs(db, "failed-run")  # the run fails before publishing: nothing cleared
+    publish.append_side_run(db, {"run_id": "b"})
+    records, files = publish.take_side_runs(db, "next-run")
+    assert sorted(str(r["run_id"]) for r in records) == ["a", "b"]
+    publish.clear_side_runs(db, files)
+    assert publish.read_side_runs(db) == []
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -216,8 +216,13 @@ def test_two_refreshes_at_once_one_runs_the_other_waits_or_gives_up(exports: Pat
     assert waiter.returncode == 0, waiter.stderr
     assert first.wait(timeout=60) == 0
     runs = check_status(db, 9999, date(2025, 4, 1)).runs  # published and recorded beside the file
-    # the waiter ran after, finding nothing new
-    assert [(r["status"], r["files_read"]) for r in runs] == [("succeeded", 0), ("succeeded", 3)]
+    # newest first: the waiter, finding nothing new; the run that found the lock busy; the first
+    assert [(r["status"], r["files_read"]) for r in runs] == [
+        ("succeeded", 0),
+        ("failed", 0),
+        ("succeeded", 3),
+    ]
+    assert runs[1]["message"].startswith("exit 75: another refresh is running")
 
 
 def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succeeds(
@@ -253,16 +258,21 @@ def test_cron_line_runs_a_refresh_under_its_own_flock(exports: Path, tmp_path: P
     command = " ".join(line.split()[6:])  # after the five time fields and the user
     data = tmp_path / "data"
     data.mkdir()
+    # the signals step after a successful refresh: an env file and a config with no recipients
+    (tmp_path / "signals.env").write_text("KETAOPS_TEST=1\n")
+    (tmp_path / "signals.toml").write_text("")
     command = (
         command.replace("cd /opt/ketaops", f"cd {DEPLOY.parent}")
         .replace(".venv/bin/ketaops", f"{sys.executable} -m pipelines.cli")
         .replace("/srv/ketaops/exports", str(exports))
         .replace("/srv/ketaops/data", str(data))
         .replace("/var/log/ketaops", str(tmp_path))
+        .replace("/etc/ketaops", str(tmp_path))
     )
     result = subprocess.run(["sh", "-c", command], capture_output=True, text=True, timeout=120)
-    assert result.returncode == 0, (tmp_path / "refresh.log").read_text()
-    assert "run_finished" in (tmp_path / "refresh.log").read_text()
+    logs = {name: (tmp_path / name).read_text() for name in ("refresh.log", "signals.log")}
+    assert result.returncode == 0, logs
+    assert "run_finished" in logs["refresh.log"]
     assert (data / "ketaops.duckdb").exists()
 
 
@@ -491,3 +501,70 @@ def test_a_chunk_that_fails_to_validate_or_load_fails_the_run_and_leaves_no_thre
     failed_at = 2
     assert failed_at <= len(calls) <= failed_at + VALIDATE_AHEAD - (failing == "validate") < len(days)
     assert not [t for t in threading.enumerate() if t.name.startswith("ketaops-validate")]
+
+
+def _side_records(path: Path) -> list[dict[str, object]]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def test_a_run_that_never_starts_is_recorded_and_status_reports_it(exports: Path, tmp_path: Path) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    assert cli("--exports", str(exports), "--db", str(db)).returncode == 0
+    missing = cli("--exports", str(tmp_path / "nowhere"), "--db", str(db))
+    assert missing.returncode == EXIT_NO_EXPORTS == 66
+    (record,) = _side_records(publish.side_runs_path(db))
+    assert record["status"] == "failed" and str(record["message"]).startswith(
+        "exit 66: exports folder not found"
+    )
+    status_cmd = [sys.executable, "-m", "pipelines.cli", "status", "--db", str(db), "--stale-days", "9999"]
+    status = subprocess.run(status_cmd, capture_output=True, text=True, timeout=60)
+    assert status.returncode == EXIT_LAST_RUN_FAILED, status.stdout
+    assert "exit 66: exports folder not found" in status.stdout
+    assert "last_run=failed" in status.stdout.splitlines()[-1]
+    # the next publishing run folds the record into the database
+    add_day(exports, 2)
+    assert cli("--exports", str(exports), "--db", str(db)).returncode == 0
+    with duckdb.connect(str(db), read_only=True) as con:
+        statuses = con.execute("SELECT status FROM refresh_runs ORDER BY started_at").fetchall()
+    assert statuses == [("succeeded",), ("failed",), ("succeeded",)]
+
+
+def test_a_run_that_cannot_write_beside_the_database_is_recorded_in_the_state_folder(tmp_path: Path) -> None:
+    (tmp_path / "afile").write_text("a file where a folder should be")
+    db = tmp_path / "afile" / "sub" / "k.duckdb"  # its folder cannot be created
+    state = tmp_path / "state"
+    result = cli("--exports", str(tmp_path), "--db", str(db), env={publish.STATE_DIR_ENV: str(state)})
+    assert result.returncode == EXIT_CANT_WRITE
+    (log,) = state.iterdir()
+    (record,) = _side_records(log)
+    assert record["status"] == "failed" and str(record["message"]).startswith("exit 73: cannot create")
+    status_cmd = [sys.executable, "-m", "pipelines.cli", "status", "--db", str(db)]
+    status = subprocess.run(
+        status_cmd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, publish.STATE_DIR_ENV: str(state)},
+    )
+    assert status.returncode == EXIT_LAST_RUN_FAILED  # a run is recorded, so not "no database" (66)
+    assert "exit 73: cannot create" in status.stdout
+
+
+def test_sigterm_mid_run_is_recorded_as_a_failed_run(exports: Path, tmp_path: Path) -> None:
+    db = tmp_path / "pub" / "k.duckdb"
+    proc = run_cli("--exports", str(exports), "--db", str(db), env={"KETAOPS_TEST_PAUSE_AT": "copied"})
+    assert proc.stderr is not None and proc.stderr.readline().strip() == "paused at copied"
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=60) == 128 + signal.SIGTERM
+    (record,) = _side_records(publish.side_runs_path(db))
+    assert record["status"] == "failed" and record["message"] == "stopped by signal SIGTERM"
+    assert not db.exists()  # nothing published
+
+
+def test_a_run_with_rejects_says_so_in_its_summary_line(exports: Path, tmp_path: Path) -> None:
+    write(exports / "C1" / "sessions_bad.csv", "no,such,header", "1,2,3")  # rejected whole
+    result = cli("--exports", str(exports), "--db", str(tmp_path / "k.duckdb"))
+    assert result.returncode == 0
+    (line,) = result.stdout.splitlines()
+    assert " WARNING run_finished " in line and 'outcome="succeeded with rejects"' in line
+    assert " files_rejected=1 " in line

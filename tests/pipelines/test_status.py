@@ -99,3 +99,41 @@ def test_no_database_exits_66_with_one_clear_line(tmp_path: Path) -> None:
     assert result.returncode == EXIT_NO_DATABASE == 66
     assert "Traceback" not in result.stdout + result.stderr
     assert result.stdout.splitlines()[0].startswith("cannot read the database")
+
+
+@pytest.mark.slow
+def test_a_run_that_rejected_files_is_not_a_plain_success(make_db: Callable[..., Path]) -> None:
+    rows = _network(newest_c1_days_ago=0)
+    rows["refresh_runs"][1]["rows_rejected"] = 0  # r2, the newest: rejected two files whole, no row
+    rows["source_files"] = [
+        {"path": p, "content_hash": "h", "table_name": "sessions", "status": st, "run_id": run}
+        for p, st, run in [("a.csv", "rejected", "r2"), ("b.csv", "rejected", "r2"),
+                           ("c.csv", "loaded", "r2"), ("d.csv", "rejected", "r1")]
+    ]  # fmt: skip
+    result = _status(make_db(rows))
+    assert result.returncode == 0  # rejects are not a failure of the run
+    newest = result.stdout.splitlines()[1]
+    assert "succeeded with rejects" in newest and "skipped 0, rejected 2;" in newest and "[r2]" in newest
+    last = result.stdout.splitlines()[-1]
+    assert ' INFO status last_run="succeeded with rejects" ' in last and " files_rejected=2 " in last
+
+
+@pytest.mark.slow
+def test_stale_data_is_a_warning_with_its_reason(make_db: Callable[..., Path]) -> None:
+    result = _status(make_db(_network(newest_c1_days_ago=4)), "--stale-days", "3")
+    last = result.stdout.splitlines()[-1]
+    assert " WARNING status " in last and " ERROR " not in last
+    assert 'reason="1 open clinic(s) with no data newer than 3 days: C1" exit_code=8' in last
+
+
+@pytest.mark.slow
+def test_a_clinic_line_leads_with_its_newest_data_date_and_names_the_load_time(
+    make_db: Callable[..., Path],
+) -> None:
+    rows = _network(newest_c1_days_ago=4)
+    rows["clinic_freshness"][0]["last_file_at"] = datetime(2026, 12, 2, 10, 30)
+    result = _status(make_db(rows), "--stale-days", "3")
+    (line,) = [x for x in result.stdout.splitlines() if " C1 " in x]
+    newest = TODAY - timedelta(days=4)
+    assert line.split() == ["STALE", "C1", "newest", "data", str(newest), "(4", "days", "old);", "last",
+                            "file", "C1/sessions.csv,", "loaded", "2026-12-02", "10:30"]  # fmt: skip

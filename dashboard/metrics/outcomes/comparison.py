@@ -1,7 +1,8 @@
 """Outcomes per clinic: the ``ketaops metrics`` report rows and the clinic comparison (funnel).
 
-Clinics' figures are suppressed with the complementary rule (``suppression``): a clinic
-hidden alone would otherwise be revealed by the network minus the others.
+Every count is suppressed with the one-block rule (``suppression``): a clinic's row and the
+selection's total are aggregates of the same per-clinic counts (``totals``), so neither the
+network minus the others nor a second ``--clinic`` selection reveals a hidden clinic.
 """
 
 from __future__ import annotations
@@ -12,90 +13,69 @@ import duckdb
 import polars as pl
 
 from dashboard.metrics.filters import Filters
-from dashboard.metrics.outcomes.measures import cohort_outcomes, ordered_pairs, scored_pairs, shown_pairs
-from dashboard.metrics.outcomes.suppression import is_suppressed, suppressed_clinics
+from dashboard.metrics.outcomes.cohort import scope_clinics
+from dashboard.metrics.outcomes.measures import pair_rows, selected_pairs
+from dashboard.metrics.outcomes.totals import aggregate, clinic_totals
 from dashboard.stats.funnel import funnel, funnel_curve
 from dashboard.stats.intervals import wilson
 from pipelines.model.config import MetricConfig
 from pipelines.model.outcome_rules import RULES
 
-
-def clinic_rows_from(patients: pl.DataFrame, cfg: MetricConfig) -> pl.DataFrame:
-    """Per (condition, instrument, clinic): evaluable, responders, remitters, with suppression applied."""
-    agg = (
-        patients.group_by("condition", "instrument", "clinic_id", "clinic_name")
-        .agg(
-            evaluable=pl.col("evaluable").sum().cast(pl.Int64),
-            responders=pl.col("responder").sum().cast(pl.Int64),
-            remitters=pl.col("remitter").fill_null(False).sum().cast(pl.Int64),
-        )
-        .sort("condition", "instrument", "clinic_id")
-    )
-    hidden: list[bool] = []
-    for (_c, _i), grp in agg.group_by("condition", "instrument", maintain_order=True):
-        gone = suppressed_clinics(dict(zip(grp["clinic_id"], grp["evaluable"], strict=True)), cfg)
-        hidden += [cid in gone for cid in grp["clinic_id"]]
-    # group_by with maintain_order walks groups in first-seen order, which the sort made contiguous
-    return agg.with_columns(suppressed=pl.Series(hidden, dtype=pl.Boolean))
+REPORT_COUNTS = ("evaluable", "responders", "remitters", "maturing")
 
 
 def _report_row(
-    condition: str, instrument: str, clinic_id: str | None, n: int, resp: int, rem: int, hidden: bool
+    condition: str, instrument: str, clinic_id: str | None, c: dict[str, int | None]
 ) -> dict[str, Any]:
+    """One ``outcomes`` row; ``suppressed_figures`` names each figure null because of suppression."""
     has_rem = RULES[instrument].remission_op is not None
-    if hidden:
-        return {
-            "condition": condition,
-            "instrument": instrument,
-            "clinic_id": clinic_id,
-            "evaluable": None,
-            "responders": None,
-            "response_rate": None,
-            "remitters": None,
-            "remission_rate": None,
-            "suppressed": True,
-        }
+    n, resp, rem = c["evaluable"], c["responders"], c["remitters"]
+    figures: dict[str, Any] = {
+        "evaluable": n,
+        "responders": resp,
+        "response_rate": None if n is None or resp is None or not n else resp / n,
+        "remitters": rem if has_rem else None,
+        "remission_rate": (None if n is None or rem is None or not n else rem / n) if has_rem else None,
+        "maturing": c["maturing"],
+    }
+    hidden = {k for k in ("evaluable", "responders", "maturing") if c[k] is None}
+    hidden |= {"response_rate"} if {"evaluable", "responders"} & hidden else set()
+    if has_rem:
+        hidden |= {"remitters"} if rem is None else set()
+        hidden |= {"remission_rate"} if {"evaluable", "remitters"} & hidden else set()
+    suppressed = n is None
+    if suppressed:  # the evaluable count hidden: every figure of the row is null
+        hidden |= {k for k in figures if k not in ("remitters", "remission_rate") or has_rem}
+        figures = dict.fromkeys(figures)
+    order = ("evaluable", "responders", "response_rate", "remitters", "remission_rate", "maturing")
     return {
         "condition": condition,
         "instrument": instrument,
         "clinic_id": clinic_id,
-        "evaluable": n,
-        "responders": resp,
-        "response_rate": resp / n if n else None,
-        "remitters": rem if has_rem else None,
-        "remission_rate": (rem / n if n else None) if has_rem else None,
-        "suppressed": False,
+        **{k: figures[k] for k in order[:-1]},
+        "suppressed": suppressed,
+        "suppressed_figures": [k for k in order if k in hidden],
+        "maturing": figures["maturing"],
     }
 
 
-def report_from(patients: pl.DataFrame, cfg: MetricConfig) -> list[dict[str, Any]]:
+def report_from(totals: pl.DataFrame, scope: frozenset[str], cfg: MetricConfig) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    clinics = clinic_rows_from(patients, cfg)
-    for condition, instrument, _ in ordered_pairs(shown_pairs(scored_pairs(patients))):
-        sel = (pl.col("condition") == condition) & (pl.col("instrument") == instrument)
-        rows = clinics.filter(sel)
-        n, resp, rem = (int(rows[c].sum()) for c in ("evaluable", "responders", "remitters"))
-        out.append(_report_row(condition, instrument, None, n, resp, rem, is_suppressed(n, cfg)))
-        for r in rows.iter_rows(named=True):
-            out.append(
-                _report_row(
-                    condition,
-                    instrument,
-                    r["clinic_id"],
-                    r["evaluable"],
-                    r["responders"],
-                    r["remitters"],
-                    r["suppressed"],
-                )
-            )
+    for condition, instrument, _ in selected_pairs(totals, scope):
+        rows = pair_rows(totals, condition, instrument)
+        out.append(_report_row(condition, instrument, None, aggregate(rows, scope, cfg, REPORT_COUNTS)))
+        for clinic in sorted(r["clinic_id"] for r in rows if r["clinic_id"] in scope):
+            c = aggregate(rows, frozenset({clinic}), cfg, REPORT_COUNTS)
+            out.append(_report_row(condition, instrument, clinic, c))
     return out
 
 
 def outcomes_report(con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig) -> list[dict[str, Any]]:
     """The ``outcomes`` list of ``ketaops metrics``: per shown (condition, instrument), the
-    network row (clinic_id None) then one row per clinic with cohort patients, suppressed per
-    metrics.md (complementary rule in ``suppressed_clinics``)."""
-    return report_from(cohort_outcomes(con, f)[1], cfg)
+    selection's row (clinic_id None) then one row per selected clinic with cohort patients,
+    suppressed per metrics.md (the one-block rule of ``suppression``)."""
+    totals, _ = clinic_totals(con, f, cfg)
+    return report_from(totals, scope_clinics(con, f), cfg)
 
 
 def clinic_comparison(
@@ -106,59 +86,69 @@ def clinic_comparison(
     Returns (per-clinic frame, network dict with evaluable, responders,
     response_rate, suppressed and ``curve``: funnel lines on the rate scale or
     None). Suppressed clinics keep their name with every figure null. The
-    funnel target θ0 is the network rate; limits are per clinic on the rate scale.
+    funnel target θ0 is the selection's rate; limits are per clinic on the rate scale.
     """
-    patients = cohort_outcomes(con, f, (condition, instrument))[1]
-    return comparison_from(patients, cfg, condition, instrument)
+    totals, _ = clinic_totals(con, f, cfg)
+    return comparison_from(totals, scope_clinics(con, f), cfg, condition, instrument)
 
 
 def comparison_from(
-    patients: pl.DataFrame, cfg: MetricConfig, condition: str, instrument: str
+    totals: pl.DataFrame, scope: frozenset[str], cfg: MetricConfig, condition: str, instrument: str
 ) -> tuple[pl.DataFrame, dict[str, Any]]:
-    rows = clinic_rows_from(patients, cfg).filter(
-        (pl.col("condition") == condition) & (pl.col("instrument") == instrument)
-    )
-    n, resp = int(rows["evaluable"].sum()), int(rows["responders"].sum())
+    rows = pair_rows(totals, condition, instrument)
+    counts = ("evaluable", "responders")
+    total = aggregate(rows, scope, cfg, counts)
+    n, resp = total["evaluable"], total["responders"]
+    hidden = n is None or resp is None
     network = {
         "evaluable": n,
-        "responders": resp,
-        "response_rate": resp / n if n else None,
-        "suppressed": is_suppressed(n, cfg),
+        "responders": None if hidden else resp,
+        "response_rate": None if hidden or not n else resp / n,
+        "suppressed": hidden,
     }
-    if network["suppressed"]:
-        network |= {"evaluable": None, "responders": None, "response_rate": None}
+    per_clinic = []
+    for r in sorted((r for r in rows if r["clinic_id"] in scope), key=lambda r: r["clinic_id"]):
+        c = aggregate(rows, frozenset({r["clinic_id"]}), cfg, counts)
+        per_clinic.append((r, c))
+    visible = [(r, c) for r, c in per_clinic if c["evaluable"] and c["responders"] is not None]
     theta0 = network["response_rate"]
-    shown = rows.filter(~pl.col("suppressed") & (pl.col("evaluable") > 0))
     limits = (
-        funnel(shown["responders"].to_numpy(), shown["evaluable"].to_numpy(), theta0, kind="binomial")[0]
-        if theta0 is not None and shown.height
+        funnel(
+            [c["responders"] for _, c in visible],
+            [c["evaluable"] for _, c in visible],
+            theta0,
+            kind="binomial",
+        )[0]
+        if theta0 is not None and visible
         else None
     )
     out = []
-    for i, r in enumerate(shown.iter_rows(named=True)):
-        lo, hi = wilson(r["responders"], r["evaluable"])
+    for i, (r, c) in enumerate(visible):
+        lo, hi = wilson(c["responders"], c["evaluable"])
         lim = limits.row(i, named=True) if limits is not None else {}
         out.append(
             {
                 "clinic_id": r["clinic_id"],
                 "clinic_name": r["clinic_name"],
-                "evaluable": r["evaluable"],
-                "responders": r["responders"],
-                "response_rate": r["responders"] / r["evaluable"],
+                "evaluable": c["evaluable"],
+                "responders": c["responders"],
+                "response_rate": c["responders"] / c["evaluable"],
                 "ci_low": lo,
                 "ci_high": hi,
                 **{
-                    k: (lim.get(k) / r["evaluable"] if lim.get(k) is not None else None)
+                    k: (lim.get(k) / c["evaluable"] if lim.get(k) is not None else None)
                     for k in ("lower998", "lower95", "upper95", "upper998")
                 },
                 "flag": lim.get("flag"),
                 "suppressed": False,
             }
         )
-    for r in rows.filter(pl.col("suppressed") | (pl.col("evaluable") == 0)).iter_rows(named=True):
-        out.append({"clinic_id": r["clinic_id"], "clinic_name": r["clinic_name"], "suppressed": True})
+    shown_ids = {o["clinic_id"] for o in out}
+    for r, _ in per_clinic:
+        if r["clinic_id"] not in shown_ids:
+            out.append({"clinic_id": r["clinic_id"], "clinic_name": r["clinic_name"], "suppressed": True})
     # smooth funnel lines (rate scale) for the chart, up to a little past the largest clinic
-    n_max = max((r["evaluable"] for r in out if r.get("evaluable")), default=0)
+    n_max = max((o["evaluable"] for o in out if o.get("evaluable")), default=0)
     network["curve"] = (
         funnel_curve(theta0, n_max * 1.15, "binomial") if theta0 is not None and n_max else None
     )

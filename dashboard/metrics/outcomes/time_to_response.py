@@ -9,8 +9,10 @@ import numpy as np
 import polars as pl
 
 from dashboard.metrics.filters import Filters
-from dashboard.metrics.outcomes.measures import cohort_outcomes
+from dashboard.metrics.outcomes.cohort import cohort_outcomes, scope_clinics
+from dashboard.metrics.outcomes.measures import pair_rows
 from dashboard.metrics.outcomes.suppression import is_suppressed
+from dashboard.metrics.outcomes.totals import aggregate, clinic_totals
 from dashboard.stats.survival import kaplan_meier
 from pipelines.model.config import MetricConfig
 
@@ -21,20 +23,30 @@ def time_to_response(
     con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, condition: str, instrument: str
 ) -> dict[str, Any]:
     """Kaplan–Meier of days from day 0 to the first score meeting the response rule."""
-    patients = cohort_outcomes(con, f, (condition, instrument))[1]
-    return time_to_response_from(patients, cfg, condition, instrument)
+    patients = cohort_outcomes(con, f, cfg, (condition, instrument))[1]
+    totals, _ = clinic_totals(con, f, cfg)
+    hidden = km_hidden(totals, scope_clinics(con, f), cfg, condition, instrument)
+    return time_to_response_from(patients, cfg, condition, instrument, hidden)
+
+
+def km_hidden(
+    totals: pl.DataFrame, scope: frozenset[str], cfg: MetricConfig, condition: str, instrument: str
+) -> bool:
+    """Whether the selection's count of patients in the curve is suppressed (the one-block rule)."""
+    rows = pair_rows(totals, condition, instrument)
+    return aggregate(rows, scope, cfg, ("km_eligible",))["km_eligible"] is None
 
 
 def time_to_response_from(
-    patients: pl.DataFrame, cfg: MetricConfig, condition: str, instrument: str
+    patients: pl.DataFrame, cfg: MetricConfig, condition: str, instrument: str, hidden: bool = False
 ) -> dict[str, Any]:
     """Curve as the cumulative share responded (1 − Ŝ) with its CI.
 
-    Patients: a valid baseline and at least one follow-up score within
-    ``outcome_rules.FOLLOW_UP_DAYS``; event at the first score meeting the rule, else
-    censored at the last follow-up score. Suppressed as a whole under k
-    patients; otherwise the curve stops at the last time with ≥ k at risk and
-    numbers at risk under k are hidden (small cells).
+    Patients: a valid baseline at or above caseness and at least one follow-up score within
+    ``outcome_rules.FOLLOW_UP_DAYS``; event at the first score meeting the rule, else censored
+    at the last follow-up score. Suppressed as a whole when ``hidden`` (the selection's count
+    under the one-block rule) or under k patients; otherwise the curve stops at the last time
+    with ≥ k at risk and numbers at risk under k are hidden (small cells).
     """
     g = patients.filter(
         (pl.col("condition") == condition) & (pl.col("instrument") == instrument) & pl.col("km_eligible")
@@ -50,7 +62,7 @@ def time_to_response_from(
             "censored": pl.Int64,
         }
     )
-    if is_suppressed(g.height, cfg) or g.height == 0:
+    if hidden or is_suppressed(g.height, cfg) or g.height == 0:
         return {
             "n": None if g.height else 0,
             "suppressed": g.height > 0,

@@ -8,7 +8,7 @@ import duckdb
 import polars as pl
 
 from dashboard.metrics.filters import Filters, combine, period_where
-from dashboard.metrics.outcomes.measures import cohort_where, load_outcome_data
+from dashboard.metrics.outcomes.cohort import cohort_where, load_outcome_data
 from pipelines import compat
 from pipelines.contract import CLINICS
 from pipelines.marts import FIRST_SESSIONS, OUTCOME_SESSION_SCORES

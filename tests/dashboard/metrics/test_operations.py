@@ -231,6 +231,9 @@ def test_data_as_of(db: Path) -> None:
         "newest_data_date": date(2026, 7, 9),  # A's
         "last_refresh_at": datetime(2026, 7, 10, 6, 0, 30),  # the failed run r3
         "last_refresh_status": "failed",
+        "last_refresh_outcome": "failed",
+        "last_refresh_files_rejected": None,  # a side record of an older version: no count
+        "last_refresh_rows_rejected": 0,
         "last_refresh_message": "exports folder unreadable",
         "last_success_at": datetime(2026, 7, 9, 6, 2),
         "stale_clinics": 2,
@@ -245,3 +248,28 @@ def test_data_as_of_empty_database(make_db: Callable[[dict], Path]) -> None:
         assert ops.rejected_summary(con).height == 0 and ops.rejected_rows(con).height == 0
     assert info["newest_data_date"] is None and info["stale_clinics"] == 0
     assert info["last_refresh_status"] == "succeeded"  # the fixture's own run record
+
+
+def test_files_rejected_whole_are_counted_per_run_and_name_the_outcome(
+    make_db: Callable[[dict], Path],
+) -> None:
+    clean = {**run("r2", "2026-07-09 06:00:00", "2026-07-09 06:02:00"), "rows_rejected": 0}
+    rejected_file = {**source("B/bad.csv", "2026-07-09 06:01:00", 0, 0), "status": "rejected", "run_id": "r2"}
+    path = make_db(
+        {
+            **ROWS,
+            "refresh_runs": [run("r1", "2026-07-08 06:00:00", "2026-07-08 06:05:00"), clean],
+            "source_files": [*ROWS["source_files"], rejected_file],
+        }
+    )
+    side_runs_path(path).write_text(json.dumps(FAILED) + "\n", encoding="utf-8")  # an older record: no count
+    with connect(path) as con:
+        runs = ops.refresh_history(con)
+        as_of = ops.data_as_of(con, date(2026, 7, 10))
+    # r3 failed; r2 loaded every row but rejected one file whole; r1 rejected 2 rows (the fixture's run)
+    assert runs.select("run_id", "files_rejected", "outcome").rows() == [
+        ("r3", None, "failed"),
+        ("r2", 1, "succeeded with rejects"),
+        ("r1", 0, "succeeded with rejects"),
+    ]
+    assert (as_of["last_refresh_status"], as_of["last_refresh_outcome"]) == ("failed", "failed")

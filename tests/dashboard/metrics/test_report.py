@@ -23,7 +23,7 @@ from test_safety import funnel_rows
 from test_throughput import CLINICS, END, PATIENTS, SESSIONS, START, numbered
 
 from dashboard.metrics.filters import Filters
-from dashboard.metrics.report import build_report
+from dashboard.metrics.report import build_report, report_rows
 from pipelines.cli import main
 from pipelines.model.config import MetricConfig
 
@@ -281,3 +281,12 @@ def test_default_period_without_sessions(
     assert report["period"] == {"start": "2025-11-03", "end": "2026-01-31"}  # 31 Jan − 89 days
     assert report["network"]["scheduled_sessions"] == 0 and report["network"]["no_show_rate"] is None
     assert date.fromisoformat(report["period"]["end"]) == date(2026, 1, 31)
+
+
+def test_csv_names_suppressed_figures_in_one_field() -> None:
+    outcome = {"condition": "depression", "instrument": "phq9", "clinic_id": None, "remitters": None}
+    outcome |= {"suppressed": False, "suppressed_figures": ["remitters", "remission_rate"], "maturing": 240}
+    report = {"period": {"start": "2026-01-01", "end": "2026-03-31"}, "network": {}, "clinics": []}
+    rows = report_rows(report | {"outcomes": [outcome]})
+    cell = {r["metric"]: r["value"] for r in rows}
+    assert cell["suppressed_figures"] == "remitters;remission_rate" and cell["maturing"] == 240

@@ -65,6 +65,8 @@ def _figures(path: Path) -> dict[str, Any]:
             out[f"{name}: measures"] = outcomes.outcome_measures(con, f, CFG)
             out[f"{name}: summary"] = outcomes.outcome_summary(con, f, CFG)
             out[f"{name}: report"] = outcomes.outcomes_report(con, f, CFG)
+            out[f"{name}: completeness"] = outcomes.mbc_completeness(con, f, CFG)
+            out[f"{name}: ideation signals"] = outcomes.ideation_signals(con, f)
             for pair in (("depression", "phq9"), ("depression", "gad7"), ("ptsd", "pcl5")):
                 out[f"{name}: detail {pair}"] = outcomes.outcome_detail(con, f, CFG, *pair)
                 out[f"{name}: trajectory {pair}"] = outcomes.trajectory(con, f, CFG, *pair)

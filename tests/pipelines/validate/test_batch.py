@@ -110,7 +110,9 @@ def test_rows_and_duplicates_stay_within_their_file(tmp_path: Path) -> None:
         (2, "out_of_range", "severity_grade")
     ]
     assert c.rejects["message"].item().startswith("c/adverse_events_1.csv row 2")
-    assert d.file_error == "unreadable_file" and d.accepted.height == 0  # not UTF-8: only this file
+    # a line that is not UTF-8: only that line is rejected
+    assert d.file_error is None and d.accepted.height == 0
+    assert d.rejects.select("row_number", "reason").rows() == [(1, "invalid_encoding")]
     assert e.accepted["description"].to_list() == ["two\nlines"]
     assert f.accepted["description"].to_list() == ["a, b"] and f.accepted["_row_number"].to_list() == [1]
     assert batch.accepted.height == 2 + 1 + 1 + 1 + 1

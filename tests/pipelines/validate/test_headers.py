@@ -55,13 +55,6 @@ FILE_CASES = [
         "region",
         1,
     ),
-    (
-        "clinics.csv",
-        (CLINICS + "CLN-001,M\xfcnster,East,2024-01-02,,5,\n").encode("latin-1"),
-        "unreadable_file",
-        None,
-        0,
-    ),
     ("clinics.csv", b"\x00\x01\x02garbage\xff" * 10, "unreadable_file", None, 0),
     ("clinics.xlsx", b"PK\x03\x04" + b"\x00" * 40, "unreadable_file", None, 0),
     ("clinics.parquet", b"PAR1 this is not really parquet", "unreadable_file", None, 0),

@@ -28,6 +28,11 @@ PERIOD = Filters(start=date(2026, 3, 1), end=date(2026, 3, 31), clinic_ids=("A",
 NO_SUPPRESSION = MetricConfig(suppression_k=0)
 
 
+# a data's last date at which day-0 patients are just mature (42 days), and which keeps DAY0
+# inside the pages' default period (the last 90 days)
+JUST_MATURE = DAY0 + timedelta(days=42, hours=5)
+
+
 K11 = MetricConfig()  # default k = 11
 
 
@@ -36,9 +41,12 @@ def d(days: float, hours: float = 0) -> datetime:
 
 
 class Builder:
-    """Rows for make_db: clinics A, B, C and patients whose first administered session is day 0."""
+    """Rows for make_db: clinics A, B, C and patients whose first administered session is day 0.
 
-    def __init__(self) -> None:
+    ``last_date``: the data's last date (a no-show of a patient never treated, so no cohort
+    changes); by default 200 days after ``DAY0``, so every cohort patient is mature."""
+
+    def __init__(self, last_date: datetime | None = DAY0 + timedelta(days=200)) -> None:
         self.rows: dict[str, list[dict[str, Any]]] = {
             "clinics": [
                 {
@@ -56,6 +64,11 @@ class Builder:
             "assessments": [],
         }
         self._ids = iter(range(10**6))
+        if last_date is not None:
+            self.patient("ANCHOR", "other", day0=last_date)
+            self.rows["sessions"][-1]["status"] = "no_show"
+            for column in ("dose_mg", "weight_kg", "duration_min"):
+                self.rows["sessions"][-1][column] = None
 
     def patient(self, key: str, condition: str, clinic: str = "A", day0: datetime = DAY0) -> str:
         self.rows["patients"].append(

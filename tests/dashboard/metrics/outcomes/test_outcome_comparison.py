@@ -34,6 +34,8 @@ def test_report_rows(rules_db: Path) -> None:
             "remitters": 1,
             "remission_rate": 0.25,
             "suppressed": False,
+            "suppressed_figures": [],
+            "maturing": 0,
         },
         {
             "condition": "depression",
@@ -45,6 +47,8 @@ def test_report_rows(rules_db: Path) -> None:
             "remitters": 1,
             "remission_rate": 0.5,
             "suppressed": False,
+            "suppressed_figures": [],
+            "maturing": 0,
         },
         {
             "condition": "depression",
@@ -56,6 +60,8 @@ def test_report_rows(rules_db: Path) -> None:
             "remitters": 0,
             "remission_rate": 0.0,
             "suppressed": False,
+            "suppressed_figures": [],
+            "maturing": 0,
         },
     ]
     pain = [r for r in rows if r["condition"] == "chronic_pain"]
@@ -82,13 +88,16 @@ def test_report_rows(rules_db: Path) -> None:
         "remitters",
         "remission_rate",
         "suppressed",
+        "suppressed_figures",
+        "maturing",
     }
 
 
 def test_clinic_comparison_limits(make_db: Callable[[dict], Path]) -> None:
     b = Builder()
-    add_cohort(b, "A", 20, 18, "a")
-    add_cohort(b, "B", 20, 2, "b")
+    # every count 0 or ≥ k = 11, so nothing is suppressed (2 of 20 would hide B's responders)
+    add_cohort(b, "A", 20, 20, "a")
+    add_cohort(b, "B", 20, 0, "b")
     with opened(make_db(b.rows)) as con:
         comp, network = clinic_comparison(con, PERIOD, K11, "depression", "phq9")
     assert network["response_rate"] == pytest.approx(0.5)
@@ -96,6 +105,8 @@ def test_clinic_comparison_limits(make_db: Callable[[dict], Path]) -> None:
     # Binomial(20, 0.5): F(13) = 0.9423 < 0.975 ≤ F(14) = 0.9793, so the 97.5% quantile is 14;
     # Spiegelhalter's interpolated limit 14 − (0.9793 − 0.975)/(0.9793 − 0.9423) = 13.884
     assert rows["A"]["upper95"] == pytest.approx(13.884 / 20, abs=2e-3)
-    assert rows["A"]["flag"] == "above_998"  # 18/20 is above even the 99.8% limit (F(16) = 0.9987 < 0.999)
+    assert rows["A"]["flag"] == "above_998"  # 20/20 is above even the 99.8% limit (F(16) = 0.9987 < 0.999)
     assert rows["B"]["flag"] == "below_998"
-    assert rows["A"]["ci_low"] == pytest.approx(0.6990, abs=1e-4)  # Wilson 18/20: 0.6990–0.9721
+    assert rows["A"]["ci_low"] == pytest.approx(
+        20 / (20 + 1.959964**2), abs=1e-4
+    )  # Wilson at x = n: n/(n+z²)
