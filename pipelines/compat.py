@@ -272,3 +272,38 @@ def published_files_to_check(
         return changed if changed or schema_is_current(con) else None
     except duckdb.Error:  # e.g. bookkeeping of an older version: the build path creates what it lacks
         return None
+
+
+# --- contract v2 tables and columns a database published before v2 lacks -----------------
+
+# What a reader takes in place of a v2 table until the next refresh creates it: no rows, the
+# published columns. A database published before v2 holds v1 data only, so every session in
+# it has no vitals rows and no provider (metrics.md "Monitoring compliance": such sessions
+# count as incomplete and unscored).
+_V2_EMPTY = {
+    "vitals": (
+        "SELECT CAST(NULL AS VARCHAR) AS vital_id, CAST(NULL AS VARCHAR) AS session_id, "
+        "CAST(NULL AS VARCHAR) AS clinic_id, CAST(NULL AS TIMESTAMP) AS taken_at, "
+        "CAST(NULL AS VARCHAR) AS timepoint, CAST(NULL AS INTEGER) AS bp_sys, "
+        "CAST(NULL AS INTEGER) AS bp_dia, CAST(NULL AS INTEGER) AS hr, CAST(NULL AS INTEGER) AS spo2, "
+        "CAST(NULL AS INTEGER) AS resp_rate WHERE FALSE"
+    ),
+    "medications": (
+        "SELECT CAST(NULL AS VARCHAR) AS medication_id, CAST(NULL AS VARCHAR) AS patient_key, "
+        "CAST(NULL AS VARCHAR) AS clinic_id, CAST(NULL AS VARCHAR) AS drug_class, "
+        "CAST(NULL AS DATE) AS started_on, CAST(NULL AS DATE) AS stopped_on WHERE FALSE"
+    ),
+}
+
+
+def v2_table_source(con: duckdb.DuckDBPyConnection, name: str) -> str:
+    """FROM-clause source of a contract v2 table (``vitals``, ``medications``): the table, or an
+    empty one with its columns on a database published before it existed."""
+    if table_exists(con, name):
+        return name
+    return f"({_V2_EMPTY[name]})"
+
+
+def has_provider_key(con: duckdb.DuckDBPyConnection) -> bool:
+    """Whether ``sessions`` has ``provider_key`` (contract v2); readers use NULL where it has not."""
+    return table_exists(con, "sessions", ("provider_key",))

@@ -22,6 +22,7 @@ PAGE_SPECS = (
     PageSpec("throughput.py", "Throughput", ":material/event_available:", "throughput"),
     PageSpec("clinic.py", "Clinic", ":material/local_hospital:", "clinic"),
     PageSpec("safety.py", "Safety", ":material/health_and_safety:", "safety"),
+    PageSpec("monitoring.py", "Monitoring", ":material/vital_signs:", "monitoring"),
     PageSpec("outcomes.py", "Outcomes", ":material/trending_up:", "outcomes"),
     PageSpec("data.py", "Data", ":material/database:", "data", filtered=False),
 )

@@ -1,8 +1,9 @@
 """``ketaops metrics``: metrics.md's machine-readable figures, from the same functions as the pages.
 
-JSON is one object (period, network, clinics, outcomes). CSV is a long table,
+JSON is one object (period, network, clinics, outcomes; monitoring on a contract v2 database).
+CSV is a long table,
 one figure per line: period_start, period_end, scope (network | clinic |
-outcome), clinic_id, condition, instrument, metric, value. Layout and defaults
+outcome | monitoring), clinic_id, condition, instrument, metric, value. Layout and defaults
 are documented in docs/metrics.md ("`ketaops metrics`").
 """
 
@@ -22,7 +23,7 @@ from typing import IO, Any
 import duckdb
 
 from dashboard.db import connect
-from dashboard.metrics import outcomes, safety, throughput
+from dashboard.metrics import monitoring, outcomes, safety, throughput
 from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig, load_config
 
@@ -109,12 +110,15 @@ def build_report(
                 "serious_ae_count": int(a.get("serious_ae_count") or 0),
             }
         )
-    return {
+    report = {
         "period": {"start": f.start.isoformat(), "end": f.end.isoformat()},
         "network": network,
         "clinics": clinics,
         "outcomes": outcomes.outcomes_report(con, f, cfg),
     }
+    if monitoring.has_monitoring_data(con):  # a contract v2 database
+        report["monitoring"] = monitoring.report_block(con, f, cfg)
+    return report
 
 
 def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
@@ -139,6 +143,10 @@ def report_rows(report: dict[str, Any]) -> list[dict[str, Any]]:
         add("clinic", c, clinic_id=c["clinic_id"])
     for o in report["outcomes"]:
         add("outcome", o, clinic_id=o["clinic_id"], condition=o["condition"], instrument=o["instrument"])
+    if "monitoring" in report:
+        add("monitoring", report["monitoring"]["network"])
+        for c in report["monitoring"]["clinics"]:
+            add("monitoring", c, clinic_id=c["clinic_id"])
     return rows
 
 

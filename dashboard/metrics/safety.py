@@ -105,6 +105,9 @@ def _dose_band(col: str) -> Fragment:
     return sql, params
 
 
+dose_band_sql = _dose_band  # the same bands on the Monitoring page
+
+
 def _session_band(col: str) -> Fragment:
     return (
         f"CASE WHEN {col} IS NULL THEN ? WHEN {col} <= 3 THEN ? ELSE ? END",

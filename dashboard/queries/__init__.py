@@ -3,7 +3,7 @@
 Pages never run SQL or compute a metric; they call these functions. Each query is the single
 implementation in ``dashboard/metrics/`` turned into a cached function without the connection
 argument (``cache.cached_query``), defined in one module per area: ``throughput``, ``safety``,
-``outcomes``, ``operations``; ``lookups`` holds the configuration and the clinic list.
+``outcomes``, ``operations``, ``monitoring``; ``lookups`` holds the configuration and the clinic list.
 ``prefetch`` starts a page's reads at once.
 """
 
@@ -11,6 +11,18 @@ from __future__ import annotations
 
 from dashboard.queries.cache import NoDatabase, database_exists
 from dashboard.queries.lookups import clinics, first_session_date, metric_config
+from dashboard.queries.monitoring import (
+    medications_at_day0,
+    monitoring_by,
+    monitoring_funnel,
+    monitoring_kpis,
+    monitoring_p_chart,
+    monitoring_review_list,
+    outcomes_by_medication,
+    safety_by_medication,
+    sedation_by_dose,
+    vitals_timeline,
+)
 from dashboard.queries.operations import (
     clinic_freshness,
     data_as_of,
@@ -88,7 +100,13 @@ __all__ = [
     "maintenance",
     "maintenance_with_clinic",
     "mbc_completeness",
+    "medications_at_day0",
     "metric_config",
+    "monitoring_by",
+    "monitoring_funnel",
+    "monitoring_kpis",
+    "monitoring_p_chart",
+    "monitoring_review_list",
     "new_starts_over_time",
     "new_starts_over_time_with_clinic",
     "no_show_pchart",
@@ -97,6 +115,7 @@ __all__ = [
     "outcome_detail",
     "outcome_measures",
     "outcome_summary",
+    "outcomes_by_medication",
     "outcomes_report",
     "patient_history",
     "prefetch",
@@ -106,6 +125,8 @@ __all__ = [
     "rejected_summary",
     "route_modality_mix",
     "route_modality_mix_with_clinic",
+    "safety_by_medication",
+    "sedation_by_dose",
     "serious_events",
     "sessions_over_time",
     "sessions_over_time_with_clinic",
@@ -114,6 +135,7 @@ __all__ = [
     "throughput_summary_with_clinic",
     "time_to_response",
     "trajectory",
+    "vitals_timeline",
     "weekday_hour_load",
     "weekday_hour_load_with_clinic",
 ]

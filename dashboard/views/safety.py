@@ -189,6 +189,26 @@ if rates_tab.open is not False:
                 )
             )
 
+        st.subheader("By route and by modality, side by side")
+        sides = st.columns(2)
+        for side, (dim, what) in zip(sides, (("route", "route"), ("modality", "modality")), strict=True):
+            with side:
+                levels = sf.order_levels(queries.ae_rate_by(f, dim), dim)
+                st.plotly_chart(
+                    sf.rate_dot_whisker(
+                        levels,
+                        title=f"AEs per 100 administered sessions by {what}",
+                        level_title="",
+                        network=rate["ae_per_100"],
+                        label_of={v: words(v) for v in levels["label"].to_list()},
+                    ),
+                    key=f"ae_rate_side_{dim}",
+                )
+        st.caption(
+            "IV, IM and intranasal (route) next to infusion and KAP (modality), whatever the breakdown "
+            "above: each level's rate over its own administered sessions; dashed line: the rate in scope."
+        )
+
 # --- Funnel plot and u-chart ---------------------------------------------------------------------
 if funnel_tab.open is not False:
     with funnel_tab:

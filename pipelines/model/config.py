@@ -30,6 +30,15 @@ class MetricConfig:
     stale_days: int = 3
     # SPC: periods used to fix the control limits
     spc_baseline_periods: int = 12
+    # monitoring compliance (metrics.md "Monitoring compliance")
+    pre_dose_bp_sys: int = 150  # dosed despite elevated pre-dose BP: systolic at or above
+    pre_dose_bp_dia: int = 95  # … or diastolic at or above
+    peak_check_from_min: int = 30  # the BP after the start (the ~40-minute peak) counts in this window
+    peak_check_to_min: int = 60
+    min_observation_iv: int = 30  # duration + recovery, minutes, per route
+    min_observation_im: int = 60
+    min_observation_intranasal: int = 120  # esketamine REMS: at least 2 hours
+    deep_sedation_moaas: int = 3  # MOAA/S at or below: moderate sedation or deeper
     # caseness thresholds overriding the rule table's, as (instrument, baseline ≥) pairs
     # (``[metrics.caseness]`` in ketaops.toml: ``phq9 = 12``)
     caseness: tuple[tuple[str, float], ...] = ()
