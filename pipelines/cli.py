@@ -1,4 +1,4 @@
-"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, reviews, serve.
+"""``ketaops`` command line: demo-data, refresh, status, metrics, report, signals, reviews, serve, audit.
 
 Each subcommand lives in its own module; this file only parses arguments so
 ``ketaops --help`` stays fast and a bad argument never shows a traceback.
@@ -12,6 +12,7 @@ import sys
 from contextlib import suppress
 from datetime import date
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 DEFAULT_EXPORTS = Path("data/exports")
 DEFAULT_DB = Path("data/ketaops.duckdb")
@@ -25,11 +26,25 @@ POLARS_ALLOCATOR = "_RJEM_MALLOC_CONF"
 REFRESH_ALLOCATOR_CONF = "dirty_decay_ms:10000"
 
 
+if TYPE_CHECKING:
+    from dashboard.access.scope import Scope
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(f"not a YYYY-MM-DD date: {text!r}") from exc
+
+
+def _scope(text: str) -> Scope:
+    """``--scope``: network, region:NAME, clinic:ID or clinics:ID,ID (checked against the clinics later)."""
+    from dashboard.access.scope import ScopeError, parse_scope
+
+    try:
+        return parse_scope(text)
+    except ScopeError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from exc
 
 
 # Exit codes per command, shown by its ``--help`` (docs/operations.md explains each).
@@ -66,7 +81,12 @@ EXIT_CODES: dict[str, tuple[tuple[int, str], ...]] = {
         (2, "bad argument or config"),
         (4, "a send failed (its signals stay pending for the next run)"),
     ),
-    "serve": ((0, "stopped by SIGTERM or Ctrl-C"), (1, "Streamlit failed to start")),
+    "serve": (
+        (0, "stopped by SIGTERM or Ctrl-C"),
+        (1, "Streamlit failed to start"),
+        (2, "refused: sign-in settings, address or access file (the reason is printed)"),
+    ),
+    "audit": ((0, "entries printed"), (1, "no audit log beside the database")),
 }
 # Failed runs, whole-file and row rejects are recorded for every refresh, whatever its exit code.
 EPILOG_NOTE = {
@@ -171,6 +191,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="a clinic id to report on; repeat for several (default: every clinic)",
     )
     metrics.add_argument("--format", choices=("json", "csv"), default="json", help="output format")
+    metrics.add_argument(
+        "--scope",
+        type=_scope,
+        default=None,
+        help="print what a viewer of this scope sees: network, region:NAME, clinic:ID (default: network)",
+    )
 
     reviews = _command(sub, "reviews", "the review store: back it up, or raise items from the database")
     reviews_sub = reviews.add_subparsers(dest="reviews_command", required=True, metavar="ACTION")
@@ -205,13 +231,30 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file it reads")
     serve.add_argument("--port", type=int, default=8501, help="TCP port to listen on")
     serve.add_argument(
-        "--exports", type=Path, default=DEFAULT_EXPORTS, help="where a demo's review seed is looked for"
+        "--address",
+        default="127.0.0.1",
+        help="address to listen on; without [auth] in the secrets: loopback only",
     )
     serve.add_argument(
-        "--address",
-        default=None,
-        help="address to listen on (a replica behind a proxy: 127.0.0.1 or its LAN address)",
+        "--access", type=Path, default=None, help="the access file (default: access.toml beside the database)"
     )
+    serve.add_argument(
+        "--secrets",
+        type=Path,
+        default=Path(".streamlit/secrets.toml"),
+        help="Streamlit secrets with the [auth] sign-in settings",
+    )
+    serve.add_argument(
+        "--exports", type=Path, default=DEFAULT_EXPORTS, help="where a demo's review seed is looked for"
+    )
+
+    audit = _command(sub, "audit", "print the audit log (sign-ins, page views, downloads)")
+    audit.add_argument(
+        "--db", type=Path, default=DEFAULT_DB, help="the published DuckDB file (the log is beside it)"
+    )
+    audit.add_argument("--user", default=None, help="one user's entries (e-mail, any case)")
+    audit.add_argument("--since", type=_date, default=None, help="entries from this day on, YYYY-MM-DD (UTC)")
+    audit.add_argument("--format", choices=("text", "json"), default="text", help="output format")
     return parser
 
 
@@ -248,6 +291,10 @@ def main(argv: list[str] | None = None) -> int:
         return cli_signals(args)
     if args.command == "serve":
         return _serve(args)
+    if args.command == "audit":
+        from dashboard.access.audit_cli import cli_audit
+
+        return cli_audit(args)
     raise AssertionError(args.command)
 
 
@@ -264,17 +311,31 @@ def _keep_freed_memory_longer() -> None:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    """Become Streamlit (``exec``): a SIGTERM or Ctrl-C to this PID stops the server itself.
+    """Check sign-in, address and access file (refusing with the reason), then become Streamlit.
 
-    A child process would outlive a parent stopped by a signal and keep the port; with
-    ``exec`` there is one process, whatever stops it.
+    ``exec``: a SIGTERM or Ctrl-C to this PID stops the server itself. A child process would
+    outlive a parent stopped by a signal and keep the port; with ``exec`` there is one process,
+    whatever stops it.
     """
+    from dashboard.access.serve_checks import ServeRefused, check_serve
+
+    try:
+        settings = check_serve(args.db, args.address, args.secrets, args.access)
+    except ServeRefused as exc:
+        print(f"ketaops serve: {exc}", file=sys.stderr)
+        return 2
     _apply_demo_review_seed(args.exports, args.db)
     app = Path(__file__).resolve().parent.parent / "dashboard" / "app.py"
-    env = {**os.environ, "KETAOPS_DB": str(args.db.resolve())}
+    env = {
+        **os.environ,
+        "KETAOPS_DB": str(args.db.resolve()),
+        "KETAOPS_ACCESS": str(settings.access.resolve()),
+    }
     cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(args.port)]
-    if args.address:
-        cmd += ["--server.address", args.address]
+    cmd += ["--server.address", settings.address]
+    # Streamlit reads only the secrets file checked here (a missing one: the demo mode), not those it
+    # would otherwise look for in the checkout and the home folder
+    cmd += ["--secrets.files", str((settings.secrets or args.secrets).resolve())]
     # run from the repository root so Streamlit finds .streamlit/config.toml (theme, headless, no usage stats)
     os.chdir(app.parent.parent)
     for stream in (sys.stdout, sys.stderr):

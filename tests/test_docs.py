@@ -40,3 +40,19 @@ def test_every_metric_module_is_in_the_table() -> None:
     }
     # the package file only re-exports its modules
     assert modules - named - {"dashboard/metrics/outcomes/__init__.py"} == set()
+
+
+def test_the_readme_layout_names_every_module_and_package() -> None:
+    """README's Layout is the map a newcomer reads first: every top-level module and package of
+    pipelines/ and dashboard/ is on it."""
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    layout = readme.split("## Layout", 1)[1].split("\n## ", 1)[0]
+    entries = set()
+    for pkg in ("pipelines", "dashboard"):
+        for p in (ROOT / pkg).iterdir():
+            if p.suffix == ".py" and p.name != "__init__.py":
+                entries.add(p.name)
+            elif p.is_dir() and (p / "__init__.py").exists():
+                entries.add(f"{p.name}/")
+    assert len(entries) > 20
+    assert sorted(e for e in entries if e not in layout) == []

@@ -25,14 +25,15 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
     ("bench", ("pipelines", "dashboard", "bench")),
 ]
 # Inside dashboard/, the order of its layers, lowest first: a module may import its own layer and
-# those before it.
+# those before it. ``access`` (who may see what) sits on the metrics' ``Filters`` and under the
+# queries, which apply the viewer's scope to every read; the sign-in page is a component.
 DASHBOARD_ORDER = (
     "stats",
     "db",
     # which version file of the database a page run reads: on db, under every cached read (queries)
     "data_version",
-    "scope",
     "metrics",
+    "access",
     "reviews",
     "queries",
     "exports",
@@ -129,6 +130,11 @@ def test_every_module_imports_only_layers_below_it() -> None:
         ("dashboard.queries.cache", "dashboard.data_version", True),
         ("dashboard.data_version", "dashboard.queries.cache", False),
         ("dashboard.metrics.throughput", "dashboard.data_version", False),
+        ("dashboard.queries.cache", "dashboard.access.current", True),
+        ("dashboard.access.recorder", "dashboard.metrics.filters", True),
+        ("dashboard.access.benchmarks", "dashboard.queries.cache", False),
+        ("dashboard.metrics.report", "dashboard.access.scope", False),
+        ("dashboard.components.gate", "dashboard.access.viewer", True),
     ],
 )
 def test_the_rule_itself(module: str, imported: str, ok: bool) -> None:

@@ -14,12 +14,12 @@ from pathlib import Path
 
 import duckdb
 
+from dashboard.access.scope import ScopeError, parse_scope
 from dashboard.alerts.config import ConfigError, Recipient, SignalsConfig, load_signals_config
 from dashboard.alerts.run import RecipientResult, run_signals
 from dashboard.db import connect
 from dashboard.metrics.report import EXIT_BAD_ARGUMENT, EXIT_NO_DATABASE, EXIT_OK
 from dashboard.metrics.report import _config as metrics_config
-from dashboard.scope import ScopeError, parse_scope
 from pipelines.signal_state import SignalState, default_path
 
 EXIT_SEND_FAILED = 4

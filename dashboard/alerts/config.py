@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from dashboard.scope import Scope, parse_scope
+from dashboard.access.scope import Scope, parse_scope
 
 DEFAULT_URL = "http://localhost:8501"
 

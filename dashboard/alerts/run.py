@@ -8,10 +8,10 @@ from typing import Any
 
 import duckdb
 
+from dashboard.access.scope import scope_clinics
 from dashboard.alerts.config import Recipient, SignalsConfig
 from dashboard.alerts.detect import OverdueReviews, detect
 from dashboard.alerts.notify import SendError, send_email, send_webhook
-from dashboard.scope import scope_clinics
 from pipelines.model.config import MetricConfig
 from pipelines.signal_state import SignalState
 

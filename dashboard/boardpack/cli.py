@@ -12,12 +12,12 @@ from pathlib import Path
 
 import duckdb
 
+from dashboard.access.scope import ScopeError, parse_scope, scope_clinics
 from dashboard.boardpack import Month, RenderError, write_board_pack
 from dashboard.db import connect
 from dashboard.metrics import throughput
 from dashboard.metrics.report import EXIT_BAD_ARGUMENT, EXIT_NO_DATABASE, EXIT_OK
 from dashboard.metrics.report import _config as report_config
-from dashboard.scope import ScopeError, parse_scope, scope_clinics
 
 EXIT_RENDER_FAILED = 3
 

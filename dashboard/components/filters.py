@@ -9,6 +9,7 @@ demo or a late export still shows data.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
@@ -17,6 +18,8 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
+from dashboard.access.current import current_viewer
+from dashboard.access.scope import split_requested
 from dashboard.metrics.filters import Filters
 from pipelines.contract import CONDITIONS, MODALITIES, ROUTES
 
@@ -69,12 +72,39 @@ def period_bounds(period: str, last: date, custom: Sequence[date] = ()) -> tuple
 
 
 def allowed_clinics() -> tuple[str, ...]:
-    """The clinics the current viewer may see.
+    """The clinics the current viewer may see: their scope, resolved by the sign-in gate (a network
+    viewer's from the clinics table, so a clinic a refresh added is in it at once)."""
+    viewer = current_viewer()
+    return network_clinics() if viewer.is_network else viewer.clinic_ids
 
-    The single place where access control plugs in (e.g. from ``st.user``);
-    for now every viewer sees every clinic.
-    """
-    return tuple(queries.clinics()["clinic_id"].to_list())
+
+def network_clinics() -> tuple[str, ...]:
+    """Every clinic of the network: the population of the network benchmarks (funnel targets, network
+    rates). A viewer of part of the network receives them as aggregates, the other clinics unnamed
+    (``dashboard/queries.py`` anonymises them)."""
+    return tuple(queries.clinic_regions())
+
+
+_URL_CLINIC = re.compile(r"\(([^()]*)\)\s*$")
+
+
+def url_clinic_id(value: str) -> str:
+    """The clinic id in a ``clinics`` URL value (``Harbor (C1)`` → ``C1``; a bare id as it is)."""
+    found = _URL_CLINIC.search(value)
+    return found.group(1).strip() if found else value.strip()
+
+
+def outside_scope_notice(allowed: Sequence[str], regions_allowed: Sequence[str]) -> str | None:
+    """A notice naming the URL's clinics and regions outside the viewer's access (their ids only)."""
+    params = st.query_params
+    asked = [url_clinic_id(v) for v in params.get_all("clinics")]
+    _, outside = split_requested(allowed, asked)
+    regions = sorted(set(params.get_all("region")) - set(regions_allowed))
+    named = [*outside, *(f"region {r}" for r in regions)]
+    if not named:
+        return None
+    verb = "is" if len(named) == 1 else "are"
+    return f"{', '.join(named)} {verb} outside your access: showing the clinics you can see."
 
 
 def resolve_scope(
@@ -106,9 +136,11 @@ class FilterState:
 
     @property
     def network_filters(self) -> Filters:
-        """The filters over every allowed clinic, in every region: the population a funnel target is
-        taken from, whatever clinics or region are picked, so a clinic is never its own target."""
-        return replace(self.filters.with_clinics(tuple(self.clinics["clinic_id"].to_list())), regions=())
+        """The filters over the whole network, in every region: the population a funnel target is
+        taken from, whatever clinics or region are picked, so a clinic is never its own target. For
+        a viewer of part of the network the query layer returns these figures as aggregates, other
+        clinics unnamed."""
+        return replace(self.filters.with_clinics(network_clinics()), regions=())
 
 
 def sidebar_filters(last_date: date, first_date: date) -> FilterState:
@@ -119,6 +151,9 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
     names = dict(zip(visible["clinic_id"], visible["clinic_name"], strict=True))
     region_of = dict(zip(visible["clinic_id"], visible["region"], strict=True))
     sb = st.sidebar
+    notice = outside_scope_notice(allowed, sorted({r for r in region_of.values() if r}))
+    if notice:
+        st.warning(notice, icon=":material/lock:")
     sb.markdown("### Filters")
     period = sb.selectbox(
         "Period",

@@ -18,6 +18,10 @@ import polars as pl
 import streamlit as st
 
 from dashboard import exports, queries
+from dashboard.access import recorder
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Permission
+from dashboard.components import line_list_reviews
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
 from dashboard.metrics.filters import Filters
@@ -26,7 +30,17 @@ from pipelines.model.config import MetricConfig
 
 MAX_TABLE_ROWS = 5_000
 # URL parameter names (= widget keys) of the line-list filters.
-PARAMS = ("ae_category", "ae_grade", "ae_serious", "ae_action", "ae_outcome", "ae_dose", "ae_session", "ae_q")
+PARAMS = (
+    "ae_category",
+    "ae_grade",
+    "ae_serious",
+    "ae_action",
+    "ae_outcome",
+    "ae_dose",
+    "ae_session",
+    "ae_q",
+    "ae_review",
+)
 SERIOUS = {"any": "Any", "serious": "Serious only", "not_serious": "Not serious only"}
 SESSION_BANDS = {"1-3": "first three (1-3)", "4+": "fourth or later (4+)"}  # others keep their own words
 GRADES = {"1": "1 mild", "2": "2 moderate", "3": "3 severe", "4": "4 life-threatening", "5": "5 death"}
@@ -37,6 +51,7 @@ TABLE_COLUMNS = (
     "category",
     "severity_grade",
     "serious",
+    "review_status",
     "action_taken",
     "outcome",
     "description",
@@ -192,7 +207,8 @@ def ae_filter_widgets() -> AeFilters:
 def render(ctx: PageContext, f: Filters) -> None:
     """The whole line-list section."""
     ae = ae_filter_widgets()
-    rows = queries.line_list(f, ae)
+    wanted = line_list_reviews.review_filter()
+    rows = line_list_reviews.with_review_status(queries.line_list(f, ae), f.clinic_ids, wanted)
     total = rows.height
     shown = rows.head(MAX_TABLE_ROWS)
     if total > MAX_TABLE_ROWS:
@@ -203,38 +219,11 @@ def render(ctx: PageContext, f: Filters) -> None:
         )
     else:
         st.markdown(f"**{total:,} adverse event(s) match** these filters.")
-    header = scope_header(ctx) + ae_header(ae)
-    # Callables: the file is built only when a button is clicked, not on every rerun of a 1M-row list.
-    title = "KetaOps adverse-event line list"
-    stamp = f"{f.start:%Y%m%d}-{f.end:%Y%m%d}"
-    d1, d2, _ = st.columns([1, 1, 3])
-    with d1:
-        st.download_button(
-            "Download CSV",
-            data=lambda: exports.to_csv(rows, title=title, header=header),
-            file_name=f"ketaops-ae-line-list-{stamp}.csv",
-            mime="text/csv",
-            key="ae_download_csv",
-            icon=":material/download:",
-            disabled=total == 0,
-            on_click="ignore",
-            help="Every filtered row; '# ' lines at the top name the filters and the data date.",
-        )
-    with d2:
-        too_big = total > exports.EXCEL_MAX_ROWS
-        st.download_button(
-            "Download Excel",
-            data=lambda: exports.to_excel(rows, title=title, header=header, sheet="line list"),
-            file_name=f"ketaops-ae-line-list-{stamp}.xlsx",
-            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-            key="ae_download_xlsx",
-            icon=":material/table:",
-            disabled=total == 0 or too_big,
-            on_click="ignore",
-            help=f"More than {exports.EXCEL_MAX_ROWS:,} rows: use the CSV (Excel would take minutes)."
-            if too_big
-            else "Every filtered row; the filters and data date in the first rows.",
-        )
+    header = scope_header(ctx) + ae_header(ae) + line_list_reviews.header(wanted)
+    if current_viewer().can(Permission.ROW_DOWNLOADS):
+        _downloads(rows, f, ae, header)
+    else:
+        st.caption(":material/lock: Downloading the line list needs the quality role.")
     if total == 0:
         st.caption("No adverse events match. Clear some of the filters above or in the sidebar.")
         return
@@ -251,6 +240,7 @@ def render(ctx: PageContext, f: Filters) -> None:
             "category": "Category",
             "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
             "serious": st.column_config.CheckboxColumn("Serious"),
+            "review_status": "Review",
             "action_taken": "Action",
             "outcome": "Outcome",
             "description": st.column_config.TextColumn("Description", width="large"),
@@ -266,7 +256,52 @@ def render(ctx: PageContext, f: Filters) -> None:
     st.caption("Click a column header to sort the shown rows; **select a row** to see the event in detail.")
     picked = event.selection.rows if event is not None else []
     if picked and picked[0] < shown.height:
-        event_detail(f, ctx.cfg, shown.row(picked[0], named=True))
+        if not current_viewer().can(Permission.ROW_DETAIL):
+            st.info("Opening an event in detail needs the quality role.", icon=":material/lock:")
+            return
+        row = shown.row(picked[0], named=True)
+        recorder.event_opened(recorder.current_page(), str(row["ae_id"]), f)
+        event_detail(f, ctx.cfg, row)
+
+
+def _downloads(rows: pl.DataFrame, f: Filters, ae: AeFilters, header: list[tuple[str, str]]) -> None:
+    """CSV and Excel of every filtered row; each download is audited (rows, filters)."""
+    total = rows.height
+    # Callables: the file is built only when a button is clicked, not on every rerun of a 1M-row list.
+    title = "KetaOps adverse-event line list"
+    stamp = f"{f.start:%Y%m%d}-{f.end:%Y%m%d}"
+    d1, d2, _ = st.columns([1, 1, 3])
+    with d1:
+        st.download_button(
+            "Download CSV",
+            data=lambda: exports.to_csv(rows, title=title, header=header),
+            file_name=f"ketaops-ae-line-list-{stamp}.csv",
+            mime="text/csv",
+            key="ae_download_csv",
+            icon=":material/download:",
+            disabled=total == 0,
+            on_click=recorder.download,
+            args=(recorder.current_page(), f"ketaops-ae-line-list-{stamp}.csv", total, f),
+            kwargs={"ae_filters": dict(ae_header(ae))},
+            help="Every filtered row; '# ' lines at the top name the filters and the data date.",
+        )
+    with d2:
+        too_big = total > exports.EXCEL_MAX_ROWS
+        st.download_button(
+            "Download Excel",
+            data=lambda: exports.to_excel(rows, title=title, header=header, sheet="line list"),
+            file_name=f"ketaops-ae-line-list-{stamp}.xlsx",
+            mime="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            key="ae_download_xlsx",
+            icon=":material/table:",
+            disabled=total == 0 or too_big,
+            on_click=recorder.download,
+            args=(recorder.current_page(), f"ketaops-ae-line-list-{stamp}.xlsx", total, f),
+            kwargs={"ae_filters": dict(ae_header(ae))},
+            help=f"More than {exports.EXCEL_MAX_ROWS:,} rows: use the CSV (Excel would take minutes)."
+            if too_big
+            else "Every filtered row; the filters and data date in the first rows.",
+        )
 
 
 def _height(rows: int) -> int:

@@ -16,6 +16,7 @@ import streamlit as st
 from dashboard import data_version, queries
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.components.gate import ensure_viewer
 from dashboard.components.safe_text import md
 from dashboard.db import db_path
 from dashboard.metrics.filters import Filters
@@ -43,6 +44,8 @@ def setup(filters: bool = True) -> PageContext | None:
     values are kept for the next page, ``persist_state``) and the context has no filter state.
     """
     st.session_state.pop(_CTX, None)
+    if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
+        st.stop()
     pin = data_version.pin_run()  # one version for every read of this run
     if pin is None or not queries.database_exists():
         empty.no_database(db_path())

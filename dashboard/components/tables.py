@@ -8,7 +8,11 @@ import polars as pl
 import streamlit as st
 
 from dashboard import exports
+from dashboard.access import recorder
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Permission
 from dashboard.exports import Header
+from dashboard.metrics.filters import Filters
 
 
 def table(df: pl.DataFrame, *, key: str | None = None, height: int | str = "auto", **config: Any) -> Any:
@@ -24,12 +28,18 @@ def csv_download(
     key: str,
     title: str | None = None,
     header: Header | None = None,
+    permission: Permission = Permission.ROW_DOWNLOADS,
+    filters: Filters | None = None,
 ) -> None:
     """A download button holding exactly the rows of ``df`` (header row included).
 
     With ``title`` and ``header`` the CSV starts with ``# `` lines naming the
     filters and data date (``dashboard.exports.to_csv``), as quality reviews need.
+    Shown only to viewers with ``permission``; each download is audited (rows, filters).
     """
+    if not current_viewer().can(permission):
+        st.caption(":material/lock: Downloading these rows needs the quality role.")
+        return
     data = (
         exports.to_csv(df, title=title, header=header)
         if title is not None and header is not None
@@ -43,7 +53,8 @@ def csv_download(
         key=key,
         icon=":material/download:",
         disabled=df.height == 0,
-        on_click="ignore",
+        on_click=recorder.download,
+        args=(recorder.current_page(), file_name, df.height, filters),
     )
 
 

@@ -54,7 +54,12 @@ def _ci(lo: Any, hi: Any) -> list[float | None]:
 
 
 def build_report(
-    con: duckdb.DuckDBPyConnection, f: Filters, cfg: MetricConfig, *, funnel_clinics: tuple[str, ...] = ()
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    *,
+    funnel_clinics: tuple[str, ...] = (),
+    outcome_clinics: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """metrics.md's "Machine-readable output" for the filters ``f`` (period and clinic scope).
 
@@ -62,6 +67,9 @@ def build_report(
     per 100 administered sessions. Keys beyond metrics.md's are marked in the docs.
     ``funnel_clinics``: the population of the funnel's target, every clinic the viewer may
     see (default: ``f``'s clinics), so ``--clinic X`` compares X with the network, not itself.
+    ``outcome_clinics``: the population of the outcomes' network rows (default: ``f``'s
+    clinics); a scoped report takes the whole network's, as the Outcomes page shows a viewer of
+    part of it, and lists only ``f``'s clinics beside them.
     """
     summary = throughput.throughput_summary(con, f, cfg)
     ae = safety.ae_rate(con, f, cfg)
@@ -114,7 +122,13 @@ def build_report(
         "period": {"start": f.start.isoformat(), "end": f.end.isoformat()},
         "network": network,
         "clinics": clinics,
-        "outcomes": outcomes.outcomes_report(con, f, cfg),
+        "outcomes": [
+            row
+            for row in outcomes.outcomes_report(
+                con, f.with_clinics(outcome_clinics) if outcome_clinics else f, cfg
+            )
+            if row["clinic_id"] is None or row["clinic_id"] in f.clinic_ids
+        ],
     }
     if monitoring.has_monitoring_data(con):  # a contract v2 database
         report["monitoring"] = monitoring.report_block(con, f, cfg)
@@ -181,9 +195,29 @@ def _config(db: Path) -> MetricConfig:
     return load_config()
 
 
+def resolve_scope(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> tuple[str, tuple[str, ...]]:
+    """(label, clinic ids) of ``--scope``, checked against the clinics table; the network without it.
+
+    ``args.scope`` is the parsed scope (``pipelines/cli.py`` parses it with
+    ``dashboard.access.scope.parse_scope``): anything with ``label`` and ``resolve(region_of)``.
+    """
+    region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
+    scope = getattr(args, "scope", None)
+    if scope is None:
+        return "network", tuple(sorted(region_of))
+    try:
+        return scope.label, tuple(scope.resolve(region_of))
+    except ValueError as exc:  # a region or clinic the clinics table does not have
+        raise UsageError(f"--scope: {exc}") from exc
+
+
 def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) -> Filters:
-    """Period and clinic scope from the arguments; the default period ends on the data's last date."""
-    known = [r[0] for r in con.execute("SELECT clinic_id FROM clinics ORDER BY clinic_id").fetchall()]
+    """Period and clinic scope from the arguments; the default period ends on the data's last date.
+
+    ``--scope`` bounds the clinics as the dashboard bounds a viewer's: ``--clinic`` picks inside it.
+    """
+    known = sorted(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
+    label, in_scope = resolve_scope(con, args)
     requested = [c.strip() for arg in (args.clinics or []) for c in arg.split(",") if c.strip()]
     unknown = [c for c in dict.fromkeys(requested) if c not in set(known)]
     if unknown:
@@ -192,11 +226,14 @@ def resolve_filters(con: duckdb.DuckDBPyConnection, args: argparse.Namespace) ->
             f"unknown clinic id {', '.join(unknown)} (the database has {len(known)} clinics"
             + (f": {examples})" if known else ")")
         )
+    outside = sorted(set(requested) - set(in_scope))
+    if outside:
+        raise UsageError(f"--clinic {', '.join(outside)} is outside the scope {label}")
     end: date = args.end or throughput.data_last_date(con) or date.today()
     start: date = args.start or end - timedelta(days=DEFAULT_PERIOD_DAYS - 1)
     if start > end:
         raise UsageError(f"--start {start} is after --end {end}")
-    return Filters(start=start, end=end, clinic_ids=tuple(dict.fromkeys(requested)) or tuple(known))
+    return Filters(start=start, end=end, clinic_ids=tuple(dict.fromkeys(requested)) or in_scope)
 
 
 def cli_metrics(args: argparse.Namespace) -> int:
@@ -212,8 +249,15 @@ def cli_metrics(args: argparse.Namespace) -> int:
             raise UsageError(str(exc)) from exc
         with connect(db) as con:
             f = resolve_filters(con, args)
+            label, _ = resolve_scope(con, args)
             network = tuple(r[0] for r in con.execute("SELECT clinic_id FROM clinics").fetchall())
-            report = build_report(con, f, cfg, funnel_clinics=network)
+            if label == "network":
+                report = build_report(con, f, cfg, funnel_clinics=network)
+            else:  # as the pages show a viewer of part of the network: outcomes against the whole network
+                report = {
+                    "scope": label,
+                    **build_report(con, f, cfg, funnel_clinics=network, outcome_clinics=network),
+                }
     except UsageError as exc:
         print(f"ketaops metrics: {exc}", file=sys.stderr)
         return EXIT_BAD_ARGUMENT

@@ -4,13 +4,14 @@ Pages never run SQL or compute a metric; they call these functions. Each query i
 implementation in ``dashboard/metrics/`` turned into a cached function without the connection
 argument (``cache.cached_query``), defined in one module per area: ``throughput``, ``safety``,
 ``outcomes``, ``operations``, ``monitoring``; ``lookups`` holds the configuration and the clinic list.
-``prefetch`` starts a page's reads at once.
+``prefetch`` starts a page's reads at once. Every query keeps its result to the viewer's clinics
+(``cache.py``; ``dashboard/access``), so no page can show another clinic by forgetting to.
 """
 
 from __future__ import annotations
 
 from dashboard.queries.cache import NoDatabase, database_exists
-from dashboard.queries.lookups import clinics, first_session_date, metric_config
+from dashboard.queries.lookups import clinic_regions, clinics, first_session_date, metric_config
 from dashboard.queries.monitoring import (
     medications_at_day0,
     monitoring_by,
@@ -86,6 +87,7 @@ __all__ = [
     "ae_u_chart",
     "clinic_comparison",
     "clinic_freshness",
+    "clinic_regions",
     "clinics",
     "data_as_of",
     "data_last_date",

@@ -12,6 +12,14 @@ versions. Queries of figures that read the refresh runs recorded beside the publ
 in time (``CACHE_TTL``): entries of a replaced version are never read again, and a server up for
 weeks must not keep them until evicted by count alone.
 
+The viewer's scope (``dashboard/access``) is applied here, for every page, read-ahead and
+download alike: every ``Filters`` argument is narrowed to the viewer's clinics, a clinic named
+outright (``clinic_id``) must be theirs, rows of other clinics are dropped from the result, and
+every key holds the viewer's clinic set, so one viewer's entry never serves another. Only a
+query declared a network benchmark (``cached_query(metric, benchmark=...)``) computes over
+clinics past the scope; its result shows them as anonymous points
+(``dashboard/access/benchmarks.py``). A network viewer's calls pass as they are.
+
 Arguments are bound to the metric's signature with its defaults applied, so ``q(f)`` and
 ``q(f, overdispersion=False)`` are one entry. They are keyed by one ``repr`` string
 (``call_key``) and travel to the store unhashed: Streamlit hashing a ``Filters`` (up to hundreds
@@ -31,7 +39,12 @@ import duckdb
 import streamlit as st
 
 from dashboard import data_version
+from dashboard.access.benchmarks import IN_FULL, Benchmark, drop_outside, redact_outside
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Viewer
 from dashboard.db import connect, db_path, db_version
+from dashboard.metrics.filters import Filters
+from pipelines.model.config import MetricConfig
 from pipelines.publish import side_runs_path
 
 P = ParamSpec("P")
@@ -100,9 +113,12 @@ class Store(Protocol):
         _query: CachedQuery[..., Any],
         _args: tuple[Any, ...],
         _kwargs: dict[str, Any],
+        _scope: frozenset[str] | None,
     ) -> Any: ...
 
 
+# (result, the viewer's clinics) → the result holding only what a viewer of those clinics may see
+InScope = Callable[[Any, frozenset[str]], Any]
 Observer = Callable[["CachedQuery[..., Any]", tuple[Any, ...], dict[str, Any]], None]
 _observer: Observer | None = None
 
@@ -128,9 +144,19 @@ def observing(observer: Observer) -> Iterator[None]:
 class CachedQuery(Generic[P, R]):
     """A metric function cached on the database version; called without the connection."""
 
-    def __init__(self, metric: Metric[P, R], *, reads_runs: bool, store: Store) -> None:
+    def __init__(
+        self,
+        metric: Metric[P, R],
+        *,
+        reads_runs: bool,
+        store: Store,
+        benchmark: Benchmark | None = None,
+        in_scope: InScope = drop_outside,
+    ) -> None:
         self.metric = metric
         self.reads_runs = reads_runs
+        self.benchmark = benchmark
+        self.in_scope = in_scope
         self.store = store
         self.name = f"{metric.__module__}.{metric.__qualname__}"
         signature = inspect.signature(metric)
@@ -142,6 +168,13 @@ class CachedQuery(Generic[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
         bound = self._signature.bind(*args, **kwargs)
         bound.apply_defaults()
+        viewer = current_viewer()
+        scope = None if viewer.is_network else frozenset(viewer.clinic_ids)
+        if scope is not None:
+            self._check_named_clinic(bound.arguments, scope)
+            if self.benchmark is None:
+                for name, value in bound.arguments.items():
+                    bound.arguments[name] = _narrowed(value, scope)
         call_args, call_kwargs = bound.args, bound.kwargs
         if _observer is not None:
             _observer(self, call_args, call_kwargs)
@@ -149,19 +182,51 @@ class CachedQuery(Generic[P, R]):
         return self.store(
             version=version,
             path=path,
-            key=call_key(self.name, call_args, call_kwargs),
+            key=call_key(self.name, call_args, call_kwargs, scope_key(viewer)),
             _query=self,
             _args=call_args,
             _kwargs=call_kwargs,
+            _scope=scope,
         )
 
-    def compute(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> R:
-        """The metric on a fresh read-only connection to ``path`` (what a store runs on a miss)."""
+    def _check_named_clinic(self, arguments: dict[str, Any], scope: frozenset[str]) -> None:
+        clinic = arguments.get("clinic_id")
+        if isinstance(clinic, str) and clinic not in scope:
+            raise PermissionError(f"clinic {clinic} is outside the viewer's access")
+
+    def compute(
+        self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any], scope: frozenset[str] | None = None
+    ) -> R:
+        """The metric on a fresh read-only connection to ``path`` (what a store runs on a miss),
+        with the clinics outside ``scope`` dropped, or anonymised in a network benchmark."""
         with connect(Path(path)) as con:
-            return self.metric(con, *args, **kwargs)
+            result = self.metric(con, *args, **kwargs)
+        if scope is None:
+            return result
+        if self.benchmark is None:
+            return self.in_scope(result, scope)
+        return redact_outside(result, scope, self.benchmark, _suppression_k(args, kwargs))
 
     def __repr__(self) -> str:
         return f"<cached query {self.name}{self._signature}>"
+
+
+def scope_key(viewer: Viewer) -> str:
+    """The part of every key that is the viewer's: their resolved clinic set (``Viewer.cache_key``)."""
+    return viewer.cache_key
+
+
+def _narrowed(value: Any, scope: frozenset[str]) -> Any:
+    """A ``Filters`` argument kept to ``scope``'s clinics; any other argument as it is."""
+    if isinstance(value, Filters) and not set(value.clinic_ids) <= scope:
+        return value.with_clinics(tuple(c for c in value.clinic_ids if c in scope))
+    return value
+
+
+def _suppression_k(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
+    """The small-cell threshold of the call's ``MetricConfig``, else the default one's."""
+    given = [v for v in (*args, *kwargs.values()) if isinstance(v, MetricConfig)]
+    return (given[0] if given else MetricConfig()).suppression_k
 
 
 @st.cache_data(show_spinner=False, max_entries=2048, ttl=CACHE_TTL)
@@ -172,9 +237,10 @@ def shared_store(
     _query: CachedQuery[..., Any],
     _args: tuple[Any, ...],
     _kwargs: dict[str, Any],
+    _scope: frozenset[str] | None,
 ) -> Any:
     """The store of every query without one of its own: one bounded ``st.cache_data``."""
-    return _query.compute(path, _args, _kwargs)
+    return _query.compute(path, _args, _kwargs, _scope)
 
 
 def cached_query(
@@ -182,11 +248,18 @@ def cached_query(
     *,
     reads_runs: bool = False,
     store: Store = shared_store,
+    benchmark: bool | Benchmark = False,
+    in_scope: InScope = drop_outside,
 ) -> CachedQuery[P, R]:
     """``metric(con, *args, **kwargs)`` as a cached query taking ``(*args, **kwargs)``.
 
     ``reads_runs``: the metric reads the refresh runs recorded beside the file (see
     ``version_key``). ``store``: a cache of its own, e.g. one that shares a large frame instead
-    of copying it (``st.cache_resource``); it must call ``_query.compute(path, _args, _kwargs)``.
+    of copying it (``st.cache_resource``); it must call ``_query.compute(path, _args, _kwargs,
+    _scope)``. ``benchmark``: a network benchmark, whose filters may reach past a viewer's
+    scope (``True``: counts shown in full; a ``Benchmark`` names the small cells to suppress).
+    ``in_scope``: how a result is kept to a viewer's clinics when it holds them other than as
+    frames with a clinic column (default: those frames' rows of other clinics dropped).
     """
-    return CachedQuery(metric, reads_runs=reads_runs, store=store)
+    declared = IN_FULL if benchmark is True else benchmark or None
+    return CachedQuery(metric, reads_runs=reads_runs, store=store, benchmark=declared, in_scope=in_scope)

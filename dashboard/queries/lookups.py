@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
+from dashboard.access.current import current_viewer
 from dashboard.db import connect
 from dashboard.queries.cache import CACHE_TTL, version_key
 from pipelines.model.config import MetricConfig, load_config
@@ -31,11 +32,18 @@ def _sql(sql: str, *params: Any) -> pl.DataFrame:
 
 
 def clinics() -> pl.DataFrame:
-    """Every clinic (clinic_id, clinic_name, region, chairs, opened_on, closed_on), for pickers."""
-    return _sql(
+    """The viewer's clinics (clinic_id, clinic_name, region, chairs, opened_on, closed_on), for pickers."""
+    every = _sql(
         "SELECT clinic_id, clinic_name, region, chairs, opened_on, closed_on "
         "FROM clinics ORDER BY clinic_name"
     )
+    viewer = current_viewer()
+    return every if viewer.is_network else every.filter(pl.col("clinic_id").is_in(viewer.clinic_ids))
+
+
+def clinic_regions() -> dict[str, str | None]:
+    """Every clinic's region (clinic id → region): what scopes are resolved against, never shown."""
+    return dict(_sql("SELECT clinic_id, region FROM clinics ORDER BY clinic_id").iter_rows())
 
 
 def first_session_date() -> date | None:

@@ -14,9 +14,10 @@ import streamlit as st
 from dashboard.metrics import safety
 from dashboard.queries.cache import CACHE_TTL, CachedQuery, cached_query
 
-ae_rate = cached_query(safety.ae_rate)
+# Network benchmarks (the network rate, the funnel's target and points): session counts, in full.
+ae_rate = cached_query(safety.ae_rate, benchmark=True)
 ae_rate_by = cached_query(safety.ae_rate_by)
-ae_funnel = cached_query(safety.funnel)
+ae_funnel = cached_query(safety.funnel, benchmark=True)
 ae_u_chart = cached_query(safety.u_chart)
 kpis = cached_query(safety.kpis)  # rate, previous_rate, patients, excursion, protocol in one call
 excursions_without_ae = cached_query(safety.excursions_without_ae)
@@ -35,9 +36,10 @@ def _line_list_store(
     _query: CachedQuery[..., pl.DataFrame],
     _args: tuple[Any, ...],
     _kwargs: dict[str, Any],
+    _scope: frozenset[str] | None,
 ) -> pl.DataFrame:
-    return _query.compute(path, _args, _kwargs)
+    return _query.compute(path, _args, _kwargs, _scope)
 
 
-# every AE the filters select (all rows: the page shows the newest, downloads hold them all)
+# every AE the filters select within the viewer's scope (the page shows the newest, downloads all)
 line_list = cached_query(safety.line_list, store=_line_list_store)

@@ -11,7 +11,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import empty, kpi, spc_controls
 from dashboard.components import throughput_figures as fig
-from dashboard.components.filters import allowed_clinics, clinic_label
+from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.outcome_notes import outcome_table
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safe_text import md
@@ -39,10 +39,10 @@ if chosen is None:
     st.stop()
 name = names.get(chosen, chosen)
 st.title(md(name))
-# The clinic alone (its region need not be in the region filter) and the whole network the viewer may see,
-# both with the same period, condition, route and modality.
+# The clinic alone (its region need not be in the region filter) and the whole network (other clinics
+# anonymous beyond the viewer's scope), both with the same period, condition, route and modality.
 cf = replace(f, clinic_ids=(chosen,), regions=())
-nf = replace(f, clinic_ids=allowed_clinics(), regions=())
+nf = replace(f, clinic_ids=network_clinics(), regions=())
 clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
 st.caption(
     f"{ctx.state.period_label} · {md(clinic_row['region'])} region · {clinic_row['chairs']} chairs · "
@@ -58,6 +58,7 @@ queries.prefetch(  # the reads below that the grain does not change, at once
     lambda: queries.induction_with_clinic(nf, chosen),
     lambda: queries.maintenance_with_clinic(nf, chosen),
     lambda: queries.route_modality_mix_with_clinic(nf, chosen),
+    lambda: queries.outcome_summary(cf, cfg),
 )
 # Every figure pair (the clinic's and the network's) comes from one query returning both.
 summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)

@@ -1,4 +1,4 @@
-"""Data: refresh history, per-clinic freshness and rejected rows, for data/ops staff (layout only).
+"""Data: refresh history, per-clinic freshness, rejected rows (ops) and the audit log (ops, network scope).
 
 Independent of the sidebar filters: operations are about the whole database.
 Works on a database without sessions, where it matters most.
@@ -12,7 +12,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import charts, tables
+from dashboard.access.current import current_viewer
+from dashboard.access.viewer import Permission
+from dashboard.components import audit_view, charts, tables
 from dashboard.components.page import context
 from dashboard.components.safe_text import md, show_figure
 
@@ -26,6 +28,10 @@ ctx = context()
 cfg = ctx.cfg
 today = date.today()
 st.title("Data")
+audit_view.access_file_status()
+if not current_viewer().can(Permission.DATA_PAGE):  # a network-scope viewer outside ops: the audit log only
+    audit_view.render()
+    st.stop()
 st.caption(
     "Refreshes, freshness of each clinic's exports, and the rows the pipeline rejected. Filters do not apply."
 )
@@ -226,4 +232,8 @@ else:
         label="Download rejected rows (CSV)",
         file_name=f"ketaops-rejected-{run or 'all'}.csv",
         key="download_rejects",
+        permission=Permission.DATA_PAGE,
     )
+
+if current_viewer().can(Permission.AUDIT):
+    audit_view.render()

@@ -241,7 +241,12 @@ with right:
 
 # --- clinics compared -----------------------------------------------------------------------------
 st.subheader("Clinics compared on response")
-comp, network = detail["clinics"], detail["network"]
+# Against the whole network (as the Safety funnel): a viewer of part of it sees the others unnamed.
+network_f = ctx.state.network_filters
+if network_f == f:
+    comp, network = detail["clinics"], detail["network"]
+else:
+    comp, network = queries.clinic_comparison(network_f, cfg, condition, instrument)
 visible = comp.filter(~pl.col("suppressed"))
 hidden_names = comp.filter(pl.col("suppressed"))["clinic_name"].to_list()
 if network["suppressed"]:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.boardpack import Month, board_pack_pdf
-from dashboard.components import charts, empty, kpi, tables
+from dashboard.components import charts, empty, kpi, review_counts, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.outcome_notes import side_counts
@@ -116,6 +116,7 @@ if not summary.is_empty() and "response" in summary.columns:
             )
         )
 kpi.tiles(items, note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days")
+review_counts.render(f.clinic_ids, ctx.state.clinic_names, key="overview")
 
 st.subheader("Weekly trends")
 st.caption("Whole weeks (Monday–Sunday) inside the period; a week the period cuts is left out.")

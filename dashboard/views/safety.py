@@ -10,7 +10,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, ideation_signal, kpi, line_list, spc_controls, tables
+from dashboard.components import empty, ideation_signal, kpi, line_list, review_counts, spc_controls, tables
 from dashboard.components import safety_figures as sf
 from dashboard.components.line_list import scope_header, words
 from dashboard.components.page import context, require_sessions
@@ -92,6 +92,7 @@ kpi.tiles(
     ],
     note=f"arrows show the change against the previous {(f.end - f.start).days + 1} days",
 )
+review_counts.render(f.clinic_ids, names, key="safety")
 
 TABS = ("Rates", "Clinics and trend", "Excursions", "Protocol deviations", "Serious AEs", "Line list")
 rates_tab, funnel_tab, excursion_tab, protocol_tab, serious_tab, list_tab = st.tabs(
@@ -391,6 +392,7 @@ if excursion_tab.open is not False:
                 label="Download review list (CSV)",
                 file_name=f"ketaops-excursions-without-ae-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_excursions_download",
+                filters=f,
                 title="KetaOps vital-sign excursions without an AE",
                 header=scope_header(ctx),
             )
@@ -451,6 +453,7 @@ if protocol_tab.open is not False:
                 label="Download deviations (CSV)",
                 file_name=f"ketaops-protocol-deviations-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_deviations_download",
+                filters=f,
                 title="KetaOps protocol deviations",
                 header=scope_header(ctx),
             )
@@ -493,6 +496,7 @@ if serious_tab.open is not False:
                 label="Download serious AEs (CSV)",
                 file_name=f"ketaops-serious-aes-{f.start:%Y%m%d}-{f.end:%Y%m%d}.csv",
                 key="ae_serious_download",
+                filters=f,
                 title="KetaOps serious adverse events",
                 header=scope_header(ctx),
             )

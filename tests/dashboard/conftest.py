@@ -21,8 +21,21 @@ import polars as pl
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from dashboard.access.current import use_viewer
+from dashboard.access.scope import Scope
+from dashboard.access.viewer import Viewer
 from pipelines.contract import CONDITION_COPIES, TABLES_BY_NAME, schema_ddl
 from tests.conftest import number_patients
+
+NETWORK_VIEWER = Viewer("tests@network.example", "Tests", "quality", Scope("network"), ())
+
+
+@pytest.fixture(autouse=True)
+def _network_viewer() -> Iterator[Viewer]:
+    """Query functions called outside a Streamlit run see the network (a page run has its own viewer)."""
+    with use_viewer(NETWORK_VIEWER) as viewer:
+        yield viewer
+
 
 APP = Path(__file__).resolve().parents[2] / "dashboard" / "app.py"
 # The data's last date is yesterday, so freshness (judged against the wall clock, like `ketaops status`) sees

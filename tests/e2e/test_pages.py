@@ -20,6 +20,7 @@ from dashboard.components.navigation import available_pages
 from tests.e2e.conftest import Demo, wait_idle
 
 MINE = {"overview", "throughput", "clinic", "data"}  # checked in detail below; other pages: render + a chart
+OWN_TEST = {"reviews"}  # no chart; tests/e2e/test_reviews.py walks it
 
 
 def _sql(db: Path, query: str, params: list[object] | None = None) -> object:
@@ -84,12 +85,20 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
     assert "clinic=" in page.url
 
     # … survives a page switch and a reload
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Data", exact=True).click()
-    page.wait_for_url(re.compile(r"/data\?.*period=Last\+30\+days"))
+    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav.get_by_role("link", name="Throughput", exact=True).click()
+    page.wait_for_url(re.compile(r"/throughput\?.*period=Last\+30\+days"))
     wait_idle(page)
     page.reload()
     wait_idle(page)
     expect(page.get_by_role("combobox", name="Period")).to_have_value("Last 30 days")
+
+    # the Data page shows no filters that do not apply to it
+    nav.get_by_role("link", name="Data", exact=True).click()
+    page.wait_for_url(re.compile(r"/data"))
+    wait_idle(page)
+    expect(page.get_by_role("heading", name="Data").first).to_be_visible()
+    expect(page.get_by_role("combobox", name="Period")).to_have_count(0)
 
     # the Data page flags the silent clinic and downloads exactly the rejected rows
     silent = demo.role("silent")
@@ -104,7 +113,7 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
 
 
 @pytest.mark.parametrize(
-    "spec", [s for s in available_pages() if s.url_path not in MINE], ids=lambda s: s.url_path
+    "spec", [s for s in available_pages() if s.url_path not in MINE | OWN_TEST], ids=lambda s: s.url_path
 )
 def test_other_pages_render(page: Page, app_url: str, artifacts: Path, spec):
     _open(page, f"{app_url}/{spec.url_path}")
