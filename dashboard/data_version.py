@@ -2,8 +2,8 @@
 
 Every publish is an immutable file ``<stem>.v<N><suffix>`` named by the published path, a
 symlink (``pipelines/versions.py``). A page run reads one version from start to end: ``pin_run``
-(called by ``components/page.setup`` before any read) resolves it once and every cached read of
-the run, prefetch threads included, is keyed on that version and reads that file
+(called by ``app.py`` before any read, the sign-in gate's included) resolves it once and every
+cached read of the run, prefetch threads included, is keyed on that version and reads that file
 (``queries.cache.version_key``). So a publish during a run never mixes two versions on one page.
 
 Between runs a viewer only moves forward. The version a viewer last saw is a *floor*, kept in the

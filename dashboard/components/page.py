@@ -37,16 +37,22 @@ class PageContext:
         return self.state.filters
 
 
-def setup(filters: bool = True) -> PageContext | None:
+_UNPINNED: Any = object()
+
+
+def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> PageContext | None:
     """Header + sidebar filters for this run; None (after showing why) when there is no database.
 
     ``filters=False`` for a page the filters do not apply to: the sidebar shows none (their
     values are kept for the next page, ``persist_state``) and the context has no filter state.
+    ``pin``: the version ``app.py`` pinned at the start of the run (before the gate's reads);
+    a page script run on its own pins here.
     """
     st.session_state.pop(_CTX, None)
+    if pin is _UNPINNED:
+        pin = data_version.pin_run()  # one version for every read of this run, the gate's too
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
         st.stop()
-    pin = data_version.pin_run()  # one version for every read of this run
     if pin is None or not queries.database_exists():
         empty.no_database(db_path())
         return None
