@@ -1,4 +1,4 @@
-"""``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server]``.
+"""``python -m bench --scale tiny|small|large [--skip-pipeline] [--skip-pages] [--skip-server] [--load]``.
 
 Prints every figure beside the baseline measured in the same run, with the
 ratio and its target, and writes them to bench/.cache/<scale>/results.json.
@@ -24,6 +24,8 @@ TARGETS = {
     "warm_p95": 0.1,
     "render_seconds": 2.0,
     "server_rss_mb": 1024,
+    "load_p95_ratio": 2.0,  # 8 concurrent viewers against 1
+    "load_rss_mb": 1536,
     "new_tab_p95": 2.0,
     "filter_change_p95": 1.0,
 }
@@ -45,6 +47,14 @@ def main(argv: list[str] | None = None) -> int:
         help="skip the Chromium figures: server RSS, first paint",
     )
     parser.add_argument("--cache", type=Path, default=CACHE)
+    parser.add_argument("--load", action="store_true", help="also run the concurrent-viewer load run")
+    parser.add_argument("--load-viewers", default="1,4,8,16", help="viewer counts of the load run")
+    parser.add_argument("--load-seconds", type=float, default=90.0, help="length of each load level")
+    parser.add_argument("--load-replicas", type=int, default=1, help="servers the viewers share")
+    parser.add_argument("--load-think", type=float, default=0.0, help="mean seconds between a viewer's views")
+    parser.add_argument(
+        "--load-wide", action="store_true", help="viewers also pick clinics (cache keys keep growing)"
+    )
     args = parser.parse_args(argv)
     scale = SCALES[args.scale]
     results: dict[str, object] = {"scale": asdict(scale)}
@@ -124,10 +134,48 @@ def main(argv: list[str] | None = None) -> int:
             )
             results["server_rss_mb"] = rss
         results["first_paint"] = _first_paint(db)
+    if args.load:
+        results["load"] = _load(db, args)
     out = args.cache / scale.name / "results.json"
     out.write_text(json.dumps(results, indent=1, default=str) + "\n")
     print(f"\nresults: {out}")
     return 0
+
+
+def _load(db: Path, args: argparse.Namespace) -> list[dict[str, object]]:
+    from bench.load import load_runs, report
+
+    levels = tuple(int(n) for n in args.load_viewers.split(","))
+    print(
+        f"\nLoad run: {', '.join(map(str, levels))} concurrent viewers, {args.load_replicas} server(s), "
+        f"think time {args.load_think:g} s, a publish in each level"
+    )
+    runs = load_runs(
+        db,
+        args.cache / args.scale / "load",
+        levels,
+        args.load_seconds,
+        replicas=args.load_replicas,
+        think_seconds=args.load_think,
+        wide_filters=args.load_wide,
+    )
+    rows = report(runs)
+    single = next((r for r in rows if r["viewers"] == 1), None)
+    for r in rows:
+        if r["viewers"] != 8 or single is None:
+            continue
+        worst = max(
+            (f["p95"] / single["pages"][p]["p95"] for p, f in r["pages"].items() if p in single["pages"]),
+            default=float("nan"),
+        )
+        clean = r["errors"] == 0 and r["backwards"] == 0 and r["mixed"] == 0
+        ratio, rss = TARGETS["load_p95_ratio"], TARGETS["load_rss_mb"]
+        print(
+            f"  8 viewers: worst page p95 {worst:.2f}× the single viewer's (target ≤ {ratio}×) "
+            f"{_verdict(worst, ratio)}; errors/backwards/mixed {'none' if clean else 'SOME'}; "
+            f"RSS {r['rss_peak_mb']:,.0f} MB (target ≤ {rss} MB) {_verdict(r['rss_peak_mb'], rss)}"
+        )
+    return rows
 
 
 def _first_paint(db: Path) -> list[dict[str, object]]:
@@ -169,9 +217,9 @@ def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
     from dashboard.metrics.filters import Filters
 
     with connect(db) as con:
-        region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
         clinic_ids = [r[0] for r in con.execute("SELECT clinic_id FROM clinics ORDER BY 1").fetchall()]
         regions = [r[0] for r in con.execute("SELECT DISTINCT region FROM clinics ORDER BY 1").fetchall()]
+        region_of = dict(con.execute("SELECT clinic_id, region FROM clinics").fetchall())
         last = con.execute("SELECT CAST(max(scheduled_at) AS DATE) FROM sessions").fetchone()[0]
     base = Filters(start=last, end=last, clinic_ids=tuple(clinic_ids))
     combos = filter_combinations(base, clinic_ids, regions, n_combos)
@@ -186,7 +234,9 @@ def _pages(db: Path, n_combos: int) -> list[dict[str, object]]:
     )
     rows = []
     for page in PAGES:
-        with use_viewer(demo_viewer(region_of)):  # the local demo's viewer, as the pages see it
+        # the replays run outside a page run: as the local demo's viewer (the whole network), as
+        # the recorded render saw it; nobody signed in would see no clinic
+        with use_viewer(demo_viewer(region_of)):
             fig = measure_page(db, page, combos)
         ok = (
             fig.cold_p95 <= TARGETS["cold_p95"]

@@ -17,6 +17,7 @@ from pathlib import Path
 
 from bench.measure import Run, python_cmd, run_measured
 from bench.scales import Scale
+from pipelines import versions
 from pipelines.contract import TABLES
 from pipelines.demo.cli import MANIFEST
 from pipelines.demo.generate import V2_COLUMNS
@@ -187,13 +188,16 @@ INCREMENTAL_REPEATS = 3
 
 
 def _restore(copy: Path, db: Path) -> None:
-    """Put the database back as the full refresh left it (a new file: no standby copy matches)."""
-    for path in db.parent.glob(f"{db.name}.*"):  # standby, retired file, side runs
+    """Put the database back as the full refresh left it (a new file: no standby copy matches),
+    published as version 1 (a version file is never written in place: the old ones go first)."""
+    for path in [*db.parent.glob(f"{db.name}.*"), *versions.on_disk(db).values()]:  # standby, side runs
         if path.is_dir():
             shutil.rmtree(path)
         elif not path.name.endswith(".lock"):
             path.unlink()
-    shutil.copyfile(copy, db)
+    db.unlink(missing_ok=True)
+    shutil.copyfile(copy, versions.version_path(db, 1))
+    versions.point(db, versions.version_path(db, 1))
     os.sync()
 
 

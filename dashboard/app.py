@@ -1,6 +1,7 @@
 """KetaOps dashboard entry point: ``streamlit run dashboard/app.py`` (or ``ketaops serve``).
 
-Passes the sign-in gate first (``dashboard/components/gate.py``: the sign-in or
+Pins the data version every read of the run uses (``dashboard/data_version.py``: the
+gate's reads too), passes the sign-in gate (``dashboard/components/gate.py``: the sign-in or
 "no access" page stops the run there), registers one ``st.Page`` per file in
 ``dashboard/views/`` the viewer may open (see ``components/navigation.py``),
 renders the header and the shared sidebar filters (none on a page that reads no
@@ -18,6 +19,7 @@ if str(ROOT) not in sys.path:  # `streamlit run dashboard/app.py` from a checkou
 
 import streamlit as st  # noqa: E402
 
+from dashboard import data_version  # noqa: E402
 from dashboard.access import recorder  # noqa: E402
 from dashboard.components import db_errors, url_state  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
@@ -26,6 +28,7 @@ from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
 try:
+    pin = data_version.pin_run()  # before any read, so the whole run reads one version
     viewer = gate()  # resolves scopes against the clinics table: a damaged file fails here first
     specs = pages_for(viewer)
     pages = [
@@ -48,7 +51,7 @@ try:
     current = st.navigation(pages + [twin for _, twin in twins], position="sidebar")
     spec = next((s for s, page in [*zip(specs, pages, strict=True), *twins] if page is current), None)
     url_state.begin(current.url_path)
-    ctx = setup(filters=spec is None or spec.filtered)
+    ctx = setup(filters=spec is None or spec.filtered, pin=pin)
     if ctx is not None:
         recorder.page_view(
             current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None

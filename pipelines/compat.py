@@ -6,6 +6,14 @@ until its next refresh brings it to this version's layout, which also rebuilds a
 table built in an older layout. The run records an older version kept beside the database
 are still read.
 
+Files an older version published:
+
+- A database published before versions is a regular file at the published path
+  (``pipelines/versions.py``): readers read the path itself, and the first versioned publish
+  keeps it as version 0 (``keep_pre_version_file``), retained and pruned like any other.
+- Versions before the versioned publish left the replaced file under a second name,
+  ``<db name>.retired-<build name>``: the next refresh removes it (``remove_retired``).
+
 What a refresh adds to such a database, working on its copy:
 
 - The patient's condition on the rows that carry it (``contract.CONDITION_COPIES``:
@@ -35,10 +43,13 @@ missing, 128-bit or made by another hash function are rebuilt by
 
 from __future__ import annotations
 
+import glob
+import os
 from pathlib import Path
 
 import duckdb
 
+from pipelines import versions
 from pipelines.contract import CONDITION_COPIES, NUMBER_COPIES, PATIENT_COPIES, TABLES
 from pipelines.marts import (
     FIRST_SESSIONS,
@@ -174,6 +185,33 @@ LEGACY_SIDE_RUNS_SUFFIX = ".failed-runs.jsonl"
 
 def legacy_side_runs_path(db: Path) -> Path:
     return db.with_name(db.name + LEGACY_SIDE_RUNS_SUFFIX)
+
+
+# --- files an older version published beside the database ---------------------------------
+
+# Versions before the versioned publish gave the file a publish replaced this second name.
+RETIRED_MARK = ".retired-"
+
+
+def remove_retired(db: Path) -> None:
+    """Delete the files publishes of older versions replaced (their readers keep them open)."""
+    for path in db.parent.glob(f"{glob.escape(db.name)}{RETIRED_MARK}*"):
+        path.unlink(missing_ok=True)
+
+
+def keep_pre_version_file(db: Path) -> Path | None:
+    """Give a database published before versions (a regular file at ``db``) the name of
+    version 0 (a hard link: free) before the pointer replaces it; None when there is none,
+    or the folder has no hard links (the pointer's rename then drops the old file itself)."""
+    if db.is_symlink() or not db.is_file():
+        return None
+    target = versions.version_path(db, 0)
+    if not target.exists():
+        try:
+            os.link(db, target)
+        except OSError:
+            return None
+    return target
 
 
 # --- columns an older database lacks, added by the refresh (``load.ensure_schema``) --------

@@ -1,11 +1,12 @@
-"""Atomic publish: build a copy of the database, then ``os.replace`` it over the published path.
+"""Atomic publish: build a copy of the database, then publish it as a new immutable version.
 
 DuckDB allows one read-write process *or* many read-only ones per file. Readers
 (the dashboard, analysts' SQL clients) therefore never share a file with the
 writer: the refresh copies the published file to ``<db>.building-<run id>`` in
 the same directory, changes only that copy, checkpoints and closes it, fsyncs
-it, and renames it over the published path. A reader opens either the whole
-old file or the whole new one; a failed or killed build leaves the published
+it, names it as the next version and swaps the published path (a symlink) to
+it in one rename (``pipelines/versions.py``). A reader opens either the whole
+old version or the whole new one; a failed or killed build leaves the published
 file untouched and only a ``.building-*`` leftover, removed by the next run
 (which holds the lock, so every leftover is stale). A run with nothing to do
 prepares the next run's copy in advance (``prepare_standby``).
@@ -18,13 +19,14 @@ import hashlib
 import json
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import duckdb
 
-from pipelines.compat import legacy_side_runs_path
+from pipelines import versions
+from pipelines.compat import keep_pre_version_file, legacy_side_runs_path
 
 BUILD_MARK = ".building-"
 
@@ -143,31 +145,28 @@ def finish(con: duckdb.DuckDBPyConnection) -> None:
     con.close()
 
 
-RETIRED_MARK = ".retired-"
+def publish(build: Path, db: Path, before_pointer: Callable[[], None] | None = None) -> Path:
+    """Make ``build`` the published database: name it as the next version, then swap the pointer.
 
-
-def publish(build: Path, db: Path) -> None:
-    """Make ``build`` the published database in one atomic rename (durable across a crash).
-
-    The replaced file keeps a second name, ``<db>.retired-<build name>``, removed by the
-    next run (``remove_retired``): dropping the last name of a 0.9 GB file frees its cached
+    Returns the version file. The build becomes ``<stem>.v<N><suffix>`` (immutable from then
+    on) and ``db``, a symlink, is renamed over to name it (``pipelines/versions.py``); both
+    steps are durable across a crash. ``before_pointer`` runs between them (a test hook: a
+    run killed there has published nothing). The previous version keeps its name until
+    ``versions.prune`` removes it: dropping the last name of a 0.9 GB file frees its cached
     pages and blocks, ~0.6 s that kept the new data from the dashboard for no reason.
     """
     wal = build.with_name(build.name + ".wal")
     if wal.exists():
         raise RuntimeError(f"{wal} still exists: the build was not checkpointed and closed")
     _fsync_path(build)
-    if db.exists():
-        with suppress(OSError):  # no hard links here: the rename drops the old file itself
-            os.link(db, db.with_name(f"{db.name}{RETIRED_MARK}{build.name}"))
-    os.replace(build, db)
+    keep_pre_version_file(db)
+    target = versions.version_path(db, versions.next_number(db))
+    os.replace(build, target)
     _fsync_path(db.parent, directory=True)
-
-
-def remove_retired(db: Path) -> None:
-    """Delete the files earlier publishes replaced (their readers, if any, keep them open)."""
-    for path in db.parent.glob(f"{glob.escape(db.name)}{RETIRED_MARK}*"):
-        path.unlink(missing_ok=True)
+    if before_pointer is not None:
+        before_pointer()
+    versions.point(db, target)
+    return target
 
 
 # --- Runs recorded beside the database -----------------------------------------------------

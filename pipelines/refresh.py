@@ -1,11 +1,12 @@
 """``ketaops refresh``: validate new export files, load them into a copy of the database, publish it.
 
 Order of work (docs/operations.md explains the why):
-lock → remove leftovers of killed runs → if nothing is new: record the run
+lock → remove leftovers of killed runs and expired versions → if nothing is new: record the run
 beside the file, leave a standby copy for the next run, stop → take the standby
 copy or copy the published file → skip files already loaded unchanged →
 validate and load table by table (``contract.TABLES`` order, files by path) →
-session readings from their vitals rows → bookkeeping → checkpoint → atomic rename.
+session readings from their vitals rows → bookkeeping → checkpoint → name the next version →
+swap the pointer to it.
 A failure anywhere leaves the published file as it was; the failed run is
 recorded beside it (``publish.append_side_run``), and so is a run that never
 started (no exports folder, lock busy, unwritable database folder) or was stopped
@@ -32,8 +33,8 @@ from typing import TYPE_CHECKING
 
 import duckdb
 
-from pipelines import marts, publish
-from pipelines.compat import per_patient_tables_complete, published_files_to_check
+from pipelines import marts, publish, versions
+from pipelines.compat import per_patient_tables_complete, published_files_to_check, remove_retired
 from pipelines.contract import TABLES, TABLES_BY_NAME, UNREAD_REASONS, table_for_file
 from pipelines.load import (
     FileLoad,
@@ -84,7 +85,7 @@ PAUSE_ENV, PAUSE_SECONDS_ENV, FAIL_ENV = (
     "KETAOPS_TEST_PAUSE_SECONDS",
     "KETAOPS_TEST_FAIL_AT",
 )
-STAGES = ("locked", "copied", "mid_load", "before_publish")
+STAGES = ("locked", "copied", "mid_load", "before_publish", "before_pointer")
 
 
 class FatalError(Exception):
@@ -263,7 +264,8 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
         log("refresh", "warning", "stale_lock_cleared", holder=stale_holder)
     try:
         _test_hook("locked")
-        publish.remove_retired(db)
+        remove_retired(db)
+        versions.prune(db, _version_grace())
         removed = publish.remove_leftovers(db)
         if removed:
             notes.append(f"removed {len(removed)} leftover build file(s)")
@@ -280,6 +282,12 @@ def _run_locked(exports: Path, db: Path, stale_holder: str | None, progress: boo
         if not isinstance(exc, Exception):  # a signal (SystemExit) or Ctrl-C: recorded, and it still stops
             raise
     return summary
+
+
+def _version_grace() -> float:
+    """How long a replaced version stays on disk (``$KETAOPS_VERSION_GRACE_SECONDS``)."""
+    text = os.environ.get("KETAOPS_VERSION_GRACE_SECONDS")
+    return float(text) if text else versions.DEFAULT_GRACE_SECONDS
 
 
 def _failure_message(exc: BaseException) -> str:
@@ -432,7 +440,7 @@ def _build_and_publish(
         finally:
             con.close()
         _test_hook("before_publish")
-        publish.publish(build, db)
+        publish.publish(build, db, before_pointer=lambda: _test_hook("before_pointer"))
         clock.lap("publish")
     publish.clear_side_runs(db, pending_files)  # now recorded in refresh_runs
 

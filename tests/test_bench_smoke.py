@@ -57,3 +57,30 @@ def test_a_measured_run_reports_the_childs_peak_memory_exit_code_and_stages(mega
     assert run.returncode == 3
     assert run.stages == "load:1.00,optimise:2.00"
     assert megabytes <= run.peak_rss_mb <= megabytes + 60  # the interpreter itself: ~10 MB
+
+
+@pytest.mark.slow
+def test_the_load_run_walks_every_page_across_a_publish_without_errors(tmp_path):
+    """Two short levels against one server: every view names one version, none goes back,
+    and each level's publish is seen (version 1 → 2 in the first, 2 → 3 in the second)."""
+    from bench.load import load_runs, report
+    from tests.dashboard.conftest import build_demo_like_db
+
+    source = build_demo_like_db(tmp_path / "source.duckdb")
+    runs = load_runs(source, tmp_path / "load", levels=(1, 2), seconds=16, max_views=40, wide_filters=True)
+    rows = report(runs)
+    assert [r["viewers"] for r in rows] == [1, 2]
+    for r in runs:
+        assert r.views and r.errors == 0 and r.backwards == 0 and r.mixed == 0, [v.error for v in r.views]
+        assert r.rss_peak_mb > 50 and r.cpu_seconds > 0
+    seen = set().union(*(r.versions_seen for r in runs))
+    assert {1, 3} <= seen  # the first version, and the second level's publish (version 3)
+    assert sum(r.downloads for r in runs) >= 1
+    assert {v.page for r in runs for v in r.views} == {
+        "overview",
+        "throughput",
+        "clinic",
+        "safety",
+        "outcomes",
+        "data",
+    }

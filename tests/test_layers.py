@@ -30,6 +30,8 @@ LAYERS: list[tuple[str, tuple[str, ...]]] = [
 DASHBOARD_ORDER = (
     "stats",
     "db",
+    # which version file of the database a page run reads: on db, under every cached read (queries)
+    "data_version",
     "metrics",
     "access",
     "reviews",
@@ -125,6 +127,9 @@ def test_every_module_imports_only_layers_below_it() -> None:
         ("dashboard.queries.safety", "dashboard.metrics.safety", True),
         ("dashboard.components.charts", "dashboard.views.overview", False),
         ("dashboard.views.overview", "dashboard.components.kpi", True),
+        ("dashboard.queries.cache", "dashboard.data_version", True),
+        ("dashboard.data_version", "dashboard.queries.cache", False),
+        ("dashboard.metrics.throughput", "dashboard.data_version", False),
         ("dashboard.queries.cache", "dashboard.access.current", True),
         ("dashboard.access.recorder", "dashboard.metrics.filters", True),
         ("dashboard.access.benchmarks", "dashboard.queries.cache", False),

@@ -18,6 +18,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from pipelines import versions
+
 SUFFIX = ".audit.sqlite"
 EVENTS = ("sign_in", "no_access", "sign_out", "page_view", "event_opened", "download")
 SCHEMA = """
@@ -42,8 +44,13 @@ COLUMNS = ("at", "user", "role", "scope", "event", "page", "rows", "detail")
 
 
 def audit_path(db: Path) -> Path:
-    """``data/ketaops.duckdb`` → ``data/ketaops.audit.sqlite``."""
-    return db.with_name(db.stem + SUFFIX)
+    """``data/ketaops.duckdb`` → ``data/ketaops.audit.sqlite``.
+
+    From the published path's name also when ``db`` is one of its version files
+    (``ketaops.v12.duckdb``): one log for every version, which ``versions.prune`` never matches.
+    """
+    published = versions.pointer_for(db)
+    return published.with_name(published.stem + SUFFIX)
 
 
 @dataclass(frozen=True)

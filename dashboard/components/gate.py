@@ -44,7 +44,7 @@ def access_path() -> Path:
     return Path(given) if given else db_path().parent / "access.toml"
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=4)  # one per access file: a process has one
 def _watcher(path: str) -> AccessWatcher:
     return AccessWatcher(Path(path))
 

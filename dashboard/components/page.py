@@ -13,7 +13,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import queries
+from dashboard import data_version, queries
 from dashboard.components import empty
 from dashboard.components.filters import FilterState, sidebar_filters
 from dashboard.components.gate import ensure_viewer
@@ -37,21 +37,28 @@ class PageContext:
         return self.state.filters
 
 
-def setup(filters: bool = True) -> PageContext | None:
+_UNPINNED: Any = object()
+
+
+def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> PageContext | None:
     """Header + sidebar filters for this run; None (after showing why) when there is no database.
 
     ``filters=False`` for a page the filters do not apply to: the sidebar shows none (their
     values are kept for the next page, ``url_state``) and the context has no filter state.
+    ``pin``: the version ``app.py`` pinned at the start of the run (before the gate's reads);
+    a page script run on its own pins here.
     """
     st.session_state.pop(_CTX, None)
+    if pin is _UNPINNED:
+        pin = data_version.pin_run()  # one version for every read of this run, the gate's too
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
         st.stop()
-    if not queries.database_exists():
+    if pin is None or not queries.database_exists():
         empty.no_database(db_path())
         return None
     cfg = queries.metric_config()
     as_of = queries.data_as_of(date.today(), cfg.stale_days)
-    freshness_banner(as_of, cfg.stale_days)
+    freshness_banner(as_of, cfg.stale_days, pin.number)
     state = None
     first, last = (queries.first_session_date(), queries.data_last_date()) if filters else (None, None)
     if first is not None and last is not None:
@@ -83,14 +90,23 @@ def require_sessions(ctx: PageContext) -> Filters:
     return ctx.state.filters
 
 
-def freshness_banner(as_of: dict[str, Any], stale_days: int) -> None:
-    """'Data as of … · last refresh …', and a warning for a failed refresh or stale clinics."""
+def freshness_banner(as_of: dict[str, Any], stale_days: int, version: int | None = None) -> None:
+    """'Data as of … · last refresh … · version N', and a warning for a failed refresh or stale clinics.
+
+    The version tells viewers (and the load benchmark) which publish every figure comes from.
+    """
     newest = as_of.get("newest_data_date")
     refreshed = as_of.get("last_refresh_at")
     status = as_of.get("last_refresh_status")
     parts = [f"Data as of **{_day(newest)}**" if newest else "No data loaded yet"]
     parts.append(f"last refresh {_time(refreshed)}" if refreshed else "never refreshed")
-    st.caption(" · ".join(parts), help="Newest date in the loaded data, and when the last refresh ran.")
+    if version is not None:
+        parts.append(f"version {version}")
+    st.caption(
+        " · ".join(parts),
+        help="Newest date in the loaded data, when the last refresh ran, and which publish of the database "
+        "every figure on this page comes from.",
+    )
     if status == "failed":
         good = as_of.get("last_success_at")
         since = f" (from the refresh of {_time(good)})" if good else ""

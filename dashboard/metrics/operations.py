@@ -22,6 +22,7 @@ from pipelines.model.config import MetricConfig
 from pipelines.model.freshness import clinic_freshness
 from pipelines.publish import read_side_runs
 from pipelines.runs import PUBLISHED_RUNS_SQL, outcome
+from pipelines.versions import pointer_for
 
 RUN_SCHEMA: dict[str, Any] = {
     "run_id": pl.String,
@@ -48,7 +49,7 @@ def published_path(con: duckdb.DuckDBPyConnection) -> Path | None:
 
 def _side_runs(con: duckdb.DuckDBPyConnection) -> pl.DataFrame:
     path = published_path(con)
-    records = read_side_runs(path) if path else []
+    records = read_side_runs(pointer_for(path)) if path else []  # beside the published path
 
     def value(record: dict[str, object], key: str) -> object:
         v = record.get(key)

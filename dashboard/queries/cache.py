@@ -4,10 +4,13 @@
 a query with the same parameters minus ``con``. A call opens a short read-only connection
 (``dashboard.db.connect``) only when its result is not cached yet.
 
-Every entry is keyed on the published file's version (``db_version()``) and path, so a refresh
-(an atomic file replace) is picked up on the next rerun without a restart and an entry of an old
-file is never served for a new one. Queries of figures that read the refresh runs recorded
-beside the file (``reads_runs=True``) are keyed on that log's version too.
+Every entry is keyed on the published version the page run pinned (``dashboard.data_version``)
+and read from that version's immutable file, so a refresh is picked up on the next rerun without
+a restart, an entry of an old version is never served for a new one, and one page never mixes two
+versions. Queries of figures that read the refresh runs recorded beside the published path
+(``reads_runs=True``) are keyed on that log's version too. Every store is bounded in entries and
+in time (``CACHE_TTL``): entries of a replaced version are never read again, and a server up for
+weeks must not keep them until evicted by count alone.
 
 The viewer's scope (``dashboard/access``) is applied here, for every page, read-ahead and
 download alike: every ``Filters`` argument is narrowed to the viewer's clinics, a clinic named
@@ -35,6 +38,7 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 import duckdb
 import streamlit as st
 
+from dashboard import data_version
 from dashboard.access.benchmarks import IN_FULL, Benchmark, drop_outside, redact_outside
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Viewer
@@ -48,6 +52,10 @@ R = TypeVar("R")
 Metric = Callable[Concatenate[duckdb.DuckDBPyConnection, P], R]  # a function of dashboard/metrics/
 
 
+# How long any cached result lives (every store; ``lookups`` and ``safety`` too).
+CACHE_TTL = "1h"
+
+
 class NoDatabase(RuntimeError):
     """The published database does not exist yet."""
 
@@ -57,19 +65,22 @@ def database_exists() -> bool:
 
 
 def version_key(runs: bool = False) -> tuple[str, str]:
-    """(version, path) every cache entry is keyed on.
+    """(version, path) every cache entry is keyed on, and the file the entry is read from.
 
-    The version is the published file's. ``runs=True`` adds that of the runs log beside it: a
-    refresh that failed or found nothing new records its run there and leaves the file, and so
-    every other cached figure, as it was.
+    The version is the one this page run pinned (``data_version.pin_run``): every read of a run,
+    prefetch threads included, reads one immutable version file, whatever is published meanwhile;
+    outside a page run (tools, the benchmark), the one published now. ``runs=True`` adds the
+    version of the runs log beside the published path: a refresh that failed or found nothing new
+    records its run there and leaves the database, and so every other cached figure, as it was.
     """
-    path = db_path()
-    version = db_version(path)
-    if version is None:
-        raise NoDatabase(str(path))
+    published = db_path()
+    pin = data_version.pinned() or data_version.resolve(published)
+    if pin is None:
+        raise NoDatabase(str(published))
+    version = pin.version
     if runs:
-        version += f"|{db_version(side_runs_path(path)) or ''}"
-    return version, _resolved(str(path))
+        version += f"|{db_version(side_runs_path(published)) or ''}"
+    return version, _resolved(str(pin.path))
 
 
 @functools.lru_cache(maxsize=16)
@@ -218,7 +229,7 @@ def _suppression_k(args: tuple[Any, ...], kwargs: dict[str, Any]) -> int:
     return (given[0] if given else MetricConfig()).suppression_k
 
 
-@st.cache_data(show_spinner=False, max_entries=2048)
+@st.cache_data(show_spinner=False, max_entries=2048, ttl=CACHE_TTL)
 def shared_store(
     version: str,
     path: str,

@@ -11,16 +11,16 @@ import streamlit as st
 
 from dashboard.access.current import current_viewer
 from dashboard.db import connect
-from dashboard.queries.cache import version_key
+from dashboard.queries.cache import CACHE_TTL, version_key
 from pipelines.model.config import MetricConfig, load_config
 
 
-@st.cache_resource(show_spinner=False)
+@st.cache_resource(show_spinner=False, max_entries=1)
 def metric_config() -> MetricConfig:
     return load_config()
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=256, ttl=CACHE_TTL)
 def _cached_sql(version: str, path: str, sql: str, params: tuple[Any, ...]) -> pl.DataFrame:
     with connect(Path(path)) as con:
         return con.sql(sql, params=list(params)).pl()

@@ -16,6 +16,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.db import db_path, db_version
+from dashboard.queries.cache import CACHE_TTL
 from dashboard.reviews import items, listing
 from dashboard.reviews import store as review_store
 from dashboard.reviews.listing import HistoryEntry, Item
@@ -48,7 +49,7 @@ def stamp() -> str:
     return f"{count}|{versions}"
 
 
-@st.cache_data(show_spinner=False, max_entries=256)
+@st.cache_data(show_spinner=False, max_entries=256, ttl=CACHE_TTL)
 def _items(
     path: str,
     stamp: str,
@@ -89,7 +90,7 @@ def review_items(
     )
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=CACHE_TTL)
 def _item(
     path: str, stamp: str, item_id: int, clinic_ids: tuple[str, ...], today: date
 ) -> tuple[Item, list[HistoryEntry]] | None:
@@ -104,7 +105,7 @@ def review_item(
     return _item(str(store_file()), stamp(), item_id, clinic_ids, today)
 
 
-@st.cache_data(show_spinner=False, max_entries=64)
+@st.cache_data(show_spinner=False, max_entries=64, ttl=CACHE_TTL)
 def _counts(path: str, stamp: str, clinic_ids: tuple[str, ...], today: date) -> pl.DataFrame:
     with review_store.connect(Path(path)) as conn:
         return listing.counts_by_clinic(conn, clinic_ids=clinic_ids, today=today)

@@ -12,7 +12,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.metrics import safety
-from dashboard.queries.cache import CachedQuery, cached_query
+from dashboard.queries.cache import CACHE_TTL, CachedQuery, cached_query
 
 # Network benchmarks (the network rate, the funnel's target and points): session counts, in full.
 ae_rate = cached_query(safety.ae_rate, benchmark=True)
@@ -28,7 +28,7 @@ patient_history = cached_query(safety.patient_history)
 
 # cache_resource, not cache_data: the frame is shared read-only instead of unpickled on every rerun
 # (a ~1M-row list would cost a copy per click). Nothing mutates it: Polars frames are immutable here.
-@st.cache_resource(show_spinner="Loading the line list…", max_entries=4)
+@st.cache_resource(show_spinner="Loading the line list…", max_entries=4, ttl=CACHE_TTL)
 def _line_list_store(
     version: str,
     path: str,

@@ -20,6 +20,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
+from pipelines import versions
+
 STORE_ENV = "KETAOPS_REVIEWS"
 STORE_SUFFIX = ".reviews.sqlite"
 BUSY_TIMEOUT_MS = 10_000  # a writer waits this long for another's transaction before giving up
@@ -87,13 +89,16 @@ class StoreTooNew(RuntimeError):
 def store_path(db: Path) -> Path:
     """``$KETAOPS_REVIEWS``, else ``<db stem>.reviews.sqlite`` beside the database.
 
-    The name does not start with the database's file name, so none of the refresh's
-    clean-ups of ``<db name>.*`` leftovers can match it.
+    The stem is the published path's (``ketaops.duckdb``), also when ``db`` names one of its
+    version files (``ketaops.v12.duckdb``): one store for every version. The name neither
+    starts with the database's file name nor has a version's ``.v<N>``, so none of the
+    refresh's clean-ups (``<db name>.*`` leftovers, ``versions.prune``) can match it.
     """
     override = os.environ.get(STORE_ENV)
     if override:
         return Path(override)
-    return db.with_name(db.stem + STORE_SUFFIX)
+    published = versions.pointer_for(db)
+    return published.with_name(published.stem + STORE_SUFFIX)
 
 
 def now_text(now: datetime | None = None) -> str:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import duckdb
@@ -94,8 +95,9 @@ def test_a_standby_copy_of_the_published_file_is_taken_instead_of_a_copy(tmp_pat
         publish.finish(con)
         publish.publish(build, db)
     assert _value(db) == 2
-    publish.remove_retired(db)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb"]
+    # the pre-version file kept as version 0, the build published as version 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb", "k.v0.duckdb", "k.v1.duckdb"]
+    assert db.stat().st_ino == inode  # the standby copy became the published version
 
 
 def test_a_standby_copy_of_another_file_is_never_used_and_is_removed(tmp_path: Path) -> None:
@@ -130,19 +132,21 @@ def test_a_standby_copy_is_written_under_a_leftover_name_until_complete(
     assert publish.remove_leftovers(db) == [partial]
 
 
-def test_the_replaced_file_keeps_a_second_name_until_the_next_run_removes_it(tmp_path: Path) -> None:
+def test_the_replaced_version_keeps_its_name_and_content(tmp_path: Path) -> None:
     """Dropping a 0.9 GB file's last name costs ~0.6 s: not while the new data waits to be published."""
     db = _db(tmp_path / "k.duckdb", 1)
     old_inode = db.stat().st_ino
-    with publish.building_copy(db, "run1") as build:
-        con = duckdb.connect(str(build))
-        con.execute("UPDATE t SET x = 2").fetchall()
-        publish.finish(con)
-        publish.publish(build, db)
-    [retired] = [p for p in tmp_path.iterdir() if publish.RETIRED_MARK in p.name]
-    assert retired.stat().st_ino == old_inode and _value(retired) == 1 and _value(db) == 2
-    publish.remove_retired(db)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.duckdb"]
+    for value in (2, 3):
+        with publish.building_copy(db, f"run{value}") as build:
+            con = duckdb.connect(str(build))
+            con.execute("UPDATE t SET x = ?", [value]).fetchall()
+            publish.finish(con)
+            published = publish.publish(build, db)
+        assert published.name == f"k.v{value - 1}.duckdb"
+    assert db.is_symlink() and os.readlink(db) == "k.v2.duckdb"
+    old, first, second = (tmp_path / f"k.v{n}.duckdb" for n in range(3))
+    assert old.stat().st_ino == old_inode and _value(old) == 1  # the pre-version file, same inode
+    assert (_value(first), _value(second), _value(db)) == (2, 3, 3)
 
 
 def test_failed_runs_side_file_round_trip_ignores_a_torn_line(tmp_path: Path) -> None:

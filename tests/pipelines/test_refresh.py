@@ -14,7 +14,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from pipelines import publish
+from pipelines import publish, versions
 from pipelines.lock import lock_path
 from pipelines.refresh import EXIT_CANT_WRITE, EXIT_FAILED, EXIT_LOCKED, EXIT_NO_EXPORTS, STAGES, refresh
 from pipelines.status import EXIT_LAST_RUN_FAILED, check_status
@@ -103,7 +103,8 @@ def test_success_prints_one_parseable_summary_line(exports: Path, tmp_path: Path
     assert {"discover", "copy", "validate", "load", "optimise", "checkpoint", "publish"} <= set(stages)
     assert all(float(v) >= 0 for v in stages.values())
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
-    assert siblings(db) == ["k.duckdb", "k.duckdb.lock"]
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock", "k.v1.duckdb"]
+    assert os.readlink(db) == "k.v1.duckdb"  # the published path names the first version
 
 
 @pytest.mark.parametrize(
@@ -192,8 +193,14 @@ def test_sigkill_at_any_stage_leaves_the_published_database_as_it_was(
     assert after.status == "succeeded", after.message
     assert "stale lock" in after.message
     assert checksums(db)["sessions"][0] == 15
-    # no build file, WAL or spill folder left (only the file it replaced, for the next run to remove)
-    assert [n for n in siblings(db) if publish.RETIRED_MARK not in n] == ["k.duckdb", "k.duckdb.lock"]
+    # no build file, WAL or spill folder left; the pointer names the newest version. A run killed
+    # between naming its version and swapping the pointer leaves that version unpublished: the
+    # next run numbers past it (a name is never given to two files)
+    assert not [n for n in siblings(db) if publish.BUILD_MARK in n or versions.POINTER_MARK in n]
+    killed_named_one = stage == "before_pointer"
+    expected = ["k.v1.duckdb", "k.v2.duckdb", *(["k.v3.duckdb"] if killed_named_one else [])]
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock", *expected]
+    assert os.readlink(db) == expected[-1]
 
 
 def test_two_refreshes_at_once_one_runs_the_other_waits_or_gives_up(exports: Path, tmp_path: Path) -> None:
@@ -230,7 +237,7 @@ def test_failed_run_leaves_the_file_untouched_is_recorded_and_the_next_run_succe
     (line,) = failed.stderr.splitlines()
     assert "ERROR run_failed" in line and "failure injected at mid_load" in line
     assert db.read_bytes() == before  # byte for byte
-    assert siblings(db) == ["k.duckdb", "k.duckdb.lock", "k.duckdb.unpublished-runs.jsonl"]
+    assert siblings(db) == ["k.duckdb", "k.duckdb.lock", "k.duckdb.unpublished-runs.jsonl", "k.v1.duckdb"]
     status_cmd = [sys.executable, "-m", "pipelines.cli", "status", "--db", str(db), "--stale-days", "9999"]
     status = subprocess.run(status_cmd, capture_output=True, text=True, timeout=60)
     assert status.returncode == EXIT_LAST_RUN_FAILED, status.stdout

@@ -95,7 +95,8 @@ def test_links_out_of_the_folder_dangling_links_and_fifos_are_reported(tmp_path,
     assert rows(db, "SELECT count(*) FROM unread_files") == [(0,)]
 
 
-def test_glob_characters_in_the_database_name_leave_no_copies(tmp_path, exports):
+def test_glob_characters_in_the_database_name_leave_no_copies(tmp_path, exports, monkeypatch):
+    monkeypatch.setenv("KETAOPS_VERSION_GRACE_SECONDS", "0")  # every replaced version may go at once
     folder = tmp_path / "data"
     db = folder / "ketaops[prod].duckdb"
     refresh(exports, db)
@@ -107,13 +108,14 @@ def test_glob_characters_in_the_database_name_leave_no_copies(tmp_path, exports)
             SESSIONS,
             sess(f"S{day}", "P1", "C1", f"2025-03-{day:02d}T09:00"),
         )
-        refresh(exports, db)  # publishes (from the standby copy), retiring the file it replaces
+        refresh(exports, db)  # publishes (from the standby copy) the next version
     left = sorted(
         p.name for p in folder.iterdir() if p.name != db.name and not p.name.endswith((".lock", ".jsonl"))
     )
-    # the file the last publish replaced (removed by the next run) and at most one standby copy
+    # five publishes (v1 … v5); the last run pruned at its start, keeping the current (v4) and the
+    # one before it (v3), then published v5: older versions gone, at most one standby copy
     assert not [n for n in left if n.startswith(f"{db.name}.building-")], left
-    assert len([n for n in left if ".retired-" in n]) <= 1, left
+    assert [n for n in left if ".standby-" not in n] == [f"ketaops[prod].v{n}.duckdb" for n in (3, 4, 5)]
     assert len([n for n in left if ".standby-" in n]) <= 1, left
     assert rows(db, "SELECT count(*) FROM sessions") == [(5,)]
 

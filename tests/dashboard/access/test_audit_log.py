@@ -20,6 +20,8 @@ def test_rows_survive_the_published_file_being_replaced(tmp_path, demo_like_db):
     shutil.copy(demo_like_db, db)
     log = audit_log.audit_path(db)
     assert log == tmp_path / "ketaops.audit.sqlite"
+    # a version file of the database has the same log: the published path's name decides
+    assert audit_log.audit_path(tmp_path / "ketaops.v12.duckdb") == log
     audit_log.append(
         log,
         user="q@n.example",

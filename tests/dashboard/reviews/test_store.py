@@ -54,5 +54,7 @@ def test_the_store_sits_beside_the_database_under_a_name_the_refresh_never_clean
     assert store.store_path(db) == tmp_path / "data" / "ketaops.reviews.sqlite"
     # the refresh removes leftovers named "<db name>*" (ketaops.duckdb.building-…, …retired-…)
     assert not store.store_path(db).name.startswith(db.name)
+    # a version file of the database has the same store: the published path's name decides
+    assert store.store_path(tmp_path / "data" / "ketaops.v12.duckdb") == store.store_path(db)
     monkeypatch.setenv(store.STORE_ENV, str(tmp_path / "elsewhere.sqlite"))
     assert store.store_path(db) == tmp_path / "elsewhere.sqlite"

@@ -45,11 +45,12 @@ def test_a_run_with_nothing_new_publishes_nothing_and_is_recorded_beside_the_fil
         (third.run_id,),
     ]
     assert not publish.side_runs_path(db).exists()
-    # beside it only the file it replaced, kept for the next run to remove (publish.remove_retired)
-    [retired] = [p for p in tmp_path.iterdir() if p.name not in ("exports", "k.duckdb", "k.duckdb.lock")]
-    assert publish.RETIRED_MARK in retired.name and retired.stat().st_ino == stat.st_ino
-    refresh(dirty, db)
-    assert not retired.exists()
+    # beside it only the versions: the one it replaced keeps its name and inode (pruned later)
+    beside = sorted(
+        p.name for p in tmp_path.iterdir() if p.name not in ("exports", "k.duckdb", "k.duckdb.lock")
+    )
+    assert beside == ["k.v1.duckdb", "k.v2.duckdb"] and os.readlink(db) == "k.v2.duckdb"
+    assert (tmp_path / "k.v1.duckdb").stat().st_ino == stat.st_ino
 
 
 def test_unchanged_content_with_a_new_mtime_is_skipped_and_new_content_is_read(
