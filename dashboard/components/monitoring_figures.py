@@ -63,8 +63,10 @@ def funnel_figure(
         if part.is_empty():
             continue
         shown = [names.get(v, "") for v in part["level"]]
+        # only clinics on the worse side are named: near 100% the better side crowds the top
+        concern = {"below_95", "below_998"} if higher_is_better else {"above_95", "above_998"}
         labelled = [
-            n if (flag not in (None, "within") or v in highlight) else ""
+            n if (flag in concern or v in highlight) else ""
             for n, v in zip(shown, part["level"], strict=True)
         ]
         fig.add_trace(
