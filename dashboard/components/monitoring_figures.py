@@ -100,33 +100,7 @@ def funnel_figure(
 
 def p_chart_figure(df: pl.DataFrame, *, title: str, grain: str, y_title: str) -> go.Figure:
     """p′-chart of a share: SPC colours, the baseline and the period shaded."""
-    notes = df.with_columns(
-        note=pl.concat_str(
-            pl.when(pl.col("rule").is_not_null())
-            .then(pl.concat_str(pl.lit("special cause: "), pl.col("rule").str.replace_all("_", " ")))
-            .otherwise(pl.lit("common cause")),
-            pl.lit("<br>"),
-            pl.col("count").cast(pl.String),
-            pl.lit(" of "),
-            pl.col("n").cast(pl.String),
-            pl.lit(" sessions"),
-        )
-    )
-    fig = charts.spc_chart(
-        notes,
-        x="period",
-        value="value",
-        centre="centre",
-        lower="lcl",
-        upper="ucl",
-        signal="category",
-        rule="note",
-        title=title,
-        x_title=f"{grain} starting",
-        y_title=y_title,
-    )
-    spc_controls.mark_period_and_baseline(fig, df, grain)
-    return fig
+    return spc_controls.control_chart_figure(df, title=title, grain=grain, y_title=y_title, counted="of")
 
 
 def vitals_timeline_figure(timeline: dict[str, Any], cfg: MetricConfig) -> go.Figure:

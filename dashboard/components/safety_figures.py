@@ -192,37 +192,11 @@ def _funnel_hover(part: pl.DataFrame) -> list[tuple[object, ...]]:
 
 def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str) -> go.Figure:
     """u-chart of AEs per 100 sessions: SPC colours, the baseline and the period shaded."""
-    notes = df.with_columns(
-        note=pl.when(pl.col("rule").is_not_null())
-        .then(pl.concat_str(pl.lit("special cause: "), pl.col("rule").str.replace_all("_", " ")))
-        .otherwise(pl.lit("common cause"))
-    ).with_columns(
-        note=pl.concat_str(
-            pl.col("note"),
-            pl.lit("<br>"),
-            pl.col("count").cast(pl.String),
-            pl.lit(" AEs in "),
-            pl.col("n").cast(pl.String),
-            pl.lit(" sessions"),
-        )
-    )
-    fig = charts.spc_chart(
-        notes,
-        x="period",
-        value="value",
-        centre="centre",
-        lower="lcl",
-        upper="ucl",
-        signal="category",
-        rule="note",
-        title=title,
-        x_title=f"{grain} starting",
-        y_title="AEs per 100 sessions",
-        percent=False,
+    fig = spc_controls.control_chart_figure(
+        df, title=title, grain=grain, y_title="AEs per 100 sessions", counted="AEs in", percent=False
     )
     if df.height and bool(df["trial"].any()):
         fig.update_traces(selector={"name": "upper limit (3σ)"}, name="upper limit (3σ, trial)")
         fig.update_traces(selector={"name": "lower limit (3σ)"}, name="lower limit (3σ, trial)")
-    spc_controls.mark_period_and_baseline(fig, df, grain)
     fig.update_yaxes(rangemode="tozero")
     return fig

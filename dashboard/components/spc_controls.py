@@ -15,7 +15,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import url_state
+from dashboard.components import charts, url_state
 from dashboard.metrics.control_charts import CHART_SPAN, SpcOptions
 
 PERIOD_FILL = "rgba(47, 128, 237, 0.07)"
@@ -115,3 +115,38 @@ def mark_period_and_baseline(fig: go.Figure, chart: pl.DataFrame, grain: str) ->
 def span_caption(grain: str) -> str:
     """How far back a chart reaches, for captions."""
     return f"at least {CHART_SPAN[grain]} {grain}s ending at the period's end"
+
+
+def control_chart_figure(
+    df: pl.DataFrame, *, title: str, grain: str, y_title: str, counted: str, percent: bool = True
+) -> go.Figure:
+    """A u- or p′-chart of ``metrics.control_charts`` output: SPC colours, each point's rule and
+    counts on hover ("3 {counted} 120 sessions"), the baseline and the period shaded."""
+    notes = df.with_columns(
+        note=pl.concat_str(
+            pl.when(pl.col("rule").is_not_null())
+            .then(pl.concat_str(pl.lit("special cause: "), pl.col("rule").str.replace_all("_", " ")))
+            .otherwise(pl.lit("common cause")),
+            pl.lit("<br>"),
+            pl.col("count").cast(pl.String),
+            pl.lit(f" {counted} "),
+            pl.col("n").cast(pl.String),
+            pl.lit(" sessions"),
+        )
+    )
+    fig = charts.spc_chart(
+        notes,
+        x="period",
+        value="value",
+        centre="centre",
+        lower="lcl",
+        upper="ucl",
+        signal="category",
+        rule="note",
+        title=title,
+        x_title=f"{grain} starting",
+        y_title=y_title,
+        percent=percent,
+    )
+    mark_period_and_baseline(fig, df, grain)
+    return fig
