@@ -28,6 +28,8 @@ from typing import Any
 
 import streamlit as st
 
+from dashboard.data_version import URL_PARAM as VERSION_PARAM
+
 _LAST = "_url_last_written"  # what the previous run wrote: a _Written
 _RUN = "_url_run"  # this run's claims
 _RAW = object()  # a held parameter not decoded yet
@@ -61,6 +63,12 @@ def current_query() -> dict[str, list[str]]:
     return {k: st.query_params.get_all(k) for k in st.query_params}
 
 
+def _view(query: dict[str, list[str]]) -> dict[str, list[str]]:
+    """The parameters that say what is shown: the data version (``?v=``, written by the run's
+    version pin before anything else) is not a choice of the viewer's."""
+    return {k: v for k, v in query.items() if k != VERSION_PARAM}
+
+
 def begin(page: str = "") -> None:
     """Start a run on ``page``: decide whether the URL (changed from outside) or the widgets lead.
 
@@ -69,7 +77,7 @@ def begin(page: str = "") -> None:
     query on a switch (or on its entry) is taken as dropped, not as a request for defaults.
     """
     last: _Written | None = st.session_state.get(_LAST)
-    now = current_query()
+    now = _view(current_query())
     switch = last is not None and last.page != page
     if last is None:
         external = True
@@ -251,7 +259,7 @@ def commit() -> None:
     if notice:
         st.toast(notice, icon=":material/link_off:")
     run = _run()
-    st.session_state[_LAST] = _Written(wanted, run.page, run.page_switch)
+    st.session_state[_LAST] = _Written(_view(wanted), run.page, run.page_switch)
     held = dict(st.session_state.get(_HELD, {}))
     for key, claim in run.claims.items():
         held[key] = (st.session_state.get(key, claim.default), wanted.get(key, []))
