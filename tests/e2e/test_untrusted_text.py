@@ -22,6 +22,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from playwright.sync_api import Locator, Page
+from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
 from tests.e2e.conftest import ROOT, Demo, wait_idle
 
@@ -133,10 +134,19 @@ def test_ae_description_renders_as_text(page: Page, planted_url: str, artifacts:
     grid = page.locator('[data-testid="stDataFrame"]').first
     box = grid.bounding_box()
     assert box is not None
-    page.mouse.click(box["x"] + 12, box["y"] + 36 + 18)  # the first row's selection box
+    detail = page.locator(".st-key-ae_detail")
+    # a click that lands while the grid is still drawing is lost: click again until it takes
+    for _ in range(3):
+        page.mouse.click(box["x"] + 12, box["y"] + 36 + 18)  # the first row's selection box
+        try:
+            detail.wait_for(state="visible", timeout=30_000)
+            break
+        except PlaywrightTimeout:
+            wait_idle(page)  # a slow rerun may still bring it: a second click would close it again
+            if detail.count():
+                break
     wait_idle(page)
     page.screenshot(path=str(artifacts / "untrusted-ae-detail.png"), timeout=90_000)
-    detail = page.locator(".st-key-ae_detail")
     assert detail.count() == 1, "the event detail did not open"
     assert "# Heading ![px](https://evil.example/pixel.png)" in _text(detail)
     _no_payload_markup(page, requested)
