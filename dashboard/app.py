@@ -3,9 +3,11 @@
 Pins the data version every read of the run uses (``dashboard/data_version.py``: the
 gate's reads too), passes the sign-in gate (``dashboard/components/gate.py``: the sign-in or
 "no access" page stops the run there), registers one ``st.Page`` per file in
-``dashboard/views/`` the viewer may open (see ``components/navigation.py``),
-renders the header and the shared sidebar filters (none on a page that reads no
-filter: Data), records the page view in the audit log, then runs the chosen page.
+``dashboard/views/`` the viewer may open (see ``components/navigation.py``), adds the
+keyboard and small-screen aids (``components/page_aids.py``), renders the header and the
+shared sidebar filters (none on a page that reads no filter: Data), records the page view
+in the audit log, runs the chosen page, writes the URL and draws the sidebar's page links
+with it (``components/sidebar_nav.py``: one history entry per page switch).
 """
 
 from __future__ import annotations
@@ -21,12 +23,14 @@ import streamlit as st  # noqa: E402
 
 from dashboard import data_version  # noqa: E402
 from dashboard.access import recorder  # noqa: E402
-from dashboard.components import db_errors, url_state  # noqa: E402
+from dashboard.components import db_errors, page_aids, sidebar_nav, url_state  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
 from dashboard.components.page import setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
+links = sidebar_nav.slot()  # first in the sidebar, above the viewer's name and the filters
+nav: sidebar_nav.Slot | None = None
 try:
     pin = data_version.pin_run()  # before any read, so the whole run reads one version
     viewer = gate()  # resolves scopes against the clinics table: a damaged file fails here first
@@ -48,7 +52,11 @@ try:
         for p in specs
         if p.file == DEFAULT_PAGE
     ]
-    current = st.navigation(pages + [twin for _, twin in twins], position="sidebar")
+    # Streamlit's own menu would switch page without the URL's parameters: the sidebar's
+    # links are ``st.page_link``s that carry them (``sidebar_nav``)
+    current = st.navigation(pages + [twin for _, twin in twins], position="hidden")
+    nav = sidebar_nav.Slot(links, list(zip(specs, pages, strict=True)))
+    page_aids.inject()
     spec = next((s for s, page in [*zip(specs, pages, strict=True), *twins] if page is current), None)
     url_state.begin(current.url_path)
     ctx = setup(filters=spec is None or spec.filtered, pin=pin)
@@ -63,6 +71,10 @@ except BaseException as stop:
     # st.stop() ends a page early: what it showed is still the view to keep. A rerun (a page
     # switch, a newer user action) is not: the next run writes the URL.
     if type(stop).__name__ == "StopException":
-        url_state.commit()
+        query = url_state.commit()
+        if nav is not None:
+            nav.fill(query)
     raise
-url_state.commit()
+query = url_state.commit()
+if nav is not None:
+    nav.fill(query)

@@ -13,8 +13,8 @@ Which side wins: when the URL differs from what the previous run wrote (first lo
 shared link, Back/Forward), the URL sets the widgets; otherwise the widgets set the URL.
 A control not drawn in a run (another page's, a tab not open, the filters on the Data
 page) keeps its parameter and its value, and takes them up again when it is drawn. The
-frontend drops unbound parameters on a page switch, so the first run of a page puts them
-back (that switch is two history entries). Defaults are left out of the URL.
+sidebar's page links carry the query string ``commit`` returns (``sidebar_nav``), so a page
+switch is one history entry too. Defaults are left out of the URL.
 Values in the URL are untrusted: an unknown value falls back to the default, and the run that
 read it says once which values it ignored (``ignored_notice``).
 """
@@ -250,8 +250,8 @@ def ignored_notice() -> str | None:
     return "Ignored from the link (not a value this page knows): " + "; ".join(parts) + "."
 
 
-def commit() -> None:
-    """Write the query string once (one history entry) if this run changed it."""
+def commit() -> dict[str, list[str]]:
+    """Write the query string once (one history entry) if this run changed it; returns it."""
     wanted = wanted_query()
     if wanted != current_query():
         st.query_params.from_dict(wanted)
@@ -264,3 +264,4 @@ def commit() -> None:
     for key, claim in run.claims.items():
         held[key] = (st.session_state.get(key, claim.default), wanted.get(key, []))
     st.session_state[_HELD] = held
+    return wanted
