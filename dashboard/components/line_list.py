@@ -44,7 +44,8 @@ PARAMS = (
 SERIOUS = {"any": "Any", "serious": "Serious only", "not_serious": "Not serious only"}
 SESSION_BANDS = {"1-3": "first three (1-3)", "4+": "fourth or later (4+)"}  # others keep their own words
 GRADES = {"1": "1 mild", "2": "2 moderate", "3": "3 severe", "4": "4 life-threatening", "5": "5 death"}
-# Columns of the on-screen table (downloads carry every line-list column).
+# Columns of the on-screen table (downloads carry every line-list column): when and where first,
+# pinned, so a narrow screen keeps them in view while the rest scroll sideways.
 TABLE_COLUMNS = (
     "onset_at",
     "clinic_name",
@@ -231,8 +232,8 @@ def render(ctx: PageContext, f: Filters) -> None:
         selection_mode="single-row",
         height=420,
         column_config={
-            "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
-            "clinic_name": "Clinic",
+            "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm", pinned=True),
+            "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
             "category": "Category",
             "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
             "serious": st.column_config.CheckboxColumn("Serious"),
@@ -390,8 +391,10 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                 key="ae_patient_sessions",
                 height=_height(sessions.height),
                 column_config={
-                    "this": st.column_config.TextColumn("", width="small"),
-                    "scheduled_at": st.column_config.DatetimeColumn("Scheduled", format="YYYY-MM-DD HH:mm"),
+                    "this": st.column_config.TextColumn("", width="small", pinned=True),
+                    "scheduled_at": st.column_config.DatetimeColumn(
+                        "Scheduled", format="YYYY-MM-DD HH:mm", pinned=True
+                    ),
                     "clinic_id": "Clinic",
                     "status": "Status",
                     "phase": "Phase",
@@ -422,8 +425,10 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                 key="ae_patient_events",
                 height=_height(events.height),
                 column_config={
-                    "this": st.column_config.TextColumn("", width="small"),
-                    "onset_at": st.column_config.DatetimeColumn("Onset", format="YYYY-MM-DD HH:mm"),
+                    "this": st.column_config.TextColumn("", width="small", pinned=True),
+                    "onset_at": st.column_config.DatetimeColumn(
+                        "Onset", format="YYYY-MM-DD HH:mm", pinned=True
+                    ),
                     "category": "Category",
                     "severity_grade": st.column_config.NumberColumn("Grade", format="%d"),
                     "serious": st.column_config.CheckboxColumn("Serious"),

@@ -65,7 +65,7 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
                         hide_index=True,
                         key=f"{key}_reviews_by_clinic",
                         column_config={
-                            "clinic": "Clinic",
+                            "clinic": st.column_config.TextColumn("Clinic", pinned=True),
                             "open": st.column_config.NumberColumn("Open", format="%d"),
                             "in_review": st.column_config.NumberColumn("In review", format="%d"),
                             "overdue": st.column_config.NumberColumn("Overdue", format="%d"),

@@ -125,8 +125,8 @@ else:
         .then(pl.lit("⚠ stale"))
         .otherwise(pl.lit("fresh"))
     ).select(
-        "state",
         "clinic_name",
+        "state",
         "clinic_id",
         "region",
         "newest_data_date",
@@ -142,7 +142,7 @@ else:
         key="freshness",
         column_config={
             "state": "State",
-            "clinic_name": "Clinic",
+            "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
             "clinic_id": "ID",
             "region": "Region",
             "newest_data_date": st.column_config.DateColumn("Newest data", format="YYYY-MM-DD"),

@@ -308,9 +308,12 @@ if review_tab.open is not False:
                 selection_mode="single-row",
                 height=360,
                 column_config={
-                    "scheduled_at": st.column_config.DatetimeColumn("Session", format="YYYY-MM-DD HH:mm"),
+                    # when and where lead the grid (pinned), so a phone keeps them in view
+                    "scheduled_at": st.column_config.DatetimeColumn(
+                        "Session", format="YYYY-MM-DD HH:mm", pinned=True
+                    ),
                     "session_id": "Session id",
-                    "clinic_name": "Clinic",
+                    "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
                     "provider_key": "Provider",
                     "patient_key": "Patient (pseudonym)",
                     "has_pre_bp": st.column_config.CheckboxColumn("Pre-dose BP"),

@@ -127,7 +127,7 @@ with left:
             hide_index=True,
             key="pchart_signals",
             column_config={
-                "clinic_name": "Clinic",
+                "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
                 "concern": st.column_config.NumberColumn(
                     "Concern", help="Points flagged worse than expected"
                 ),
