@@ -23,8 +23,7 @@ FOCUS_COLOUR = "#1f6f8b"  # .streamlit/config.toml linkColor
 
 CSS = f"""
 .st-key-{AIDS_KEY} {{ display: none; }}
-.st-key-ketaops_nav a:focus-visible,
-[data-testid="stSidebarNav"] a:focus-visible {{
+.st-key-ketaops_nav a:focus-visible {{
   outline: 3px solid {FOCUS_COLOUR};
   outline-offset: 2px;
   border-radius: 0.5rem;

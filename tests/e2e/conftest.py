@@ -24,6 +24,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = ROOT / "test-artifacts"
+NAV = ".st-key-ketaops_nav"  # the sidebar's page links (dashboard/components/sidebar_nav.py)
 LAUNCH_ARGS = [
     "--no-sandbox",
     "--disable-gpu",

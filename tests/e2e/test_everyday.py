@@ -1,5 +1,6 @@
-"""Everyday use in the browser: one history entry per user action, Back restores the view, the
-default page answers on its own path, presets apply, the region picker takes the typed region."""
+"""Everyday use in the browser: one history entry per user action (a page switch too), Back
+restores the view, the default page answers on its own path, presets apply, the region picker
+takes the typed region."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ from pathlib import Path
 import duckdb
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import wait_idle
+from tests.e2e.conftest import NAV, wait_idle
 
 
 def _history(page: Page) -> int:
@@ -48,6 +49,52 @@ def test_each_action_is_one_history_entry_and_back_restores_it(page: Page, app_u
     wait_idle(page)
     expect(page.get_by_role("combobox", name="Compare with")).to_have_value("Previous period")
     expect(page.get_by_role("combobox", name="Period")).to_have_value("Last month")
+
+
+def _switch(page: Page, title: str, path: str) -> None:
+    page.locator(NAV).get_by_role("link", name=title, exact=True).click()
+    page.wait_for_url(re.compile(rf"/{path}\?"))
+    wait_idle(page)
+
+
+def _showing(page: Page, heading: str, period: str) -> None:
+    expect(page.locator("h1").first).to_contain_text(heading)
+    expect(page.get_by_role("combobox", name="Period")).to_have_value(period)
+
+
+def test_a_page_switch_is_one_history_entry_and_back_returns_with_its_filters(page: Page, app_url: str):
+    page.goto(app_url)
+    wait_idle(page)
+    _pick(page, "Period", "Last month")
+    page.wait_for_url(re.compile(r"period=Last\+month"))
+    start = _history(page)
+    # the links carry the view: a link opened in a new tab keeps it too
+    href = page.locator(NAV).get_by_role("link", name="Safety", exact=True).get_attribute("href")
+    assert href is not None and "period=Last+month" in href
+    _switch(page, "Safety", "safety")
+    assert "period=Last+month" in page.url
+    assert _history(page) == start + 1
+    _pick(page, "Period", "Last 30 days")
+    page.wait_for_url(re.compile(r"period=Last\+30\+days"))
+    assert _history(page) == start + 2
+    _switch(page, "Throughput", "throughput")
+    assert "period=Last+30+days" in page.url
+    assert _history(page) == start + 3
+    _showing(page, "Throughput", "Last 30 days")
+
+    page.go_back()
+    page.wait_for_url(re.compile(r"/safety\?.*period=Last\+30\+days"))
+    wait_idle(page)
+    _showing(page, "Safety", "Last 30 days")
+    page.go_back()
+    page.wait_for_url(re.compile(r"/safety\?.*period=Last\+month"))
+    wait_idle(page)
+    _showing(page, "Safety", "Last month")
+    page.go_back()
+    page.wait_for_url(lambda url: "/safety" not in url and "period=Last+month" in url)
+    wait_idle(page)
+    _showing(page, "Network overview", "Last month")
+    assert _history(page) == start + 3  # Back moved through the entries, added none
 
 
 def test_default_page_answers_on_its_own_path(page: Page, app_url: str):

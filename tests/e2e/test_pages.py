@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from dashboard.components.navigation import available_pages
-from tests.e2e.conftest import Demo, wait_idle
+from tests.e2e.conftest import NAV, Demo, wait_idle
 
 MINE = {"overview", "throughput", "clinic", "data"}  # checked in detail below; other pages: render + a chart
 OWN_TEST = {"reviews"}  # no chart; tests/e2e/test_reviews.py walks it
@@ -51,7 +51,7 @@ def _check(page: Page, min_charts: int, shot: Path) -> None:
 def test_deep_link_opened_first_goes_through_the_app_shell(page: Page, app_url: str, demo: Demo, artifacts):
     """Runs first on a fresh server: the page folder must not put Streamlit in its legacy file-list mode."""
     _open(page, f"{app_url}/throughput?period=Last+12+months")
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav = page.locator(NAV)
     expect(nav).to_contain_text("Overview")
     expect(nav).not_to_contain_text("app")
     expect(page.locator("h1")).to_contain_text("Throughput")
@@ -87,7 +87,7 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
     assert "clinic=" in page.url
 
     # … survives a page switch and a reload
-    nav = page.locator('[data-testid="stSidebarNav"]')
+    nav = page.locator(NAV)
     nav.get_by_role("link", name="Throughput", exact=True).click()
     page.wait_for_url(re.compile(r"/throughput\?.*period=Last\+30\+days"))
     wait_idle(page)
@@ -114,7 +114,7 @@ def test_journey_overview_clinic_filters_data(page: Page, app_url: str, demo: De
     assert len(rows) == _sql(demo.db, "SELECT count(*) FROM rejected_rows") > 0
 
     # … and the next page still has them
-    page.locator('[data-testid="stSidebarNav"]').get_by_role("link", name="Throughput", exact=True).click()
+    page.locator(NAV).get_by_role("link", name="Throughput", exact=True).click()
     page.wait_for_url(re.compile(r"/throughput\?.*period=Last\+30\+days"))
     wait_idle(page)
     expect(page.get_by_role("combobox", name="Period")).to_have_value("Last 30 days")

@@ -24,7 +24,7 @@ from oidc_provider_mock import User, run_server_in_thread
 from playwright.sync_api import Page, expect
 
 from dashboard.access import audit_log
-from tests.e2e.conftest import ROOT, Demo, _free_port, wait_idle
+from tests.e2e.conftest import NAV, ROOT, Demo, _free_port, wait_idle
 
 NETWORK_USER = "network.quality@network.example"
 DIRECTOR = "lead@network.example"
@@ -176,7 +176,7 @@ def test_a_one_clinic_director_sees_only_their_clinic_whatever_the_url(page: Pag
         page.get_by_text(f"{other_id}, region {site.other_region} are outside your access")
     ).to_be_visible()
     # no Data page, and no download of the line list's rows for a director
-    expect(page.locator('[data-testid="stSidebarNav"]')).not_to_contain_text("Data")
+    expect(page.locator(NAV)).not_to_contain_text("Data")
     page.get_by_role("tab", name="Line list").click()
     wait_idle(page)
     expect(page.get_by_text("Downloading the line list needs the quality role")).to_be_visible()
