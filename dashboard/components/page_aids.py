@@ -2,6 +2,10 @@
 
 - A visible focus ring on the sidebar's page links (WCAG 2.2 2.4.7 Focus Visible; the ring is
   the theme's link colour, 5.2:1 against the sidebar, above the 3:1 non-text contrast asks).
+- A closed sidebar (a phone opens with it closed) is slid off screen but its links and help
+  buttons stay in the Tab order: it is made ``inert`` while closed, so Tab does not walk through
+  controls no one can see (2.4.11 Focus Not Obscured). Opening it moves focus to its first
+  page link (the "Expand sidebar" button that had focus is gone).
 - A "Skip to tabs" / "Skip to content" link, the first thing Tab reaches: Enter moves focus to
   the page's open tab (its tab list) or, on a page without tabs, its main heading. It moves
   focus itself instead of following ``#fragment``, which would push a history entry.
@@ -82,7 +86,21 @@ SCRIPT = f"""
     return null;
   }};
   const shown = new WeakMap();  // tab list -> the open tab last brought into view
+  let wasClosed = null;
+  const sidebar = () => {{
+    const bar = document.querySelector('[data-testid="stSidebar"]');
+    if (!bar) return;
+    const closed = bar.getAttribute("data-collapsed") === "true";
+    if (bar.inert !== closed) bar.inert = closed;
+    const lost = !document.activeElement || document.activeElement === document.body;
+    if (wasClosed === true && !closed && lost) {{
+      const first = bar.querySelector(".st-key-ketaops_nav a[href]");
+      if (first) first.focus();
+    }}
+    wasClosed = closed;
+  }};
   const update = () => {{
+    sidebar();
     for (const tab of document.querySelectorAll('[role="tablist"] [role="tab"][aria-selected="true"]')) {{
       const list = tab.closest('[role="tablist"]');
       const bar = strip(tab);
@@ -111,7 +129,7 @@ SCRIPT = f"""
     subtree: true,
     childList: true,
     attributes: true,
-    attributeFilter: ["aria-selected"],
+    attributeFilter: ["aria-selected", "data-collapsed"],
   }});
   update();
 }})();
