@@ -21,6 +21,7 @@ from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.scope import split_requested
 from dashboard.components import url_state
+from dashboard.components.labels import label
 from dashboard.metrics.filters import Filters
 from pipelines.contract import CONDITIONS, MODALITIES, ROUTES
 
@@ -44,16 +45,6 @@ COMPARISONS: dict[str, str] = {
 DEFAULT_COMPARISON = "previous"
 # URL parameter names (= widget keys). Other pages must not reuse them.
 PARAMS = ("period", "range", "compare", "region", "clinics", "condition", "route", "modality")
-
-
-def label(value: str) -> str:
-    """``bipolar_depression`` → ``Bipolar depression``; short codes (IV, PTSD, OCD, KAP) upper case.
-
-    Bound widgets put this label in the URL, so it must stay stable.
-    """
-    if len(value) <= 4 and value not in ("pain", "other"):
-        return value.upper()
-    return value.replace("_", " ").capitalize()
 
 
 def clinic_label(clinic_id: str, name: str | None) -> str:

@@ -13,7 +13,8 @@ import streamlit as st
 from dashboard import exports, queries
 from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import monitoring_figures as mf
-from dashboard.components.line_list import scope_header, words
+from dashboard.components.labels import label as words
+from dashboard.components.line_list import scope_header
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safety_figures import FLAG_LABELS
 from dashboard.metrics import monitoring as definitions
@@ -300,9 +301,8 @@ if review_tab.open is not False:
         shown = failing.head(5_000)
         st.session_state["_mon_review_ids"] = shown["session_id"].to_list()
         if not failing.is_empty():
-            st.dataframe(
+            tables.grid(
                 shown.select(REVIEW_COLUMNS),
-                hide_index=True,
                 key="mon_review_table",
                 on_select=_pick_session,
                 selection_mode="single-row",

@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.components import empty, tables, url_state
-from dashboard.components.filters import label
+from dashboard.components.labels import label
 from dashboard.components.outcome_figures import (
     FLAG_TEXT,
     caterpillar_figure,

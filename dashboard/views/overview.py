@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.boardpack import Month, board_pack_pdf
-from dashboard.components import charts, empty, kpi, review_counts, tables
+from dashboard.components import charts, empty, kpi, labels, review_counts, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.outcome_notes import side_counts
@@ -209,6 +209,7 @@ event = st.dataframe(
     ),
     hide_index=True,
     key="league",
+    placeholder=labels.MISSING,
     on_select="rerun",
     selection_mode="single-row",
     height=tables.all_rows_height(league.height),

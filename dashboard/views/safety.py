@@ -21,7 +21,8 @@ from dashboard.components import (
     url_state,
 )
 from dashboard.components import safety_figures as sf
-from dashboard.components.line_list import scope_header, words
+from dashboard.components.labels import label as words
+from dashboard.components.line_list import scope_header
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety

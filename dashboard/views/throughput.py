@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls, url_state
+from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.page import context, require_sessions
 
@@ -122,9 +122,8 @@ with left:
         )
     elif signals.height:
         st.markdown(f"**Special causes in each clinic's no-show p-chart** (per {pgrain})")
-        st.dataframe(
+        tables.grid(
             signals.drop("clinic_id"),
-            hide_index=True,
             key="pchart_signals",
             column_config={
                 "clinic_name": "Clinic",
