@@ -61,7 +61,7 @@ def csv_download(
     data = (
         exports.to_csv(df, title=title, header=header)
         if title is not None and header is not None
-        else df.write_csv().encode("utf-8")
+        else exports.plain_csv(df)
     )
     st.download_button(
         label,

@@ -15,7 +15,7 @@ from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
 from dashboard.components import audit_view, charts, labels, tables
-from dashboard.components.page import context
+from dashboard.components.page import context, stop_page
 from dashboard.components.safe_text import md, show_figure
 
 OUTCOME_LABELS = {
@@ -31,7 +31,7 @@ st.title("Data")
 audit_view.access_file_status()
 if not current_viewer().can(Permission.DATA_PAGE):  # a network-scope viewer outside ops: the audit log only
     audit_view.render()
-    st.stop()
+    stop_page()
 st.caption(
     "Refreshes, freshness of each clinic's exports, and the rows the pipeline rejected. Filters do not apply."
 )

@@ -15,7 +15,7 @@ from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import monitoring_figures as mf
 from dashboard.components.labels import label as words
 from dashboard.components.line_list import scope_header
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safety_figures import FLAG_LABELS
 from dashboard.metrics import monitoring as definitions
 from dashboard.metrics.monitoring import MEASURES, NO_PROVIDER, REVIEW_COLUMNS
@@ -31,7 +31,7 @@ headline = queries.monitoring_kpis(f, cfg)
 now, before = headline["current"], headline["previous"]
 if now["administered_sessions"] == 0:
     empty.no_data("administered sessions")
-    st.stop()
+    stop_page()
 n = now["administered_sessions"]
 
 

@@ -24,7 +24,7 @@ from dashboard.components.outcome_figures import (
     trajectory_figure,
 )
 from dashboard.components.outcome_notes import side_counts
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md, show_figure
 from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
@@ -91,7 +91,7 @@ if measures.is_empty():
         "end-of-induction score yet.",
         icon=":material/info:",
     )
-    st.stop()
+    stop_page()
 
 # --- all conditions at a glance ---------------------------------------------------------------
 st.subheader("Response and remission by condition")

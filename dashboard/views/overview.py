@@ -13,7 +13,7 @@ from dashboard.components import charts, empty, kpi, labels, review_counts, tabl
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.outcome_notes import side_counts
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
 
@@ -54,8 +54,8 @@ queries.prefetch(  # the page's reads at once; the calls below get their results
 )
 now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 before = queries.throughput_summary(before_f, cfg)
 items = [
     kpi.Tile(

@@ -23,7 +23,7 @@ from dashboard.components import (
 from dashboard.components import safety_figures as sf
 from dashboard.components.labels import label as words
 from dashboard.components.line_list import scope_header
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety
 
@@ -37,8 +37,8 @@ st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope"
 headline = queries.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
 rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 # kpis() reads the previous period in the same scan; another comparison period is the same metric again
 before = (
     headline["previous_rate"] if ctx.state.compare == "previous" else queries.ae_rate(ctx.state.comparison)

@@ -94,7 +94,7 @@ def test_page_lists_every_flagged_ae_as_an_open_item(app_at, demo_like_db: Path,
     assert f"**{expected:,} item(s)**" in texts(at)
     table = frame_with(at, "item_id", "due_on", "status")
     assert len(table) == expected
-    assert set(table["status"]) == {"open"}
+    assert set(table["status"]) == {"Open"}  # the status as labelled in every table
 
 
 def test_panel_start_then_close_with_outcome_is_attributed(
