@@ -160,8 +160,9 @@ def clinic_without_sessions(
         what = explanation(found, set_filters, "at this clinic")
     else:
         what = "Pick a longer period, another clinic, or check its exports on the **Data** page."
+    which = "matching these filters" if set_filters else "in this period"
     st.info(
-        f"**{md(name)} has no sessions matching these filters.**{since} {what}",
+        f"**{md(name)} has no sessions {which}.**{since} {what}",
         icon=":material/event_busy:",
     )
     clear_buttons(found, "clinic")
