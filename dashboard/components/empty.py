@@ -9,7 +9,7 @@ that count and a button that clears just it (one history entry, like Clear all f
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,20 +50,28 @@ class Culprit:
         return f"{FILTER_NAMES[self.param]} ({self.value})"
 
 
+Count = Callable[[Filters], int]
+
+
 def culprits(
-    state: FilterState, f: Filters | None = None, params: Sequence[str] | None = None
+    state: FilterState,
+    f: Filters | None = None,
+    params: Sequence[str] | None = None,
+    count: Count | None = None,
 ) -> tuple[list[Culprit], dict[str, str]]:
-    """(the filters whose removal alone brings sessions back, every filter set away from its default).
+    """(the filters whose removal alone brings rows back, every filter set away from its default).
 
     ``f``: the filters of the emptied view (default: the sidebar's); ``params``: the filters that
-    apply to it (default: all).
+    apply to it (default: all); ``count``: the rows a filter selects, through the query layer
+    (default: the sessions, ``queries.scheduled_session_count``).
     """
+    counted = queries.scheduled_session_count if count is None else count
     set_filters = {p: v for p, v in state.set_filters().items() if params is None or p in params}
     found = []
     for param, value in set_filters.items():
-        count = queries.scheduled_session_count(state.without(param, f))
-        if count:
-            found.append(Culprit(param, value, count))
+        n = counted(state.without(param, f))
+        if n:
+            found.append(Culprit(param, value, n))
     return found, set_filters
 
 
@@ -109,10 +117,12 @@ def no_match(state: FilterState | None = None) -> None:
     st.button("Clear all filters", on_click=clear_filters, key="clear_filters_empty")
 
 
-def explanation(found: Sequence[Culprit], set_filters: dict[str, str], where: str) -> str:
+def explanation(
+    found: Sequence[Culprit], set_filters: dict[str, str], where: str, what: str = "sessions"
+) -> str:
     """Which filters emptied the view, in words (every value escaped: clinic names come from exports)."""
     if found:
-        return " ".join(_culprit_text(c) for c in found) + (
+        return " ".join(_culprit_text(c, what) for c in found) + (
             " Clear one of them below." if len(found) > 1 else ""
         )
     if set_filters:
@@ -122,15 +132,15 @@ def explanation(found: Sequence[Culprit], set_filters: dict[str, str], where: st
             "Clear several, or all of them."
         )
     default = PERIODS[DEFAULT_PERIOD].lower()
-    return f"There are no sessions {where} in the {default}: pick a longer period."
+    return f"There are no {what} {where} in the {default}: pick a longer period."
 
 
-def _culprit_text(c: Culprit) -> str:
-    sessions = f"{c.without:,} session{'s' if c.without != 1 else ''}"
+def _culprit_text(c: Culprit, what: str) -> str:
+    rows = f"{c.without:,} {what if c.without != 1 else what.removesuffix('s')}"
     name = md(c.name[:1].upper() + c.name[1:])
     if c.param == "period":
-        return f"{name} holds none; in the {PERIODS[DEFAULT_PERIOD].lower()} there are {sessions}."
-    return f"{name} leaves none in this period; without it there are {sessions}."
+        return f"{name} holds none; in the {PERIODS[DEFAULT_PERIOD].lower()} there are {rows}."
+    return f"{name} leaves none in this period; without it there are {rows}."
 
 
 def clear_buttons(found: Sequence[Culprit], where: str) -> None:
@@ -145,9 +155,19 @@ def clear_buttons(found: Sequence[Culprit], where: str) -> None:
         )
 
 
-def no_data(what: str) -> None:
-    """A single figure without data (the rest of the page still shows)."""
-    st.caption(f"No {what} in this period and scope.")
+def no_data(what: str, state: FilterState | None = None, count: Count | None = None, key: str = "") -> None:
+    """A single figure without data (the rest of the page still shows).
+
+    With the page's filter ``state`` and the figure's ``count`` (its rows under given filters, through
+    the query layer), a filter that alone empties the figure is named, with a button clearing it;
+    ``key`` keeps those buttons apart from other figures' on the page.
+    """
+    found = culprits(state, count=count)[0] if state is not None and count is not None else []
+    if not found:
+        st.caption(f"No {what} in this period and scope.")
+        return
+    st.caption(f"No {what} in this period and scope. " + explanation(found, {}, "", what))
+    clear_buttons(found, key or "figure")
 
 
 def clinic_without_sessions(

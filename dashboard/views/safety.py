@@ -356,7 +356,12 @@ if excursion_tab.open is not False:
             "Check each with the clinic: a missing report, or a reading that needs no report."
         )
         if review.is_empty():
-            empty.no_data("excursions without an AE")
+            empty.no_data(
+                "excursions without an AE",
+                ctx.state,
+                lambda g: queries.excursions_without_ae(g, cfg).height,
+                key="excursions",
+            )
         else:
             crossed = review.with_columns(
                 crossed=pl.concat_str(
@@ -425,7 +430,13 @@ if protocol_tab.open is not False:
         c3.metric("Duration outside range", f"{protocol['duration_deviations']:,}", border=True)
         deviations = queries.protocol_deviations(f, cfg)
         if deviations.is_empty():
-            empty.no_data("protocol deviations")
+            # the protocol is an IV protocol: a route filter without IV empties this list
+            empty.no_data(
+                "protocol deviations",
+                ctx.state,
+                lambda g: queries.protocol_deviations(g, cfg).height,
+                key="deviations",
+            )
         else:
             st.caption(f"{deviations.height:,} deviation(s){share}, newest first.")
             tables.table(
@@ -477,7 +488,9 @@ if serious_tab.open is not False:
             f"**{serious.height:,} serious adverse event(s)** with onset in the period, newest first."
         )
         if serious.is_empty():
-            empty.no_data("serious adverse events")
+            empty.no_data(
+                "serious adverse events", ctx.state, lambda g: queries.serious_events(g).height, key="serious"
+            )
         else:
             tables.table(
                 serious.select(

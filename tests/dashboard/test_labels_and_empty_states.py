@@ -55,6 +55,15 @@ def coded_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
         )
         # mg/kg as a division gives: 16 decimals, as the issue saw in the CSV
         con.execute("UPDATE sessions SET dose_mg_per_kg = dose_mg / weight_kg WHERE weight_kg > 0")
+        # protocol deviations: every fifth administered IV session at 1.25 mg/kg
+        con.execute(
+            """
+            UPDATE sessions s SET dose_mg_per_kg = 1.25
+            FROM (SELECT session_id, row_number() OVER (ORDER BY session_id) AS i FROM sessions
+                  WHERE route = 'iv' AND status IN ('completed', 'stopped_early')) v
+            WHERE s.session_id = v.session_id AND v.i % 5 = 0
+            """
+        )
     finally:
         con.close()
     return db
@@ -286,3 +295,38 @@ def test_a_clinic_without_sessions_names_the_filter_not_the_period(app_at, coded
     at.button(key="clear_condition_clinic").click().run()
     assert "condition" not in at.query_params
     assert not [i.value for i in at.info if "has no sessions" in i.value]
+
+
+def test_a_figure_emptied_by_the_route_filter_names_it(app_at, coded_db: Path) -> None:
+    from pipelines.model.config import load_config
+
+    cfg = load_config()
+    last = last_day(coded_db)
+    # the protocol is an IV protocol: with the route filter on intranasal the list is empty
+    without = int(
+        sql_value(  # type: ignore[arg-type]
+            coded_db,
+            "SELECT count(*) FROM sessions WHERE route = 'iv' AND status IN ('completed', 'stopped_early') "
+            "AND CAST(scheduled_at AS DATE) BETWEEN ? AND ? "
+            "AND (dose_mg_per_kg NOT BETWEEN ? AND ? OR duration_min NOT BETWEEN ? AND ?)",
+            [
+                last - timedelta(days=89),
+                last,
+                cfg.protocol_dose_min,
+                cfg.protocol_dose_max,
+                cfg.protocol_duration_min,
+                cfg.protocol_duration_max,
+            ],
+        )
+    )
+    assert without > 0
+    at = open_page(
+        app_at, coded_db, "views/safety.py", safety_view="Protocol deviations", route=["Intranasal"]
+    )
+    (caption,) = [c.value for c in at.caption if c.value.startswith("No protocol deviations")]
+    assert "route filter \\(Intranasal\\) leaves none" in caption
+    assert f"without it there are {without:,} protocol deviations" in caption
+    at.button(key="clear_route_deviations").click().run()
+    assert "route" not in at.query_params
+    assert query(at).get("safety_view") == ["Protocol deviations"]
+    assert len(frame_with(at, "outside", "dose_mg_per_kg")) == without
