@@ -22,7 +22,7 @@ from dashboard.access import recorder
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
 from dashboard.components import line_list_reviews, tables, url_state
-from dashboard.components.labels import EARLIER
+from dashboard.components.labels import EARLIER, MISSING
 from dashboard.components.labels import label as words
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
@@ -292,6 +292,11 @@ def _value(v: Any, fmt: str = "{}", unit: str = "") -> str:
     return "–" if v is None else fmt.format(v) + unit
 
 
+def _word(code: str | None) -> str:
+    """A code's label in a sentence; an en dash when it is missing."""
+    return MISSING if code is None else words(code)
+
+
 def _flag(crossed: bool) -> str:
     return " ⚠️" if crossed else ""
 
@@ -317,9 +322,9 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
         else:
             c2.markdown(
                 "**Session**\n\n"
-                f"- {md(row['session_id'])}, {row['scheduled_at']:%Y-%m-%d %H:%M}, {row['status']}\n"
-                f"- {row['phase']}, session no. {_value(row['session_number'])}, "
-                f"{(row['route'] or '').upper()} {row['modality'] or ''}\n"
+                f"- {md(row['session_id'])}, {row['scheduled_at']:%Y-%m-%d %H:%M}, {_word(row['status'])}\n"
+                f"- {_word(row['phase'])}, session no. {_value(row['session_number'])}, "
+                f"{_word(row['route'])}, {_word(row['modality'])}\n"
                 f"- dose {_value(row['dose_mg'], '{:g}', ' mg')}"
                 f" ({_value(row['dose_mg_per_kg'], '{:.2f}', ' mg/kg')}, weight "
                 f"{_value(row['weight_kg'], '{:g}', ' kg')})\n"

@@ -16,6 +16,7 @@ from dashboard.components import monitoring_figures as mf
 from dashboard.components.labels import label as words
 from dashboard.components.line_list import scope_header
 from dashboard.components.page import context, require_sessions, stop_page
+from dashboard.components.safe_text import md
 from dashboard.components.safety_figures import FLAG_LABELS
 from dashboard.metrics import monitoring as definitions
 from dashboard.metrics.monitoring import MEASURES, NO_PROVIDER, REVIEW_COLUMNS
@@ -345,8 +346,9 @@ if review_tab.open is not False:
                 st.plotly_chart(mf.vitals_timeline_figure(timeline, cfg), key="mon_vitals_timeline")
                 s = timeline["session"]
                 st.caption(
-                    f"{s['clinic_name']} · provider {s['provider_key'] or NO_PROVIDER} · "
-                    f"{words(s['route'] or '')} · {s['status']} · duration {s['duration_min'] or '–'} + "
+                    f"{md(s['clinic_name'])} · provider {md(s['provider_key'] or NO_PROVIDER)} · "
+                    f"{words(s['route'] or '–')} · {words(s['status'])} · "
+                    f"duration {s['duration_min'] or '–'} + "
                     f"recovery {s['recovery_min'] or '–'} min."
                 )
 

@@ -330,3 +330,19 @@ def test_a_figure_emptied_by_the_route_filter_names_it(app_at, coded_db: Path) -
     assert "route" not in at.query_params
     assert query(at).get("safety_view") == ["Protocol deviations"]
     assert len(frame_with(at, "outside", "dose_mg_per_kg")) == without
+
+
+def test_the_event_detail_and_the_patients_course_show_labels(app_at, coded_db: Path) -> None:
+    at = open_page(app_at, coded_db, "views/safety.py", safety_view="Line list", period="Last 12 months")
+    # AppTest cannot click a row: write the selection state the click would send
+    at.session_state["ae_table"] = {"selection": {"rows": [0], "columns": [], "cells": []}}
+    at.run()
+    sessions = frame_with(at, "scheduled_at", "phase", "ae_count")
+    assert set(sessions["status"]) <= {"Completed", "Stopped early", "Cancelled", "No show"}
+    assert set(sessions["phase"].dropna()) <= {"Induction", "Maintenance"}
+    assert set(sessions["route"].dropna()) <= {"IV", "IM", "Intranasal"}
+    detail = "\n".join(m.value for m in at.markdown if "**Session**" in m.value or "**Event**" in m.value)
+    assert "**Event**" in detail
+    assert not {"completed", "stopped_early", "induction", "maintenance", "infusion_stopped"} & set(
+        detail.replace(",", " ").split()
+    )
