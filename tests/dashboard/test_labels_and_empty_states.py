@@ -8,6 +8,7 @@ the code under test.
 from __future__ import annotations
 
 import io
+import sqlite3
 from collections.abc import Callable, Iterator
 from datetime import date, timedelta
 from pathlib import Path
@@ -346,3 +347,20 @@ def test_the_event_detail_and_the_patients_course_show_labels(app_at, coded_db: 
     assert not {"completed", "stopped_early", "induction", "maintenance", "infusion_stopped"} & set(
         detail.replace(",", " ").split()
     )
+
+
+def test_review_titles_show_labels_not_codes(app_at, coded_db: Path, tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("KETAOPS_REVIEWS", str(tmp_path / "reviews.sqlite"))
+    at = open_page(app_at, coded_db, "views/reviews.py", reviews_view="All open")
+    table = frame_with(at, "item_id", "title", "status")
+    titles = set(table["title"])
+    assert titles and not any(code in t for t in titles for code in ("nausea_vomiting", "transferred_ed"))
+    assert any("transferred to ED" in t for t in titles) and any("nausea/vomiting" in t for t in titles)
+    assert set(table["status"]) == {"Open"}
+    # the store keeps the codes: labels are presentation only
+    con = sqlite3.connect(tmp_path / "reviews.sqlite")
+    try:
+        stored = {r[0] for r in con.execute("SELECT title FROM items WHERE kind = 'adverse_event'")}
+    finally:
+        con.close()
+    assert any("transferred_ed" in t for t in stored)
