@@ -118,9 +118,13 @@ def no_match(state: FilterState | None = None) -> None:
 
 
 def explanation(
-    found: Sequence[Culprit], set_filters: dict[str, str], where: str, what: str = "sessions"
+    found: Sequence[Culprit], set_filters: dict[str, str], where: str, what: str | None = "sessions"
 ) -> str:
-    """Which filters emptied the view, in words (every value escaped: clinic names come from exports)."""
+    """Which filters emptied the view, in words (every value escaped: clinic names come from exports).
+
+    ``what`` names what the counts count; None when the count is not a number of something a
+    reader would recognise (rows of a breakdown): the text then says only that data comes back.
+    """
     if found:
         return " ".join(_culprit_text(c, what) for c in found) + (
             " Clear one of them below." if len(found) > 1 else ""
@@ -132,14 +136,19 @@ def explanation(
             "Clear several, or all of them."
         )
     default = PERIODS[DEFAULT_PERIOD].lower()
-    return f"There are no {what} {where} in the {default}: pick a longer period."
+    return f"There are no {what or 'data'} {where} in the {default}: pick a longer period."
 
 
-def _culprit_text(c: Culprit, what: str) -> str:
-    rows = f"{c.without:,} {what if c.without != 1 else what.removesuffix('s')}"
+def _culprit_text(c: Culprit, what: str | None) -> str:
     name = md(c.name[:1].upper() + c.name[1:])
+    default = PERIODS[DEFAULT_PERIOD].lower()
+    if what is None:
+        if c.param == "period":
+            return f"{name} holds none; the {default} have data."
+        return f"{name} leaves none in this period; without it there is data."
+    rows = f"{c.without:,} {what if c.without != 1 else what.removesuffix('s')}"
     if c.param == "period":
-        return f"{name} holds none; in the {PERIODS[DEFAULT_PERIOD].lower()} there are {rows}."
+        return f"{name} holds none; in the {default} there are {rows}."
     return f"{name} leaves none in this period; without it there are {rows}."
 
 
@@ -155,19 +164,30 @@ def clear_buttons(found: Sequence[Culprit], where: str) -> None:
         )
 
 
-def no_data(what: str, state: FilterState | None = None, count: Count | None = None, key: str = "") -> None:
+def no_data(
+    what: str,
+    state: FilterState | None = None,
+    count: Count | None = None,
+    key: str = "",
+    *,
+    numbered: bool = True,
+) -> bool:
     """A single figure without data (the rest of the page still shows).
 
     With the page's filter ``state`` and the figure's ``count`` (its rows under given filters, through
     the query layer), a filter that alone empties the figure is named, with a button clearing it;
-    ``key`` keeps those buttons apart from other figures' on the page.
+    ``key`` keeps those buttons apart from other figures' on the page; ``numbered=False`` when
+    ``count`` counts rows of a breakdown rather than ``what``. True when a filter was named.
     """
     found = culprits(state, count=count)[0] if state is not None and count is not None else []
     if not found:
         st.caption(f"No {what} in this period and scope.")
-        return
-    st.caption(f"No {what} in this period and scope. " + explanation(found, {}, "", what))
+        return False
+    st.caption(
+        f"No {what} in this period and scope. " + explanation(found, {}, "", what if numbered else None)
+    )
     clear_buttons(found, key or "figure")
+    return True
 
 
 def clinic_without_sessions(

@@ -212,7 +212,14 @@ if route_tab.open is not False:
         measure = _measure_picker(pick, "mon_provider_measure")
         providers = queries.monitoring_funnel(f, cfg, measure, "provider")
         if providers.is_empty():
-            empty.no_data("sessions with a provider")
+            empty.no_data(
+                "sessions with a provider",
+                ctx.state,
+                lambda g: int(
+                    queries.monitoring_funnel(g, cfg, measure, "provider")["administered_sessions"].sum()
+                ),
+                key="providers",
+            )
         else:
             st.plotly_chart(
                 mf.funnel_figure(
@@ -417,7 +424,13 @@ if meds_tab.open is not False:
         st.subheader("Outcomes by benzodiazepine and lamotrigine use")
         split = queries.outcomes_by_medication(f, cfg)
         if split.is_empty():
-            empty.no_data("patients in the cohort")
+            empty.no_data(
+                "patients in the cohort",
+                ctx.state,
+                lambda g: queries.outcomes_by_medication(g, cfg).height,
+                key="medication_split",
+                numbered=False,  # rows of condition × instrument × drug, not patients
+            )
         else:
             tables.table(
                 split.select(

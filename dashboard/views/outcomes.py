@@ -84,13 +84,20 @@ if K > 0:
 
 measures = queries.outcome_measures(f, cfg)
 if measures.is_empty():
-    empty.no_data("new patients with an outcome instrument")
-    st.info(
-        "Outcomes need patients whose first session is in the period. Widen the period "
-        "(e.g. Last 12 months): patients who started in the last 42 days cannot have an "
-        "end-of-induction score yet.",
-        icon=":material/info:",
+    named = empty.no_data(
+        "new patients with an outcome instrument",
+        ctx.state,
+        lambda g: queries.outcome_measures(g, cfg).height,
+        key="outcomes",
+        numbered=False,  # rows of condition × instrument × measure, not patients
     )
+    if not named:
+        st.info(
+            "Outcomes need patients whose first session is in the period. Widen the period "
+            "(e.g. Last 12 months): patients who started in the last 42 days cannot have an "
+            "end-of-induction score yet.",
+            icon=":material/info:",
+        )
     stop_page()
 
 # --- all conditions at a glance ---------------------------------------------------------------

@@ -364,3 +364,13 @@ def test_review_titles_show_labels_not_codes(app_at, coded_db: Path, tmp_path: P
     finally:
         con.close()
     assert any("transferred_ed" in t for t in stored)
+
+
+def test_outcomes_emptied_by_the_condition_filter_name_it_without_a_count(app_at, coded_db: Path) -> None:
+    at = open_page(app_at, coded_db, "views/outcomes.py", period="Last 12 months", condition=["OCD"])
+    (caption,) = [c.value for c in at.caption if c.value.startswith("No new patients with an outcome")]
+    assert "The condition filter \\(OCD\\) leaves none in this period; without it there is data." in caption
+    assert not [i.value for i in at.info if "Widen the period" in i.value]  # the cause is named instead
+    at.button(key="clear_condition_outcomes").click().run()
+    assert "condition" not in at.query_params and query(at).get("period") == ["Last 12 months"]
+    assert not [c.value for c in at.caption if c.value.startswith("No new patients with an outcome")]
