@@ -81,11 +81,11 @@ ROUNDING = (
     Rounding(
         4,
         "4 decimals (fractions: a percentage to 2)",
-        lambda c: c.endswith(("_rate", "share", "_pct", "_fraction")) or c in ("rate", "ci_low", "ci_high"),
+        lambda c: c.endswith(("_rate", "share", "_pct", "_fraction", "ci_low", "ci_high")) or c == "rate",
     ),
 )
 # What a float column no rule rounds holds: said in the header so no one takes it for rounded.
-FULL_PRECISION = "full precision (as recorded, or not rounded: a rounded value would mislead)"
+FULL_PRECISION = "full precision (as recorded or as computed)"
 
 
 def _rule(column: str) -> Rounding | None:
