@@ -24,7 +24,7 @@ from dashboard.access import recorder  # noqa: E402
 from dashboard.components import db_errors, url_state  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
-from dashboard.components.page import setup  # noqa: E402
+from dashboard.components.page import IN_APP, PageStopped, setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
 try:
@@ -51,12 +51,15 @@ try:
     current = st.navigation(pages + [twin for _, twin in twins], position="sidebar")
     spec = next((s for s, page in [*zip(specs, pages, strict=True), *twins] if page is current), None)
     url_state.begin(current.url_path)
+    st.session_state[IN_APP] = True
     ctx = setup(filters=spec is None or spec.filtered, pin=pin)
     if ctx is not None:
         recorder.page_view(
             current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None
         )
         current.run()
+except PageStopped:  # an empty state ended the page: a run like any other, the URL is written below
+    pass
 except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
     db_errors.show(exc)
 except BaseException as stop:

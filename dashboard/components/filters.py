@@ -21,6 +21,7 @@ from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.scope import split_requested
 from dashboard.components import url_state
+from dashboard.components.labels import label
 from dashboard.metrics.filters import Filters
 from pipelines.contract import CONDITIONS, MODALITIES, ROUTES
 
@@ -44,16 +45,6 @@ COMPARISONS: dict[str, str] = {
 DEFAULT_COMPARISON = "previous"
 # URL parameter names (= widget keys). Other pages must not reuse them.
 PARAMS = ("period", "range", "compare", "region", "clinics", "condition", "route", "modality")
-
-
-def label(value: str) -> str:
-    """``bipolar_depression`` → ``Bipolar depression``; short codes (IV, PTSD, OCD, KAP) upper case.
-
-    Bound widgets put this label in the URL, so it must stay stable.
-    """
-    if len(value) <= 4 and value not in ("pain", "other"):
-        return value.upper()
-    return value.replace("_", " ").capitalize()
 
 
 def clinic_label(clinic_id: str, name: str | None) -> str:
@@ -179,6 +170,41 @@ class FilterState:
     last_date: date
     clinics: pl.DataFrame  # clinic_id, clinic_name, region, … of the allowed clinics
     compare: str = DEFAULT_COMPARISON
+    picked_clinics: tuple[str, ...] = ()  # the Clinics picker's choice (empty = all), before regions
+
+    def without(self, param: str, f: Filters | None = None) -> Filters:
+        """The filters (``f``, by default this state's) with one sidebar filter (its URL parameter)
+        back at its default: what an empty state counts to name the filter that emptied a page."""
+        f = self.filters if f is None else f
+        allowed = tuple(self.clinics["clinic_id"])
+        region_of = dict(zip(self.clinics["clinic_id"], self.clinics["region"], strict=True))
+        if param == "period":
+            start, end = period_bounds(DEFAULT_PERIOD, self.last_date)
+            return replace(f, start=start, end=end)
+        if param == "region":
+            return replace(
+                f, regions=(), clinic_ids=resolve_scope(allowed, self.picked_clinics, (), region_of)
+            )
+        if param == "clinics":
+            return replace(f, clinic_ids=resolve_scope(allowed, (), f.regions, region_of))
+        field = {"condition": "conditions", "route": "routes", "modality": "modalities"}[param]
+        return replace(f, **{field: ()})
+
+    def set_filters(self) -> dict[str, str]:
+        """The sidebar filters not at their default (URL parameter → how the filter reads)."""
+        f = self.filters
+        names = self.clinic_names
+        out: dict[str, str] = {}
+        if self.period != DEFAULT_PERIOD:
+            out["period"] = f"{PERIODS.get(self.period, self.period)}, {self.period_label}"
+        if f.regions:
+            out["region"] = ", ".join(f.regions)
+        if self.picked_clinics:
+            out["clinics"] = ", ".join(names.get(c, c) for c in self.picked_clinics)
+        for param, values in (("condition", f.conditions), ("route", f.routes), ("modality", f.modalities)):
+            if values:
+                out[param] = ", ".join(label(v) for v in values)
+        return out
 
     @property
     def clinic_names(self) -> dict[str, str]:
@@ -303,4 +329,5 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
         last_date=last_date,
         clinics=visible,
         compare=compare,
+        picked_clinics=tuple(selected),
     )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
@@ -23,6 +23,23 @@ from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
 
 _CTX = "_ketaops_page_context"
+IN_APP = "_ketaops_in_app"  # set by app.py: a page runs inside it (and PageStopped is caught there)
+
+
+class PageStopped(Exception):
+    """Raised by ``stop_page``; ``app.py`` catches it and writes the URL as after any run."""
+
+
+def stop_page() -> NoReturn:
+    """End the page here, keeping what it showed (an empty state).
+
+    After ``st.stop()`` Streamlit refuses every command, ``url_state.commit``'s too, so a stopped
+    run could not write the URL and a Clear button in an empty state changed nothing. Inside
+    ``app.py`` the page raises ``PageStopped`` instead; a page file run on its own stops as before.
+    """
+    if st.session_state.get(IN_APP):
+        raise PageStopped
+    st.stop()
 
 
 @dataclass(frozen=True)
@@ -83,10 +100,10 @@ def require_sessions(ctx: PageContext) -> Filters:
     """The filters, or stop the page with the right empty state (no sessions at all / none in scope)."""
     if ctx.state is None:
         empty.no_sessions()
-        st.stop()
+        stop_page()
     if not ctx.state.filters.clinic_ids:
-        empty.no_match()
-        st.stop()
+        empty.no_match(ctx.state)
+        stop_page()
     return ctx.state.filters
 
 

@@ -21,7 +21,7 @@ read it says once which values it ignored (``ignored_notice``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -108,6 +108,7 @@ def _claim(
     decode: Callable[[list[str]], Any],
     encode: Callable[[Any], list[str]],
     in_url: bool,
+    earlier: frozenset[str] = frozenset(),
 ) -> str:
     run = _run()
     run.claims[key] = _Claim(encode, default, in_url)
@@ -122,7 +123,7 @@ def _claim(
         value = decode(raw) if raw else None
         st.session_state[key] = default if value is None else value
         kept = set(encode(value)) if value is not None else set()
-        ignored = [v for v in raw if v not in kept]
+        ignored = [v for v in raw if v not in kept and v not in earlier]
         if ignored:
             run.ignored[key] = ignored
     else:
@@ -159,9 +160,17 @@ def choice(
     return _claim(key, default, decode, encode, in_url)
 
 
-def choices(key: str, options: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
-    """A multiselect (empty = all); the URL repeats the parameter, one label each."""
-    by_text = {str(o): o for o in options} | {fmt(o): o for o in options}
+def choices(
+    key: str,
+    options: Sequence[Any],
+    fmt: Callable[[Any], str] = str,
+    earlier: Mapping[str, Any] | None = None,
+) -> str:
+    """A multiselect (empty = all); the URL repeats the parameter, one label each.
+
+    ``earlier`` maps labels older links carry to their options (read, never written)."""
+    known = {k: v for k, v in (earlier or {}).items() if v in options}
+    by_text = known | {str(o): o for o in options} | {fmt(o): o for o in options}
 
     def decode(raw: list[str]) -> Any:
         picked = [by_text[v] for v in raw if v in by_text]
@@ -173,7 +182,7 @@ def choices(key: str, options: Sequence[Any], fmt: Callable[[Any], str] = str) -
     held = st.session_state.get(key)
     if held and any(v not in options for v in held):
         st.session_state[key] = [v for v in held if v in options]
-    return _claim(key, [], decode, encode, True)
+    return _claim(key, [], decode, encode, True, frozenset(known))
 
 
 def flag(key: str, default: bool = False) -> str:

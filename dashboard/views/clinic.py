@@ -13,7 +13,7 @@ from dashboard.components import empty, kpi, spc_controls, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.outcome_notes import outcome_table
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md
 
 ctx = context()
@@ -38,7 +38,7 @@ chosen = st.columns([2, 3])[0].selectbox(
 )
 if chosen is None:
     empty.no_data("clinic to show")
-    st.stop()
+    stop_page()
 name = names.get(chosen, chosen)
 st.title(md(name))
 # The clinic alone (its region need not be in the region filter) and the whole network (other clinics
@@ -67,8 +67,9 @@ summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)
 mine, network = summaries["clinic"], summaries["scope"]  # the network's without active patients (not shown)
 if mine["scheduled_sessions"] == 0:
     fresh = queries.clinic_freshness(date.today(), cfg.stale_days).filter(pl.col("clinic_id") == chosen)
-    empty.clinic_without_sessions(name, fresh["newest_data_date"][0] if fresh.height else None)
-    st.stop()
+    newest = fresh["newest_data_date"][0] if fresh.height else None
+    empty.clinic_without_sessions(name, newest, ctx.state, cf)
+    stop_page()
 kpi.tiles(
     [
         kpi.Tile("Administered sessions", mine["administered_sessions"], None, kpi.count, kpi.signed_count),

@@ -9,11 +9,11 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.boardpack import Month, board_pack_pdf
-from dashboard.components import charts, empty, kpi, review_counts, tables
+from dashboard.components import charts, empty, kpi, labels, review_counts, tables
 from dashboard.components.filters import clinic_label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.outcome_notes import side_counts
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
 
@@ -54,8 +54,8 @@ queries.prefetch(  # the page's reads at once; the calls below get their results
 )
 now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 before = queries.throughput_summary(before_f, cfg)
 items = [
     kpi.Tile(
@@ -209,6 +209,7 @@ event = st.dataframe(
     ),
     hide_index=True,
     key="league",
+    placeholder=labels.MISSING,
     on_select="rerun",
     selection_mode="single-row",
     height=tables.all_rows_height(league.height),

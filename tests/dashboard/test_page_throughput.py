@@ -83,6 +83,7 @@ def test_route_filter_changes_the_figures(app_at, demo_like_db):
 
 def test_throughput_empty_states(app_at, demo_like_db, empty_db, absent_db):
     nothing = app_at(demo_like_db, page=PAGE, clinics=["Bayside (C4)"])  # a clinic without sessions
-    assert not nothing.exception and "Nothing matches these filters" in texts(nothing)
+    assert not nothing.exception and "No sessions match these filters" in texts(nothing)
+    assert "The clinic filter \\(Bayside\\) leaves none" in texts(nothing)
     assert "no sessions yet" in texts(app_at(empty_db, page=PAGE))
     assert "No database yet" in texts(app_at(absent_db, page=PAGE))
