@@ -171,6 +171,7 @@ with left:
         title=f"{name}: no-show rate per {pgrain}",
         data=pcharts["clinic"],
         options=spc,
+        network=pcharts["scope"],
     )
 with right:
     fig.no_show_pchart(
