@@ -24,6 +24,7 @@ from dashboard.metrics.filters import Filters
 
 _KEY = "_ketaops_figure_context"
 NAMED_CLINICS = 2  # beyond this many, the scope counts clinics instead of naming them
+NAME_CHARS = 60  # a longer clinic name is cut ("…"): the line must fit a half-width chart
 _FILENAME_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
 
 
@@ -62,7 +63,7 @@ def scope_text(state: FilterState, network_size: int) -> str:
     if len(clinics) == network_size and not f.regions:
         who = f"network, {len(clinics)} clinics"
     elif len(clinics) <= NAMED_CLINICS:
-        who = ", ".join(clinic_label(c, names.get(c)) for c in clinics) or "no clinic"
+        who = ", ".join(clinic_label(c, _short(names.get(c))) for c in clinics) or "no clinic"
     else:
         who = f"{len(clinics)} clinics"
     regions = [("region " if len(f.regions) == 1 else "regions ") + ", ".join(f.regions)] if f.regions else []
@@ -79,7 +80,8 @@ def dimensions(f: Filters) -> list[str]:
 def for_clinic(context: FigureContext, f: Filters, clinic_id: str, name: str | None) -> FigureContext:
     """The Clinic page's scope: one clinic beside the whole network, with ``f``'s dimensions."""
     return replace(
-        context, scope=" · ".join([f"{clinic_label(clinic_id, name)} and the network", *dimensions(f)])
+        context,
+        scope=" · ".join([f"{clinic_label(clinic_id, _short(name))} and the network", *dimensions(f)]),
     )
 
 
@@ -102,3 +104,7 @@ def use(context: FigureContext | None) -> None:
 
 def current() -> FigureContext | None:
     return st.session_state.get(_KEY)
+
+
+def _short(name: str | None) -> str | None:
+    return name if name is None or len(name) <= NAME_CHARS else name[: NAME_CHARS - 1].rstrip() + "…"

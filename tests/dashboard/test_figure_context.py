@@ -117,3 +117,17 @@ def test_the_board_packs_figures_carry_no_context_line(demo_like_db, monkeypatch
     for fig in figures:
         assert "data as of" not in (fig.layout.title.text or "")
         assert "<span" not in (fig.layout.title.text or "")
+
+
+def test_a_long_clinic_name_is_cut_in_the_context_line():
+    from dashboard.components.figure_context import NAME_CHARS, FigureContext, for_clinic
+    from dashboard.metrics.filters import Filters
+
+    long_name = "North Shore Ketamine and Interventional Psychiatry Wellness Center of Excellence"
+    assert len(long_name) > NAME_CHARS
+    f = Filters(start=date(2026, 9, 1), end=date(2026, 11, 30), clinic_ids=("C1",), conditions=("ptsd",))
+    context = for_clinic(FigureContext((f.start, f.end), "", date(2026, 11, 30)), f, "C1", long_name)
+    assert context.lines() == [
+        "01 Sep 2026 – 30 Nov 2026 · data as of 30 Nov 2026",
+        f"{long_name[: NAME_CHARS - 1].rstrip()}… (C1) and the network · PTSD",
+    ]
