@@ -2,7 +2,7 @@
 
 A chart saved with Plotly's camera button leaves the page behind: without its filters it
 cannot be read. ``page.setup`` builds one ``FigureContext`` per run from the sidebar filters
-(``use``); ``safe_text.show_figure`` writes it as a small grey line under every figure's title
+(``use``); ``safe_text.show_figure`` writes it in small grey lines under every figure's title
 and names the image file after the chart and the period. A line under the title cannot collide
 with the x-axis title or the legend below the plot, whatever their height. The board pack draws
 its figures without ``show_figure``: its pages carry their own period and scope captions.

@@ -16,6 +16,7 @@ from dashboard.components.outcome_notes import side_counts
 from dashboard.components.page import context, require_sessions
 from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
+from pipelines.model.outcome_rules import RULES
 
 ctx = context()
 f = require_sessions(ctx)
@@ -105,7 +106,8 @@ if not summary.is_empty() and "response" in summary.columns:
         )
         # the condition under the figure, not in the label: a third of a 1024 px window cuts a long label
         side = side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k)
-        what = f"{label(top['condition'])}, {top['instrument']}"
+        rule = RULES.get(top["instrument"])
+        what = f"{label(top['condition'])}, {rule.label if rule else top['instrument']}"
         items.append(
             kpi.Tile(
                 "Response",
