@@ -14,8 +14,8 @@ from typing import Any, NoReturn
 import streamlit as st
 
 from dashboard import data_version, queries
-from dashboard.components import empty
-from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.components import empty, figure_context
+from dashboard.components.filters import FilterState, network_clinics, sidebar_filters
 from dashboard.components.gate import ensure_viewer
 from dashboard.components.safe_text import md
 from dashboard.db import db_path
@@ -66,6 +66,7 @@ def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> 
     a page script run on its own pins here.
     """
     st.session_state.pop(_CTX, None)
+    figure_context.use(None)
     if pin is _UNPINNED:
         pin = data_version.pin_run()  # one version for every read of this run, the gate's too
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
@@ -83,6 +84,9 @@ def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> 
         st.sidebar.button("Clear all filters", on_click=empty.clear_filters, key="clear_filters_sidebar")
     ctx = PageContext(cfg=cfg, as_of=as_of, state=state)
     st.session_state[_CTX] = ctx
+    # every chart of the run says what it shows, on screen and in a saved image (``show_figure``)
+    data_date = as_of.get("newest_data_date") or (state.last_date if state is not None else None)
+    figure_context.use(figure_context.for_run(state, data_date, len(network_clinics()) if state else 0))
     return ctx
 
 

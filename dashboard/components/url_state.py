@@ -4,7 +4,7 @@ Streamlit's own binding (``bind="query-params"``) replaces the history entry whe
 user changes a widget (Back leaves the app) and pushes one entry per widget a callback
 resets (Clear all filters pushed five). Here every control that changes what is shown
 claims its URL parameter before it is drawn (``choice``, ``choices``, ``flag``, ``text``,
-``dates``: each returns the widget's ``key``), and ``commit()`` writes the whole query
+``dates``, ``typed_dates``: each returns the widget's ``key``), and ``commit()`` writes the whole query
 string once at the end of the run. Setting ``st.query_params`` from Python pushes one
 history entry, so each user action adds exactly one, and Back/Forward walk the states
 the user chose.
@@ -216,6 +216,42 @@ def dates(key: str, default: tuple[date, ...], lo: date, hi: date, *, in_url: bo
         return [v.isoformat() for v in values if v is not None]
 
     return _claim(key, default, decode, encode, in_url)
+
+
+def typed_dates(
+    key: str,
+    default: tuple[date, date],
+    lo: date,
+    hi: date,
+    parse: Callable[[str], tuple[date, date]],
+    *,
+    in_url: bool = True,
+) -> str:
+    """A date range typed as text (``2026-10-01 – 2026-10-31``, ``parse`` reads it or raises
+    ``ValueError``); the URL holds the two days as ``dates`` does. Text that does not parse keeps the
+    URL's last range, so a typo never empties the link."""
+
+    def decode(raw: list[str]) -> Any:
+        try:
+            picked = sorted(min(max(date.fromisoformat(v), lo), hi) for v in raw[:2])
+        except ValueError:
+            return None
+        return " – ".join(d.isoformat() for d in picked) if picked else None
+
+    def encode(value: Any) -> list[str]:
+        try:
+            first, last = parse(str(value))
+        except ValueError:
+            return last_written(key)
+        return [first.isoformat(), last.isoformat()]
+
+    return _claim(key, decode([d.isoformat() for d in default]), decode, encode, in_url)
+
+
+def last_written(key: str) -> list[str]:
+    """The URL values the last committed run held for ``key`` (``[]``: none, or its default)."""
+    held = st.session_state.get(_HELD, {}).get(key)
+    return list(held[1]) if held else []
 
 
 def reset(keys: Sequence[str]) -> None:

@@ -9,7 +9,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls, url_state
+from dashboard.components import empty, figure_context, kpi, spc_controls, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.outcome_notes import outcome_table
@@ -45,6 +45,9 @@ st.title(md(name))
 # anonymous beyond the viewer's scope), both with the same period, condition, route and modality.
 cf = replace(f, clinic_ids=(chosen,), regions=())
 nf = replace(f, clinic_ids=network_clinics(), regions=())
+drawn_for = figure_context.current()
+if drawn_for is not None:  # the charts show this clinic and the network, whatever the sidebar's clinics
+    figure_context.use(figure_context.for_clinic(drawn_for, f, chosen, name))
 clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
 st.caption(
     f"{ctx.state.period_label} · {md(clinic_row['region'])} region · {clinic_row['chairs']} chairs · "
@@ -172,6 +175,7 @@ with left:
         title=f"{name}: no-show rate per {pgrain}",
         data=pcharts["clinic"],
         options=spc,
+        network=pcharts["scope"],
     )
 with right:
     fig.no_show_pchart(

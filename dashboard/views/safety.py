@@ -308,13 +308,26 @@ if funnel_tab.open is not False:
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
         u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id, options=spc)
+        # Part of the network on the chart (one clinic, a region, a director's clinics): the network's
+        # rate in each point beside it, from every clinic (an aggregate, for a director too).
+        charted = {clinic_id} if clinic_id is not None else set(f.clinic_ids)
+        network_f = ctx.state.network_filters
+        partial = charted != set(network_f.clinic_ids)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
-            show_figure(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
+            network = queries.ae_rate_per_period(network_f, cfg, grain, options=spc) if partial else None
+            show_figure(sf.u_chart_figure(u, title=title, grain=grain, network=network), key="ae_u_chart")
             st.caption(
-                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
+                (
+                    "Dashed purple line: the network's rate in each "
+                    f"{grain} (all {len(network_f.clinic_ids)} clinics, the same condition, route and "
+                    "modality), to read the chart's level against; the limits are the chart's own. "
+                    if partial
+                    else ""
+                )
+                + f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
                 f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
                 + (
                     "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
