@@ -59,6 +59,7 @@ class LoadResult:
     downloads: int = 0
     versions_seen: set[int] = field(default_factory=set)
     requested: set[tuple[object, ...]] = field(default_factory=set)  # (version, page, filters) viewed
+    rss_minutes: list[float] = field(default_factory=list)  # the server's RSS at each whole minute, MB
 
     def page_figures(self, cold: bool | None = None) -> dict[str, dict[str, float]]:
         """Per page n/p50/p95 of the views without error: all, or only the cold (or warm) ones."""
@@ -262,7 +263,10 @@ def run_load(
         publisher = threading.Thread(target=do_publish, name="publisher", daemon=True)
         publisher.start()
     while any(t.is_alive() for t in threads):
-        result.rss_peak_mb = max(result.rss_peak_mb, rss())
+        now = rss()
+        result.rss_peak_mb = max(result.rss_peak_mb, now)
+        if time.monotonic() - t0 >= 60 * (len(result.rss_minutes) + 1):
+            result.rss_minutes.append(now)
         for t in threads:
             t.join(timeout=0.5)
     if publisher is not None:
@@ -305,6 +309,8 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
             f"({r.cpu_seconds / max(r.wall_seconds, 1e-9):.2f} cores), "
             f"client CPU {r.client_cpu_seconds:.0f} s"
         )
+        if len(r.rss_minutes) > 1:
+            print(f"          RSS each minute, MB: {' '.join(f'{m:.0f}' for m in r.rss_minutes)}")
         for v in [v for v in r.views if v.error][:3]:
             print(f"      error: {v.page}: {v.error}")
         rows.append(
@@ -320,6 +326,7 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
                 "downloads": r.downloads,
                 "versions_seen": sorted(r.versions_seen),
                 "rss_peak_mb": r.rss_peak_mb,
+                "rss_minutes": r.rss_minutes,
                 "cpu_seconds": r.cpu_seconds,
                 "client_cpu_seconds": r.client_cpu_seconds,
                 "wall_seconds": r.wall_seconds,
@@ -368,7 +375,7 @@ def load_runs(
     work: Path,
     levels: tuple[int, ...] = (1, 4, 8, 16),
     seconds: float = 90.0,
-    max_views: int = 200,
+    max_views: int | None = None,
     replicas: int = 1,
     think_seconds: float = 0.0,
     wide_filters: bool = False,
@@ -427,7 +434,8 @@ def load_runs(
             )
             run = f"load-{n}"
             publish = lambda run=run: publish_copy(db, run)  # noqa: E731
-            results.append(run_load(walk, pids, n, seconds, max_views, publish, seconds / 2))
+            bound = max_views or int(seconds * 20) + 10  # a bound, not a pace: views take ≥ 0.05 s
+            results.append(run_load(walk, pids, n, seconds, bound, publish, seconds / 2))
             print(f"    {_level_line(results[-1])}", flush=True)  # kept even if a later level fails
     finally:
         for server in servers:
