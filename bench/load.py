@@ -43,6 +43,7 @@ class View:
     error: str | None
     started: float  # seconds since the run started
     during_publish: bool = False
+    cold: bool = False  # the level's first view of this page, filters and version: nothing cached
 
 
 @dataclass
@@ -57,11 +58,18 @@ class LoadResult:
     wall_seconds: float = 0.0
     downloads: int = 0
     versions_seen: set[int] = field(default_factory=set)
+    requested: set[tuple[object, ...]] = field(default_factory=set)  # (version, page, filters) viewed
+    rss_minutes: list[float] = field(default_factory=list)  # the server's RSS at each whole minute, MB
 
-    def page_figures(self) -> dict[str, dict[str, float]]:
+    def page_figures(self, cold: bool | None = None) -> dict[str, dict[str, float]]:
+        """Per page n/p50/p95 of the views without error: all, or only the cold (or warm) ones."""
         out = {}
         for page in PAGES:
-            times = [v.seconds for v in self.views if v.page == page and v.error is None]
+            times = [
+                v.seconds
+                for v in self.views
+                if v.page == page and v.error is None and (cold is None or v.cold == cold)
+            ]
             if times:
                 out[page] = {"n": len(times), "p50": statistics.median(times), "p95": _p95(times)}
         return out
@@ -190,14 +198,17 @@ def _viewer(
         except Exception as exc:  # recorded as an error of this view; the viewer goes on
             error = f"{type(exc).__name__}: {exc}"[:300]
         seconds = time.monotonic() - start
+        filters = tuple(sorted((k, str(v)) for k, v in query.items() if k != "v"))
         with lock:
+            cold = (version, page, filters) not in result.requested
+            result.requested.add((version, page, filters))
             if version is not None:
                 if version < seen:
                     result.backwards += 1
                     error = error or f"version {version} after {seen}"
                 seen = max(seen, version)
                 result.versions_seen.add(version)
-            result.views.append(View(number, page, seconds, version, error, start - t0, during))
+            result.views.append(View(number, page, seconds, version, error, start - t0, during, cold))
 
 
 def run_load(
@@ -252,7 +263,10 @@ def run_load(
         publisher = threading.Thread(target=do_publish, name="publisher", daemon=True)
         publisher.start()
     while any(t.is_alive() for t in threads):
-        result.rss_peak_mb = max(result.rss_peak_mb, rss())
+        now = rss()
+        result.rss_peak_mb = max(result.rss_peak_mb, now)
+        if time.monotonic() - t0 >= 60 * (len(result.rss_minutes) + 1):
+            result.rss_minutes.append(now)
         for t in threads:
             t.join(timeout=0.5)
     if publisher is not None:
@@ -266,19 +280,28 @@ def run_load(
 
 
 def report(results: list[LoadResult]) -> list[dict[str, object]]:
-    """Print each run's per-page p50/p95 beside the single-viewer run's; return them as records."""
+    """Print each run's per-page p50/p95 beside the single-viewer run's (all views, then warm and
+    cold views apart: a level's share of cold views depends on its length); return them as records."""
     single = next((r for r in results if r.viewers == 1), None)
-    base = single.page_figures() if single else {}
+    bases = {k: single.page_figures(k) if single else {} for k in (None, False, True)}
     rows = []
     print(
-        f"\n  {'viewers':>7} {'page':<11}{'views':>6}{'p50':>8}{'p95':>8}{'p95/1':>7}  "
-        f"(errors, backwards, mixed, RSS peak, server CPU)"
+        f"\n  {'viewers':>7} {'page':<11}{'views':>6}{'cold':>5}{'p50':>7}{'p95':>7}{'p95/1':>7}"
+        f"{'warm p95':>9}{'/1':>7}{'cold p95':>9}{'/1':>7}"
     )
     for r in results:
-        figs = r.page_figures()
-        for page, f in figs.items():
-            ratio = f"{f['p95'] / base[page]['p95']:.2f}×" if page in base and base[page]["p95"] else "–"
-            print(f"  {r.viewers:>7} {page:<11}{f['n']:>6}{f['p50']:>8.2f}{f['p95']:>8.2f}{ratio:>7}")
+        figs = {k: r.page_figures(k) for k in (None, False, True)}
+        for page, f in figs[None].items():
+            cells = []
+            for k in (False, True):
+                g = figs[k].get(page)
+                cells.append(f"{g['p95']:>9.2f}" if g else f"{'–':>9}")
+                cells.append(f"{_ratio(g, bases[k].get(page)):>7}")
+            cold = figs[True].get(page, {}).get("n", 0)
+            print(
+                f"  {r.viewers:>7} {page:<11}{f['n']:>6}{cold:>5.0f}{f['p50']:>7.2f}{f['p95']:>7.2f}"
+                f"{_ratio(f, bases[None].get(page)):>7}{''.join(cells)}"
+            )
         print(
             f"  {r.viewers:>7} all: {len(r.views)} views in {r.wall_seconds:.0f} s, {r.errors} errors, "
             f"{r.backwards} backwards, {r.mixed} mixed, {r.downloads} downloads, versions "
@@ -286,12 +309,16 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
             f"({r.cpu_seconds / max(r.wall_seconds, 1e-9):.2f} cores), "
             f"client CPU {r.client_cpu_seconds:.0f} s"
         )
+        if len(r.rss_minutes) > 1:
+            print(f"          RSS each minute, MB: {' '.join(f'{m:.0f}' for m in r.rss_minutes)}")
         for v in [v for v in r.views if v.error][:3]:
             print(f"      error: {v.page}: {v.error}")
         rows.append(
             {
                 "viewers": r.viewers,
-                "pages": figs,
+                "pages": figs[None],
+                "warm": figs[False],
+                "cold": figs[True],
                 "views": len(r.views),
                 "errors": r.errors,
                 "backwards": r.backwards,
@@ -299,12 +326,25 @@ def report(results: list[LoadResult]) -> list[dict[str, object]]:
                 "downloads": r.downloads,
                 "versions_seen": sorted(r.versions_seen),
                 "rss_peak_mb": r.rss_peak_mb,
+                "rss_minutes": r.rss_minutes,
                 "cpu_seconds": r.cpu_seconds,
                 "client_cpu_seconds": r.client_cpu_seconds,
                 "wall_seconds": r.wall_seconds,
             }
         )
     return rows
+
+
+def worst_ratio(level: dict[str, object], single: dict[str, object], kind: str = "pages") -> float:
+    """The largest per-page p95 ratio of a ``report`` record against the single viewer's."""
+    mine, base = level[kind], single[kind]
+    assert isinstance(mine, dict) and isinstance(base, dict)
+    ratios = [f["p95"] / base[p]["p95"] for p, f in mine.items() if p in base and base[p]["p95"]]
+    return max(ratios, default=float("nan"))
+
+
+def _ratio(fig: dict[str, float] | None, base: dict[str, float] | None) -> str:
+    return f"{fig['p95'] / base['p95']:.2f}×" if fig and base and base["p95"] else "–"
 
 
 def _p95(values: list[float]) -> float:
@@ -335,7 +375,7 @@ def load_runs(
     work: Path,
     levels: tuple[int, ...] = (1, 4, 8, 16),
     seconds: float = 90.0,
-    max_views: int = 200,
+    max_views: int | None = None,
     replicas: int = 1,
     think_seconds: float = 0.0,
     wide_filters: bool = False,
@@ -376,24 +416,42 @@ def load_runs(
             cmd = [sys.executable, "-m", "streamlit", "run", str(app), "--server.port", str(port)]
             cmd += ["--server.address", "127.0.0.1", "--server.headless", "true"]
             env = {**os.environ, "KETAOPS_DB": str(db)}
-            out = subprocess.DEVNULL
-            servers.append(psutil.Popen(cmd, env=env, cwd=app.parent.parent, stdout=out, stderr=out))
+            log = (work / f"server-{port}.log").open("wb")  # the server's own account of a failed view
+            servers.append(
+                psutil.Popen(cmd, env=env, cwd=app.parent.parent, stdout=log, stderr=subprocess.STDOUT)
+            )
             ports.append(port)
         for port in ports:
             _wait_healthy(port)
             view_page(port, "overview", {})  # imports paid once per process, not in the figures
-        walk = Walk(tuple(ports), think_seconds, labels if wide_filters else ())
         pids = [s.pid for s in servers]
         for n in levels:
+            # one viewer alone has nobody to wait for: thinking would only make its sample smaller
+            think = 0.0 if n == 1 else think_seconds
+            walk = Walk(tuple(ports), think, labels if wide_filters else ())
             print(
                 f"  {n} viewer(s): up to {seconds:.0f} s, a publish after {seconds / 2:.0f} s …", flush=True
             )
             run = f"load-{n}"
             publish = lambda run=run: publish_copy(db, run)  # noqa: E731
-            results.append(run_load(walk, pids, n, seconds, max_views, publish, seconds / 2))
+            bound = max_views or int(seconds * 20) + 10  # a bound, not a pace: views take ≥ 0.05 s
+            results.append(run_load(walk, pids, n, seconds, bound, publish, seconds / 2))
+            print(f"    {_level_line(results[-1])}", flush=True)  # kept even if a later level fails
     finally:
         for server in servers:
             server.terminate()
         for server in servers:
-            server.wait(timeout=30)
+            try:
+                server.wait(timeout=30)
+            except psutil.TimeoutExpired:  # busy finishing a run: the figures are already taken
+                server.kill()
+                server.wait(timeout=30)
     return results
+
+
+def _level_line(r: LoadResult) -> str:
+    p95 = ", ".join(f"{page} {f['p95']:.2f}" for page, f in r.page_figures().items())
+    return (
+        f"{r.viewers} viewer(s): {len(r.views)} views, {r.errors} errors, {r.backwards} backwards, "
+        f"{r.mixed} mixed, RSS peak {r.rss_peak_mb:,.0f} MB, server CPU {r.cpu_seconds:.0f} s; p95 s: {p95}"
+    )

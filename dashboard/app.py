@@ -26,7 +26,7 @@ from dashboard.access import recorder  # noqa: E402
 from dashboard.components import db_errors, page_aids, sidebar_nav, url_state  # noqa: E402
 from dashboard.components.gate import gate  # noqa: E402
 from dashboard.components.navigation import DEFAULT_PAGE, PAGES_DIR, pages_for  # noqa: E402
-from dashboard.components.page import setup  # noqa: E402
+from dashboard.components.page import IN_APP, PageStopped, setup  # noqa: E402
 
 st.set_page_config(page_title="KetaOps", page_icon=":material/monitor_heart:", layout="wide")
 links = sidebar_nav.slot()  # first in the sidebar, above the viewer's name and the filters
@@ -59,12 +59,15 @@ try:
     page_aids.inject()
     spec = next((s for s, page in [*zip(specs, pages, strict=True), *twins] if page is current), None)
     url_state.begin(current.url_path)
+    st.session_state[IN_APP] = True
     ctx = setup(filters=spec is None or spec.filtered, pin=pin)
     if ctx is not None:
         recorder.page_view(
             current.url_path or Path(DEFAULT_PAGE).stem, ctx.state.filters if ctx.state else None
         )
         current.run()
+except PageStopped:  # an empty state ended the page: a run like any other, the URL is written below
+    pass
 except db_errors.DATABASE_ERRORS as exc:  # missing tables, a damaged or locked file: say what to do
     db_errors.show(exc)
 except BaseException as stop:

@@ -13,12 +13,20 @@ Every text cell comes from a clinic export, so none may act in a spreadsheet (OW
 injection): a text starting with ``=``, ``+``, ``-``, ``@``, a tab or a carriage return is
 prefixed with ``'`` in both formats (``neutralise``), and the workbook stores strings as
 strings (no formulas, URLs or numbers made of them).
+
+Downloads keep the export's codes (``nausea_vomiting``, not its label: they are for
+analysis) and round derived measures to what they can mean (``ROUNDING``: mg/kg to 3
+decimals, minutes to whole minutes, rates per 100 to 2 decimals, fractions to 4, i.e. a
+percentage to 2). Values as recorded (dose in mg, weight, vitals, scores) and any other
+computed number keep full precision. The header block says which columns were rounded
+and which kept full precision (``rounding_header``).
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import polars as pl
 import xlsxwriter
@@ -56,9 +64,62 @@ def _neutral_frame(df: pl.DataFrame) -> pl.DataFrame:
     )
 
 
+@dataclass(frozen=True)
+class Rounding:
+    decimals: int
+    what: str  # how the header names it
+    applies: Callable[[str], bool]  # by column name
+
+
+# The first rule whose test a float column's name passes rounds it; other float columns keep full
+# precision. Rounding happens here only: metric functions return full precision (one definition).
+ROUNDING = (
+    Rounding(3, "3 decimals (mg/kg)", lambda c: c.endswith("mg_per_kg")),
+    Rounding(0, "whole minutes", lambda c: c.endswith("_min") or c == "minutes"),
+    Rounding(1, "1 decimal (seconds, days)", lambda c: c.endswith(("_s", "_days")) or c == "days"),
+    Rounding(2, "2 decimals (rates per 100)", lambda c: "per_100" in c or c == "expected"),
+    Rounding(
+        4,
+        "4 decimals (fractions: a percentage to 2)",
+        lambda c: c.endswith(("_rate", "share", "_pct", "_fraction", "ci_low", "ci_high")) or c == "rate",
+    ),
+)
+# What a float column no rule rounds holds: said in the header so no one takes it for rounded.
+FULL_PRECISION = "full precision (as recorded or as computed)"
+
+
+def _rule(column: str) -> Rounding | None:
+    return next((r for r in ROUNDING if r.applies(column)), None)
+
+
+def rounded(df: pl.DataFrame) -> pl.DataFrame:
+    """``df`` with its derived measures rounded (``ROUNDING``); other columns as they are."""
+    floats = [c for c, t in df.schema.items() if t.is_float()]
+    return df.with_columns(pl.col(c).round(rule.decimals) for c in floats if (rule := _rule(c)) is not None)
+
+
+def rounding_header(df: pl.DataFrame) -> list[tuple[str, str]]:
+    """Header lines naming the rounded columns per rule and the float columns kept at full precision."""
+    floats = [c for c, t in df.schema.items() if t.is_float()]
+    lines = []
+    for rule in ROUNDING:
+        cols = [c for c in floats if _rule(c) is rule]
+        if cols:
+            lines.append((f"rounded to {rule.what}", ", ".join(cols)))
+    full = [c for c in floats if _rule(c) is None]
+    if full:
+        lines.append((FULL_PRECISION, ", ".join(full)))
+    return lines
+
+
 def header_lines(title: str, header: Header, rows: int) -> list[str]:
     """The header block as text lines: title, each (name, value), and the row count."""
     return [title, *(f"{name}: {value}" for name, value in header), f"rows: {rows}"]
+
+
+def plain_csv(df: pl.DataFrame) -> bytes:
+    """A CSV without a header block (a table's own download): rounded like every download."""
+    return _neutral_frame(rounded(df)).write_csv().encode("utf-8")
 
 
 def _clean(value: str) -> str:
@@ -67,10 +128,11 @@ def _clean(value: str) -> str:
 
 
 def to_csv(df: pl.DataFrame, *, title: str, header: Header) -> bytes:
-    """``# `` comment lines naming the filters and data date, then the CSV of ``df`` (UTF-8)."""
+    """``# `` comment lines naming the filters, data date and rounding, then the CSV of ``df`` (UTF-8)."""
+    header = [*header, *rounding_header(df)]
     lines = header_lines(title, [(n, _clean(v)) for n, v in header], df.height)
     block = "".join(f"# {line}\n" for line in lines)
-    body = _neutral_frame(df).write_csv(datetime_format="%Y-%m-%d %H:%M:%S")
+    body = _neutral_frame(rounded(df)).write_csv(datetime_format="%Y-%m-%d %H:%M:%S")
     return (block + body).encode("utf-8")
 
 
@@ -82,6 +144,8 @@ def to_excel(df: pl.DataFrame, *, title: str, header: Header, sheet: str = "data
     """
     if df.height > EXCEL_MAX_ROWS:
         raise ValueError(f"{df.height:,} rows are too many for the Excel download; use the CSV")
+    header = [*header, *rounding_header(df)]
+    df = rounded(df)
     buffer = io.BytesIO()
     # constant_memory streams rows through a temp file (in_memory would switch it off)
     options = {

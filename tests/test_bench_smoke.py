@@ -73,6 +73,8 @@ def test_the_load_run_walks_every_page_across_a_publish_without_errors(tmp_path)
     for r in runs:
         assert r.views and r.errors == 0 and r.backwards == 0 and r.mixed == 0, [v.error for v in r.views]
         assert r.rss_peak_mb > 50 and r.cpu_seconds > 0
+    for r in runs:  # one cold view per page, filters and version; every repeat of it is warm
+        assert sum(v.cold for v in r.views) == len(r.requested) < len(r.views)
     seen = set().union(*(r.versions_seen for r in runs))
     assert {1, 3} <= seen  # the first version, and the second level's publish (version 3)
     assert sum(r.downloads for r in runs) >= 1

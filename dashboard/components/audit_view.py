@@ -8,6 +8,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.access import audit_log
+from dashboard.components import labels
 from dashboard.components.gate import access_state, auth_configured
 from dashboard.db import db_path
 
@@ -55,4 +56,4 @@ def render() -> None:
     st.caption(
         f"The newest {len(records):,} entries (at most {SHOWN_ROWS:,}); `ketaops audit` prints them all."
     )
-    st.dataframe(frame, hide_index=True, key="audit_table", height=420)
+    st.dataframe(frame, hide_index=True, key="audit_table", height=420, placeholder=labels.MISSING)

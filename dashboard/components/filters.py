@@ -9,10 +9,12 @@ demo or a late export still shows data.
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, timedelta
+from functools import partial
 
 import polars as pl
 import streamlit as st
@@ -21,6 +23,7 @@ from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.scope import split_requested
 from dashboard.components import url_state
+from dashboard.components.labels import label
 from dashboard.metrics.filters import Filters
 from pipelines.contract import CONDITIONS, MODALITIES, ROUTES
 
@@ -44,16 +47,6 @@ COMPARISONS: dict[str, str] = {
 DEFAULT_COMPARISON = "previous"
 # URL parameter names (= widget keys). Other pages must not reuse them.
 PARAMS = ("period", "range", "compare", "region", "clinics", "condition", "route", "modality")
-
-
-def label(value: str) -> str:
-    """``bipolar_depression`` → ``Bipolar depression``; short codes (IV, PTSD, OCD, KAP) upper case.
-
-    Bound widgets put this label in the URL, so it must stay stable.
-    """
-    if len(value) <= 4 and value not in ("pain", "other"):
-        return value.upper()
-    return value.replace("_", " ").capitalize()
 
 
 def clinic_label(clinic_id: str, name: str | None) -> str:
@@ -105,6 +98,65 @@ def period_bounds(period: str, last: date, custom: Sequence[date] = ()) -> tuple
         end = custom[1] if len(custom) > 1 else custom[0]  # a half-picked range counts as one day
         return min(start, end), max(start, end)
     return period_bounds(DEFAULT_PERIOD, last)
+
+
+RANGE_FORMAT = "YYYY-MM-DD – YYYY-MM-DD"
+_DAY = r"(\d{4}-\d{2}-\d{2})"
+# one day, or two with a dash, en dash, em dash, "to", "..", "," or "/" (or nothing) between them
+_TYPED_RANGE = re.compile(rf"^\s*{_DAY}\s*(?:(?:–|—|-|to|\.\.|,|/)?\s*{_DAY})?\s*$", re.IGNORECASE)
+
+
+def parse_range(text: str, lo: date, hi: date) -> tuple[date, date]:
+    """A typed range (``2026-10-01 – 2026-10-31``; one day alone is that day), in order and clamped
+    to the data's dates ``lo``–``hi``. ``ValueError`` says what to type."""
+    found = _TYPED_RANGE.match(text or "")
+    if not found:
+        raise ValueError(f"Type the first and last day as {RANGE_FORMAT}.")
+    days = []
+    for value in found.groups():
+        if value is None:
+            continue
+        try:
+            days.append(date.fromisoformat(value))
+        except ValueError:
+            raise ValueError(f"{value} is not a date: type the range as {RANGE_FORMAT}.") from None
+    first, last = min(days), max(days)
+    return min(max(first, lo), hi), min(max(last, lo), hi)
+
+
+def range_text(days: tuple[date, date]) -> str:
+    return f"{days[0].isoformat()} – {days[1].isoformat()}"
+
+
+def _custom_range(default: tuple[date, date], lo: date, hi: date) -> tuple[date, date]:
+    """The typed custom range, applied on Enter (or leaving the box), as the box shows it after.
+
+    A text box, not ``st.date_input``: the date input applies a typed range only when it loses
+    focus, and Enter in it opens its calendar instead. Text that does not parse shows what to type
+    and keeps the last range applied.
+    """
+    parse = partial(parse_range, lo=lo, hi=hi)
+    key = url_state.typed_dates("range", default, lo, hi, parse)
+
+    def tidy() -> None:  # the range as applied: ordered, clamped, one separator
+        with contextlib.suppress(ValueError):
+            st.session_state[key] = range_text(parse(st.session_state[key]))
+
+    typed = st.sidebar.text_input(
+        "Date range",
+        key=key,
+        placeholder=RANGE_FORMAT,
+        on_change=tidy,
+        help=f"Type the first and last day ({RANGE_FORMAT}) and press Enter. The data runs from "
+        f"{lo.isoformat()} to {hi.isoformat()}; days outside it are moved to its ends.",
+    )
+    try:
+        return parse(typed)
+    except ValueError as error:
+        written = url_state.last_written(key)
+        kept = parse(" – ".join(written)) if written else default
+        st.sidebar.error(f"{error} Showing {range_text(kept)}.", icon=":material/event_busy:")
+        return kept
 
 
 def comparison_filters(f: Filters, compare: str) -> Filters:
@@ -179,6 +231,41 @@ class FilterState:
     last_date: date
     clinics: pl.DataFrame  # clinic_id, clinic_name, region, … of the allowed clinics
     compare: str = DEFAULT_COMPARISON
+    picked_clinics: tuple[str, ...] = ()  # the Clinics picker's choice (empty = all), before regions
+
+    def without(self, param: str, f: Filters | None = None) -> Filters:
+        """The filters (``f``, by default this state's) with one sidebar filter (its URL parameter)
+        back at its default: what an empty state counts to name the filter that emptied a page."""
+        f = self.filters if f is None else f
+        allowed = tuple(self.clinics["clinic_id"])
+        region_of = dict(zip(self.clinics["clinic_id"], self.clinics["region"], strict=True))
+        if param == "period":
+            start, end = period_bounds(DEFAULT_PERIOD, self.last_date)
+            return replace(f, start=start, end=end)
+        if param == "region":
+            return replace(
+                f, regions=(), clinic_ids=resolve_scope(allowed, self.picked_clinics, (), region_of)
+            )
+        if param == "clinics":
+            return replace(f, clinic_ids=resolve_scope(allowed, (), f.regions, region_of))
+        field = {"condition": "conditions", "route": "routes", "modality": "modalities"}[param]
+        return replace(f, **{field: ()})
+
+    def set_filters(self) -> dict[str, str]:
+        """The sidebar filters not at their default (URL parameter → how the filter reads)."""
+        f = self.filters
+        names = self.clinic_names
+        out: dict[str, str] = {}
+        if self.period != DEFAULT_PERIOD:
+            out["period"] = f"{PERIODS.get(self.period, self.period)}, {self.period_label}"
+        if f.regions:
+            out["region"] = ", ".join(f.regions)
+        if self.picked_clinics:
+            out["clinics"] = ", ".join(names.get(c, c) for c in self.picked_clinics)
+        for param, values in (("condition", f.conditions), ("route", f.routes), ("modality", f.modalities)):
+            if values:
+                out[param] = ", ".join(label(v) for v in values)
+        return out
 
     @property
     def clinic_names(self) -> dict[str, str]:
@@ -227,17 +314,17 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
     )
     custom: Sequence[date] = ()
     default_range = (max(first_date, last_date - timedelta(days=89)), last_date)
-    range_key = url_state.dates("range", default_range, first_date, last_date, in_url=period == "custom")
     if period == "custom":
-        picked = sb.date_input(
-            "Date range",
-            min_value=first_date,
-            max_value=last_date,
-            key=range_key,
-            format="YYYY-MM-DD",
-            help="Type or pick the first and last day; the range applies when both are set.",
+        custom = _custom_range(default_range, first_date, last_date)
+    else:  # the range keeps its value (and leaves the URL) while another period is picked
+        url_state.typed_dates(
+            "range",
+            default_range,
+            first_date,
+            last_date,
+            partial(parse_range, lo=first_date, hi=last_date),
+            in_url=False,
         )
-        custom = tuple(picked) if isinstance(picked, (tuple, list)) else (picked,)
     start, end = period_bounds(period, last_date, custom)
     compare = sb.selectbox(
         "Compare with",
@@ -303,4 +390,5 @@ def sidebar_filters(last_date: date, first_date: date) -> FilterState:
         last_date=last_date,
         clinics=visible,
         compare=compare,
+        picked_clinics=tuple(selected),
     )

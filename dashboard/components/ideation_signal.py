@@ -8,7 +8,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.components import tables
-from dashboard.components.filters import label
+from dashboard.components.labels import label
 from dashboard.metrics.filters import Filters
 from pipelines.model.outcome_rules import IDEATION_SIGNAL
 

@@ -68,25 +68,26 @@ def delta_text(tile: Tile) -> str | int | None:
 def tiles(items: list[Tile], note: str | None, versus: str | None = None) -> None:
     """One bordered tile per item; the delta is ``value − previous`` (a previous period, or the network).
 
-    ``versus`` ('vs previous period') is written beside every tile's delta so a tile read alone
-    (or copied into a report) still says what it is compared with."""
+    ``versus`` ('vs previous period') is a caption under every tile's delta, inside its border, so a
+    tile read alone (or copied into a report) still says what it is compared with. Not the metric's
+    ``delta_description``: that shares the delta's line and is cut off in a third of a 1024 px window."""
     if note:
         st.caption(note[0].upper() + note[1:] + ".")
     per_row = 3 if len(items) > 4 else len(items)
     cols = [c for start in range(0, len(items), per_row) for c in st.columns(per_row)]
     for col, tile in zip(cols, items, strict=False):
-        with col:
+        with col, st.container(border=True, height="stretch", gap="xxsmall"):
             value = "–" if tile.value is None else tile.fmt(tile.value)
             delta = delta_text(tile)
             st.metric(
                 tile.label,
                 value,
                 delta=delta,
-                delta_description=versus if delta is not None else None,
                 delta_color={"up": "normal", "down": "inverse", "neutral": "off"}[tile.better],
                 help=tile.help,
-                border=True,
             )
+            if versus and delta is not None:
+                st.caption(versus)
             if tile.caption:  # a leading "+" would make a Markdown list
                 st.caption(
                     tile.caption.replace("+", "\\+", 1) if tile.caption.startswith("+") else tile.caption

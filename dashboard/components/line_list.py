@@ -21,7 +21,9 @@ from dashboard import exports, queries
 from dashboard.access import recorder
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
-from dashboard.components import line_list_reviews, url_state
+from dashboard.components import line_list_reviews, tables, url_state
+from dashboard.components.labels import EARLIER, MISSING
+from dashboard.components.labels import label as words
 from dashboard.components.page import PageContext
 from dashboard.components.safe_text import md
 from dashboard.metrics.filters import Filters
@@ -64,24 +66,6 @@ TABLE_COLUMNS = (
     "patient_key",
     "ae_id",
 )
-
-
-# Contract values whose plain spelling reads badly.
-WORDS = {
-    "nausea_vomiting": "Nausea/vomiting",
-    "anxiety_agitation": "Anxiety/agitation",
-    "transferred_ed": "Transferred to ED",
-    "im": "IM",
-    "iv": "IV",
-    "kap": "KAP",
-    "ptsd": "PTSD",
-    "ocd": "OCD",
-}
-
-
-def words(value: str) -> str:
-    """``medication_given`` → ``Medication given``: labels in pickers, charts and the URL (keep stable)."""
-    return WORDS.get(value, value.replace("_", " ").capitalize())
 
 
 def scope_header(ctx: PageContext) -> list[tuple[str, str]]:
@@ -156,7 +140,7 @@ def ae_filter_widgets() -> AeFilters:
             "Action taken",
             list(options["actions"]),
             format_func=words,
-            key=url_state.choices("ae_action", list(options["actions"]), words),
+            key=url_state.choices("ae_action", list(options["actions"]), words, EARLIER),
             placeholder="All actions",
         )
         c1, c2, c3, c4 = st.columns(4)
@@ -224,9 +208,8 @@ def render(ctx: PageContext, f: Filters) -> None:
     if total == 0:
         st.caption("No adverse events match. Clear some of the filters above or in the sidebar.")
         return
-    event = st.dataframe(
+    event = tables.grid(
         shown.select(TABLE_COLUMNS),
-        hide_index=True,
         key="ae_table",
         on_select="rerun",
         selection_mode="single-row",
@@ -310,6 +293,11 @@ def _value(v: Any, fmt: str = "{}", unit: str = "") -> str:
     return "–" if v is None else fmt.format(v) + unit
 
 
+def _word(code: str | None) -> str:
+    """A code's label in a sentence; an en dash when it is missing."""
+    return MISSING if code is None else words(code)
+
+
 def _flag(crossed: bool) -> str:
     return " ⚠️" if crossed else ""
 
@@ -335,9 +323,9 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
         else:
             c2.markdown(
                 "**Session**\n\n"
-                f"- {md(row['session_id'])}, {row['scheduled_at']:%Y-%m-%d %H:%M}, {row['status']}\n"
-                f"- {row['phase']}, session no. {_value(row['session_number'])}, "
-                f"{(row['route'] or '').upper()} {row['modality'] or ''}\n"
+                f"- {md(row['session_id'])}, {row['scheduled_at']:%Y-%m-%d %H:%M}, {_word(row['status'])}\n"
+                f"- {_word(row['phase'])}, session no. {_value(row['session_number'])}, "
+                f"{_word(row['route'])}, {_word(row['modality'])}\n"
                 f"- dose {_value(row['dose_mg'], '{:g}', ' mg')}"
                 f" ({_value(row['dose_mg_per_kg'], '{:.2f}', ' mg/kg')}, weight "
                 f"{_value(row['weight_kg'], '{:g}', ' kg')})\n"
@@ -370,7 +358,7 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
             f"{sessions.height} session(s), {events.height} adverse event(s). ● marks this event."
         )
         with st.container():
-            st.dataframe(
+            tables.grid(
                 sessions.select(
                     "this",
                     "scheduled_at",
@@ -387,7 +375,6 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                     "spo2_min",
                     "ae_count",
                 ),
-                hide_index=True,
                 key="ae_patient_sessions",
                 height=_height(sessions.height),
                 column_config={
@@ -410,7 +397,7 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                 },
             )
         with st.container():
-            st.dataframe(
+            tables.grid(
                 events.select(
                     "this",
                     "onset_at",
@@ -421,7 +408,6 @@ def event_detail(f: Filters, cfg: MetricConfig, row: dict[str, Any]) -> None:
                     "outcome",
                     "description",
                 ),
-                hide_index=True,
                 key="ae_patient_events",
                 height=_height(events.height),
                 column_config={

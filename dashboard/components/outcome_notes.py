@@ -7,7 +7,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard.components import tables
-from dashboard.components.filters import label
+from dashboard.components.labels import label
 from pipelines.model.outcome_rules import RULES
 
 

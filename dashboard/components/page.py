@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 import streamlit as st
 
 from dashboard import data_version, queries
-from dashboard.components import empty
-from dashboard.components.filters import FilterState, sidebar_filters
+from dashboard.components import empty, figure_context
+from dashboard.components.filters import FilterState, network_clinics, sidebar_filters
 from dashboard.components.gate import ensure_viewer
 from dashboard.components.safe_text import md
 from dashboard.db import db_path
@@ -23,6 +23,23 @@ from dashboard.metrics.filters import Filters
 from pipelines.model.config import MetricConfig
 
 _CTX = "_ketaops_page_context"
+IN_APP = "_ketaops_in_app"  # set by app.py: a page runs inside it (and PageStopped is caught there)
+
+
+class PageStopped(Exception):
+    """Raised by ``stop_page``; ``app.py`` catches it and writes the URL as after any run."""
+
+
+def stop_page() -> NoReturn:
+    """End the page here, keeping what it showed (an empty state).
+
+    After ``st.stop()`` Streamlit refuses every command, ``url_state.commit``'s too, so a stopped
+    run could not write the URL and a Clear button in an empty state changed nothing. Inside
+    ``app.py`` the page raises ``PageStopped`` instead; a page file run on its own stops as before.
+    """
+    if st.session_state.get(IN_APP):
+        raise PageStopped
+    st.stop()
 
 
 @dataclass(frozen=True)
@@ -49,6 +66,7 @@ def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> 
     a page script run on its own pins here.
     """
     st.session_state.pop(_CTX, None)
+    figure_context.use(None)
     if pin is _UNPINNED:
         pin = data_version.pin_run()  # one version for every read of this run, the gate's too
     if ensure_viewer() is None:  # a page run without the app's sign-in gate, with sign-in configured
@@ -66,6 +84,9 @@ def setup(filters: bool = True, pin: data_version.Pinned | None = _UNPINNED) -> 
         st.sidebar.button("Clear all filters", on_click=empty.clear_filters, key="clear_filters_sidebar")
     ctx = PageContext(cfg=cfg, as_of=as_of, state=state)
     st.session_state[_CTX] = ctx
+    # every chart of the run says what it shows, on screen and in a saved image (``show_figure``)
+    data_date = as_of.get("newest_data_date") or (state.last_date if state is not None else None)
+    figure_context.use(figure_context.for_run(state, data_date, len(network_clinics()) if state else 0))
     return ctx
 
 
@@ -83,10 +104,10 @@ def require_sessions(ctx: PageContext) -> Filters:
     """The filters, or stop the page with the right empty state (no sessions at all / none in scope)."""
     if ctx.state is None:
         empty.no_sessions()
-        st.stop()
+        stop_page()
     if not ctx.state.filters.clinic_ids:
-        empty.no_match()
-        st.stop()
+        empty.no_match(ctx.state)
+        stop_page()
     return ctx.state.filters
 
 

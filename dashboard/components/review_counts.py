@@ -16,6 +16,7 @@ from datetime import date
 import polars as pl
 import streamlit as st
 
+from dashboard.components import tables
 from dashboard.components.safe_text import md
 from dashboard.queries import reviews
 
@@ -56,13 +57,12 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
                 if busy.is_empty():
                     st.caption("No open review items in these clinics.")
                 else:
-                    st.dataframe(
+                    tables.grid(
                         busy.with_columns(
                             pl.col("clinic_id")
                             .replace_strict(names, default=pl.col("clinic_id"))
                             .alias("clinic")
                         ).select("clinic", "open", "in_review", "overdue"),
-                        hide_index=True,
                         key=f"{key}_reviews_by_clinic",
                         column_config={
                             "clinic": st.column_config.TextColumn("Clinic", pinned=True),

@@ -16,7 +16,8 @@ from typing import Any
 import polars as pl
 import streamlit as st
 
-from dashboard.components.line_list import words
+from dashboard.components import labels, tables
+from dashboard.components.labels import label as words
 from dashboard.components.safe_text import md
 from dashboard.queries import reviews
 from dashboard.reviews import store as review_store
@@ -29,6 +30,12 @@ SOURCE_STATES = {
     "flagged": "still flagged by the current data",
     "not_flagged": "no longer flagged by the current data",
     "missing": "its source row is no longer in the data",
+}
+# The words of a history entry's old and new values, per field (the store keeps the codes).
+FIELD_VALUE_LABELS = {
+    "status": STATUS_LABELS,
+    "outcome": OUTCOME_LABELS,
+    "source_state": {"flagged": "flagged", "not_flagged": "not flagged", "missing": "missing"},
 }
 
 
@@ -119,7 +126,7 @@ def render(
         return None
     item, history = found
     with st.container(border=True, key=f"{prefix}_panel"):
-        st.markdown(f"#### Item {item.item_id} · {md(item.title)}")
+        st.markdown(f"#### Item {item.item_id} · {md(labels.in_text(item.title))}")
         clinic = names.get(item.clinic_id, item.clinic_id)
         st.markdown(
             f"{KIND_LABELS.get(item.kind, md(item.kind))} **{md(item.subject)}** at **{md(clinic)}** "
@@ -219,13 +226,12 @@ def _history(history: list[HistoryEntry]) -> None:
         for h in history
     ]
     st.markdown(f"**History** ({len(rows)} entries, oldest first; never overwritten)")
-    st.dataframe(
+    tables.grid(
         pl.DataFrame(
             rows,
             schema=dict.fromkeys(("at", "actor", "action", "change", "note"), pl.String)
             | {"version": pl.Int64},
         ),
-        hide_index=True,
         column_order=("version", "at", "actor", "action", "change", "note"),
         column_config={
             "version": st.column_config.NumberColumn("Version", format="%d", width="small"),
@@ -241,6 +247,7 @@ def _history(history: list[HistoryEntry]) -> None:
 def _change(h: HistoryEntry) -> str:
     if h.field is None:
         return ""
-    old = "–" if h.old_value is None else h.old_value
-    new = "–" if h.new_value is None else h.new_value
-    return f"{h.field}: {old} → {new}"
+    words_of = FIELD_VALUE_LABELS.get(h.field, {})
+    old = labels.MISSING if h.old_value is None else words_of.get(h.old_value, h.old_value)
+    new = labels.MISSING if h.new_value is None else words_of.get(h.new_value, h.new_value)
+    return f"{h.field.replace('_', ' ')}: {old} → {new}"

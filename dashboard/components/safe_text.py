@@ -19,6 +19,8 @@ import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from dashboard.components import figure_context
+
 # Every ASCII punctuation mark may be backslash-escaped in CommonMark; escaping them all also
 # stops GFM autolinks (``https\://``), Streamlit's ``:red[…]`` directives and ``$`` maths.
 _MD_PUNCTUATION = re.compile(r"([!-/:-@\[-`{-~])")
@@ -42,15 +44,16 @@ def plot_text(value: object) -> str:
     return html.escape(str(value), quote=False)
 
 
-# Plotly's own line break in labels this project builds (e.g. hover notes): kept
-_BREAK = re.compile(r"&lt;br\s*/?&gt;", re.IGNORECASE)
+# Plotly's line break and superscript in labels this project builds (hover notes, control chart
+# subtitles): kept. They change no link, image or text, whoever wrote them.
+_BREAK = re.compile(r"&lt;(br\s*/?|/?sup)&gt;", re.IGNORECASE)
 # Trace properties that carry labels shown to the viewer (templates are the project's own)
 _TRACE_TEXT = ("x", "y", "text", "hovertext", "customdata", "name", "labels", "parents")
 
 
 def _escape(value: Any) -> Any:
     if isinstance(value, str):
-        return _BREAK.sub("<br>", plot_text(value))
+        return _BREAK.sub(lambda m: f"<{m.group(1)}>", plot_text(value))
     if isinstance(value, tuple | list):
         return type(value)(_escape(v) for v in value)
     if isinstance(value, np.ndarray) and value.dtype.kind in "OU":
@@ -93,6 +96,40 @@ def _escape_ticks(axis: Any) -> None:
         axis.title.text = _escape(axis.title.text)
 
 
+CONTEXT_COLOR = "#6b7785"
+CONTEXT_LINE_PX = 18  # the top margin a figure gains for the context line
+
+
+def stamp(fig: go.Figure, context: figure_context.FigureContext) -> go.Figure:
+    """Write the context (period, data date, scope) in small grey lines under the title, escaped.
+
+    The title is pinned to the top and the top margin grows by the lines, so they sit between the
+    title and what a chart puts just above the plot (the period and baseline labels). Call on a
+    figure already escaped (``escape_figure``)."""
+    lines = context.lines()
+    if not lines:
+        return fig
+    span = f'<span style="font-size:11px;font-weight:normal;color:{CONTEXT_COLOR}">'
+    small = "".join(f"<br>{span}{plot_text(t)}</span>" for t in lines)
+    title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else ""
+    top = fig.layout.margin.t if fig.layout.margin and fig.layout.margin.t is not None else 48
+    fig.update_layout(
+        title={"text": title + small if title else small[4:], "yref": "container", "y": 1, "yanchor": "top"},
+        title_pad_t=14,
+        margin_t=top + CONTEXT_LINE_PX * len(lines),
+    )
+    return fig
+
+
 def show_figure(fig: go.Figure, **kwargs: Any) -> Any:
-    """``st.plotly_chart`` of the figure with its export-derived text escaped (``escape_figure``)."""
-    return st.plotly_chart(escape_figure(fig), **kwargs)
+    """``st.plotly_chart`` of the figure with its export-derived text escaped (``escape_figure``) and,
+    in a page run, the period, scope and data date under its title and in the camera button's
+    file name (``figure_context``), so a saved image says what it shows."""
+    fig = escape_figure(fig)
+    context = figure_context.current()
+    if context is not None:
+        stamp(fig, context)
+        config = dict(kwargs.pop("config", None) or {})
+        config.setdefault("toImageButtonOptions", {"filename": context.filename(kwargs.get("key"))})
+        kwargs["config"] = config
+    return st.plotly_chart(fig, **kwargs)

@@ -190,10 +190,19 @@ def _funnel_hover(part: pl.DataFrame) -> list[tuple[object, ...]]:
     return list(zip(part["clinic_name"], part["ae_count"], part["expected"], flags, strict=True))
 
 
-def u_chart_figure(df: pl.DataFrame, *, title: str, grain: str) -> go.Figure:
-    """u-chart of AEs per 100 sessions: SPC colours, the baseline and the period shaded."""
+def u_chart_figure(
+    df: pl.DataFrame, *, title: str, grain: str, network: pl.DataFrame | None = None
+) -> go.Figure:
+    """u-chart of AEs per 100 sessions: SPC colours, the baseline and the period shaded, and the
+    network's rate per point (``queries.ae_rate_per_period``) on a chart of part of the network."""
     fig = spc_controls.control_chart_figure(
-        df, title=title, grain=grain, y_title="AEs per 100 sessions", counted="AEs in", percent=False
+        df,
+        title=title,
+        grain=grain,
+        y_title="AEs per 100 sessions",
+        counted="AEs in",
+        percent=False,
+        network=network,
     )
     if df.height and bool(df["trial"].any()):
         fig.update_traces(selector={"name": "upper limit (3σ)"}, name="upper limit (3σ, trial)")

@@ -19,6 +19,8 @@ from dashboard.components import charts, url_state
 from dashboard.metrics.control_charts import CHART_SPAN, SpcOptions
 
 PERIOD_FILL = "rgba(47, 128, 237, 0.07)"
+NETWORK_COLOR = "#7b4fa0"  # a hue no SPC point or limit uses
+NETWORK_LABEL = "network"
 BASELINE_FILL = "rgba(91, 102, 112, 0.10)"
 
 
@@ -112,16 +114,50 @@ def mark_period_and_baseline(fig: go.Figure, chart: pl.DataFrame, grain: str) ->
     return fig
 
 
+def add_network_line(
+    fig: go.Figure, network: pl.DataFrame, *, y_title: str, counted: str, percent: bool = True
+) -> go.Figure:
+    """The network's rate in each of the chart's points (``period``, ``value``, ``count``, ``n``) as a
+    dashed line named "network": a clinic's limits come from its own baseline, so a clinic high
+    against the network can look in control on its own chart; the line shows where the network was.
+    """
+    if network.is_empty():
+        return fig
+    network = network.filter(pl.col("value").is_not_null()).sort("period")
+    fmt = ".1%" if percent else ".2f"
+    fig.add_trace(
+        go.Scatter(
+            x=network["period"].to_list(),
+            y=network["value"].to_list(),
+            mode="lines",
+            line={"color": NETWORK_COLOR, "dash": "dash", "width": 2},
+            name=NETWORK_LABEL,
+            customdata=list(zip(network["count"].to_list(), network["n"].to_list(), strict=True)),
+            hovertemplate=f"%{{x}}<br>network {y_title}: %{{y:{fmt}}}<br>"
+            f"%{{customdata[0]:,}} {counted} %{{customdata[1]:,}} sessions<extra></extra>",
+        )
+    )
+    return fig
+
+
 def span_caption(grain: str) -> str:
     """How far back a chart reaches, for captions."""
     return f"at least {CHART_SPAN[grain]} {grain}s ending at the period's end"
 
 
 def control_chart_figure(
-    df: pl.DataFrame, *, title: str, grain: str, y_title: str, counted: str, percent: bool = True
+    df: pl.DataFrame,
+    *,
+    title: str,
+    grain: str,
+    y_title: str,
+    counted: str,
+    percent: bool = True,
+    network: pl.DataFrame | None = None,
 ) -> go.Figure:
     """A u- or p′-chart of ``metrics.control_charts`` output: SPC colours, each point's rule and
-    counts on hover ("3 {counted} 120 sessions"), the baseline and the period shaded."""
+    counts on hover ("3 {counted} 120 sessions"), the baseline and the period shaded, and the
+    network's rate per point when ``network`` is given (``add_network_line``)."""
     notes = df.with_columns(
         note=pl.concat_str(
             pl.when(pl.col("rule").is_not_null())
@@ -148,5 +184,7 @@ def control_chart_figure(
         y_title=y_title,
         percent=percent,
     )
+    if network is not None:
+        add_network_line(fig, network, y_title=y_title, counted=counted, percent=percent)
     mark_period_and_baseline(fig, df, grain)
     return fig

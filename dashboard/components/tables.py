@@ -1,4 +1,9 @@
-"""Tables and CSV downloads with consistent formatting."""
+"""Tables and CSV downloads with consistent formatting.
+
+Every on-screen table shows labels for the export's codes (``labels.labelled``) and an en
+dash for a missing value (the grid's ``placeholder``), never ``None``; the frame handed in
+keeps its codes and nulls (the metrics' output), so presentation happens here only.
+"""
 
 from __future__ import annotations
 
@@ -11,13 +16,26 @@ from dashboard import exports
 from dashboard.access import recorder
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
+from dashboard.components import labels
 from dashboard.exports import Header
 from dashboard.metrics.filters import Filters
 
 
 def table(df: pl.DataFrame, *, key: str | None = None, height: int | str = "auto", **config: Any) -> Any:
     """A read-only table without the index; ``config`` maps column → st.column_config entry."""
-    return st.dataframe(df, hide_index=True, column_config=config or None, key=key, height=height)
+    return st.dataframe(
+        labels.labelled(df),
+        hide_index=True,
+        column_config=config or None,
+        key=key,
+        height=height,
+        placeholder=labels.MISSING,
+    )
+
+
+def grid(df: pl.DataFrame, **kwargs: Any) -> Any:
+    """``st.dataframe`` (selectable rows, column order, …) with ``table``'s labels and placeholder."""
+    return st.dataframe(labels.labelled(df), hide_index=True, placeholder=labels.MISSING, **kwargs)
 
 
 def csv_download(
@@ -43,7 +61,7 @@ def csv_download(
     data = (
         exports.to_csv(df, title=title, header=header)
         if title is not None and header is not None
-        else df.write_csv().encode("utf-8")
+        else exports.plain_csv(df)
     )
     st.download_button(
         label,

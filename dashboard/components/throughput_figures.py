@@ -194,8 +194,10 @@ def no_show_pchart(
     title: str,
     data: pl.DataFrame | None = None,
     options: SpcOptions | None = None,
+    network: pl.DataFrame | None = None,
 ) -> None:
-    """The no-show p-chart (Laney's p′ unless ``options`` say plain), its baseline and the period shaded."""
+    """The no-show p-chart (Laney's p′ unless ``options`` say plain), its baseline and the period shaded;
+    ``network``: the network's chart of the same window, drawn as its rate per point (a clinic's chart)."""
     options = options or SpcOptions()
     df = data if data is not None else queries.no_show_pchart(f, cfg, grain, options=options)
     if df.is_empty():
@@ -219,12 +221,15 @@ def no_show_pchart(
         x_title=f"{GRAINS[grain]} starting",
         y_title="no-show rate (% of scheduled)",
     )
+    if network is not None:
+        spc_controls.add_network_line(fig, network, y_title="no-show rate", counted="no-shows of")
     spc_controls.mark_period_and_baseline(fig, df, grain)
     show_figure(fig, key=key)
     st.caption(
         f"{spc_controls.chart_name(df, 'p')} over {spc_controls.span_caption(grain)} (the period is shaded): "
         f"{spc_controls.baseline_label(df, grain, options)}, then held. "
         "Grey = common cause; orange = special cause of concern; blue = improvement."
+        + (" Dashed purple line: the network's rate in each point." if network is not None else "")
     )
 
 

@@ -4,7 +4,7 @@ Streamlit's own binding (``bind="query-params"``) replaces the history entry whe
 user changes a widget (Back leaves the app) and pushes one entry per widget a callback
 resets (Clear all filters pushed five). Here every control that changes what is shown
 claims its URL parameter before it is drawn (``choice``, ``choices``, ``flag``, ``text``,
-``dates``: each returns the widget's ``key``), and ``commit()`` writes the whole query
+``dates``, ``typed_dates``: each returns the widget's ``key``), and ``commit()`` writes the whole query
 string once at the end of the run. Setting ``st.query_params`` from Python pushes one
 history entry, so each user action adds exactly one, and Back/Forward walk the states
 the user chose.
@@ -21,7 +21,7 @@ read it says once which values it ignored (``ignored_notice``).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -108,6 +108,7 @@ def _claim(
     decode: Callable[[list[str]], Any],
     encode: Callable[[Any], list[str]],
     in_url: bool,
+    earlier: frozenset[str] = frozenset(),
 ) -> str:
     run = _run()
     run.claims[key] = _Claim(encode, default, in_url)
@@ -122,7 +123,7 @@ def _claim(
         value = decode(raw) if raw else None
         st.session_state[key] = default if value is None else value
         kept = set(encode(value)) if value is not None else set()
-        ignored = [v for v in raw if v not in kept]
+        ignored = [v for v in raw if v not in kept and v not in earlier]
         if ignored:
             run.ignored[key] = ignored
     else:
@@ -159,9 +160,17 @@ def choice(
     return _claim(key, default, decode, encode, in_url)
 
 
-def choices(key: str, options: Sequence[Any], fmt: Callable[[Any], str] = str) -> str:
-    """A multiselect (empty = all); the URL repeats the parameter, one label each."""
-    by_text = {str(o): o for o in options} | {fmt(o): o for o in options}
+def choices(
+    key: str,
+    options: Sequence[Any],
+    fmt: Callable[[Any], str] = str,
+    earlier: Mapping[str, Any] | None = None,
+) -> str:
+    """A multiselect (empty = all); the URL repeats the parameter, one label each.
+
+    ``earlier`` maps labels older links carry to their options (read, never written)."""
+    known = {k: v for k, v in (earlier or {}).items() if v in options}
+    by_text = known | {str(o): o for o in options} | {fmt(o): o for o in options}
 
     def decode(raw: list[str]) -> Any:
         picked = [by_text[v] for v in raw if v in by_text]
@@ -173,7 +182,7 @@ def choices(key: str, options: Sequence[Any], fmt: Callable[[Any], str] = str) -
     held = st.session_state.get(key)
     if held and any(v not in options for v in held):
         st.session_state[key] = [v for v in held if v in options]
-    return _claim(key, [], decode, encode, True)
+    return _claim(key, [], decode, encode, True, frozenset(known))
 
 
 def flag(key: str, default: bool = False) -> str:
@@ -207,6 +216,42 @@ def dates(key: str, default: tuple[date, ...], lo: date, hi: date, *, in_url: bo
         return [v.isoformat() for v in values if v is not None]
 
     return _claim(key, default, decode, encode, in_url)
+
+
+def typed_dates(
+    key: str,
+    default: tuple[date, date],
+    lo: date,
+    hi: date,
+    parse: Callable[[str], tuple[date, date]],
+    *,
+    in_url: bool = True,
+) -> str:
+    """A date range typed as text (``2026-10-01 – 2026-10-31``, ``parse`` reads it or raises
+    ``ValueError``); the URL holds the two days as ``dates`` does. Text that does not parse keeps the
+    URL's last range, so a typo never empties the link."""
+
+    def decode(raw: list[str]) -> Any:
+        try:
+            picked = sorted(min(max(date.fromisoformat(v), lo), hi) for v in raw[:2])
+        except ValueError:
+            return None
+        return " – ".join(d.isoformat() for d in picked) if picked else None
+
+    def encode(value: Any) -> list[str]:
+        try:
+            first, last = parse(str(value))
+        except ValueError:
+            return last_written(key)
+        return [first.isoformat(), last.isoformat()]
+
+    return _claim(key, decode([d.isoformat() for d in default]), decode, encode, in_url)
+
+
+def last_written(key: str) -> list[str]:
+    """The URL values the last committed run held for ``key`` (``[]``: none, or its default)."""
+    held = st.session_state.get(_HELD, {}).get(key)
+    return list(held[1]) if held else []
 
 
 def reset(keys: Sequence[str]) -> None:

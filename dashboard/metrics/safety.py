@@ -514,6 +514,22 @@ def u_chart(
     return mark_period(chart, f, grain)
 
 
+def ae_rate_per_period(
+    con: duckdb.DuckDBPyConnection,
+    f: Filters,
+    cfg: MetricConfig,
+    grain: Grain = "month",
+    options: SpcOptions | None = None,
+) -> pl.DataFrame:
+    """AEs per 100 administered sessions of ``f`` in each point of ``u_chart``'s window (the same
+    periods), without limits: the reference line a clinic's u-chart draws for the network.
+
+    Columns ``period``, ``count``, ``n``, ``value``.
+    """
+    chart = u_chart(con, f, cfg, grain, options=options)
+    return chart.select("period", "count", "n", "value")
+
+
 # --- Vital-sign excursions and protocol deviations ---------------------------------------------
 
 

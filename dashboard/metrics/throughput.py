@@ -82,6 +82,13 @@ def data_last_date(con: duckdb.DuckDBPyConnection) -> date | None:
     return _one(con, "SELECT CAST(max(scheduled_at) AS DATE) FROM sessions")[0]
 
 
+def scheduled_session_count(con: duckdb.DuckDBPyConnection, f: Filters) -> int:
+    """Sessions the filters select (every status): what an empty state counts to find which filter
+    emptied a page (``dashboard/components/empty.py``), one cheap count per filter left out."""
+    scoped, params = scoped_sessions(f)
+    return int(_one(con, f"SELECT count(*) FROM ({scoped})", params)[0])
+
+
 # --- capacity ---------------------------------------------------------------------------
 
 

@@ -19,6 +19,9 @@ ae_rate = cached_query(safety.ae_rate, benchmark=True)
 ae_rate_by = cached_query(safety.ae_rate_by)
 ae_funnel = cached_query(safety.funnel, benchmark=True)
 ae_u_chart = cached_query(safety.u_chart)
+# The network's AE rate per point of a clinic's u-chart: an aggregate of every clinic, for a viewer of
+# one clinic too (no clinic rows in it), so it is a benchmark over the filters as given.
+ae_rate_per_period = cached_query(safety.ae_rate_per_period, benchmark=True)
 kpis = cached_query(safety.kpis)  # rate, previous_rate, patients, excursion, protocol in one call
 excursions_without_ae = cached_query(safety.excursions_without_ae)
 protocol_deviations = cached_query(safety.protocol_deviations)

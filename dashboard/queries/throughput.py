@@ -19,6 +19,7 @@ from dashboard.queries.cache import cached_query
 
 data_last_date = cached_query(throughput.data_last_date)  # periods are anchored on it
 throughput_summary = cached_query(throughput.throughput_summary)
+scheduled_session_count = cached_query(throughput.scheduled_session_count)
 throughput_summary_with_clinic = cached_query(throughput.throughput_summary_with_clinic, benchmark=True)
 throughput_by_clinic = cached_query(throughput.throughput_by_clinic, benchmark=PATIENT_COUNTS)
 sessions_over_time = cached_query(throughput.sessions_over_time)

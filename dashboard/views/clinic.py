@@ -9,11 +9,11 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls, url_state
+from dashboard.components import empty, figure_context, kpi, spc_controls, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.filters import clinic_label, network_clinics
 from dashboard.components.outcome_notes import outcome_table
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md
 
 ctx = context()
@@ -38,13 +38,16 @@ chosen = st.columns([2, 3])[0].selectbox(
 )
 if chosen is None:
     empty.no_data("clinic to show")
-    st.stop()
+    stop_page()
 name = names.get(chosen, chosen)
 st.title(md(name))
 # The clinic alone (its region need not be in the region filter) and the whole network (other clinics
 # anonymous beyond the viewer's scope), both with the same period, condition, route and modality.
 cf = replace(f, clinic_ids=(chosen,), regions=())
 nf = replace(f, clinic_ids=network_clinics(), regions=())
+drawn_for = figure_context.current()
+if drawn_for is not None:  # the charts show this clinic and the network, whatever the sidebar's clinics
+    figure_context.use(figure_context.for_clinic(drawn_for, f, chosen, name))
 clinic_row = ctx.state.clinics.filter(ctx.state.clinics["clinic_id"] == chosen).row(0, named=True)
 st.caption(
     f"{ctx.state.period_label} · {md(clinic_row['region'])} region · {clinic_row['chairs']} chairs · "
@@ -67,8 +70,9 @@ summaries = queries.throughput_summary_with_clinic(nf, chosen, cfg)
 mine, network = summaries["clinic"], summaries["scope"]  # the network's without active patients (not shown)
 if mine["scheduled_sessions"] == 0:
     fresh = queries.clinic_freshness(date.today(), cfg.stale_days).filter(pl.col("clinic_id") == chosen)
-    empty.clinic_without_sessions(name, fresh["newest_data_date"][0] if fresh.height else None)
-    st.stop()
+    newest = fresh["newest_data_date"][0] if fresh.height else None
+    empty.clinic_without_sessions(name, newest, ctx.state, cf)
+    stop_page()
 kpi.tiles(
     [
         kpi.Tile("Administered sessions", mine["administered_sessions"], None, kpi.count, kpi.signed_count),
@@ -171,6 +175,7 @@ with left:
         title=f"{name}: no-show rate per {pgrain}",
         data=pcharts["clinic"],
         options=spc,
+        network=pcharts["scope"],
     )
 with right:
     fig.no_show_pchart(

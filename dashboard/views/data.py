@@ -14,8 +14,8 @@ import streamlit as st
 from dashboard import queries
 from dashboard.access.current import current_viewer
 from dashboard.access.viewer import Permission
-from dashboard.components import audit_view, charts, tables
-from dashboard.components.page import context
+from dashboard.components import audit_view, charts, labels, tables
+from dashboard.components.page import context, stop_page
 from dashboard.components.safe_text import md, show_figure
 
 OUTCOME_LABELS = {
@@ -31,7 +31,7 @@ st.title("Data")
 audit_view.access_file_status()
 if not current_viewer().can(Permission.DATA_PAGE):  # a network-scope viewer outside ops: the audit log only
     audit_view.render()
-    st.stop()
+    stop_page()
 st.caption(
     "Refreshes, freshness of each clinic's exports, and the rows the pipeline rejected. Filters do not apply."
 )
@@ -140,6 +140,7 @@ else:
         ),
         hide_index=True,
         key="freshness",
+        placeholder=labels.MISSING,
         column_config={
             "state": "State",
             "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),
@@ -226,7 +227,14 @@ else:
         f"{rows.height:,} rejected row(s) in this download: one per rejected input row, "
         "or one per file rejected whole."
     )
-    st.dataframe(rows.head(200), hide_index=True, key="reject_rows", height=260)
+    st.dataframe(
+        labels.with_meaning(rows.head(200)),
+        hide_index=True,
+        key="reject_rows",
+        height=260,
+        placeholder=labels.MISSING,
+        column_config={"reason": "Reason", "meaning": "Meaning"},
+    )
     tables.csv_download(
         rows,
         label="Download rejected rows (CSV)",

@@ -13,8 +13,10 @@ import streamlit as st
 from dashboard import exports, queries
 from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import monitoring_figures as mf
-from dashboard.components.line_list import scope_header, words
-from dashboard.components.page import context, require_sessions
+from dashboard.components.labels import label as words
+from dashboard.components.line_list import scope_header
+from dashboard.components.page import context, require_sessions, stop_page
+from dashboard.components.safe_text import md
 from dashboard.components.safety_figures import FLAG_LABELS
 from dashboard.metrics import monitoring as definitions
 from dashboard.metrics.monitoring import MEASURES, NO_PROVIDER, REVIEW_COLUMNS
@@ -30,7 +32,7 @@ headline = queries.monitoring_kpis(f, cfg)
 now, before = headline["current"], headline["previous"]
 if now["administered_sessions"] == 0:
     empty.no_data("administered sessions")
-    st.stop()
+    stop_page()
 n = now["administered_sessions"]
 
 
@@ -210,7 +212,14 @@ if route_tab.open is not False:
         measure = _measure_picker(pick, "mon_provider_measure")
         providers = queries.monitoring_funnel(f, cfg, measure, "provider")
         if providers.is_empty():
-            empty.no_data("sessions with a provider")
+            empty.no_data(
+                "sessions with a provider",
+                ctx.state,
+                lambda g: int(
+                    queries.monitoring_funnel(g, cfg, measure, "provider")["administered_sessions"].sum()
+                ),
+                key="providers",
+            )
         else:
             st.plotly_chart(
                 mf.funnel_figure(
@@ -300,9 +309,8 @@ if review_tab.open is not False:
         shown = failing.head(5_000)
         st.session_state["_mon_review_ids"] = shown["session_id"].to_list()
         if not failing.is_empty():
-            st.dataframe(
+            tables.grid(
                 shown.select(REVIEW_COLUMNS),
-                hide_index=True,
                 key="mon_review_table",
                 on_select=_pick_session,
                 selection_mode="single-row",
@@ -348,8 +356,9 @@ if review_tab.open is not False:
                 st.plotly_chart(mf.vitals_timeline_figure(timeline, cfg), key="mon_vitals_timeline")
                 s = timeline["session"]
                 st.caption(
-                    f"{s['clinic_name']} · provider {s['provider_key'] or NO_PROVIDER} · "
-                    f"{words(s['route'] or '')} · {s['status']} · duration {s['duration_min'] or '–'} + "
+                    f"{md(s['clinic_name'])} · provider {md(s['provider_key'] or NO_PROVIDER)} · "
+                    f"{words(s['route'] or '–')} · {words(s['status'])} · "
+                    f"duration {s['duration_min'] or '–'} + "
                     f"recovery {s['recovery_min'] or '–'} min."
                 )
 
@@ -418,7 +427,13 @@ if meds_tab.open is not False:
         st.subheader("Outcomes by benzodiazepine and lamotrigine use")
         split = queries.outcomes_by_medication(f, cfg)
         if split.is_empty():
-            empty.no_data("patients in the cohort")
+            empty.no_data(
+                "patients in the cohort",
+                ctx.state,
+                lambda g: queries.outcomes_by_medication(g, cfg).height,
+                key="medication_split",
+                numbered=False,  # rows of condition × instrument × drug, not patients
+            )
         else:
             tables.table(
                 split.select(

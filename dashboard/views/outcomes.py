@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.components import empty, tables, url_state
-from dashboard.components.filters import label
+from dashboard.components.labels import label
 from dashboard.components.outcome_figures import (
     FLAG_TEXT,
     caterpillar_figure,
@@ -24,7 +24,7 @@ from dashboard.components.outcome_figures import (
     trajectory_figure,
 )
 from dashboard.components.outcome_notes import side_counts
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md, show_figure
 from pipelines.model.outcome_rules import (
     IDEATION_INSTRUMENT,
@@ -84,14 +84,21 @@ if K > 0:
 
 measures = queries.outcome_measures(f, cfg)
 if measures.is_empty():
-    empty.no_data("new patients with an outcome instrument")
-    st.info(
-        "Outcomes need patients whose first session is in the period. Widen the period "
-        "(e.g. Last 12 months): patients who started in the last 42 days cannot have an "
-        "end-of-induction score yet.",
-        icon=":material/info:",
+    named = empty.no_data(
+        "new patients with an outcome instrument",
+        ctx.state,
+        lambda g: queries.outcome_measures(g, cfg).height,
+        key="outcomes",
+        numbered=False,  # rows of condition × instrument × measure, not patients
     )
-    st.stop()
+    if not named:
+        st.info(
+            "Outcomes need patients whose first session is in the period. Widen the period "
+            "(e.g. Last 12 months): patients who started in the last 42 days cannot have an "
+            "end-of-induction score yet.",
+            icon=":material/info:",
+        )
+    stop_page()
 
 # --- all conditions at a glance ---------------------------------------------------------------
 st.subheader("Response and remission by condition")

@@ -9,13 +9,14 @@ import streamlit as st
 
 from dashboard import queries
 from dashboard.boardpack import Month, board_pack_pdf
-from dashboard.components import charts, empty, kpi, review_counts, tables
-from dashboard.components.filters import clinic_label
+from dashboard.components import charts, empty, kpi, labels, review_counts, tables
+from dashboard.components.filters import clinic_label, label
 from dashboard.components.league import league_reads, league_table, styled
 from dashboard.components.outcome_notes import side_counts
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import show_figure
 from dashboard.components.throughput_figures import complete_periods
+from pipelines.model.outcome_rules import RULES
 
 ctx = context()
 f = require_sessions(ctx)
@@ -54,8 +55,8 @@ queries.prefetch(  # the page's reads at once; the calls below get their results
 )
 now = queries.throughput_summary(f, cfg)
 if now["scheduled_sessions"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 before = queries.throughput_summary(before_f, cfg)
 items = [
     kpi.Tile(
@@ -103,9 +104,13 @@ if not summary.is_empty() and "response" in summary.columns:
             if "response" in old.columns
             else old.clear()
         )
+        # the condition under the figure, not in the label: a third of a 1024 px window cuts a long label
+        side = side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k)
+        rule = RULES.get(top["instrument"])
+        what = f"{label(top['condition'])}, {rule.label if rule else top['instrument']}"
         items.append(
             kpi.Tile(
-                f"Response: {top['condition'].replace('_', ' ')}",
+                "Response",
                 None if top.get("response_suppressed") else top["response"],
                 None if old_top.is_empty() or old_top["response_suppressed"][0] else old_top["response"][0],
                 kpi.pct,
@@ -113,7 +118,7 @@ if not summary.is_empty() and "response" in summary.columns:
                 help=f"Largest condition; {top['instrument']} response at the end of induction, mature "
                 "patients (day 0 ≥ 42 days before the data's last date) above caseness only. "
                 "'–' means a count under the suppression threshold.",
-                caption=side_counts(top.get("maturing"), top.get("below_caseness"), cfg.suppression_k),
+                caption=f"{what} · {side}" if side else what,
             )
         )
 kpi.tiles(items, note=f"change {ctx.state.comparison_label}", versus=kpi.versus(ctx.state.compare))
@@ -209,6 +214,7 @@ event = st.dataframe(
     ),
     hide_index=True,
     key="league",
+    placeholder=labels.MISSING,
     on_select="rerun",
     selection_mode="single-row",
     height=tables.all_rows_height(league.height),

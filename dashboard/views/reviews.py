@@ -14,7 +14,7 @@ from functools import partial
 import polars as pl
 import streamlit as st
 
-from dashboard.components import review_counts, review_panel, url_state
+from dashboard.components import labels, review_counts, review_panel, tables, url_state
 from dashboard.components.page import context, require_sessions
 from dashboard.components.reviewer import current_actor
 from dashboard.components.safe_text import md
@@ -106,6 +106,7 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
         pl.col("clinic_id").replace_strict(names, default=pl.col("clinic_id")).alias("clinic"),
         pl.col("status").replace_strict(STATUS_LABELS, default=pl.col("status")),
         pl.col("outcome").replace_strict(OUTCOME_LABELS, default=pl.col("outcome")),
+        pl.col("title").map_elements(labels.in_text, return_dtype=pl.String),
     ).select(
         "item_id",
         "due_on",
@@ -120,9 +121,8 @@ def _list(view: str, suffix: str, args: dict[str, object], nothing: str) -> None
         "data_changed",
     )
     ids = frame["item_id"].to_list()
-    st.dataframe(
+    tables.grid(
         shown,
-        hide_index=True,
         key=f"rv_table_{suffix}",
         on_select=partial(_open_row, suffix, ids),
         selection_mode="single-row",

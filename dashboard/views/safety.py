@@ -21,8 +21,9 @@ from dashboard.components import (
     url_state,
 )
 from dashboard.components import safety_figures as sf
-from dashboard.components.line_list import scope_header, words
-from dashboard.components.page import context, require_sessions
+from dashboard.components.labels import label as words
+from dashboard.components.line_list import scope_header
+from dashboard.components.page import context, require_sessions, stop_page
 from dashboard.components.safe_text import md, show_figure
 from dashboard.metrics import safety
 
@@ -36,8 +37,8 @@ st.caption(f"{ctx.state.period_label} · {len(f.clinic_ids)} clinic(s) in scope"
 headline = queries.kpis(f, cfg)  # one call: rate, previous_rate, patients, excursion, protocol
 rate = headline["rate"]
 if rate["administered_sessions"] == 0 and rate["ae_count"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 # kpis() reads the previous period in the same scan; another comparison period is the same metric again
 before = (
     headline["previous_rate"] if ctx.state.compare == "previous" else queries.ae_rate(ctx.state.comparison)
@@ -307,13 +308,26 @@ if funnel_tab.open is not False:
         clinic_id = None if chosen == "all" else chosen
         who = "all clinics in scope" if clinic_id is None else names.get(clinic_id, clinic_id)
         u = queries.ae_u_chart(f, cfg, grain, clinic_id=clinic_id, options=spc)
+        # Part of the network on the chart (one clinic, a region, a director's clinics): the network's
+        # rate in each point beside it, from every clinic (an aggregate, for a director too).
+        charted = {clinic_id} if clinic_id is not None else set(f.clinic_ids)
+        network_f = ctx.state.network_filters
+        partial = charted != set(network_f.clinic_ids)
         if u.is_empty():
             empty.no_data("administered sessions")
         else:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
-            show_figure(sf.u_chart_figure(u, title=title, grain=grain), key="ae_u_chart")
+            network = queries.ae_rate_per_period(network_f, cfg, grain, options=spc) if partial else None
+            show_figure(sf.u_chart_figure(u, title=title, grain=grain, network=network), key="ae_u_chart")
             st.caption(
-                f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
+                (
+                    "Dashed purple line: the network's rate in each "
+                    f"{grain} (all {len(network_f.clinic_ids)} clinics, the same condition, route and "
+                    "modality), to read the chart's level against; the limits are the chart's own. "
+                    if partial
+                    else ""
+                )
+                + f"The chart covers {spc_controls.span_caption(grain)} (the period is shaded); centre line "
                 f"and 3σ {spc_controls.baseline_label(u, grain, spc)}, then held. "
                 + (
                     "Laney's u′ widens the limits by the week-to-week variation of the baseline. "
@@ -355,7 +369,12 @@ if excursion_tab.open is not False:
             "Check each with the clinic: a missing report, or a reading that needs no report."
         )
         if review.is_empty():
-            empty.no_data("excursions without an AE")
+            empty.no_data(
+                "excursions without an AE",
+                ctx.state,
+                lambda g: queries.excursions_without_ae(g, cfg).height,
+                key="excursions",
+            )
         else:
             crossed = review.with_columns(
                 crossed=pl.concat_str(
@@ -424,7 +443,13 @@ if protocol_tab.open is not False:
         c3.metric("Duration outside range", f"{protocol['duration_deviations']:,}", border=True)
         deviations = queries.protocol_deviations(f, cfg)
         if deviations.is_empty():
-            empty.no_data("protocol deviations")
+            # the protocol is an IV protocol: a route filter without IV empties this list
+            empty.no_data(
+                "protocol deviations",
+                ctx.state,
+                lambda g: queries.protocol_deviations(g, cfg).height,
+                key="deviations",
+            )
         else:
             st.caption(f"{deviations.height:,} deviation(s){share}, newest first.")
             tables.table(
@@ -476,7 +501,9 @@ if serious_tab.open is not False:
             f"**{serious.height:,} serious adverse event(s)** with onset in the period, newest first."
         )
         if serious.is_empty():
-            empty.no_data("serious adverse events")
+            empty.no_data(
+                "serious adverse events", ctx.state, lambda g: queries.serious_events(g).height, key="serious"
+            )
         else:
             tables.table(
                 serious.select(

@@ -6,9 +6,9 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls, url_state
+from dashboard.components import empty, kpi, spc_controls, tables, url_state
 from dashboard.components import throughput_figures as fig
-from dashboard.components.page import context, require_sessions
+from dashboard.components.page import context, require_sessions, stop_page
 
 ctx = context()
 f = require_sessions(ctx)
@@ -27,8 +27,8 @@ queries.prefetch(  # the reads below that no control of the page changes, at onc
 )
 summary = queries.throughput_summary(f, cfg, active_patients=False)
 if summary["scheduled_sessions"] == 0:
-    empty.no_match()
-    st.stop()
+    empty.no_match(ctx.state)
+    stop_page()
 previous = queries.throughput_summary(ctx.state.comparison, cfg, active_patients=False)
 kpi.tiles(
     [
@@ -122,9 +122,8 @@ with left:
         )
     elif signals.height:
         st.markdown(f"**Special causes in each clinic's no-show p-chart** (per {pgrain})")
-        st.dataframe(
+        tables.grid(
             signals.drop("clinic_id"),
-            hide_index=True,
             key="pchart_signals",
             column_config={
                 "clinic_name": st.column_config.TextColumn("Clinic", pinned=True),

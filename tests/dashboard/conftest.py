@@ -371,8 +371,13 @@ def chart_specs(at: AppTest) -> list[dict]:
     return [json.loads(el.proto.spec) for el in at.get("plotly_chart")]
 
 
+def own_title(spec: dict) -> str:
+    """A figure's title without the period/scope lines ``show_figure`` writes under it."""
+    return spec["layout"].get("title", {}).get("text", "").split("<br><span ")[0]
+
+
 def chart_titles(at: AppTest) -> list[str]:
-    return [spec["layout"].get("title", {}).get("text", "") for spec in chart_specs(at)]
+    return [own_title(spec) for spec in chart_specs(at)]
 
 
 def metric_values(at: AppTest) -> dict[str, str]:

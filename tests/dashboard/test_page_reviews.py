@@ -94,7 +94,7 @@ def test_page_lists_every_flagged_ae_as_an_open_item(app_at, demo_like_db: Path,
     assert f"**{expected:,} item(s)**" in texts(at)
     table = frame_with(at, "item_id", "due_on", "status")
     assert len(table) == expected
-    assert set(table["status"]) == {"open"}
+    assert set(table["status"]) == {"Open"}  # the status as labelled in every table
 
 
 def test_panel_start_then_close_with_outcome_is_attributed(
@@ -123,7 +123,9 @@ def test_panel_start_then_close_with_outcome_is_attributed(
     at = _pick(_open(app_at, demo_like_db, reviews_view="Closed"), "rv_item_closed", item_id)
     history = frame_with(at, "actor", "action", "note")
     assert "Called the clinic; <b>chart</b> pulled" in set(history["note"])
-    assert "status: in_review → closed" in set(history["change"])
+    # the store keeps codes; the history shows their labels
+    assert "status: in review → closed" in set(history["change"])
+    assert "outcome: – → action taken" in set(history["change"])
 
 
 def test_close_without_outcome_is_refused_with_a_message(

@@ -336,18 +336,19 @@ def test_excel_download_has_the_header_rows_then_every_row(app_at, safety_db, de
         sheet = z.read("xl/worksheets/sheet1.xml").decode()
     strings = set(re.findall(r"<t[^>]*>([^<]*)</t>", sheet))  # inline strings (constant_memory mode)
     rows = re.findall(r'<row r="(\d+)"', sheet)
-    # title + 16 filter lines (the review status last) + "rows" line (rows 1–18), a blank row 19, the
-    # column names, one row per AE
+    # title + 16 filter lines (the review status last) + 2 rounding lines (mg/kg rounded; dose and
+    # weight at full precision) + "rows" line (rows 1–20), a blank row 21, the column names, one row per AE
     expected = expected_ids(safety_db, "a.serious")
     assert shown_count(at) == len(expected)
-    assert len(rows) == 18 + 1 + len(expected)
-    assert rows[18] == "20"
+    assert len(rows) == 20 + 1 + len(expected)
+    assert rows[20] == "22"
     assert {
         "KetaOps adverse-event line list",
         "data as of",
         "period",
         "serious",
         "review status",
+        "rounded to 3 decimals (mg/kg)",
         "ae_id",
     } <= strings
     assert expected <= strings  # every serious AE's id is in the workbook

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from tests.dashboard.conftest import chart_specs, chart_titles, metric_values, sql_value, texts
+from tests.dashboard.conftest import chart_specs, chart_titles, metric_values, own_title, sql_value, texts
 
 PAGE = "views/throughput.py"
 FIGURES = (
@@ -49,7 +49,7 @@ def test_grain_and_split_are_in_the_url(app_at, demo_like_db):
     spec = next(
         s for s in chart_specs(at) if s["layout"]["title"]["text"].startswith("Administered sessions")
     )
-    assert spec["layout"]["title"]["text"] == "Administered sessions per month"
+    assert own_title(spec) == "Administered sessions per month"
     assert sorted(trace["name"] for trace in spec["data"]) == ["North", "South"]
 
 
@@ -83,6 +83,7 @@ def test_route_filter_changes_the_figures(app_at, demo_like_db):
 
 def test_throughput_empty_states(app_at, demo_like_db, empty_db, absent_db):
     nothing = app_at(demo_like_db, page=PAGE, clinics=["Bayside (C4)"])  # a clinic without sessions
-    assert not nothing.exception and "Nothing matches these filters" in texts(nothing)
+    assert not nothing.exception and "No sessions match these filters" in texts(nothing)
+    assert "The clinic filter \\(Bayside\\) leaves none" in texts(nothing)
     assert "no sessions yet" in texts(app_at(empty_db, page=PAGE))
     assert "No database yet" in texts(app_at(absent_db, page=PAGE))

@@ -6,7 +6,7 @@ from datetime import date
 
 import pytest
 
-from dashboard.components.filters import PERIODS, comparison_label, period_bounds
+from dashboard.components.filters import PERIODS, comparison_label, parse_range, period_bounds
 from dashboard.metrics.filters import Filters
 
 LAST = date(2025, 5, 14)  # a Wednesday in the second quarter
@@ -62,3 +62,36 @@ def test_comparison_periods() -> None:
     assert year.clinic_ids == ("C1",)
     assert comparison_label(f, "last_year") == "vs same period last year (01 Feb 2023 – 28 Feb 2023)"
     assert comparison_label(f, "previous") == "vs previous 29 days (03 Jan 2024 – 31 Jan 2024)"
+
+
+LO, HI = date(2026, 1, 1), date(2026, 12, 7)
+
+
+@pytest.mark.parametrize(
+    ("typed", "expected"),
+    [
+        ("2026-10-01 – 2026-10-31", (date(2026, 10, 1), date(2026, 10, 31))),
+        ("2026-10-31 to 2026-10-01", (date(2026, 10, 1), date(2026, 10, 31))),  # either order
+        ("2026-10-01-2026-10-31", (date(2026, 10, 1), date(2026, 10, 31))),
+        (" 2026-10-01 .. 2026-10-31 ", (date(2026, 10, 1), date(2026, 10, 31))),
+        ("2026-10-01 2026-10-31", (date(2026, 10, 1), date(2026, 10, 31))),
+        ("2026-10-05", (date(2026, 10, 5), date(2026, 10, 5))),  # one day
+        ("2025-06-01 – 2027-01-01", (LO, HI)),  # moved to the data's ends
+    ],
+)
+def test_a_typed_range_is_read_in_any_common_form(typed, expected):
+    assert parse_range(typed, LO, HI) == expected
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("", "YYYY-MM-DD – YYYY-MM-DD"),
+        ("Oct 2026", "YYYY-MM-DD – YYYY-MM-DD"),
+        ("2026-10-01 – 2026-10-31 – 2026-11-30", "YYYY-MM-DD – YYYY-MM-DD"),
+        ("2026-02-30 – 2026-03-05", "2026-02-30 is not a date"),
+    ],
+)
+def test_a_range_that_does_not_parse_says_what_to_type(typed, says):
+    with pytest.raises(ValueError, match=says):
+        parse_range(typed, LO, HI)

@@ -112,3 +112,13 @@ def test_error_details_are_hidden_from_the_browser():
 
     config = tomllib.loads((Path(__file__).resolve().parents[2] / ".streamlit" / "config.toml").read_text())
     assert config["client"]["showErrorDetails"] == "none"
+
+
+def test_a_control_charts_superscript_subtitle_stays_markup_and_links_do_not():
+    fig = go.Figure()
+    fig.update_layout(title='<a href="https://evil.example">Harbor</a>: AEs<br><sup>Laney u′-chart</sup>')
+    escape_figure(fig)
+    assert (
+        fig.layout.title.text
+        == '&lt;a href="https://evil.example"&gt;Harbor&lt;/a&gt;: AEs<br><sup>Laney u′-chart</sup>'
+    )

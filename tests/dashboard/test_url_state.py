@@ -3,9 +3,12 @@ outside) puts the controls back. History entries per action are counted in the b
 
 from __future__ import annotations
 
+from datetime import timedelta
+
+import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import APP, texts
+from tests.dashboard.conftest import APP, sql_value, texts
 
 
 def _query(at) -> dict[str, list[str]]:
@@ -78,9 +81,42 @@ def test_a_link_with_good_values_shows_no_notice(app_at, demo_like_db):
 def test_custom_range_round_trips(app_at, demo_like_db):
     at = app_at(demo_like_db, period="Custom range", range=["2000-01-01", "2000-01-05"])
     # clamped into the data's dates: both ends before the first session become the first day
-    start, end = at.date_input(key="range").value
-    assert start == end
+    first = sql_value(demo_like_db, "SELECT min(CAST(scheduled_at AS DATE)) FROM sessions")
+    assert at.sidebar.text_input(key="range").value == f"{first.isoformat()} – {first.isoformat()}"
+    assert _query(at)["range"] == [first.isoformat(), first.isoformat()]
+
+
+def test_a_typed_custom_range_applies_and_goes_to_the_url(app_at, demo_like_db):
+    at = app_at(demo_like_db, period="Custom range")
+    last = sql_value(demo_like_db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
+    start, end = last - timedelta(days=40), last - timedelta(days=10)
+    # typed end first, with a plain hyphen: applied in order, and the box shows it tidied
+    at.sidebar.text_input(key="range").input(f"{end.isoformat()}-{start.isoformat()}").run()
+    assert not at.exception
     assert _query(at)["range"] == [start.isoformat(), end.isoformat()]
+    assert at.sidebar.text_input(key="range").value == f"{start.isoformat()} – {end.isoformat()}"
+    assert f"{start:%d %b %Y} – {end:%d %b %Y}" in texts(at)
+
+
+@pytest.mark.parametrize(
+    ("typed", "says"),
+    [
+        ("last week", "Type the first and last day as YYYY-MM-DD – YYYY-MM-DD."),
+        ("2026-02-30", "is not a date"),
+    ],
+)
+def test_a_range_that_does_not_parse_says_what_to_type_and_keeps_the_last_one(
+    app_at, demo_like_db, typed, says
+):
+    last = sql_value(demo_like_db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
+    start, end = last - timedelta(days=20), last - timedelta(days=5)
+    at = app_at(demo_like_db, period="Custom range", range=[start.isoformat(), end.isoformat()])
+    at.sidebar.text_input(key="range").input(typed).run()
+    assert not at.exception
+    errors = " ".join(e.value for e in at.sidebar.error)
+    assert says in errors and f"Showing {start.isoformat()} – {end.isoformat()}." in errors
+    assert _query(at)["range"] == [start.isoformat(), end.isoformat()]
+    assert f"{start:%d %b %Y} – {end:%d %b %Y}" in texts(at)
 
 
 def test_safety_breakdown_and_u_chart_clinic_survive_a_tab_switch_and_a_reload(app_at, demo_like_db):
