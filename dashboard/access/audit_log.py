@@ -65,13 +65,21 @@ class AuditRecord:
     detail: dict[str, Any]
 
 
+# Files this process has set up (WAL mode and the schema persist in the file): every page view
+# appends a row, and re-running the schema script each time cost more than the insert.
+_READY: set[tuple[Path, int]] = set()
+
+
 @contextmanager
 def _open(path: Path) -> Iterator[sqlite3.Connection]:
     path.parent.mkdir(parents=True, exist_ok=True)
     with closing(sqlite3.connect(path, timeout=10.0, isolation_level=None)) as con:
-        con.execute("PRAGMA journal_mode=WAL")
         con.execute("PRAGMA busy_timeout=10000")
-        con.executescript(SCHEMA)
+        key = (path, path.stat().st_ino)  # a file replaced or deleted since is set up again
+        if key not in _READY:
+            con.execute("PRAGMA journal_mode=WAL")
+            con.executescript(SCHEMA)
+            _READY.add(key)
         yield con
 
 

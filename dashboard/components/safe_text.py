@@ -113,11 +113,13 @@ def stamp(fig: go.Figure, context: figure_context.FigureContext) -> go.Figure:
     small = "".join(f"<br>{span}{plot_text(t)}</span>" for t in lines)
     title = fig.layout.title.text if fig.layout.title and fig.layout.title.text else ""
     top = fig.layout.margin.t if fig.layout.margin and fig.layout.margin.t is not None else 48
-    fig.update_layout(
-        title={"text": title + small if title else small[4:], "yref": "container", "y": 1, "yanchor": "top"},
-        title_pad_t=14,
-        margin_t=top + CONTEXT_LINE_PX * len(lines),
-    )
+    # property by property: update_layout on a figure with traces costs ~10× (charts.base_layout)
+    fig.layout.title.text = title + small if title else small[4:]
+    fig.layout.title.yref = "container"
+    fig.layout.title.y = 1
+    fig.layout.title.yanchor = "top"
+    fig.layout.title.pad.t = 14
+    fig.layout.margin.t = top + CONTEXT_LINE_PX * len(lines)
     return fig
 
 
