@@ -39,7 +39,10 @@ _SESSIONS = """
         UNION
         SELECT s.session_id FROM s JOIN assessments a
           ON a.patient_key = s.patient_key AND a.instrument = s.instrument
-         AND CAST(a.assessed_at AS DATE) = CAST(s.scheduled_at AS DATE))
+         AND CAST(a.assessed_at AS DATE) = CAST(s.scheduled_at AS DATE)
+        -- implied by the date match; lets DuckDB skip the row groups of other dates
+        WHERE a.assessed_at >= (SELECT min(scheduled_at)::DATE FROM s)
+          AND a.assessed_at < (SELECT max(scheduled_at)::DATE + 1 FROM s))
     SELECT s.clinic_id, count(*) AS sessions,
            count(*) FILTER (WHERE s.session_id IN (SELECT session_id FROM scored)) AS scored_sessions
     FROM s GROUP BY s.clinic_id"""
