@@ -100,6 +100,7 @@ def view_page(
         subprotocols=["streamlit"],  # type: ignore[list-item]
         max_size=None,
         open_timeout=60,
+        ping_interval=None,  # as Streamlit's frontend: no client pings, a slow run is only slow
     ) as ws:
         msg = BackMsg()
         msg.rerun_script.query_string = url_query
