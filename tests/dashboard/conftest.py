@@ -19,6 +19,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
+import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from dashboard.access.current import use_viewer
@@ -314,6 +315,17 @@ def build_empty_db(path: Path) -> Path:
     finally:
         con.close()
     return path
+
+
+@pytest.fixture
+def fresh_caches() -> Iterator[None]:
+    """Streamlit's caches live in the process: a test reading another database or config must
+    not be served the previous test's results (use with ``pytest.mark.usefixtures``)."""
+    st.cache_data.clear()
+    st.cache_resource.clear()
+    yield
+    st.cache_data.clear()
+    st.cache_resource.clear()
 
 
 @pytest.fixture(scope="session")

@@ -6,13 +6,11 @@ from __future__ import annotations
 import html
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import chart_specs
@@ -20,11 +18,7 @@ from tests.dashboard.conftest import chart_specs
 EVIL = '<a href="https://evil.example">Harbor</a> & <b>Co</b>'
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def _one(db: Path, query: str) -> object:

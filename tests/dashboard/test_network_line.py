@@ -8,13 +8,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.access.test_gate import AUTH
@@ -25,11 +23,7 @@ TREND = {"safety_view": "Clinics and trend"}
 OTHERS = ("Elm Street", "Ridge", "Bayside", "C2", "C3", "C4", "Other clinic")
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 def _sql(db: Path, query: str, params: list | None = None) -> list[tuple]:

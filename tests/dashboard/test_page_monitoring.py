@@ -7,12 +7,10 @@ BP; C2's get no 40-minute reading; C3 sends none (a v1 clinic). Expected counts 
 from __future__ import annotations
 
 import shutil
-from collections.abc import Iterator
 from pathlib import Path
 
 import duckdb
 import pytest
-import streamlit as st
 
 from tests.dashboard.conftest import chart_titles, metric_values, texts
 from tests.dashboard.metrics.monitoring_fixture import MEDICATIONS_DDL, VITALS_DDL
@@ -20,12 +18,7 @@ from tests.dashboard.metrics.monitoring_fixture import MEDICATIONS_DDL, VITALS_D
 PAGE = "views/monitoring.py"
 
 
-@pytest.fixture(autouse=True)
-def fresh_caches() -> Iterator[None]:
-    st.cache_data.clear()
-    st.cache_resource.clear()
-    yield
-    st.cache_data.clear()
+pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
 @pytest.fixture(scope="module")
