@@ -7,33 +7,38 @@ from datetime import timedelta
 from tests.dashboard.conftest import chart_specs, chart_titles, metric_values, own_title, sql_value, texts
 
 PAGE = "views/throughput.py"
-FIGURES = (
-    "Administered sessions per week",
-    "Chair load by weekday and hour",
-    "Chair utilisation by clinic",
-    "No-show and cancellation rates by clinic",
-    "No-show rate per week",
-    "New starts per week",
-    "Induction funnel",
-    "Maintenance cadence",
-    "Route and modality mix",
-)
+# The figures of each tab (only the open tab runs: ``?throughput_view=``)
+TABS = {
+    "Sessions over time": (
+        "Administered sessions per week",
+        "Chair load by weekday and hour",
+        "Chair utilisation by clinic",
+    ),
+    "No-shows and cancellations": ("No-show and cancellation rates by clinic", "No-show rate per week"),
+    "New patients and induction": ("New starts per week", "Induction funnel"),
+    "Maintenance and mix": ("Maintenance cadence", "Route and modality mix"),
+}
+NO_SHOWS = {"throughput_view": "No-shows and cancellations"}
 
 
-def test_every_figure_renders(app_at, demo_like_db):
-    at = app_at(demo_like_db, page=PAGE, period="Last 12 months")
-    assert not at.exception
-    titles = chart_titles(at)
-    for figure in FIGURES:
-        assert any(t.startswith(figure) for t in titles), (figure, titles)
-    assert {"Scheduled", "Administered", "No-show rate", "Cancelled", "Utilisation", "New starts"} <= set(
-        metric_values(at)
-    )
+def test_every_tab_renders_its_figures_and_only_its_own(app_at, demo_like_db):
+    every = {t for figures in TABS.values() for t in figures}
+    for tab, figures in TABS.items():
+        at = app_at(demo_like_db, page=PAGE, period="Last 12 months", throughput_view=tab)
+        assert not at.exception
+        titles = chart_titles(at)
+        for figure in figures:
+            assert any(t.startswith(figure) for t in titles), (tab, figure, titles)
+        others = every - set(figures)
+        assert not [t for t in titles if any(t.startswith(o) for o in others)], (tab, titles)
+        assert {"Scheduled", "Administered", "No-show rate", "Cancelled", "Utilisation", "New starts"} <= set(
+            metric_values(at)
+        )
 
 
 def test_the_shifting_clinic_shows_as_a_p_chart_signal(app_at, demo_like_db):
     # Elm Street (C2) has 25% no-shows in its last four months against 5% before
-    at = app_at(demo_like_db, page=PAGE, period="Last 12 months")
+    at = app_at(demo_like_db, page=PAGE, period="Last 12 months", **NO_SHOWS)
     assert at.selectbox(key="pchart_clinic").value == "C2"
     pchart = next(
         s for s in chart_specs(at) if s["layout"]["title"]["text"].startswith("No-show rate per week")
