@@ -91,8 +91,11 @@ def line_chart(
     fig.update_layout(showlegend=series is not None)
     if series is not None and df.schema.get(x, pl.Null).is_temporal():
         # date ticks take two lines (day, then the year under the first): the legend goes lower
-        # than base_layout's, or its first row overlaps the x-axis title
-        fig.update_layout(legend_y=-0.42)
+        # than base_layout's, or its first row overlaps the x-axis title. Its offset is a share of
+        # the plot's height, which the legend's own rows take from: each row of ~3 names makes
+        # the figure taller, so the plot keeps its height and the gap its ~90 px.
+        fig.layout.legend.y = -0.42
+        fig.layout.height = HEIGHT + 22 * math.ceil(len(groups) / 3)
     return fig
 
 

@@ -35,7 +35,9 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
         return None
     totals = {c: int(counts[c].sum()) for c in ("open", "in_review", "overdue")}
     with st.container(border=True, key=f"{key}_reviews"):
-        c1, c2, c3, c4 = st.columns([1, 1, 1, 2])
+        # three equal tiles, the link and the per-clinic table below: beside a fourth column the
+        # labels were cut at 1024 px
+        c1, c2, c3 = st.columns(3)
         c1.metric("Reviews open", f"{totals['open']:,}", help="Raised, nobody has started the review yet.")
         c2.metric("Reviews in review", f"{totals['in_review']:,}")
         c3.metric(
@@ -43,7 +45,7 @@ def render(clinic_ids: tuple[str, ...], names: dict[str, str], *, key: str) -> p
             f"{totals['overdue']:,}",
             help="Open or in review and past the due date (serious AEs: 7 days after being raised).",
         )
-        with c4:
+        with st.container():
             st.page_link(
                 "views/reviews.py",
                 label="Open the review lists",
