@@ -13,7 +13,8 @@ Clinic names are export values: ``show_figure`` escapes the line when it writes 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date
 
@@ -83,6 +84,19 @@ def for_clinic(context: FigureContext, f: Filters, clinic_id: str, name: str | N
         context,
         scope=" · ".join([f"{clinic_label(clinic_id, _short(name))} and the network", *dimensions(f)]),
     )
+
+
+@contextmanager
+def narrowed(clinic_id: str | None, name: str | None, f: Filters) -> Iterator[None]:
+    """Figures drawn inside show one clinic picked on the page (a control chart's clinic picker),
+    not the sidebar's selection: their scope line names that clinic. ``None``: nothing changes."""
+    before = current()
+    if clinic_id is not None and before is not None:
+        use(replace(before, scope=" · ".join([clinic_label(clinic_id, _short(name)), *dimensions(f)])))
+    try:
+        yield
+    finally:
+        use(before)
 
 
 def for_run(state: FilterState | None, data_date: date | None, network_size: int) -> FigureContext:

@@ -11,12 +11,12 @@ import polars as pl
 import streamlit as st
 
 from dashboard import exports, queries
-from dashboard.components import empty, kpi, spc_controls, tables, url_state
+from dashboard.components import empty, figure_context, kpi, spc_controls, tables, url_state
 from dashboard.components import monitoring_figures as mf
 from dashboard.components.labels import label as words
 from dashboard.components.line_list import scope_header
 from dashboard.components.page import context, require_sessions, stop_page
-from dashboard.components.safe_text import md
+from dashboard.components.safe_text import md, show_figure
 from dashboard.components.safety_figures import FLAG_LABELS
 from dashboard.metrics import monitoring as definitions
 from dashboard.metrics.monitoring import MEASURES, NO_PROVIDER, REVIEW_COLUMNS
@@ -123,7 +123,7 @@ if clinic_tab.open is not False:
             empty.no_data("administered sessions")
         else:
             picked = set(f.clinic_ids) if set(f.clinic_ids) != set(network_f.clinic_ids) else set()
-            st.plotly_chart(
+            show_figure(
                 mf.funnel_figure(
                     frame,
                     definitions.funnel_curve(frame),
@@ -179,10 +179,11 @@ if time_tab.open is not False:
         else:
             label = MEASURES[measure].label
             title = spc_controls.chart_title(chart, "p", f"{label} per {grain}, {who}", grain, spc)
-            st.plotly_chart(
-                mf.p_chart_figure(chart, title=title, grain=grain, y_title="share of administered sessions"),
-                key="mon_p_chart",
-            )
+            with figure_context.narrowed(clinic_id, names.get(clinic_id or ""), f):
+                share = "share of administered sessions"
+                show_figure(
+                    mf.p_chart_figure(chart, title=title, grain=grain, y_title=share), key="mon_p_chart"
+                )
             better = "higher" if MEASURES[measure].higher_is_better else "lower"
             st.caption(
                 f"{spc_controls.chart_name(chart, 'p')} over {spc_controls.span_caption(grain)} "
@@ -221,7 +222,7 @@ if route_tab.open is not False:
                 key="providers",
             )
         else:
-            st.plotly_chart(
+            show_figure(
                 mf.funnel_figure(
                     providers,
                     definitions.funnel_curve(providers),
@@ -353,7 +354,7 @@ if review_tab.open is not False:
                     f"{s['spo2_min'] or '–'}."
                 )
             else:
-                st.plotly_chart(mf.vitals_timeline_figure(timeline, cfg), key="mon_vitals_timeline")
+                show_figure(mf.vitals_timeline_figure(timeline, cfg), key="mon_vitals_timeline")
                 s = timeline["session"]
                 st.caption(
                     f"{md(s['clinic_name'])} · provider {md(s['provider_key'] or NO_PROVIDER)} · "
@@ -369,7 +370,7 @@ if sedation_tab.open is not False:
         if sedation.is_empty():
             empty.no_data("administered sessions")
         else:
-            st.plotly_chart(mf.sedation_figure(sedation), key="mon_sedation_chart")
+            show_figure(mf.sedation_figure(sedation), key="mon_sedation_chart")
             st.caption(
                 f"CADSS 0–92 (higher = more dissociation); MOAA/S ≤ {cfg.deep_sedation_moaas} = "
                 "moderate sedation "

@@ -12,6 +12,7 @@ import streamlit as st
 from dashboard import queries
 from dashboard.components import (
     empty,
+    figure_context,
     ideation_signal,
     kpi,
     line_list,
@@ -209,7 +210,7 @@ if rates_tab.open is not False:
         for side, (dim, what) in zip(sides, (("route", "route"), ("modality", "modality")), strict=True):
             with side:
                 levels = sf.order_levels(queries.ae_rate_by(f, dim), dim)
-                st.plotly_chart(
+                show_figure(
                     sf.rate_dot_whisker(
                         levels,
                         title=f"AEs per 100 administered sessions by {what}",
@@ -318,7 +319,8 @@ if funnel_tab.open is not False:
         else:
             title = spc_controls.chart_title(u, "u", f"AEs per 100 sessions per {grain}, {who}", grain, spc)
             network = queries.ae_rate_per_period(network_f, cfg, grain, options=spc) if partial else None
-            show_figure(sf.u_chart_figure(u, title=title, grain=grain, network=network), key="ae_u_chart")
+            with figure_context.narrowed(clinic_id, names.get(clinic_id or ""), f):
+                show_figure(sf.u_chart_figure(u, title=title, grain=grain, network=network), key="ae_u_chart")
             st.caption(
                 (
                     "Dashed purple line: the network's rate in each "

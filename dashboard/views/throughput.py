@@ -6,7 +6,7 @@ import polars as pl
 import streamlit as st
 
 from dashboard import queries
-from dashboard.components import empty, kpi, spc_controls, tables, url_state
+from dashboard.components import empty, figure_context, kpi, spc_controls, tables, url_state
 from dashboard.components import throughput_figures as fig
 from dashboard.components.page import context, require_sessions, stop_page
 
@@ -161,9 +161,11 @@ if no_show_tab.open is not False:
             )
             scope = f if chart_scope == "all" else f.with_clinics((chart_scope,))
             label = "all clinics in scope" if chart_scope == "all" else names.get(chart_scope, chart_scope)
-            fig.no_show_pchart(
-                scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}", options=spc
-            )
+            picked = None if chart_scope == "all" else chart_scope
+            with figure_context.narrowed(picked, names.get(chart_scope), f):
+                fig.no_show_pchart(
+                    scope, cfg, pgrain, key="pchart", title=f"No-show rate per {pgrain}: {label}", options=spc
+                )
 
 if starts_tab.open is not False:
     with starts_tab:

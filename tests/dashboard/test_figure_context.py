@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import chart_specs
+from tests.dashboard.conftest import chart_specs, own_title
 
 EVIL = '<a href="https://evil.example">Harbor</a> & <b>Co</b>'
 
@@ -21,10 +21,10 @@ EVIL = '<a href="https://evil.example">Harbor</a> & <b>Co</b>'
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
-def _one(db: Path, query: str) -> object:
+def _one(db: Path, query: str, params: list | None = None) -> object:
     con = duckdb.connect(str(db), read_only=True)
     try:
-        return con.execute(query).fetchone()[0]
+        return con.execute(query, params or []).fetchone()[0]
     finally:
         con.close()
 
@@ -125,3 +125,18 @@ def test_a_long_clinic_name_is_cut_in_the_context_line():
         "01 Sep 2026 – 30 Nov 2026 · data as of 30 Nov 2026",
         f"{long_name[: NAME_CHARS - 1].rstrip()}… (C1) and the network · PTSD",
     ]
+
+
+def test_a_chart_of_one_clinic_picked_on_the_page_names_that_clinic(app_at, demo_like_db):
+    """The sidebar selects the network; the p-chart's own picker shows one clinic: its context line
+    says that clinic, the chart beside it still the network."""
+    at = app_at(demo_like_db, page="views/throughput.py", throughput_view="No-shows and cancellations")
+    assert not at.exception, at.exception
+    picked = at.selectbox(key="pchart_clinic").value
+    name = _one(demo_like_db, "SELECT clinic_name FROM clinics WHERE clinic_id = ?", [picked])
+    clinics = _one(demo_like_db, "SELECT count(*) FROM clinics")
+    titles = {own_title(s): s["layout"]["title"]["text"] for s in chart_specs(at)}
+    pchart = next(t for k, t in titles.items() if k.startswith("No-show rate per week"))
+    by_clinic = next(t for k, t in titles.items() if k.startswith("No-show and cancellation rates"))
+    assert f">{name} ({picked})</span>" in pchart and "network," not in pchart
+    assert f">network, {clinics} clinics</span>" in by_clinic

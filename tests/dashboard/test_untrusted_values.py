@@ -122,3 +122,19 @@ def test_a_control_charts_superscript_subtitle_stays_markup_and_links_do_not():
         fig.layout.title.text
         == '&lt;a href="https://evil.example"&gt;Harbor&lt;/a&gt;: AEs<br><sup>Laney u′-chart</sup>'
     )
+
+
+def test_every_chart_goes_through_show_figure():
+    """``st.plotly_chart`` outside ``safe_text`` would draw clinic names and other export text
+    unescaped (a hover ``<a href>`` is a live link): pages and components call ``show_figure``."""
+    import ast
+
+    dashboard = Path(__file__).resolve().parents[2] / "dashboard"
+    direct = []
+    for path in sorted(dashboard.rglob("*.py")):
+        if path.name == "safe_text.py":
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Attribute) and node.attr == "plotly_chart":
+                direct.append(f"{path.relative_to(dashboard)}:{node.lineno}")
+    assert direct == []
