@@ -318,6 +318,22 @@ def build_empty_db(path: Path) -> Path:
 
 
 @pytest.fixture
+def deferred(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[], bytes]]:
+    """file name → the callable a download button runs on click (Streamlit builds big files lazily)."""
+    from streamlit.runtime.media_file_manager import MediaFileManager
+
+    seen: dict[str, Callable[[], bytes]] = {}
+    original = MediaFileManager.add_deferred
+
+    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # type: ignore[no-untyped-def]
+        seen[file_name or ""] = data_callable
+        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
+
+    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+    return seen
+
+
+@pytest.fixture
 def fresh_caches() -> Iterator[None]:
     """Streamlit's caches live in the process: a test reading another database or config must
     not be served the previous test's results (use with ``pytest.mark.usefixtures``)."""

@@ -13,7 +13,7 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from tests.dashboard.conftest import chart_specs, own_title
+from tests.dashboard.conftest import chart_specs, own_title, sql_value
 
 EVIL = '<a href="https://evil.example">Harbor</a> & <b>Co</b>'
 
@@ -21,22 +21,14 @@ EVIL = '<a href="https://evil.example">Harbor</a> & <b>Co</b>'
 pytestmark = pytest.mark.usefixtures("fresh_caches")
 
 
-def _one(db: Path, query: str, params: list | None = None) -> object:
-    con = duckdb.connect(str(db), read_only=True)
-    try:
-        return con.execute(query, params or []).fetchone()[0]
-    finally:
-        con.close()
-
-
 def _range(db: Path) -> tuple[date, date]:
-    last = _one(db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
+    last = sql_value(db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
     return last - timedelta(days=59), last
 
 
 def _data_date(db: Path) -> date:
     """What the header calls the data's date: the newest clinic freshness date (operations.data_as_of)."""
-    newest = _one(db, "SELECT max(newest_data_date) FROM clinic_freshness")
+    newest = sql_value(db, "SELECT max(newest_data_date) FROM clinic_freshness")
     return newest.date() if hasattr(newest, "date") else newest
 
 
@@ -74,7 +66,7 @@ def test_every_throughput_chart_carries_the_period_scope_and_data_date(app_at, d
 def test_the_network_scope_is_said_in_short_form(app_at, demo_like_db):
     at = app_at(demo_like_db, page="views/throughput.py")
     assert not at.exception, at.exception
-    clinics = _one(demo_like_db, "SELECT count(*) FROM clinics")
+    clinics = sql_value(demo_like_db, "SELECT count(*) FROM clinics")
     assert all(f">network, {clinics} clinics</span>" in s["layout"]["title"]["text"] for s in chart_specs(at))
 
 
@@ -103,7 +95,8 @@ def test_the_board_packs_figures_carry_no_context_line(demo_like_db, monkeypatch
     from dashboard.db import connect
     from pipelines.model.config import MetricConfig
 
-    month = Month.of(_one(demo_like_db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")).shift(-1)
+    last = sql_value(demo_like_db, "SELECT max(CAST(scheduled_at AS DATE)) FROM sessions")
+    month = Month.of(last).shift(-1)
     with connect(demo_like_db) as con:
         data = gather(con, month, ("C1", "C2", "C3", "C4"), MetricConfig())
     figures = [f for f in board_figures(data).values() if f is not None]
@@ -133,8 +126,8 @@ def test_a_chart_of_one_clinic_picked_on_the_page_names_that_clinic(app_at, demo
     at = app_at(demo_like_db, page="views/throughput.py", throughput_view="No-shows and cancellations")
     assert not at.exception, at.exception
     picked = at.selectbox(key="pchart_clinic").value
-    name = _one(demo_like_db, "SELECT clinic_name FROM clinics WHERE clinic_id = ?", [picked])
-    clinics = _one(demo_like_db, "SELECT count(*) FROM clinics")
+    name = sql_value(demo_like_db, "SELECT clinic_name FROM clinics WHERE clinic_id = ?", [picked])
+    clinics = sql_value(demo_like_db, "SELECT count(*) FROM clinics")
     titles = {own_title(s): s["layout"]["title"]["text"] for s in chart_specs(at)}
     pchart = next(t for k, t in titles.items() if k.startswith("No-show rate per week"))
     by_clinic = next(t for k, t in titles.items() if k.startswith("No-show and cancellation rates"))

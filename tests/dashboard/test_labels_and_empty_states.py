@@ -187,17 +187,10 @@ def test_csv_rounds_derived_measures_and_says_which_columns_keep_full_precision(
     ]
 
 
-def test_the_line_list_csv_holds_mg_per_kg_to_three_decimals(app_at, coded_db: Path, monkeypatch) -> None:
-    from streamlit.runtime.media_file_manager import MediaFileManager
-
-    seen: dict[str, Callable[[], bytes]] = {}
-    original = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # type: ignore[no-untyped-def]
-        seen[file_name or ""] = data_callable
-        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
+def test_the_line_list_csv_holds_mg_per_kg_to_three_decimals(
+    app_at, coded_db: Path, deferred: dict[str, Callable[[], bytes]]
+) -> None:
+    seen = deferred
     open_page(app_at, coded_db, "views/safety.py", safety_view="Line list", period="Last 12 months")
     data = seen[next(n for n in seen if n.endswith(".csv"))]()
     rows = pl.read_csv(io.BytesIO(data), comment_prefix="#")

@@ -19,7 +19,6 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from streamlit.runtime.media_file_manager import MediaFileManager
 from streamlit.testing.v1 import AppTest
 
 from tests.dashboard.conftest import chart_specs, texts
@@ -284,20 +283,6 @@ def test_whole_scope_is_listed_without_filters(app_at, safety_db):
 
 
 # --- downloads -----------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def deferred(monkeypatch: pytest.MonkeyPatch) -> dict[str, Callable[[], bytes]]:
-    """file name → the callable a download button runs on click (Streamlit builds big files lazily)."""
-    seen: dict[str, Callable[[], bytes]] = {}
-    original = MediaFileManager.add_deferred
-
-    def spy(self, data_callable, mimetype, coordinates, file_name=None, **kw):  # type: ignore[no-untyped-def]
-        seen[file_name or ""] = data_callable
-        return original(self, data_callable, mimetype, coordinates, file_name=file_name, **kw)
-
-    monkeypatch.setattr(MediaFileManager, "add_deferred", spy)
-    return seen
 
 
 def test_csv_download_holds_exactly_the_shown_rows_after_a_header_block(app_at, safety_db, deferred):
