@@ -121,17 +121,7 @@ def app_url(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[st
     )
     url = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"streamlit did not start (exit {proc.poll()}); see {log.name}")
-            time.sleep(0.3)
+        wait_healthy(url, proc, log.name)
         yield url
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -152,3 +142,18 @@ def wait_idle(page: Any, timeout_ms: int = 90_000) -> None:
     """Wait until the script run finished (Streamlit marks the app root) and no element is still loading."""
     page.wait_for_selector('[data-testid="stApp"][data-test-script-state="notRunning"]', timeout=timeout_ms)
     page.wait_for_load_state("networkidle", timeout=timeout_ms)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: str) -> None:
+    """Until the server answers its health check; fail (naming its log) if it exits or takes > 60 s."""
+    deadline = time.monotonic() + 60
+    while True:
+        try:
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if proc.poll() is not None or time.monotonic() > deadline:
+            pytest.fail(f"the server did not start (exit {proc.poll()}); see {log}")
+        time.sleep(0.3)

@@ -12,8 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,7 +22,7 @@ from oidc_provider_mock import User, run_server_in_thread
 from playwright.sync_api import Page, expect
 
 from dashboard.access import audit_log
-from tests.e2e.conftest import NAV, ROOT, Demo, _free_port, wait_idle
+from tests.e2e.conftest import NAV, ROOT, Demo, _free_port, wait_healthy, wait_idle
 
 NETWORK_USER = "network.quality@network.example"
 DIRECTOR = "lead@network.example"
@@ -82,7 +80,7 @@ def site(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]
         cmd += ["--secrets", str(secrets), "--access", str(access), "--address", "127.0.0.1"]
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         try:
-            _wait_healthy(f"http://localhost:{port}", proc, log.name)
+            wait_healthy(f"http://localhost:{port}", proc, log.name)
             yield Site(
                 url=f"http://localhost:{port}",
                 db=db,
@@ -97,20 +95,6 @@ def site(demo: Demo, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]
             except subprocess.TimeoutExpired:
                 os.killpg(proc.pid, signal.SIGKILL)
             log.close()
-
-
-def _wait_healthy(url: str, proc: subprocess.Popen, log: str) -> None:
-    deadline = time.monotonic() + 60
-    while True:
-        try:
-            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            pytest.fail(f"ketaops serve did not start (exit {proc.poll()}); see {log}")
-        time.sleep(0.3)
 
 
 def _sign_in(page: Page, site: Site, sub: str) -> None:
